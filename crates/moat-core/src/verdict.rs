@@ -1,0 +1,116 @@
+//! Verdicts and campaign reports: what moat concludes, with the evidence for it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::time::EventTime;
+
+/// What to do with an account.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Nothing to act on.
+    #[default]
+    Allow,
+    /// Suspicious: keep looking, do not block.
+    Watch,
+    /// Part of a campaign, or abusive on its own: stop it.
+    Block,
+}
+
+impl Verdict {
+    /// The name used in files and APIs: `allow`, `watch` or `block`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Allow => "allow",
+            Verdict::Watch => "watch",
+            Verdict::Block => "block",
+        }
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The end state of one account after a scan: a row of `accounts.csv`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct AccountVerdict {
+    /// The account, as in the input.
+    pub account_id: String,
+    /// The verdict at the end of the input.
+    pub verdict: Verdict,
+    /// The final risk score, in [0, 1].
+    pub score: f64,
+    /// The campaign the account was put in, if any.
+    pub campaign_id: Option<String>,
+    /// The event time at which the account was first given [`Verdict::Block`], if ever.
+    pub flagged_at: Option<EventTime>,
+    /// How many exchanges of the account were read.
+    pub exchanges: u64,
+    /// The names of the signals that drove the verdict.
+    pub signals: Vec<String>,
+}
+
+/// One piece of evidence: a signal, how much it weighed, and what it saw.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// The signal's name.
+    pub signal: String,
+    /// Its contribution to the score.
+    pub weight: f64,
+    /// What it saw, in words a person reads (never raw prompt text).
+    pub detail: String,
+}
+
+/// A campaign: a cluster of linked accounts and the evidence against it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CampaignReport {
+    /// The campaign's id, as in `accounts.csv`.
+    pub id: String,
+    /// How many accounts it holds.
+    pub accounts: u64,
+    /// How many exchanges its accounts made.
+    pub exchanges: u64,
+    /// Event time of its first exchange.
+    pub first_seen: EventTime,
+    /// Event time of its last exchange.
+    pub last_seen: EventTime,
+    /// The campaign's risk score, in [0, 1].
+    pub score: f64,
+    /// The evidence, strongest first.
+    pub evidence: Vec<Evidence>,
+}
+
+/// Totals of a scan, for the top of a report.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ScanSummary {
+    /// Exchanges read.
+    pub exchanges: u64,
+    /// Accounts seen.
+    pub accounts: u64,
+    /// Accounts whose verdict at the end is `block`.
+    pub accounts_blocked: u64,
+    /// Accounts whose verdict at the end is `watch`.
+    pub accounts_watched: u64,
+    /// Campaigns found.
+    pub campaigns: u64,
+    /// Records rejected by the readers.
+    pub records_rejected: u64,
+    /// Event time of the first exchange read.
+    pub first_seen: Option<EventTime>,
+    /// Event time of the last exchange read.
+    pub last_seen: Option<EventTime>,
+}
+
+/// The whole of `report.json`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Report {
+    /// Totals.
+    pub summary: ScanSummary,
+    /// The campaigns found, highest score first.
+    pub campaigns: Vec<CampaignReport>,
+}

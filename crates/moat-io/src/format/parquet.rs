@@ -1,0 +1,466 @@
+//! Apache Parquet input: the exchange v1 fields as columns, either flat with dotted names
+//! (`client.ip`) or nested in struct columns (`client` with a child `ip`).
+
+use std::fs::File;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{
+    Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, TimestampMicrosecondType,
+    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt8Type, UInt16Type,
+    UInt32Type, UInt64Type,
+};
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_schema::{DataType, TimeUnit};
+use moat_core::{
+    AccountInfo, Client, EventTime, Exchange, Message, Record, Request, Response, Role, Usage,
+    exchange::parse_ip,
+};
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder,
+};
+
+use super::loose::messages_of;
+
+/// The top-level names of the exchange v1 fields.
+const TOP_LEVEL: [&str; 12] = [
+    "ts",
+    "account_id",
+    "request_id",
+    "org_id",
+    "api_key_id",
+    "conversation_id",
+    "model",
+    "client",
+    "account",
+    "request",
+    "usage",
+    "response",
+];
+
+/// How many rows a batch holds.
+const BATCH_ROWS: usize = 8192;
+
+/// Reads a Parquet file row group by row group, only the columns moat knows.
+pub(crate) struct ParquetBatches {
+    file: File,
+    metadata: ArrowReaderMetadata,
+    mask: ProjectionMask,
+    next_group: usize,
+    next_row: u64,
+    current: Option<(u64, ParquetRecordBatchReader)>,
+}
+
+/// A batch of rows, with the row group it came from and the file row of its first row.
+pub(crate) struct RowBatch {
+    pub group: u64,
+    pub first_row: u64,
+    pub batch: RecordBatch,
+}
+
+impl ParquetBatches {
+    /// Opens `file`; fails if it is not a readable Parquet file.
+    pub fn open(file: File) -> Result<Self, String> {
+        let metadata = ArrowReaderMetadata::load(&file, Default::default())
+            .map_err(|e| format!("not a readable Parquet file: {e}"))?;
+        let schema = metadata.parquet_schema();
+        let roots: Vec<usize> = (0..schema.root_schema().get_fields().len())
+            .filter(|&i| {
+                let name = schema.root_schema().get_fields()[i].name();
+                TOP_LEVEL
+                    .iter()
+                    .any(|top| name == *top || name.starts_with(&format!("{top}.")))
+            })
+            .collect();
+        let mask = ProjectionMask::roots(schema, roots);
+        Ok(Self {
+            file,
+            metadata,
+            mask,
+            next_group: 0,
+            next_row: 0,
+            current: None,
+        })
+    }
+
+    /// The next batch, or `None` after the last row group.
+    pub fn next_batch(&mut self) -> Result<Option<RowBatch>, String> {
+        loop {
+            if let Some((group, reader)) = &mut self.current {
+                match reader.next() {
+                    Some(Ok(batch)) => {
+                        let first_row = self.next_row;
+                        self.next_row += batch.num_rows() as u64;
+                        return Ok(Some(RowBatch {
+                            group: *group,
+                            first_row,
+                            batch,
+                        }));
+                    }
+                    Some(Err(e)) => {
+                        let group = *group;
+                        self.current = None;
+                        return Err(format!("row group {group}: {e}"));
+                    }
+                    None => self.current = None,
+                }
+            }
+            let groups = self.metadata.metadata().num_row_groups();
+            if self.next_group >= groups {
+                return Ok(None);
+            }
+            let group = self.next_group;
+            self.next_group += 1;
+            let file = self.file.try_clone().map_err(|e| e.to_string())?;
+            let reader =
+                ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.metadata.clone())
+                    .with_row_groups(vec![group])
+                    .with_projection(self.mask.clone())
+                    .with_batch_size(BATCH_ROWS)
+                    .build()
+                    .map_err(|e| format!("row group {group}: {e}"))?;
+            self.current = Some((group as u64, reader));
+            if group > 0 {
+                self.next_row = (0..group)
+                    .map(|g| self.metadata.metadata().row_group(g).num_rows() as u64)
+                    .sum();
+            }
+        }
+    }
+}
+
+/// A field's column in a batch, with the struct columns above it (a null parent means null).
+struct Column<'a> {
+    path: &'static str,
+    parents: Vec<&'a dyn Array>,
+    leaf: &'a dyn Array,
+}
+
+impl<'a> Column<'a> {
+    fn find(batch: &'a RecordBatch, path: &'static str) -> Option<Self> {
+        if let Some(col) = batch.column_by_name(path) {
+            return Some(Column {
+                path,
+                parents: Vec::new(),
+                leaf: col.as_ref(),
+            });
+        }
+        let mut parts = path.split('.');
+        let mut current: &ArrayRef = batch.column_by_name(parts.next()?)?;
+        let mut parents = Vec::new();
+        for part in parts {
+            let s = current.as_struct_opt()?;
+            parents.push(current.as_ref());
+            current = s.column_by_name(part)?;
+        }
+        Some(Column {
+            path,
+            parents,
+            leaf: current.as_ref(),
+        })
+    }
+
+    fn is_null(&self, row: usize) -> bool {
+        self.leaf.is_null(row) || self.parents.iter().any(|p| p.is_null(row))
+    }
+
+    fn type_error(&self, expected: &str) -> String {
+        format!(
+            "column {} has type {}, expected {expected}",
+            self.path,
+            self.leaf.data_type()
+        )
+    }
+
+    fn str(&self, row: usize) -> Result<Option<&'a str>, String> {
+        if self.is_null(row) {
+            return Ok(None);
+        }
+        let a = self.leaf;
+        match a.data_type() {
+            DataType::Utf8 => Ok(Some(a.as_string::<i32>().value(row))),
+            DataType::LargeUtf8 => Ok(Some(a.as_string::<i64>().value(row))),
+            DataType::Utf8View => Ok(Some(a.as_string_view().value(row))),
+            _ => Err(self.type_error("a string")),
+        }
+    }
+
+    fn int(&self, row: usize) -> Result<Option<i128>, String> {
+        if self.is_null(row) {
+            return Ok(None);
+        }
+        let a = self.leaf;
+        let v: i128 = match a.data_type() {
+            DataType::Int8 => a.as_primitive::<Int8Type>().value(row).into(),
+            DataType::Int16 => a.as_primitive::<Int16Type>().value(row).into(),
+            DataType::Int32 => a.as_primitive::<Int32Type>().value(row).into(),
+            DataType::Int64 => a.as_primitive::<Int64Type>().value(row).into(),
+            DataType::UInt8 => a.as_primitive::<UInt8Type>().value(row).into(),
+            DataType::UInt16 => a.as_primitive::<UInt16Type>().value(row).into(),
+            DataType::UInt32 => a.as_primitive::<UInt32Type>().value(row).into(),
+            DataType::UInt64 => a.as_primitive::<UInt64Type>().value(row).into(),
+            _ => return Err(self.type_error("an integer")),
+        };
+        Ok(Some(v))
+    }
+
+    fn uint<T: TryFrom<i128>>(&self, row: usize) -> Result<Option<T>, String> {
+        match self.int(row)? {
+            None => Ok(None),
+            Some(v) => T::try_from(v)
+                .map(Some)
+                .map_err(|_| format!("column {}: {v} is out of range", self.path)),
+        }
+    }
+
+    fn float(&self, row: usize) -> Result<Option<f64>, String> {
+        if self.is_null(row) {
+            return Ok(None);
+        }
+        match self.leaf.data_type() {
+            DataType::Float32 => Ok(Some(
+                self.leaf.as_primitive::<Float32Type>().value(row).into(),
+            )),
+            DataType::Float64 => Ok(Some(self.leaf.as_primitive::<Float64Type>().value(row))),
+            _ => self
+                .int(row)
+                .map(|v| v.map(|i| i as f64))
+                .map_err(|_| self.type_error("a number")),
+        }
+    }
+
+    fn bool(&self, row: usize) -> Result<Option<bool>, String> {
+        if self.is_null(row) {
+            return Ok(None);
+        }
+        match self.leaf.as_boolean_opt() {
+            Some(b) => Ok(Some(b.value(row))),
+            None => Err(self.type_error("a boolean")),
+        }
+    }
+
+    fn time(&self, row: usize) -> Result<Option<EventTime>, String> {
+        if self.is_null(row) {
+            return Ok(None);
+        }
+        let a = self.leaf;
+        let micros = match a.data_type() {
+            DataType::Timestamp(TimeUnit::Second, _) => {
+                i128::from(a.as_primitive::<TimestampSecondType>().value(row)) * 1_000_000
+            }
+            DataType::Timestamp(TimeUnit::Millisecond, _) => {
+                i128::from(a.as_primitive::<TimestampMillisecondType>().value(row)) * 1_000
+            }
+            DataType::Timestamp(TimeUnit::Microsecond, _) => a
+                .as_primitive::<TimestampMicrosecondType>()
+                .value(row)
+                .into(),
+            DataType::Timestamp(TimeUnit::Nanosecond, _) => {
+                i128::from(a.as_primitive::<TimestampNanosecondType>().value(row)) / 1_000
+            }
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+                let text = self.str(row)?.unwrap_or_default();
+                return EventTime::parse_rfc3339(text)
+                    .map(Some)
+                    .map_err(|e| format!("column {}: {e}", self.path));
+            }
+            _ => return Err(self.type_error("a timestamp or an RFC 3339 string")),
+        };
+        i64::try_from(micros)
+            .ok()
+            .and_then(EventTime::from_unix_micros)
+            .map(Some)
+            .ok_or_else(|| format!("column {}: time out of range", self.path))
+    }
+
+    /// Messages: a list of `{role, content}` structs, or a string holding their JSON.
+    fn messages(&self, row: usize) -> Result<Vec<Message>, String> {
+        if self.is_null(row) {
+            return Ok(Vec::new());
+        }
+        let a = self.leaf;
+        let items: ArrayRef = match a.data_type() {
+            DataType::List(_) => a.as_list::<i32>().value(row),
+            DataType::LargeList(_) => a.as_list::<i64>().value(row),
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+                let text = self.str(row)?.unwrap_or_default();
+                let value: serde_json::Value = serde_json::from_str(text)
+                    .map_err(|e| format!("column {}: invalid JSON ({e})", self.path))?;
+                return Ok(messages_of(&value));
+            }
+            _ => return Err(self.type_error("a list of {role, content} or a JSON string")),
+        };
+        let Some(items) = items.as_struct_opt() else {
+            return Err(self.type_error("a list of {role, content}"));
+        };
+        let string_at = |name: &str, i: usize| -> Option<String> {
+            let col = items.column_by_name(name)?;
+            if col.is_null(i) {
+                return None;
+            }
+            match col.data_type() {
+                DataType::Utf8 => Some(col.as_string::<i32>().value(i).to_owned()),
+                DataType::LargeUtf8 => Some(col.as_string::<i64>().value(i).to_owned()),
+                DataType::Utf8View => Some(col.as_string_view().value(i).to_owned()),
+                _ => None,
+            }
+        };
+        Ok((0..items.len())
+            .filter(|&i| !items.is_null(i))
+            .map(|i| Message {
+                role: string_at("role", i)
+                    .as_deref()
+                    .map_or(Role::Other, Role::from_name),
+                content: string_at("content", i).unwrap_or_default(),
+            })
+            .collect())
+    }
+}
+
+/// The columns of one batch, looked up once.
+struct Columns<'a> {
+    cols: Vec<(&'static str, Column<'a>)>,
+}
+
+impl<'a> Columns<'a> {
+    const PATHS: [&'static str; 29] = [
+        "ts",
+        "account_id",
+        "request_id",
+        "org_id",
+        "api_key_id",
+        "conversation_id",
+        "model",
+        "client.ip",
+        "client.asn",
+        "client.country",
+        "client.user_agent",
+        "client.tls_fingerprint",
+        "account.created_at",
+        "account.signup_channel",
+        "account.email_domain",
+        "account.payment_fingerprint",
+        "account.verified",
+        "request.system",
+        "request.prompt",
+        "request.messages",
+        "request.tools",
+        "request.max_tokens",
+        "request.temperature",
+        "request.reasoning",
+        "usage.input_tokens",
+        "usage.output_tokens",
+        "usage.reasoning_tokens",
+        "response.text",
+        "response.finish_reason",
+    ];
+
+    fn new(batch: &'a RecordBatch) -> Self {
+        let cols = Self::PATHS
+            .iter()
+            .filter_map(|p| Column::find(batch, p).map(|c| (*p, c)))
+            .collect();
+        Columns { cols }
+    }
+
+    fn get(&self, path: &str) -> Option<&Column<'a>> {
+        self.cols.iter().find(|(p, _)| *p == path).map(|(_, c)| c)
+    }
+
+    fn str(&self, path: &str, row: usize) -> Result<Option<String>, String> {
+        Ok(match self.get(path) {
+            Some(c) => c.str(row)?.map(str::to_owned),
+            None => None,
+        })
+    }
+
+    fn with<T>(
+        &self,
+        path: &str,
+        read: impl FnOnce(&Column<'a>) -> Result<Option<T>, String>,
+    ) -> Result<Option<T>, String> {
+        self.get(path).map_or(Ok(None), read)
+    }
+
+    fn record(&self, row: usize) -> Result<Record, String> {
+        let account_id = self
+            .str("account_id", row)?
+            .filter(|a| !a.trim().is_empty())
+            .ok_or("no account_id")?;
+        let account = AccountInfo {
+            created_at: self.with("account.created_at", |c| c.time(row))?,
+            signup_channel: self.str("account.signup_channel", row)?,
+            email_domain: self.str("account.email_domain", row)?,
+            payment_fingerprint: self.str("account.payment_fingerprint", row)?,
+            verified: self.with("account.verified", |c| c.bool(row))?,
+        };
+        let Some(ts) = self.with("ts", |c| c.time(row))? else {
+            if account.is_empty() {
+                return Err("no ts".to_owned());
+            }
+            return Ok(Record::Account(moat_core::AccountRecord {
+                account_id,
+                account,
+            }));
+        };
+        let ip = self.str("client.ip", row)?;
+        Ok(Record::Exchange(Exchange {
+            ts,
+            account_id,
+            request_id: self.str("request_id", row)?,
+            org_id: self.str("org_id", row)?,
+            api_key_id: self.str("api_key_id", row)?,
+            conversation_id: self.str("conversation_id", row)?,
+            model: self.str("model", row)?,
+            client: Client {
+                ip: match ip {
+                    Some(text) => Some(
+                        parse_ip(&text).ok_or_else(|| format!("invalid IP address {text:?}"))?,
+                    ),
+                    None => None,
+                },
+                asn: self.with("client.asn", |c| c.uint(row))?,
+                country: self.str("client.country", row)?,
+                user_agent: self.str("client.user_agent", row)?,
+                tls_fingerprint: self.str("client.tls_fingerprint", row)?,
+            },
+            account,
+            request: Request {
+                system: self.str("request.system", row)?,
+                prompt: self.str("request.prompt", row)?,
+                messages: match self.get("request.messages") {
+                    Some(c) => c.messages(row)?,
+                    None => Vec::new(),
+                },
+                tools: self.with("request.tools", |c| c.uint(row))?,
+                max_tokens: self.with("request.max_tokens", |c| c.uint(row))?,
+                temperature: self.with("request.temperature", |c| c.float(row))?,
+                reasoning: self.with("request.reasoning", |c| c.bool(row))?,
+            },
+            usage: Usage {
+                input_tokens: self.with("usage.input_tokens", |c| c.uint(row))?,
+                output_tokens: self.with("usage.output_tokens", |c| c.uint(row))?,
+                reasoning_tokens: self.with("usage.reasoning_tokens", |c| c.uint(row))?,
+            },
+            response: Response {
+                text: self.str("response.text", row)?,
+                finish_reason: self.str("response.finish_reason", row)?,
+            },
+        }))
+    }
+}
+
+/// Turns every row of `batch` into a record, or a reject `(row in batch, reason)`.
+pub(crate) fn decode_batch(
+    batch: &RecordBatch,
+    out: &mut Vec<Record>,
+    rejects: &mut Vec<(u64, String)>,
+) {
+    let columns = Columns::new(batch);
+    for row in 0..batch.num_rows() {
+        match columns.record(row) {
+            Ok(record) => out.push(record),
+            Err(reason) => rejects.push((row as u64, reason)),
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! moat's inputs and outputs: readers for the API logs users have, and writers for what
+//! moat concludes.
+//!
+//! Reading: [`expand_inputs`] turns command-line paths, folders and globs into [`Source`]s;
+//! [`RecordStream`] reads them (compressed or not, in any [`Format`]) on background threads
+//! and yields their [`Record`](moat_core::Record)s in input order, each rejected record
+//! reported as a [`Reject`] with its file, line and reason.
+//!
+//! Writing: [`write_verdicts`] writes `accounts.csv` and `report.json`.
+
+mod decode;
+mod format;
+mod framing;
+mod reject;
+mod source;
+mod verdicts;
+
+pub use decode::{
+    Batch, DEFAULT_MAX_RECORD_BYTES, ReadError, ReadOptions, ReadStats, RecordStream,
+};
+pub use format::Format;
+pub use reject::{DEFAULT_MAX_ERRORS, ErrorPolicy, Location, Reject};
+pub use source::{InputError, LOG_EXTENSIONS, Source, expand_inputs};
+pub use verdicts::{read_accounts_csv, write_verdicts};
