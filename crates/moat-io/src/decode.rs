@@ -92,6 +92,11 @@ pub enum ReadError {
         /// The policy, in words.
         policy: String,
     },
+    /// A reading thread stopped unexpectedly: a bug in moat, not in the input.
+    #[error(
+        "a reading thread crashed (a bug in moat: please report it with the input that caused it)"
+    )]
+    Crashed,
 }
 
 /// One piece of work for a decoding thread.
@@ -166,14 +171,17 @@ impl RecordStream {
         self.stats
     }
 
-    fn shut_down(&mut self) {
+    /// Stops the reading threads; true if one of them had crashed.
+    fn shut_down(&mut self) -> bool {
         self.ordered = None;
+        let mut crashed = false;
         for handle in self.threads.drain(..) {
-            let _ = handle.join();
+            crashed |= handle.join().is_err();
         }
         if let Some(p) = self.progress.take() {
             p.finish_and_clear();
         }
+        crashed
     }
 }
 
@@ -189,11 +197,14 @@ impl Iterator for RecordStream {
         let reply = match self.ordered.as_ref()?.recv() {
             Ok(reply) => reply,
             Err(_) => {
-                self.shut_down();
-                return None;
+                let crashed = self.shut_down();
+                return crashed.then_some(Err(ReadError::Crashed));
             }
         };
-        let mut batch = reply.recv().unwrap_or_default();
+        let Ok(mut batch) = reply.recv() else {
+            self.shut_down();
+            return Some(Err(ReadError::Crashed));
+        };
         self.stats.bytes += batch.bytes;
         for r in &batch.records {
             match r {
@@ -403,7 +414,7 @@ fn read_until_first_record(mut stream: &mut dyn io::Read, max: usize) -> io::Res
 
 /// Where the first JSON object of `head` ends, and whether it spans lines.
 fn first_record_end(head: &[u8]) -> Option<(usize, bool)> {
-    let mut framer = ValueFramer::new(head, Vec::new(), usize::MAX, usize::MAX);
+    let mut framer = head_framer(head);
     while let Ok(Some(piece)) = framer.next_piece() {
         if let Piece::Values { bytes, spans } = piece {
             let first = spans.first()?;
@@ -416,6 +427,11 @@ fn first_record_end(head: &[u8]) -> Option<(usize, bool)> {
     None
 }
 
+/// A framer over `head` alone that hands out all its records in one piece.
+fn head_framer(head: &[u8]) -> ValueFramer<&[u8]> {
+    ValueFramer::new(head, Vec::new(), head.len() + 1, head.len() + 1)
+}
+
 /// Tells from the start of an input whether it is JSON Lines, and its format: the first of
 /// its first records whose keys name one.
 fn sniff(head: &[u8]) -> (bool, Option<JsonFormat>) {
@@ -425,7 +441,7 @@ fn sniff(head: &[u8]) -> (bool, Option<JsonFormat>) {
     let is_array = start.is_some_and(|i| head[i] == b'[');
     let multi_line = first_record_end(head).is_some_and(|(_, multi)| multi);
     let lines = !is_array && !multi_line;
-    let mut framer = ValueFramer::new(head, Vec::new(), usize::MAX, usize::MAX);
+    let mut framer = head_framer(head);
     let mut tried = 0;
     while let Ok(Some(piece)) = framer.next_piece() {
         if let Piece::Values { bytes, spans } = piece {

@@ -1,1 +1,84 @@
-fn main() {}
+//! `moat`: find and stop distillation campaigns against model APIs.
+
+mod bench;
+mod config;
+mod convert;
+mod input;
+mod inspect;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{ArgAction, Parser, Subcommand};
+
+/// Find and stop distillation campaigns against model APIs.
+///
+/// moat reads the API logs you already have (exchange v1 JSON Lines, OpenAI-style request
+/// logs, LiteLLM logging payloads, OTLP/JSON traces, Parquet; plain, gzip or zstd) and
+/// looks for the hydra: many accounts run by one operator to harvest a model's answers.
+#[derive(Debug, Parser)]
+#[command(name = "moat", version, propagate_version = true, max_term_width = 100)]
+struct Cli {
+    /// A moat.toml with defaults for the options below (command-line flags win).
+    #[arg(long, global = true, value_name = "FILE", env = "MOAT_CONFIG")]
+    config: Option<PathBuf>,
+
+    /// Say more (-v: progress of each stage, -vv: debugging detail).
+    #[arg(short, long, global = true, action = ArgAction::Count, conflicts_with = "quiet")]
+    verbose: u8,
+
+    /// Say less: no progress bar, no line per rejected record (the summary stays).
+    #[arg(short, long, global = true)]
+    quiet: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Read logs and tell what is in them: records, accounts, time span, which fields are
+    /// filled (and so which signals can work), and every record that could not be read.
+    Inspect(inspect::Args),
+    /// Rewrite logs of any accepted format as exchange v1 JSON Lines. Prompt and answer
+    /// text is left out unless --with-content is given.
+    Convert(convert::Args),
+    /// Measure how fast this machine reads logs.
+    #[command(subcommand)]
+    Bench(bench::Command),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = match (cli.quiet, cli.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, _) => "debug",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MOAT_LOG")
+                .unwrap_or_else(|_| level.into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .init();
+
+    let result = config::Config::load(cli.config.as_deref()).and_then(|config| {
+        let out = input::Output { quiet: cli.quiet };
+        match cli.command {
+            Command::Inspect(args) => inspect::run(args, &config, out),
+            Command::Convert(args) => convert::run(args, &config, out),
+            Command::Bench(command) => bench::run(command, &config, out),
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("moat: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! `moat convert`: any accepted log format in, exchange v1 JSON Lines out.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use moat_core::{Exchange, Record};
+
+use crate::config::Config;
+use crate::input::{InputArgs, Output, finish};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    input: InputArgs,
+
+    /// Where to write (standard output when not given or -).
+    #[arg(long, short, value_name = "FILE")]
+    out: Option<PathBuf>,
+
+    /// Keep the system prompt, messages, prompt and answer text. Without it they are
+    /// left out, so that no user content is written to disk.
+    #[arg(long)]
+    with_content: bool,
+}
+
+/// Drops every field that holds text a user or the model wrote.
+fn without_content(mut e: Exchange) -> Exchange {
+    e.request.system = None;
+    e.request.prompt = None;
+    e.request.messages.clear();
+    e.response.text = None;
+    e
+}
+
+pub fn run(args: Args, config: &Config, out: Output) -> anyhow::Result<ExitCode> {
+    let (sink, name): (Box<dyn Write>, String) = match &args.out {
+        Some(path) if path.as_os_str() != "-" => (
+            Box::new(
+                File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+            ),
+            path.display().to_string(),
+        ),
+        _ => (Box::new(io::stdout().lock()), "standard output".to_owned()),
+    };
+    let mut writer = BufWriter::with_capacity(1 << 20, sink);
+    let (stats, stopped) = args.input.read(config, out, |record| {
+        match record {
+            Record::Exchange(e) => {
+                let e = if args.with_content {
+                    e
+                } else {
+                    without_content(e)
+                };
+                serde_json::to_writer(&mut writer, &e)?;
+            }
+            Record::Account(a) => serde_json::to_writer(&mut writer, &a)?,
+        }
+        writer
+            .write_all(b"\n")
+            .with_context(|| format!("cannot write to {name}"))
+    })?;
+    writer
+        .flush()
+        .with_context(|| format!("cannot write to {name}"))?;
+    Ok(finish(&stats, stopped))
+}

@@ -1,0 +1,145 @@
+//! The options every reading command shares, and the loop that reads and reports rejects.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+use moat_core::Record;
+use moat_io::{ErrorPolicy, Format, ReadOptions, ReadStats, RecordStream, expand_inputs};
+
+use crate::config::Config;
+
+/// How the user asked to be spoken to.
+#[derive(Debug, Clone, Copy)]
+pub struct Output {
+    /// No progress bar, no line per reject.
+    pub quiet: bool,
+}
+
+/// Where logs come from and how to read them.
+#[derive(Debug, Args)]
+pub struct InputArgs {
+    /// Log files, folders (searched for *.jsonl, *.ndjson, *.json, *.log, *.parquet, each
+    /// also .gz or .zst), glob patterns, or - for standard input.
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<String>,
+
+    /// The inputs' format; auto tells each input's own from its first record.
+    #[arg(long, value_name = "FORMAT", value_parser = clap::builder::PossibleValuesParser::new(Format::NAMES))]
+    pub format: Option<String>,
+
+    /// Stop once more than N records were rejected (a number, or `unlimited`) [default: 1000].
+    #[arg(long, value_name = "N", value_parser = parse_max_errors, conflicts_with = "strict")]
+    pub max_errors: Option<ErrorPolicy>,
+
+    /// Stop at the first rejected record.
+    #[arg(long)]
+    pub strict: bool,
+
+    /// Reject records longer than this many bytes without buffering them [default: 67108864].
+    #[arg(long, value_name = "BYTES")]
+    pub max_record_bytes: Option<usize>,
+
+    /// Decoding threads [default: the number of cores].
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+}
+
+fn parse_max_errors(text: &str) -> Result<ErrorPolicy, String> {
+    if text == "unlimited" {
+        return Ok(ErrorPolicy::Unlimited);
+    }
+    text.parse()
+        .map(ErrorPolicy::MaxErrors)
+        .map_err(|_| format!("{text:?} is not a whole number or `unlimited`"))
+}
+
+impl InputArgs {
+    /// The reading options: flags first, then the config file, then the defaults.
+    pub fn options(&self, config: &Config, out: Output) -> anyhow::Result<ReadOptions> {
+        let c = &config.input;
+        let defaults = ReadOptions::default();
+        let format = match self.format.as_deref().or(c.format.as_deref()) {
+            Some(name) => name
+                .parse::<Format>()
+                .map_err(anyhow::Error::msg)
+                .context("[input] format")?,
+            None => Format::Auto,
+        };
+        let errors = if self.strict || (self.max_errors.is_none() && c.strict == Some(true)) {
+            ErrorPolicy::Strict
+        } else if let Some(policy) = self.max_errors {
+            policy
+        } else {
+            c.max_errors.map_or(defaults.errors, ErrorPolicy::MaxErrors)
+        };
+        Ok(ReadOptions {
+            format,
+            threads: self
+                .threads
+                .or(c.threads)
+                .unwrap_or(defaults.threads)
+                .max(1),
+            max_record_bytes: self
+                .max_record_bytes
+                .or(c.max_record_bytes)
+                .unwrap_or(defaults.max_record_bytes),
+            errors,
+            progress: !out.quiet,
+            ..defaults
+        })
+    }
+
+    /// Reads every input, handing each record to `each`, printing each reject to standard
+    /// error as it comes (unless quiet). Returns what was read, and whether the error
+    /// policy stopped the reading.
+    pub fn read(
+        &self,
+        config: &Config,
+        out: Output,
+        mut each: impl FnMut(Record) -> anyhow::Result<()>,
+    ) -> anyhow::Result<(ReadStats, Option<moat_io::ReadError>)> {
+        let options = self.options(config, out)?;
+        let sources = expand_inputs(&self.inputs)?;
+        tracing::info!(inputs = sources.len(), threads = options.threads, "reading");
+        let mut stream = RecordStream::open(sources, &options);
+        let mut stopped = None;
+        for batch in stream.by_ref() {
+            let batch = match batch {
+                Ok(batch) => batch,
+                Err(e) => {
+                    stopped = Some(e);
+                    break;
+                }
+            };
+            if !out.quiet {
+                for reject in &batch.rejects {
+                    eprintln!("rejected: {reject}");
+                }
+            }
+            for record in batch.records {
+                each(record)?;
+            }
+        }
+        Ok((stream.stats(), stopped))
+    }
+}
+
+/// Prints the closing line about rejects, and turns a stopped reading into exit code 1.
+pub fn finish(stats: &ReadStats, stopped: Option<moat_io::ReadError>) -> ExitCode {
+    match stopped {
+        Some(e) => {
+            eprintln!("moat: {e}");
+            ExitCode::from(1)
+        }
+        None => {
+            if stats.rejected > 0 {
+                eprintln!(
+                    "moat: {} records rejected (see above); the rest were read",
+                    stats.rejected
+                );
+            }
+            ExitCode::SUCCESS
+        }
+    }
+}
