@@ -4,20 +4,18 @@
 //! Memory stays bounded whatever the size of the input: at most a few chunks per worker are
 //! in flight, and a record longer than the limit is skipped, not buffered.
 
-use std::io::{self, IsTerminal, Read};
+use std::io::{self, IsTerminal};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 use indicatif::{ProgressBar, ProgressStyle};
-use memchr::memchr_iter;
 use moat_core::Record;
 
-use crate::format::parquet::{ParquetBatches, RowBatch, decode_batch};
-use crate::format::{Format, JsonFormat};
-use crate::framing::{LineFramer, Piece, Span, ValueFramer, is_blank};
+use crate::format::Format;
 use crate::reject::{ErrorPolicy, Location, Reject};
-use crate::source::{Opened, Source, open};
+use crate::source::{Source, open};
+use crate::split::{Job, JobSink, SplitOptions, Stopped, decode_job, split};
 
 /// How to read inputs.
 #[derive(Debug, Clone)]
@@ -106,20 +104,6 @@ struct Work {
     reply: Sender<Batch>,
 }
 
-enum Job {
-    Lines {
-        format: JsonFormat,
-        bytes: Vec<u8>,
-        first_line: u64,
-    },
-    Values {
-        format: JsonFormat,
-        bytes: Vec<u8>,
-        spans: Vec<Span>,
-    },
-    Rows(RowBatch),
-}
-
 /// A stream of [`Batch`]es read from many inputs, in order. Reading runs on background
 /// threads; dropping the stream stops them.
 pub struct RecordStream {
@@ -145,7 +129,7 @@ impl RecordStream {
             let work_rx = work_rx.clone();
             handles.push(std::thread::spawn(move || {
                 for work in work_rx {
-                    let _ = work.reply.send(decode_work(&work.source, work.job));
+                    let _ = work.reply.send(decode_job(&work.source, work.job));
                 }
             }));
         }
@@ -262,7 +246,7 @@ fn progress_bar(sources: &[Source]) -> ProgressBar {
     }
 }
 
-/// The reading thread: opens each source, tells its format and framing, and hands out work.
+/// The reading thread: opens each source and splits it into work, in order.
 struct Framer {
     work_tx: Sender<Work>,
     ordered_tx: Sender<Receiver<Batch>>,
@@ -270,263 +254,54 @@ struct Framer {
     progress: Option<ProgressBar>,
 }
 
-/// The consumer went away: stop reading.
-struct Stopped;
+/// The framer's [`JobSink`] for one source.
+struct SourceSink<'a> {
+    framer: &'a Framer,
+    source: Arc<str>,
+}
 
-/// How many bytes are read first to tell an input's format.
-const SNIFF_BYTES: usize = 64 << 10;
-
-impl Framer {
-    fn run(self, sources: Vec<Source>) {
-        for source in sources {
-            let name = source.name();
-            if let Err(Stopped) = self.read_source(&source, &name) {
-                return;
-            }
-        }
-    }
-
-    /// Hands out a job, keeping its place in the output order.
-    fn send(&self, source: &Arc<str>, job: Job) -> Result<(), Stopped> {
+impl JobSink for SourceSink<'_> {
+    fn job(&mut self, job: Job) -> Result<(), Stopped> {
         let (reply_tx, reply_rx) = bounded(1);
-        self.ordered_tx.send(reply_rx).map_err(|_| Stopped)?;
+        self.framer.ordered_tx.send(reply_rx).map_err(|_| Stopped)?;
         let work = Work {
-            source: Arc::clone(source),
+            source: Arc::clone(&self.source),
             job,
             reply: reply_tx,
         };
-        self.work_tx.send(work).map_err(|_| Stopped)
+        self.framer.work_tx.send(work).map_err(|_| Stopped)
     }
 
-    /// Hands out rejects found while framing, in their place in the output order.
-    fn reject(&self, source: &Arc<str>, location: Location, reason: String) -> Result<(), Stopped> {
+    fn reject(&mut self, location: Location, reason: String) -> Result<(), Stopped> {
         let (reply_tx, reply_rx) = bounded(1);
         let batch = Batch {
-            rejects: vec![Reject::new(source, location, reason)],
+            rejects: vec![Reject::new(&self.source, location, reason)],
             ..Batch::default()
         };
         let _ = reply_tx.send(batch);
-        self.ordered_tx.send(reply_rx).map_err(|_| Stopped)
-    }
-
-    fn read_source(&self, source: &Source, name: &Arc<str>) -> Result<(), Stopped> {
-        let opened = match open(source, self.progress.clone()) {
-            Ok(opened) => opened,
-            Err(e) => return self.reject(name, Location::Input, format!("cannot read: {e}")),
-        };
-        let mut stream = match opened {
-            Opened::Parquet(file) => return self.read_parquet(file, name),
-            Opened::Stream(stream) => stream,
-        };
-        let head = match read_until_first_record(&mut stream, self.options.max_record_bytes) {
-            Ok(head) => head,
-            Err(e) => return self.reject(name, Location::Input, format!("cannot read: {e}")),
-        };
-        let (lines, sniffed) = sniff(&head);
-        let format = match (self.options.format, sniffed) {
-            (Format::Auto, Some(format)) => format,
-            (Format::Auto, None) if is_blank(&head) => return Ok(()),
-            (Format::Auto, None) => {
-                return self.reject(
-                    name,
-                    Location::Input,
-                    "cannot tell the format of this input; name it with --format".to_owned(),
-                );
-            }
-            (Format::Parquet, _) => {
-                return self.reject(name, Location::Input, "not a Parquet file".to_owned());
-            }
-            (given, _) => JsonFormat::from_format(given).expect("every other format is JSON"),
-        };
-        let chunk = self.options.chunk_bytes;
-        let max = self.options.max_record_bytes;
-        if lines {
-            let mut framer = LineFramer::new(stream, head, chunk, max);
-            self.drain(name, format, || framer.next_piece())
-        } else {
-            let mut framer = ValueFramer::new(stream, head, chunk, max);
-            self.drain(name, format, || framer.next_piece())
-        }
-    }
-
-    fn drain(
-        &self,
-        name: &Arc<str>,
-        format: JsonFormat,
-        mut next: impl FnMut() -> io::Result<Option<Piece>>,
-    ) -> Result<(), Stopped> {
-        loop {
-            match next() {
-                Ok(None) => return Ok(()),
-                Ok(Some(Piece::Broken { line, reason })) => {
-                    self.reject(name, Location::Line(line), reason)?
-                }
-                Ok(Some(Piece::Lines { bytes, first_line })) => self.send(
-                    name,
-                    Job::Lines {
-                        format,
-                        bytes,
-                        first_line,
-                    },
-                )?,
-                Ok(Some(Piece::Values { bytes, spans })) => self.send(
-                    name,
-                    Job::Values {
-                        format,
-                        bytes,
-                        spans,
-                    },
-                )?,
-                Err(e) => {
-                    return self.reject(name, Location::Input, format!("reading stopped: {e}"));
-                }
-            }
-        }
-    }
-
-    fn read_parquet(&self, file: std::fs::File, name: &Arc<str>) -> Result<(), Stopped> {
-        let mut batches = match ParquetBatches::open(file) {
-            Ok(b) => b,
-            Err(reason) => return self.reject(name, Location::Input, reason),
-        };
-        loop {
-            match batches.next_batch() {
-                Ok(Some(rows)) => self.send(name, Job::Rows(rows))?,
-                Ok(None) => return Ok(()),
-                Err(reason) => self.reject(name, Location::Input, reason)?,
-            }
-        }
+        self.framer.ordered_tx.send(reply_rx).map_err(|_| Stopped)
     }
 }
 
-/// Reads the start of a stream: at least [`SNIFF_BYTES`], and on until the first record
-/// ends (or `max` bytes, or the end).
-fn read_until_first_record(mut stream: &mut dyn io::Read, max: usize) -> io::Result<Vec<u8>> {
-    let mut head = Vec::new();
-    loop {
-        let want = SNIFF_BYTES.max(head.len());
-        let got = (&mut stream).take(want as u64).read_to_end(&mut head)?;
-        if got == 0 || head.len() >= max || first_record_end(&head).is_some() {
-            return Ok(head);
-        }
-    }
-}
-
-/// Where the first JSON object of `head` ends, and whether it spans lines.
-fn first_record_end(head: &[u8]) -> Option<(usize, bool)> {
-    let mut framer = head_framer(head);
-    while let Ok(Some(piece)) = framer.next_piece() {
-        if let Piece::Values { bytes, spans } = piece {
-            let first = spans.first()?;
-            return Some((
-                first.end,
-                memchr::memchr(b'\n', &bytes[first.start..first.end]).is_some(),
-            ));
-        }
-    }
-    None
-}
-
-/// A framer over `head` alone that hands out all its records in one piece.
-fn head_framer(head: &[u8]) -> ValueFramer<&[u8]> {
-    ValueFramer::new(head, Vec::new(), head.len() + 1, head.len() + 1)
-}
-
-/// Tells from the start of an input whether it is JSON Lines, and its format: the first of
-/// its first records whose keys name one.
-fn sniff(head: &[u8]) -> (bool, Option<JsonFormat>) {
-    let start = head
-        .iter()
-        .position(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n' | 0xEF | 0xBB | 0xBF));
-    let is_array = start.is_some_and(|i| head[i] == b'[');
-    let multi_line = first_record_end(head).is_some_and(|(_, multi)| multi);
-    let lines = !is_array && !multi_line;
-    let mut framer = head_framer(head);
-    let mut tried = 0;
-    while let Ok(Some(piece)) = framer.next_piece() {
-        if let Piece::Values { bytes, spans } = piece {
-            for span in spans.iter().take(20 - tried) {
-                if let Some(format) = JsonFormat::sniff(&bytes[span.start..span.end]) {
-                    return (lines, Some(format));
-                }
-                tried += 1;
-            }
-            if tried >= 20 {
-                break;
-            }
-        }
-    }
-    (lines, None)
-}
-
-/// Decodes one job into a batch.
-fn decode_work(source: &Arc<str>, job: Job) -> Batch {
-    let mut batch = Batch::default();
-    let mut rejects = Vec::new();
-    match job {
-        Job::Lines {
-            format,
-            bytes,
-            first_line,
-        } => {
-            batch.bytes = bytes.len() as u64;
-            let mut line = first_line;
-            let mut start = 0;
-            let ends = memchr_iter(b'\n', &bytes).chain(std::iter::once(bytes.len()));
-            for end in ends {
-                let text = &bytes[start..end];
-                if start < bytes.len() && !is_blank(text) {
-                    format.decode(text, &mut batch.records, &mut rejects);
-                    push_rejects(&mut batch, source, &mut rejects, line);
-                }
-                start = end + 1;
-                line += 1;
-            }
-        }
-        Job::Values {
-            format,
-            bytes,
-            spans,
-        } => {
-            batch.bytes = bytes.len() as u64;
-            for span in spans {
-                format.decode(
-                    &bytes[span.start..span.end],
-                    &mut batch.records,
-                    &mut rejects,
-                );
-                push_rejects(&mut batch, source, &mut rejects, span.line);
-            }
-        }
-        Job::Rows(rows) => {
-            let mut row_rejects = Vec::new();
-            decode_batch(&rows.batch, &mut batch.records, &mut row_rejects);
-            batch.rejects = row_rejects
-                .into_iter()
-                .map(|(row, reason)| {
-                    let location = Location::Row {
-                        group: rows.group,
-                        row: rows.first_row + row,
-                    };
-                    Reject::new(source, location, reason)
-                })
-                .collect();
-        }
-    }
-    batch
-}
-
-fn push_rejects(
-    batch: &mut Batch,
-    source: &Arc<str>,
-    rejects: &mut Vec<(Option<u64>, String)>,
-    line: u64,
-) {
-    for (item, reason) in rejects.drain(..) {
-        let location = match item {
-            Some(index) => Location::Item { line, index },
-            None => Location::Line(line),
+impl Framer {
+    fn run(self, sources: Vec<Source>) {
+        let options = SplitOptions {
+            format: self.options.format,
+            chunk_bytes: self.options.chunk_bytes,
+            max_record_bytes: self.options.max_record_bytes,
         };
-        batch.rejects.push(Reject::new(source, location, reason));
+        for source in sources {
+            let mut sink = SourceSink {
+                framer: &self,
+                source: source.name(),
+            };
+            let result = match open(&source, self.progress.clone()) {
+                Ok(opened) => split(opened, options, &mut sink),
+                Err(e) => sink.reject(Location::Input, format!("cannot read: {e}")),
+            };
+            if let Err(Stopped) = result {
+                return;
+            }
+        }
     }
 }

@@ -58,6 +58,30 @@ pub(crate) struct LineFramer<R> {
     chunk_size: usize,
     max_record: usize,
     eof: bool,
+    /// A read error, returned once what was read before it is handed out.
+    failed: Option<io::Error>,
+}
+
+/// Reads more into `buf`; an error ends the stream and is kept for later, so that the
+/// records read before it are not lost.
+fn fill(
+    reader: &mut dyn Read,
+    buf: &mut Vec<u8>,
+    want: usize,
+    eof: &mut bool,
+    failed: &mut Option<io::Error>,
+) {
+    if *eof {
+        return;
+    }
+    match read_more(reader, buf, want) {
+        Ok(0) => *eof = true,
+        Ok(_) => {}
+        Err(e) => {
+            *eof = true;
+            *failed = Some(e);
+        }
+    }
 }
 
 impl<R: Read> LineFramer<R> {
@@ -70,20 +94,31 @@ impl<R: Read> LineFramer<R> {
             chunk_size,
             max_record,
             eof: false,
+            failed: None,
         }
     }
 
-    fn fill(&mut self, want: usize) -> io::Result<()> {
-        if !self.eof && read_more(&mut self.reader, &mut self.buf, want)? == 0 {
-            self.eof = true;
+    fn fill(&mut self, want: usize) {
+        fill(
+            &mut self.reader,
+            &mut self.buf,
+            want,
+            &mut self.eof,
+            &mut self.failed,
+        );
+    }
+
+    fn end(&mut self) -> io::Result<Option<Piece>> {
+        match self.failed.take() {
+            Some(e) => Err(e),
+            None => Ok(None),
         }
-        Ok(())
     }
 
     /// The next piece, or `None` at the end of the stream.
     pub fn next_piece(&mut self) -> io::Result<Option<Piece>> {
         while !self.eof && self.buf.len() < self.chunk_size {
-            self.fill(self.chunk_size - self.buf.len())?;
+            self.fill(self.chunk_size - self.buf.len());
         }
         let mut searched = 0;
         loop {
@@ -94,16 +129,16 @@ impl<R: Read> LineFramer<R> {
             }
             if self.eof {
                 if self.buf.is_empty() {
-                    return Ok(None);
+                    return self.end();
                 }
                 let bytes = std::mem::take(&mut self.buf);
                 return Ok(Some(self.lines(bytes)));
             }
             if self.buf.len() > self.max_record {
-                return self.skip_long_line().map(Some);
+                return Ok(Some(self.skip_long_line()));
             }
             searched = self.buf.len();
-            self.fill(self.chunk_size)?;
+            self.fill(self.chunk_size);
         }
     }
 
@@ -114,12 +149,12 @@ impl<R: Read> LineFramer<R> {
     }
 
     /// Drops the line in `buf`, too long to keep, up to its end.
-    fn skip_long_line(&mut self) -> io::Result<Piece> {
+    fn skip_long_line(&mut self) -> Piece {
         let line = self.next_line;
         let mut skipped = self.buf.len();
         self.buf.clear();
         loop {
-            self.fill(self.chunk_size)?;
+            self.fill(self.chunk_size);
             if let Some(p) = memchr(b'\n', &self.buf) {
                 skipped += p;
                 self.buf.drain(..=p);
@@ -132,13 +167,13 @@ impl<R: Read> LineFramer<R> {
                 break;
             }
         }
-        Ok(Piece::Broken {
+        Piece::Broken {
             line,
             reason: format!(
                 "line of {skipped} bytes is longer than the limit of {} bytes; skipped (raise --max-record-bytes to read it)",
                 self.max_record
             ),
-        })
+        }
     }
 }
 
@@ -181,6 +216,7 @@ pub(crate) struct ValueFramer<R> {
     chunk_size: usize,
     max_record: usize,
     eof: bool,
+    failed: Option<io::Error>,
     pending: Option<Piece>,
 }
 
@@ -204,6 +240,7 @@ impl<R: Read> ValueFramer<R> {
             chunk_size,
             max_record,
             eof: false,
+            failed: None,
             pending: None,
         }
     }
@@ -266,15 +303,25 @@ impl<R: Read> ValueFramer<R> {
                     }
                 }
                 if self.eof {
-                    return Ok(self.finish());
+                    if let Some(broken) = self.finish() {
+                        return Ok(Some(broken));
+                    }
+                    return match self.failed.take() {
+                        Some(e) => Err(e),
+                        None => Ok(None),
+                    };
                 }
                 if self.spans.is_empty() {
                     let keep_from = self.keep_from();
                     self.shift(keep_from);
                 }
-                if read_more(&mut self.reader, &mut self.buf, self.chunk_size)? == 0 {
-                    self.eof = true;
-                }
+                fill(
+                    &mut self.reader,
+                    &mut self.buf,
+                    self.chunk_size,
+                    &mut self.eof,
+                    &mut self.failed,
+                );
                 continue;
             }
             self.scan();

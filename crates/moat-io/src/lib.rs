@@ -13,6 +13,7 @@ mod format;
 mod framing;
 mod reject;
 mod source;
+mod split;
 mod verdicts;
 
 pub use decode::{
@@ -21,4 +22,5 @@ pub use decode::{
 pub use format::Format;
 pub use reject::{DEFAULT_MAX_ERRORS, ErrorPolicy, Location, Reject};
 pub use source::{InputError, LOG_EXTENSIONS, Source, expand_inputs};
+pub use split::decode_bytes;
 pub use verdicts::{read_accounts_csv, write_verdicts};

@@ -165,6 +165,8 @@ pub(crate) enum Opened {
     Stream(Box<dyn Read + Send>),
     /// A Parquet file (read by row groups, not as a stream).
     Parquet(File),
+    /// A Parquet file held in memory.
+    ParquetBytes(bytes::Bytes),
 }
 
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
@@ -200,6 +202,19 @@ pub(crate) fn open(source: &Source, progress: Option<ProgressBar>) -> io::Result
         inner: Cursor::new(head.clone()).chain(raw),
         progress,
     });
+    decompressed(&head, counted)
+}
+
+/// Opens an input held in memory, telling compression and Parquet from its first bytes.
+pub(crate) fn open_bytes(bytes: &[u8]) -> io::Result<Opened> {
+    if bytes.starts_with(PARQUET_MAGIC) {
+        return Ok(Opened::ParquetBytes(bytes::Bytes::copy_from_slice(bytes)));
+    }
+    decompressed(bytes, Box::new(Cursor::new(bytes.to_vec())))
+}
+
+/// The stream that starts with `head`, decompressed if its magic bytes say so.
+fn decompressed(head: &[u8], counted: Box<dyn Read + Send>) -> io::Result<Opened> {
     Ok(Opened::Stream(if head.starts_with(GZIP_MAGIC) {
         Box::new(flate2::read::MultiGzDecoder::new(
             io::BufReader::with_capacity(1 << 16, counted),

@@ -19,6 +19,7 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder,
 };
+use parquet::file::reader::ChunkReader;
 
 use super::loose::messages_of;
 
@@ -41,9 +42,27 @@ const TOP_LEVEL: [&str; 12] = [
 /// How many rows a batch holds.
 const BATCH_ROWS: usize = 8192;
 
+/// Something Parquet can be read from, and opened again for each row group.
+pub(crate) trait Reopen: ChunkReader + Sized + 'static {
+    /// Another handle on the same bytes.
+    fn reopen(&self) -> std::io::Result<Self>;
+}
+
+impl Reopen for File {
+    fn reopen(&self) -> std::io::Result<Self> {
+        self.try_clone()
+    }
+}
+
+impl Reopen for bytes::Bytes {
+    fn reopen(&self) -> std::io::Result<Self> {
+        Ok(self.clone())
+    }
+}
+
 /// Reads a Parquet file row group by row group, only the columns moat knows.
-pub(crate) struct ParquetBatches {
-    file: File,
+pub(crate) struct ParquetBatches<T> {
+    file: T,
     metadata: ArrowReaderMetadata,
     mask: ProjectionMask,
     next_group: usize,
@@ -58,9 +77,9 @@ pub(crate) struct RowBatch {
     pub batch: RecordBatch,
 }
 
-impl ParquetBatches {
+impl<T: Reopen> ParquetBatches<T> {
     /// Opens `file`; fails if it is not a readable Parquet file.
-    pub fn open(file: File) -> Result<Self, String> {
+    pub fn open(file: T) -> Result<Self, String> {
         let metadata = ArrowReaderMetadata::load(&file, Default::default())
             .map_err(|e| format!("not a readable Parquet file: {e}"))?;
         let schema = metadata.parquet_schema();
@@ -111,7 +130,7 @@ impl ParquetBatches {
             }
             let group = self.next_group;
             self.next_group += 1;
-            let file = self.file.try_clone().map_err(|e| e.to_string())?;
+            let file = self.file.reopen().map_err(|e| e.to_string())?;
             let reader =
                 ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.metadata.clone())
                     .with_row_groups(vec![group])

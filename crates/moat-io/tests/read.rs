@@ -1,0 +1,403 @@
+//! Reading whole inputs through the parallel reader: every format, compressed or not, in
+//! order, with every bad record reported in its place.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use moat_core::Record;
+use moat_io::{
+    ErrorPolicy, Format, Location, ReadError, ReadOptions, RecordStream, Reject, Source,
+    decode_bytes,
+};
+
+fn exchange_line(i: usize) -> String {
+    format!(
+        r#"{{"ts":"2026-04-22T03:{:02}:{:02}Z","account_id":"acct_{i}","request":{{"prompt":"Write a function number {i}. Think step by step."}}}}"#,
+        i / 60 % 60,
+        i % 60
+    )
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn options() -> ReadOptions {
+    ReadOptions {
+        progress: false,
+        errors: ErrorPolicy::Unlimited,
+        ..ReadOptions::default()
+    }
+}
+
+/// Reads everything; returns the records, the rejects and the error, if any.
+fn read(paths: &[PathBuf], options: &ReadOptions) -> (Vec<Record>, Vec<Reject>, Option<ReadError>) {
+    let sources = paths.iter().cloned().map(Source::File).collect();
+    let (mut records, mut rejects, mut error) = (Vec::new(), Vec::new(), None);
+    for batch in RecordStream::open(sources, options) {
+        match batch {
+            Ok(b) => {
+                records.extend(b.records);
+                rejects.extend(b.rejects);
+            }
+            Err(e) => error = Some(e),
+        }
+    }
+    (records, rejects, error)
+}
+
+fn ids(records: &[Record]) -> Vec<String> {
+    records.iter().map(|r| r.account_id().to_owned()).collect()
+}
+
+#[test]
+fn many_chunks_on_many_threads_come_out_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let text: String = (0..5000).map(|i| exchange_line(i) + "\n").collect();
+    let path = write(dir.path(), "a.jsonl", text.as_bytes());
+    let opts = ReadOptions {
+        threads: 4,
+        chunk_bytes: 4096,
+        ..options()
+    };
+    let (records, rejects, error) = read(&[path], &opts);
+    assert!(rejects.is_empty() && error.is_none());
+    let expected: Vec<String> = (0..5000).map(|i| format!("acct_{i}")).collect();
+    assert_eq!(ids(&records), expected);
+}
+
+#[test]
+fn bad_lines_are_reported_with_their_line_and_the_rest_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = Vec::new();
+    let mut bad_lines = Vec::new();
+    for i in 0..3000 {
+        match i % 500 {
+            7 => {
+                text.extend_from_slice(b"{\"ts\":\"2026-04-22T03:00:00Z\",\"account_id\":\"x\",\"request\":{\"prompt\":\"\xff\xfe\"}}\n");
+                bad_lines.push(i as u64 + 1);
+            }
+            8 => {
+                text.extend_from_slice(&exchange_line(i).as_bytes()[..40]);
+                text.push(b'\n');
+                bad_lines.push(i as u64 + 1);
+            }
+            9 => text.extend_from_slice(b"   \n"),
+            _ => {
+                text.extend_from_slice(exchange_line(i).as_bytes());
+                text.push(b'\n');
+            }
+        }
+    }
+    let path = write(dir.path(), "bad.jsonl", &text);
+    let opts = ReadOptions {
+        chunk_bytes: 2000,
+        ..options()
+    };
+    let (records, rejects, _) = read(&[path.clone()], &opts);
+    assert_eq!(records.len(), 3000 - 3 * 6);
+    let lines: Vec<u64> = rejects
+        .iter()
+        .map(|r| match r.location {
+            Location::Line(l) => l,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(lines, bad_lines);
+    assert_eq!(&*rejects[0].source, path.display().to_string());
+}
+
+#[test]
+fn gigantic_line_is_skipped_not_buffered() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = exchange_line(0) + "\n";
+    text.push_str(&format!(
+        r#"{{"ts":"2026-04-22T03:00:00Z","account_id":"big","request":{{"prompt":"{}"}}}}"#,
+        "a".repeat(3 << 20)
+    ));
+    text.push('\n');
+    text.push_str(&(exchange_line(2) + "\n"));
+    let path = write(dir.path(), "big.jsonl", text.as_bytes());
+    let opts = ReadOptions {
+        max_record_bytes: 1 << 20,
+        chunk_bytes: 64 << 10,
+        ..options()
+    };
+    let (records, rejects, _) = read(&[path], &opts);
+    assert_eq!(ids(&records), ["acct_0", "acct_2"]);
+    assert_eq!(rejects.len(), 1);
+    assert_eq!(rejects[0].location, Location::Line(2));
+    assert!(
+        rejects[0].reason.contains("longer than the limit"),
+        "{}",
+        rejects[0].reason
+    );
+}
+
+#[test]
+fn gzip_and_zstd_are_read_whatever_their_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let text: String = (0..100).map(|i| exchange_line(i) + "\n").collect();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(text.as_bytes()).unwrap();
+    let gz = write(dir.path(), "logs.jsonl.gz", &gz.finish().unwrap());
+    let zst = write(
+        dir.path(),
+        "logs.data",
+        &zstd::encode_all(text.as_bytes(), 3).unwrap(),
+    );
+    let (records, rejects, _) = read(&[gz, zst], &options());
+    assert!(rejects.is_empty(), "{rejects:?}");
+    assert_eq!(records.len(), 200);
+}
+
+#[test]
+fn truncated_gzip_keeps_what_came_before_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let text: String = (0..2000).map(|i| exchange_line(i) + "\n").collect();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(text.as_bytes()).unwrap();
+    let bytes = gz.finish().unwrap();
+    let path = write(dir.path(), "cut.jsonl.gz", &bytes[..bytes.len() / 2]);
+    let (records, rejects, _) = read(&[path], &options());
+    assert!(!records.is_empty() && records.len() < 2000);
+    assert_eq!(rejects.len(), 2, "{rejects:?}");
+    // The line cut by the end of the readable data, then the reason the reading stopped.
+    assert_eq!(
+        rejects[0].location,
+        Location::Line(records.len() as u64 + 1)
+    );
+    assert!(
+        rejects[0].reason.starts_with("truncated JSON"),
+        "{}",
+        rejects[0].reason
+    );
+    assert_eq!(rejects[1].location, Location::Input);
+    assert!(
+        rejects[1].reason.starts_with("reading stopped"),
+        "{}",
+        rejects[1].reason
+    );
+}
+
+#[test]
+fn max_errors_stops_the_reading_with_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = exchange_line(0) + "\n";
+    for _ in 0..50 {
+        text.push_str("{\"broken\": \n");
+    }
+    let path = write(dir.path(), "broken.jsonl", text.as_bytes());
+    let opts = ReadOptions {
+        errors: ErrorPolicy::MaxErrors(10),
+        ..options()
+    };
+    let (_, rejects, error) = read(&[path.clone()], &opts);
+    assert_eq!(rejects.len(), 11);
+    assert!(
+        matches!(error, Some(ReadError::TooManyRejects { rejected: 11, .. })),
+        "{error:?}"
+    );
+    let strict = ReadOptions {
+        errors: ErrorPolicy::Strict,
+        ..options()
+    };
+    let (records, rejects, error) = read(&[path], &strict);
+    assert_eq!((records.len(), rejects.len()), (1, 1));
+    assert!(error.is_some());
+}
+
+#[test]
+fn formats_are_told_apart_per_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = write(dir.path(), "v1.jsonl", (exchange_line(1) + "\n").as_bytes());
+    let litellm_array = write(
+        dir.path(),
+        "litellm.json",
+        br#"[
+  {
+    "id": "a", "call_type": "acompletion", "startTime": 1714000000.5, "model": "m",
+    "metadata": {"user_api_key_user_id": "lite_1"},
+    "messages": [{"role": "user", "content": "hi"}]
+  },
+  {
+    "id": "b", "call_type": "acompletion", "startTime": 1714000001.5, "model": "m",
+    "metadata": {"user_api_key_user_id": "lite_2"}
+  }
+]"#,
+    );
+    let litellm_ndjson = write(
+        dir.path(),
+        "litellm.ndjson",
+        b"{\"call_type\":\"completion\",\"startTime\":1714000000,\"model\":\"m\",\"metadata\":{\"user_api_key_user_id\":\"lite_3\"}}\n",
+    );
+    let openai = write(
+        dir.path(),
+        "openai.jsonl",
+        b"{\"created\":1714000000,\"user\":\"oa_1\",\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}\n",
+    );
+    let otlp = write(
+        dir.path(),
+        "traces.json",
+        br#"{
+  "resourceSpans": [{
+    "scopeSpans": [{
+      "spans": [{
+        "spanId": "s1", "startTimeUnixNano": "1714000000000000000",
+        "attributes": [
+          {"key": "gen_ai.request.model", "value": {"stringValue": "m"}},
+          {"key": "user.id", "value": {"stringValue": "otel_1"}}
+        ]
+      }]
+    }]
+  }]
+}"#,
+    );
+    let unknown = write(dir.path(), "other.jsonl", b"{\"hello\":\"world\"}\n");
+    let (records, rejects, _) = read(
+        &[
+            v1,
+            litellm_array,
+            litellm_ndjson,
+            openai,
+            otlp,
+            unknown.clone(),
+        ],
+        &options(),
+    );
+    assert_eq!(
+        ids(&records),
+        ["acct_1", "lite_1", "lite_2", "lite_3", "oa_1", "otel_1"]
+    );
+    assert_eq!(rejects.len(), 1);
+    assert_eq!(&*rejects[0].source, unknown.display().to_string());
+    assert!(rejects[0].reason.contains("--format"));
+}
+
+#[test]
+fn a_named_format_is_used_as_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "v1.jsonl", (exchange_line(1) + "\n").as_bytes());
+    let opts = ReadOptions {
+        format: Format::LiteLlm,
+        ..options()
+    };
+    let (records, rejects, _) = read(&[path], &opts);
+    assert!(records.is_empty());
+    assert_eq!(rejects.len(), 1);
+    assert!(
+        rejects[0].reason.contains("startTime"),
+        "{}",
+        rejects[0].reason
+    );
+}
+
+#[test]
+fn parquet_flat_and_nested_columns() {
+    use arrow_array::builder::{ListBuilder, StringBuilder, StructBuilder};
+    use arrow_array::{
+        Array, ArrayRef, Int64Array, RecordBatch, StringArray, StructArray,
+        TimestampMillisecondArray,
+    };
+    use arrow_schema::{DataType, Field, Fields};
+
+    let dir = tempfile::tempdir().unwrap();
+    let ts = TimestampMillisecondArray::from(vec![
+        Some(1_714_000_000_000),
+        Some(1_714_000_001_000),
+        None,
+    ])
+    .with_timezone("UTC");
+    let accounts = StringArray::from(vec![Some("p1"), Some("p2"), Some("p3")]);
+    let ips = StringArray::from(vec![Some("192.0.2.1"), None, Some("not-an-ip")]);
+    let usage = StructArray::from(vec![(
+        Arc::new(Field::new("output_tokens", DataType::Int64, true)),
+        Arc::new(Int64Array::from(vec![Some(10), Some(20), None])) as ArrayRef,
+    )]);
+    let message_fields = Fields::from(vec![
+        Field::new("role", DataType::Utf8, true),
+        Field::new("content", DataType::Utf8, true),
+    ]);
+    let mut messages = ListBuilder::new(StructBuilder::from_fields(message_fields, 3));
+    for row in 0..3 {
+        let s = messages.values();
+        s.field_builder::<StringBuilder>(0)
+            .unwrap()
+            .append_value("user");
+        s.field_builder::<StringBuilder>(1)
+            .unwrap()
+            .append_value(format!("question {row}"));
+        s.append(true);
+        messages.append(true);
+    }
+    let messages: ArrayRef = Arc::new(messages.finish());
+    let request = StructArray::from(vec![(
+        Arc::new(Field::new("messages", messages.data_type().clone(), true)),
+        messages,
+    )]);
+    let batch = RecordBatch::try_from_iter(vec![
+        ("ts", Arc::new(ts) as ArrayRef),
+        ("account_id", Arc::new(accounts) as ArrayRef),
+        ("client.ip", Arc::new(ips) as ArrayRef),
+        ("usage", Arc::new(usage) as ArrayRef),
+        ("request", Arc::new(request) as ArrayRef),
+        (
+            "unrelated",
+            Arc::new(StringArray::from(vec!["a", "b", "c"])) as ArrayRef,
+        ),
+    ])
+    .unwrap();
+    let path = dir.path().join("logs.parquet");
+    let mut writer = parquet::arrow::ArrowWriter::try_new(
+        std::fs::File::create(&path).unwrap(),
+        batch.schema(),
+        None,
+    )
+    .unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+
+    let (records, rejects, _) = read(&[path.clone()], &options());
+    assert_eq!(ids(&records), ["p1", "p2"]);
+    let Record::Exchange(e) = &records[0] else {
+        panic!()
+    };
+    assert_eq!(e.ts.as_unix_micros(), 1_714_000_000_000_000);
+    assert_eq!(e.client.ip, Some("192.0.2.1".parse().unwrap()));
+    assert_eq!(e.usage.output_tokens, Some(10));
+    assert_eq!(e.request.last_user_text(), Some("question 0"));
+    assert_eq!(rejects.len(), 1);
+    assert_eq!(rejects[0].location, Location::Row { group: 0, row: 2 });
+    assert!(
+        rejects[0].reason.contains("no ts") || rejects[0].reason.contains("IP"),
+        "{}",
+        rejects[0].reason
+    );
+
+    let (from_memory, memory_rejects) =
+        decode_bytes(&std::fs::read(&path).unwrap(), Format::Auto, "body");
+    assert_eq!(from_memory, records);
+    assert_eq!(memory_rejects.len(), 1);
+}
+
+#[test]
+fn decode_bytes_matches_the_stream() {
+    let text: String = (0..300)
+        .map(|i| exchange_line(i) + "\n")
+        .collect::<String>()
+        + "nonsense\n";
+    let (records, rejects) = decode_bytes(text.as_bytes(), Format::Auto, "body");
+    assert_eq!(records.len(), 300);
+    assert_eq!(rejects.len(), 1);
+    assert_eq!(
+        rejects[0]
+            .to_string()
+            .split(": ")
+            .take(2)
+            .collect::<Vec<_>>(),
+        ["body", "line 301"]
+    );
+}
