@@ -1,0 +1,211 @@
+//! The `moat` command as a user runs it.
+
+use assert_cmd::Command;
+use std::path::{Path, PathBuf};
+
+const GOOD: &str = r#"{"ts":"2026-04-22T03:14:07Z","account_id":"acct_1","model":"frontier-2","client":{"ip":"203.0.113.7"},"account":{"payment_fingerprint":"pm_1"},"request":{"system":"SECRET SYSTEM","prompt":"SECRET PROMPT"},"response":{"text":"SECRET ANSWER"}}"#;
+const GOOD2: &str = r#"{"ts":"2026-04-22T04:00:00Z","account_id":"acct_2","request":{"messages":[{"role":"user","content":"SECRET MESSAGE"}]}}"#;
+
+fn moat() -> Command {
+    Command::cargo_bin("moat").unwrap()
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn help_lists_only_working_commands() {
+    let out = moat().arg("--help").output().unwrap();
+    let help = text(&out.stdout);
+    for command in ["inspect", "convert", "bench"] {
+        assert!(help.contains(command), "{help}");
+    }
+    assert!(out.status.success());
+}
+
+#[test]
+fn inspect_reports_each_reject_and_reads_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "logs.jsonl",
+        &format!("{GOOD}\n{{\"ts\":\"2026-04-22T03:14:07Z\"}}\n{GOOD2}\n"),
+    );
+    let out = moat()
+        .args(["inspect", "--json"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let findings: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(findings["exchanges"], 2);
+    assert_eq!(findings["accounts"], 2);
+    assert_eq!(findings["rejected"], 1);
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{}: line 2: ", path.display())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("account_id"), "{stderr}");
+}
+
+#[test]
+fn strict_stops_with_exit_code_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "logs.jsonl", &format!("not json\n{GOOD}\n"));
+    let out = moat()
+        .args(["inspect", "--strict"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("--strict"));
+}
+
+#[test]
+fn config_file_sets_defaults_and_flags_win() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = write(dir.path(), "logs.jsonl", &format!("not json\n{GOOD}\n"));
+    let config = write(dir.path(), "moat.toml", "[input]\nmax_errors = 0\n");
+    let out = moat()
+        .arg("--config")
+        .arg(&config)
+        .arg("inspect")
+        .arg(&logs)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let out = moat()
+        .arg("--config")
+        .arg(&config)
+        .args(["inspect", "--max-errors", "5"])
+        .arg(&logs)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let bad = write(dir.path(), "bad.toml", "[input]\nmax_erors = 0\n");
+    let out = moat()
+        .arg("--config")
+        .arg(&bad)
+        .arg("inspect")
+        .arg(&logs)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("bad.toml"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn reads_standard_input() {
+    let out = moat()
+        .args(["inspect", "--json", "-"])
+        .write_stdin(format!("{GOOD}\n{GOOD2}\n"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let findings: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(findings["exchanges"], 2);
+}
+
+#[test]
+fn missing_input_is_a_clear_error() {
+    let out = moat()
+        .args(["inspect", "/nonexistent/logs.jsonl"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("/nonexistent/logs.jsonl: no such file or folder"));
+}
+
+#[test]
+fn convert_leaves_content_out_unless_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = write(dir.path(), "logs.jsonl", &format!("{GOOD}\n{GOOD2}\n"));
+    let out_path = dir.path().join("out.jsonl");
+    let out = moat()
+        .arg("convert")
+        .arg(&logs)
+        .arg("--out")
+        .arg(&out_path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let converted = std::fs::read_to_string(&out_path).unwrap();
+    assert_eq!(converted.lines().count(), 2);
+    assert!(!converted.contains("SECRET"), "{converted}");
+    assert!(converted.contains("pm_1") && converted.contains("203.0.113.7"));
+
+    let out = moat()
+        .args(["convert", "--with-content"])
+        .arg(&logs)
+        .output()
+        .unwrap();
+    let with_content = text(&out.stdout);
+    for secret in [
+        "SECRET SYSTEM",
+        "SECRET PROMPT",
+        "SECRET ANSWER",
+        "SECRET MESSAGE",
+    ] {
+        assert!(with_content.contains(secret), "{with_content}");
+    }
+    // What convert writes reads back as the same exchanges.
+    let again = moat()
+        .args(["convert", "--with-content", "-"])
+        .write_stdin(with_content.clone())
+        .output()
+        .unwrap();
+    assert_eq!(text(&again.stdout), with_content);
+}
+
+#[test]
+fn convert_turns_litellm_into_exchange_v1() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = write(
+        dir.path(),
+        "litellm.json",
+        r#"[{"id":"a","call_type":"acompletion","startTime":1714000000.5,"model":"m","metadata":{"user_api_key_user_id":"u1","requester_ip_address":"192.0.2.9"}}]"#,
+    );
+    let out = moat().arg("convert").arg(&logs).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(line["account_id"], "u1");
+    assert_eq!(line["ts"], "2024-04-24T23:06:40.5Z");
+    assert_eq!(line["client"]["ip"], "192.0.2.9");
+}
+
+#[test]
+fn bench_decode_prints_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bench.jsonl");
+    let out = moat()
+        .args([
+            "bench",
+            "decode",
+            "--size-mb",
+            "2",
+            "--runs",
+            "1",
+            "--json",
+            "--file",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let figures: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(figures["records"].as_u64().unwrap() > 1000);
+    assert!(figures["best_mb_s"].as_f64().unwrap() > 0.0);
+    assert!(file.exists());
+}

@@ -1,0 +1,9 @@
+//! Any bytes read as parquet: records or rejects, never a panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use moat_io::{Format, decode_bytes};
+
+fuzz_target!(|data: &[u8]| {
+    let _ = decode_bytes(data, Format::Parquet, "fuzz");
+});
