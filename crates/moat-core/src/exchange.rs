@@ -366,7 +366,11 @@ pub struct AccountRecord {
 }
 
 /// One record of an input: an exchange, or facts about an account.
+///
+/// Nearly every record is an exchange, so exchanges are kept inline rather than boxed: a
+/// batch of records is one allocation, not one per record.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)]
 pub enum Record {
     /// An exchange.
     Exchange(Exchange),

@@ -222,7 +222,7 @@ impl Drop for RecordStream {
 }
 
 fn progress_bar(sources: &[Source]) -> ProgressBar {
-    let total: Option<u64> = sources.iter().map(Source::len).sum();
+    let total: Option<u64> = sources.iter().map(Source::size).sum();
     match total {
         Some(total) => {
             let bar = ProgressBar::new(total);

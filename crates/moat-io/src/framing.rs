@@ -466,7 +466,10 @@ mod tests {
         std::iter::from_fn(|| f.next_piece().unwrap()).collect()
     }
 
-    fn values(input: &[u8], chunk: usize, max: usize) -> (Vec<(String, u64)>, Vec<(u64, String)>) {
+    /// Records as (text, line), and rejects as (line, reason).
+    type Framed = (Vec<(String, u64)>, Vec<(u64, String)>);
+
+    fn values(input: &[u8], chunk: usize, max: usize) -> Framed {
         let mut f = ValueFramer::new(input, Vec::new(), chunk, max);
         let (mut good, mut bad) = (Vec::new(), Vec::new());
         while let Some(piece) = f.next_piece().unwrap() {

@@ -29,7 +29,7 @@ impl Source {
     }
 
     /// The size in bytes, when known.
-    pub fn len(&self) -> Option<u64> {
+    pub fn size(&self) -> Option<u64> {
         match self {
             Source::File(path) => std::fs::metadata(path).ok().map(|m| m.len()),
             Source::Stdin => None,

@@ -205,17 +205,15 @@ pub(crate) fn decode_job(source: &Arc<str>, job: Job) -> Batch {
             first_line,
         } => {
             batch.bytes = bytes.len() as u64;
-            let mut line = first_line;
             let mut start = 0;
             let ends = memchr_iter(b'\n', &bytes).chain(std::iter::once(bytes.len()));
-            for end in ends {
+            for (line, end) in (first_line..).zip(ends) {
                 let text = &bytes[start..end];
                 if start < bytes.len() && !is_blank(text) {
                     format.decode(text, &mut batch.records, &mut rejects);
                     push_rejects(&mut batch.rejects, source, &mut rejects, line);
                 }
                 start = end + 1;
-                line += 1;
             }
         }
         Job::Values {

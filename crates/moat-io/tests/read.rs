@@ -97,7 +97,7 @@ fn bad_lines_are_reported_with_their_line_and_the_rest_is_read() {
         chunk_bytes: 2000,
         ..options()
     };
-    let (records, rejects, _) = read(&[path.clone()], &opts);
+    let (records, rejects, _) = read(std::slice::from_ref(&path), &opts);
     assert_eq!(records.len(), 3000 - 3 * 6);
     let lines: Vec<u64> = rejects
         .iter()
@@ -195,7 +195,7 @@ fn max_errors_stops_the_reading_with_an_error() {
         errors: ErrorPolicy::MaxErrors(10),
         ..options()
     };
-    let (_, rejects, error) = read(&[path.clone()], &opts);
+    let (_, rejects, error) = read(std::slice::from_ref(&path), &opts);
     assert_eq!(rejects.len(), 11);
     assert!(
         matches!(error, Some(ReadError::TooManyRejects { rejected: 11, .. })),
@@ -360,7 +360,7 @@ fn parquet_flat_and_nested_columns() {
     writer.write(&batch).unwrap();
     writer.close().unwrap();
 
-    let (records, rejects, _) = read(&[path.clone()], &options());
+    let (records, rejects, _) = read(std::slice::from_ref(&path), &options());
     assert_eq!(ids(&records), ["p1", "p2"]);
     let Record::Exchange(e) = &records[0] else {
         panic!()

@@ -19,8 +19,11 @@ pub struct Args {
     json: bool,
 }
 
+/// Whether a field is known in an exchange.
+type Known = fn(&Exchange) -> bool;
+
 /// The fields whose presence decides which signals can work, with how to test each.
-const FIELDS: [(&str, fn(&Exchange) -> bool); 22] = [
+const FIELDS: [(&str, Known); 22] = [
     ("conversation_id", |e| e.conversation_id.is_some()),
     ("model", |e| e.model.is_some()),
     ("client.ip", |e| e.client.ip.is_some()),
