@@ -163,7 +163,34 @@ fn describe_json_error(e: &serde_json::Error) -> String {
         serde_json::error::Category::Data => "unexpected content",
         serde_json::error::Category::Eof => "truncated JSON",
     };
-    format!("{what}: {e}")
+    format!("{what}: {}", redact_strings(&e.to_string()))
+}
+
+/// Drops the string values serde quotes in its messages (`invalid type: string "..."`), so
+/// that a reject never carries a record's content.
+fn redact_strings(message: &str) -> String {
+    const MARK: &str = "string \"";
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find(MARK) {
+        out.push_str(&rest[..at + "string".len()]);
+        let mut escaped = false;
+        let tail = &rest[at + MARK.len()..];
+        let end = tail.char_indices().find_map(|(i, c)| match (escaped, c) {
+            (false, '"') => Some(i + 1),
+            (false, '\\') => {
+                escaped = true;
+                None
+            }
+            _ => {
+                escaped = false;
+                None
+            }
+        });
+        rest = &tail[end.unwrap_or(tail.len())..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Turns an empty `account_id` into an error, the one field every record needs.
@@ -221,6 +248,19 @@ mod tests {
         for (text, expected) in cases {
             assert_eq!(JsonFormat::sniff(text.as_bytes()), expected, "{text}");
         }
+    }
+
+    #[test]
+    fn parse_errors_never_quote_content() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Wire {
+            n: u32,
+        }
+        let err = parse::<Wire>(br#"{"n": "my \"secret\" prompt"}"#).unwrap_err();
+        assert!(!err.contains("secret"), "{err}");
+        assert!(err.contains("invalid type: string, expected u32"), "{err}");
+        assert_eq!(redact_strings("no strings here"), "no strings here");
     }
 
     #[test]
