@@ -58,7 +58,7 @@ pub struct Batch {
     pub records: Vec<Record>,
     /// The rejected records, in input order.
     pub rejects: Vec<Reject>,
-    /// Input bytes this batch covers (before decompression; 0 for Parquet rows).
+    /// Input bytes this batch covers (after decompression; 0 for Parquet rows).
     pub bytes: u64,
 }
 
