@@ -6,9 +6,11 @@
 //! and yields their [`Record`](moat_core::Record)s in input order, each rejected record
 //! reported as a [`Reject`] with its file, line and reason.
 //!
-//! Writing: [`write_verdicts`] writes `accounts.csv` and `report.json`.
+//! Writing: [`JsonLinesWriter`] writes exchange v1 JSON Lines; [`write_verdicts`] writes
+//! `accounts.csv` and `report.json`.
 
 mod decode;
+mod exchanges;
 mod format;
 mod framing;
 mod reject;
@@ -19,6 +21,7 @@ mod verdicts;
 pub use decode::{
     Batch, DEFAULT_MAX_RECORD_BYTES, ReadError, ReadOptions, ReadStats, RecordStream,
 };
+pub use exchanges::JsonLinesWriter;
 pub use format::Format;
 pub use reject::{DEFAULT_MAX_ERRORS, ErrorPolicy, Location, Reject};
 pub use source::{InputError, LOG_EXTENSIONS, Source, expand_inputs};

@@ -1,12 +1,13 @@
 //! `moat convert`: any accepted log format in, exchange v1 JSON Lines out.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use moat_core::{Exchange, Record};
+use moat_io::JsonLinesWriter;
 
 use crate::config::Config;
 use crate::input::{InputArgs, Output, finish};
@@ -45,25 +46,17 @@ pub fn run(args: Args, config: &Config, out: Output) -> anyhow::Result<ExitCode>
         ),
         _ => (Box::new(io::stdout().lock()), "standard output".to_owned()),
     };
-    let mut writer = BufWriter::with_capacity(1 << 20, sink);
+    let mut writer = JsonLinesWriter::new(sink);
     let (stats, stopped) = args.input.read(config, out, |record| {
         match record {
-            Record::Exchange(e) => {
-                let e = if args.with_content {
-                    e
-                } else {
-                    without_content(e)
-                };
-                serde_json::to_writer(&mut writer, &e)?;
-            }
-            Record::Account(a) => serde_json::to_writer(&mut writer, &a)?,
+            Record::Exchange(e) if args.with_content => writer.write(&e),
+            Record::Exchange(e) => writer.write(&without_content(e)),
+            Record::Account(a) => writer.write(&a),
         }
-        writer
-            .write_all(b"\n")
-            .with_context(|| format!("cannot write to {name}"))
+        .with_context(|| format!("cannot write to {name}"))
     })?;
     writer
-        .flush()
+        .finish()
         .with_context(|| format!("cannot write to {name}"))?;
     Ok(finish(&stats, stopped))
 }

@@ -5,11 +5,17 @@ mod config;
 mod convert;
 mod input;
 mod inspect;
+mod simulate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{ArgAction, Parser, Subcommand};
+
+/// mimalloc: records are made on one thread and freed on another, which the system
+/// allocator handles poorly.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Find and stop distillation campaigns against model APIs.
 ///
@@ -43,6 +49,9 @@ enum Command {
     /// Rewrite logs of any accepted format as exchange v1 JSON Lines. Prompt and answer
     /// text is left out unless --with-content is given.
     Convert(convert::Args),
+    /// Generate realistic API traffic with distillation campaigns hidden in it, and the
+    /// ground truth (which account is what) to measure detection against.
+    Simulate(simulate::Args),
     /// Measure how fast this machine reads logs.
     #[command(subcommand)]
     Bench(bench::Command),
@@ -71,6 +80,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Inspect(args) => inspect::run(args, &config, out),
             Command::Convert(args) => convert::run(args, &config, out),
+            Command::Simulate(args) => simulate::run(args, &config, out),
             Command::Bench(command) => bench::run(command, &config, out),
         }
     });

@@ -1,0 +1,641 @@
+//! Actors: each sends one account's traffic, in its own rhythm, with its own words.
+
+use std::net::IpAddr;
+
+use moat_core::{
+    AccountInfo, Client, EventTime, Exchange, Message, Request, Response, Role, Usage,
+};
+use rand::rngs::SmallRng;
+use rand::seq::IndexedRandom;
+use rand::{Rng, SeedableRng};
+use rand_distr::{Distribution, LogNormal};
+
+use crate::identity::{mix, same_slash24};
+use crate::rhythm::{DAY, Rhythm, next_arrival, pause};
+use crate::text::{self, COMMON_SYSTEM_PROMPTS, Topic, Wording};
+use crate::world::{CampaignState, World};
+
+/// What every exchange of an account carries.
+#[derive(Debug, Clone)]
+pub(crate) struct Identity {
+    pub account_id: String,
+    pub org_id: Option<String>,
+    pub account: AccountInfo,
+    pub ip: IpAddr,
+    /// How many hosts of the /24 of `ip` it sends from (1: always `ip`).
+    pub hosts: u8,
+    pub asn: u32,
+    pub country: &'static str,
+    pub utc_offset: f64,
+    pub user_agent: &'static str,
+    pub tls: &'static str,
+}
+
+/// How an actor behaves.
+#[derive(Debug)]
+pub(crate) enum Behaviour {
+    /// A person: sessions of a few turns on everyday topics.
+    Person {
+        sessions_per_day: f64,
+        rhythm: Rhythm,
+        topics: &'static [Topic],
+        system: Option<&'static str>,
+    },
+    /// A developer and their coding agent: long tool-using sessions in office hours.
+    Developer { sessions_per_day: f64 },
+    /// An application backend: end users' questions under one product system prompt.
+    AppBackend { per_day: f64, system: String },
+    /// An evaluation harness: benchmark runs, thousands of templated items in a burst.
+    EvalHarness {
+        runs: Vec<i64>,
+        items_per_run: u32,
+        left: u32,
+        item: u64,
+        cot: bool,
+    },
+    /// A scheduled job every `period` microseconds.
+    Automation { period: i64, job: u64 },
+    /// A reseller relaying many end users' requests.
+    Reseller { per_day: f64 },
+    /// One account slot of a campaign.
+    Campaign(Box<CampaignSlot>),
+}
+
+/// A campaign account slot: when its account is replaced, the slot goes on with a new one.
+#[derive(Debug)]
+pub(crate) struct CampaignSlot {
+    pub campaign: usize,
+    pub wording: Wording,
+    pub per_day: f64,
+    /// Sends in human-like sessions instead of round the clock.
+    pub human: bool,
+    pub retire_at: i64,
+    pub generation: u32,
+    pub slot: u64,
+    /// When this account moves to the new model, if it does.
+    pub switch_at: Option<i64>,
+    pub end: i64,
+}
+
+/// A session under way.
+#[derive(Debug, Default)]
+struct Session {
+    /// Turns still to send.
+    left: u32,
+    conversation: Option<String>,
+    /// The user turns of the conversation, planned at its start.
+    user_turns: Vec<String>,
+    /// How many of them were sent.
+    asked: usize,
+}
+
+/// One sender of traffic.
+#[derive(Debug)]
+pub(crate) struct Actor {
+    rng: SmallRng,
+    pub id: Identity,
+    pub behaviour: Behaviour,
+    session: Session,
+    conversations: u64,
+    /// Share of this actor's traffic that goes to secondary models.
+    other_models: f64,
+    /// When this actor starts using a newly released model, if ever.
+    adopts_new_at: Option<i64>,
+    /// A campaign slot sends through its campaign's proxy pool (when it has one).
+    pub proxied: bool,
+}
+
+impl Actor {
+    pub fn new(seed: u64, number: u64, id: Identity, behaviour: Behaviour) -> Self {
+        let mut rng = SmallRng::seed_from_u64(mix(seed, number));
+        let other_models = if rng.random_bool(0.3) {
+            rng.random_range(0.05..0.6)
+        } else {
+            0.0
+        };
+        Self {
+            rng,
+            id,
+            behaviour,
+            session: Session::default(),
+            conversations: 0,
+            other_models,
+            adopts_new_at: None,
+            proxied: true,
+        }
+    }
+
+    /// Decides when (if ever) a benign actor moves to the new model: over weeks, not a day.
+    pub fn plan_adoption(&mut self, release: Option<i64>) {
+        if let (Some(release), Behaviour::Person { .. } | Behaviour::Developer { .. }) =
+            (release, &self.behaviour)
+        {
+            if self.rng.random_bool(0.4) {
+                let delay: f64 = LogNormal::new(9.0f64.ln(), 0.8)
+                    .expect("valid")
+                    .sample(&mut self.rng);
+                self.adopts_new_at = Some(release + (delay * DAY as f64) as i64);
+            }
+        }
+    }
+
+    /// The time of this actor's first exchange at or after `from`, if it has any before `end`.
+    pub fn first(&mut self, from: i64, end: i64) -> Option<i64> {
+        self.next_after(from).filter(|t| *t < end)
+    }
+
+    /// When the next session or request starts after `now`.
+    fn next_after(&mut self, now: i64) -> Option<i64> {
+        let offset = self.id.utc_offset;
+        let rng = &mut self.rng;
+        Some(match &mut self.behaviour {
+            Behaviour::Person {
+                sessions_per_day,
+                rhythm,
+                ..
+            } => next_arrival(rng, now, *sessions_per_day, *rhythm, offset),
+            Behaviour::Developer { sessions_per_day } => {
+                next_arrival(rng, now, *sessions_per_day, Rhythm::Work, offset)
+            }
+            Behaviour::AppBackend { per_day, .. } => {
+                next_arrival(rng, now, *per_day, Rhythm::EndUsers, offset)
+            }
+            Behaviour::Reseller { per_day } => {
+                next_arrival(rng, now, *per_day, Rhythm::EndUsers, offset)
+            }
+            Behaviour::Automation { period, .. } => {
+                now + *period + rng.random_range(-2_000_000..2_000_000)
+            }
+            Behaviour::EvalHarness {
+                runs,
+                items_per_run,
+                left,
+                ..
+            } => {
+                if *left > 0 {
+                    now + pause(rng, 1.5, 0.6)
+                } else {
+                    let start = runs.iter().copied().find(|r| *r > now)?;
+                    *left = *items_per_run;
+                    start
+                }
+            }
+            Behaviour::Campaign(slot) => {
+                let t = if slot.human {
+                    next_arrival(
+                        rng,
+                        now,
+                        slot.per_day / MEAN_CAMPAIGN_SESSION,
+                        Rhythm::Personal,
+                        offset,
+                    )
+                } else {
+                    next_arrival(rng, now, slot.per_day, Rhythm::Flat, offset)
+                };
+                if t >= slot.end {
+                    return None;
+                }
+                t
+            }
+        })
+    }
+
+    /// The exchange this actor sends at `now`, and when it sends the next one.
+    pub fn step(&mut self, now: i64, world: &mut World) -> (Exchange, Option<i64>) {
+        if let Behaviour::Campaign(slot) = &self.behaviour {
+            if now >= slot.retire_at {
+                self.replace_campaign_account(now, world);
+            }
+        }
+        let mut exchange = self.base_exchange(now, world);
+        let in_session = self.fill(&mut exchange, world);
+        let next = if in_session {
+            Some(now + self.turn_pause())
+        } else {
+            self.next_after(now)
+        };
+        (exchange, next)
+    }
+
+    fn turn_pause(&mut self) -> i64 {
+        match &self.behaviour {
+            Behaviour::Developer { .. } => pause(&mut self.rng, 8.0, 0.9),
+            Behaviour::Campaign(_) => pause(&mut self.rng, 40.0, 0.8),
+            _ => pause(&mut self.rng, 60.0, 1.0),
+        }
+    }
+
+    fn model(&mut self, now: i64, world: &World) -> String {
+        let models = &world.models;
+        if let Behaviour::Campaign(slot) = &self.behaviour {
+            if let (Some(at), Some(new)) = (slot.switch_at, &models.new_model) {
+                if now >= at {
+                    return new.clone();
+                }
+            }
+            return models.current.clone();
+        }
+        if let (Some(at), Some(new)) = (self.adopts_new_at, &models.new_model) {
+            if now >= at && self.rng.random_bool(0.7) {
+                return new.clone();
+            }
+        }
+        if self.other_models > 0.0
+            && !models.others.is_empty()
+            && self.rng.random_bool(self.other_models)
+        {
+            return models
+                .others
+                .choose(&mut self.rng)
+                .cloned()
+                .unwrap_or_default();
+        }
+        models.current.clone()
+    }
+
+    fn base_exchange(&mut self, now: i64, world: &mut World) -> Exchange {
+        let model = self.model(now, world);
+        let id = &self.id;
+        let proxied =
+            |slot: &CampaignSlot| self.proxied && world.campaigns[slot.campaign].proxy_pool > 0;
+        let ip = match (&self.behaviour, id.hosts) {
+            (Behaviour::Campaign(slot), _) if proxied(slot) => {
+                let c = &world.campaigns[slot.campaign];
+                let n = self.rng.random_range(0..c.proxy_pool);
+                crate::identity::public_ipv4(c.proxy_seed ^ n)
+            }
+            (_, hosts) if hosts > 1 => same_slash24(id.ip, self.rng.random_range(1..=hosts)),
+            _ => id.ip,
+        };
+        let asn = match &self.behaviour {
+            Behaviour::Campaign(slot) if proxied(slot) => {
+                let n = mix(world.campaigns[slot.campaign].proxy_seed, ip_key(ip));
+                crate::identity::COUNTRIES[(n % crate::identity::COUNTRIES.len() as u64) as usize]
+                    .isps[(n >> 8) as usize % 2]
+            }
+            _ => id.asn,
+        };
+        Exchange {
+            ts: EventTime::from_unix_micros(now).expect("simulated times are in range"),
+            account_id: id.account_id.clone(),
+            request_id: Some(format!(
+                "req_{:016x}",
+                mix(world.seed ^ 0x5e9, world.next_request())
+            )),
+            org_id: id.org_id.clone(),
+            api_key_id: Some(format!("key_{}", &id.account_id[5..13])),
+            conversation_id: None,
+            model: Some(model),
+            client: Client {
+                ip: Some(ip),
+                asn: Some(asn),
+                country: Some(id.country.to_owned()),
+                user_agent: Some(id.user_agent.to_owned()),
+                tls_fingerprint: Some(id.tls.to_owned()),
+            },
+            account: id.account.clone(),
+            request: Request::default(),
+            usage: Usage::default(),
+            response: Response::default(),
+        }
+    }
+
+    /// Starts a conversation id and returns it.
+    fn new_conversation(&mut self, world: &World) -> String {
+        self.conversations += 1;
+        format!(
+            "conv_{:012x}",
+            mix(
+                world.seed ^ mix(7, self.conversations),
+                ip_key(self.id.ip) ^ self.id.account_id.len() as u64 ^ mix(3, self.rng.random())
+            ) & 0xffff_ffff_ffff
+        )
+    }
+
+    /// Fills the request of `e`; true while a session has more turns to come.
+    fn fill(&mut self, e: &mut Exchange, world: &mut World) -> bool {
+        let corpus = world.corpus.clone();
+        let rng = &mut self.rng;
+        match &mut self.behaviour {
+            Behaviour::Person { topics, system, .. } => {
+                let (system, topics) = (*system, *topics);
+                if self.session.left == 0 {
+                    let turns = match corpus.as_ref().and_then(|c| c.human_conversation(rng)) {
+                        Some(turns) => turns.to_vec(),
+                        None => {
+                            let n = 1 + geometric(rng, 0.55).min(7);
+                            let topic = *topics.choose(rng).unwrap_or(&Topic::Knowledge);
+                            std::iter::once(text::benign_prompt(rng, topic))
+                                .chain((1..n).map(|_| text::follow_up(rng)))
+                                .collect()
+                        }
+                    };
+                    self.session.left = turns.len() as u32;
+                    self.session.user_turns = turns;
+                    self.session.asked = 0;
+                    let conv = self.new_conversation(world);
+                    self.session.conversation = Some(conv);
+                }
+                self.session.asked += 1;
+                let rng = &mut self.rng;
+                e.conversation_id.clone_from(&self.session.conversation);
+                e.request.system = system.map(str::to_owned);
+                e.request.messages = conversation(&self.session.user_turns[..self.session.asked]);
+                e.request.max_tokens = [None, Some(1024), Some(4096)]
+                    .choose(rng)
+                    .copied()
+                    .flatten();
+                e.request.temperature = [None, Some(0.7), Some(1.0)].choose(rng).copied().flatten();
+                usage(rng, e, 350.0, false);
+                self.session.left -= 1;
+                self.session.left > 0
+            }
+            Behaviour::Developer { .. } => {
+                if self.session.left == 0 {
+                    self.session.left = rng.random_range(4..48);
+                    self.session.asked = 0;
+                    let conv = self.new_conversation(world);
+                    self.session.conversation = Some(conv);
+                }
+                let rng = &mut self.rng;
+                let first = self.session.asked == 0;
+                self.session.asked += 1;
+                let prompt = if first {
+                    text::benign_prompt(rng, Topic::Coding)
+                } else {
+                    format!(
+                        "Tool result ({}):\n{}\nContinue.",
+                        ["run_tests", "bash", "read_file", "search_code"]
+                            .choose(rng)
+                            .unwrap_or(&"bash"),
+                        if rng.random_bool(0.5) {
+                            "2 passed, 1 failed"
+                        } else {
+                            "exit status 0"
+                        }
+                    )
+                };
+                e.conversation_id.clone_from(&self.session.conversation);
+                e.request.system = Some(COMMON_SYSTEM_PROMPTS[3].to_owned());
+                e.request.prompt = Some(prompt);
+                e.request.tools = Some(rng.random_range(4..16));
+                e.request.max_tokens =
+                    Some(*[8192u64, 16384, 32000, 64000].choose(rng).unwrap_or(&8192));
+                e.request.temperature = Some(*[0.0, 0.2, 1.0].choose(rng).unwrap_or(&0.0));
+                e.request.reasoning = Some(rng.random_bool(0.4));
+                usage(rng, e, 900.0, e.request.reasoning == Some(true));
+                self.session.left -= 1;
+                self.session.left > 0
+            }
+            Behaviour::AppBackend { system, .. } => {
+                e.request.system = Some(system.clone());
+                e.request.prompt = Some(text::benign_prompt(rng, Topic::Support));
+                e.conversation_id = Some(format!(
+                    "conv_{:012x}",
+                    mix(world.seed, rng.random()) & 0xffff_ffff_ffff
+                ));
+                e.request.max_tokens = Some(512);
+                e.request.temperature = Some(0.3);
+                usage(rng, e, 150.0, false);
+                false
+            }
+            Behaviour::Reseller { .. } => {
+                let topic = *[
+                    Topic::Knowledge,
+                    Topic::Coding,
+                    Topic::Writing,
+                    Topic::Everyday,
+                    Topic::Homework,
+                ]
+                .choose(rng)
+                .unwrap_or(&Topic::Knowledge);
+                e.request.system = COMMON_SYSTEM_PROMPTS.choose(rng).map(|s| (*s).to_owned());
+                e.request.prompt = Some(text::benign_prompt(rng, topic));
+                e.conversation_id = Some(format!(
+                    "conv_{:012x}",
+                    mix(world.seed ^ 0xee, rng.random()) & 0xffff_ffff_ffff
+                ));
+                e.request.max_tokens = Some(4096);
+                usage(rng, e, 400.0, false);
+                false
+            }
+            Behaviour::Automation { job, .. } => {
+                *job += 1;
+                e.request.system =
+                    Some("You summarise support tickets for the on-call engineer.".to_owned());
+                e.request.prompt = Some(format!(
+                    "Summarise this ticket in one sentence.\nTicket #{}: {}",
+                    10_000 + *job,
+                    text::benign_prompt(rng, Topic::Support)
+                ));
+                e.request.max_tokens = Some(128);
+                e.request.temperature = Some(0.0);
+                usage(rng, e, 60.0, false);
+                false
+            }
+            Behaviour::EvalHarness {
+                left, item, cot, ..
+            } => {
+                *left = left.saturating_sub(1);
+                *item += 1;
+                let question = text::benign_prompt(
+                    rng,
+                    if *cot {
+                        Topic::Homework
+                    } else {
+                        Topic::Knowledge
+                    },
+                );
+                e.request.prompt = Some(if *cot {
+                    format!(
+                        "Question {item}: {question}\nLet's think step by step. End with \"The answer is N\"."
+                    )
+                } else {
+                    format!(
+                        "Question {item}: {question}\nA) first\nB) second\nC) third\nD) fourth\nAnswer with a single letter."
+                    )
+                });
+                e.request.max_tokens = Some(if *cot { 2048 } else { 8 });
+                e.request.temperature = Some(0.0);
+                usage(rng, e, if *cot { 500.0 } else { 2.0 }, false);
+                *left > 0
+            }
+            Behaviour::Campaign(slot) => {
+                let state = &mut world.campaigns[slot.campaign];
+                let human = slot.human;
+                if state.filler > 0.0 && rng.random_bool(state.filler) {
+                    let topic = *[
+                        Topic::Knowledge,
+                        Topic::Everyday,
+                        Topic::Writing,
+                        Topic::Coding,
+                    ]
+                    .choose(rng)
+                    .unwrap_or(&Topic::Knowledge);
+                    e.request.prompt = Some(text::benign_prompt(rng, topic));
+                    e.request.max_tokens = [None, Some(1024)].choose(rng).copied().flatten();
+                    usage(rng, e, 300.0, false);
+                } else {
+                    let n = state.next_cell();
+                    let seed_prompt = corpus
+                        .as_ref()
+                        .and_then(|c| c.distill_prompt(mix(state.seed, n)));
+                    let p = text::campaign_prompt(rng, state.focus, &slot.wording, n, seed_prompt);
+                    e.request.system = p.system;
+                    e.request.prompt = Some(p.prompt);
+                    e.request.tools = Some(p.tools);
+                    e.request.max_tokens =
+                        Some(*[16_000u64, 32_000, 64_000].choose(rng).unwrap_or(&16_000));
+                    e.request.temperature = Some(1.0);
+                    e.request.reasoning = Some(true);
+                    usage(rng, e, 2200.0, true);
+                }
+                if human {
+                    if self.session.left == 0 {
+                        self.session.left = rng.random_range(2..=7);
+                        let conv = format!(
+                            "conv_{:012x}",
+                            mix(world.seed ^ 0xca, rng.random()) & 0xffff_ffff_ffff
+                        );
+                        self.session.conversation = Some(conv);
+                    }
+                    self.session.left -= 1;
+                    e.conversation_id.clone_from(&self.session.conversation);
+                    self.session.left > 0
+                } else {
+                    e.conversation_id = Some(format!(
+                        "conv_{:012x}",
+                        mix(world.seed ^ 0xcb, rng.random()) & 0xffff_ffff_ffff
+                    ));
+                    false
+                }
+            }
+        }
+    }
+
+    /// Gives the slot a fresh account, as a campaign does when one is banned or dropped.
+    fn replace_campaign_account(&mut self, now: i64, world: &mut World) {
+        let Behaviour::Campaign(slot) = &mut self.behaviour else {
+            return;
+        };
+        slot.generation += 1;
+        let id = world.campaign_identity(
+            slot.campaign,
+            slot.slot,
+            slot.generation,
+            now,
+            &mut self.rng,
+        );
+        let lifetime = world.campaigns[slot.campaign].lifetime;
+        slot.retire_at = if lifetime > 0 {
+            now + (lifetime as f64 * self.rng.random_range(0.6..1.4)) as i64
+        } else {
+            i64::MAX
+        };
+        self.id = id;
+        self.session = Session::default();
+    }
+}
+
+/// A key for an address, to derive things from it.
+fn ip_key(ip: IpAddr) -> u64 {
+    match ip {
+        IpAddr::V4(v4) => u32::from(v4) as u64,
+        IpAddr::V6(v6) => (u128::from(v6) >> 64) as u64,
+    }
+}
+
+/// Failures before the first success of a trial with success chance `p`.
+fn geometric<R: Rng>(rng: &mut R, p: f64) -> u32 {
+    let mut n = 0;
+    while n < 64 && !rng.random_bool(p) {
+        n += 1;
+    }
+    n
+}
+
+/// Token counts for a request: input from its text, output around `median_out`.
+fn usage<R: Rng>(rng: &mut R, e: &mut Exchange, median_out: f64, reasoning: bool) {
+    let chars: usize = e.request.prompt.as_ref().map_or(0, String::len)
+        + e.request.system.as_ref().map_or(0, String::len)
+        + e.request
+            .messages
+            .iter()
+            .map(|m| m.content.len())
+            .sum::<usize>();
+    let out: f64 = LogNormal::new(median_out.max(1.0).ln(), 0.7)
+        .expect("valid")
+        .sample(rng);
+    let out = out
+        .min(e.request.max_tokens.unwrap_or(u64::MAX) as f64)
+        .max(1.0) as u64;
+    e.usage.input_tokens = Some((chars / 4).max(1) as u64);
+    e.usage.output_tokens = Some(out);
+    e.usage.reasoning_tokens = reasoning.then(|| (out as f64 * rng.random_range(0.3..0.8)) as u64);
+    e.response.finish_reason = Some(
+        if Some(out) == e.request.max_tokens {
+            "length"
+        } else {
+            "stop"
+        }
+        .to_owned(),
+    );
+}
+
+/// The mean number of requests in a human-timed campaign session (2 to 7).
+const MEAN_CAMPAIGN_SESSION: f64 = 4.5;
+
+/// What people say back between turns, standing in for the answers logs carry.
+const REPLIES: &[&str] = &[
+    "Sure, here is an answer.",
+    "Here is what I found.",
+    "Good question. In short: it depends.",
+    "Here you go.",
+];
+
+/// A message list: the user turns with the assistant's replies between them.
+fn conversation(user_turns: &[String]) -> Vec<Message> {
+    let mut messages = Vec::with_capacity(user_turns.len() * 2);
+    for (i, turn) in user_turns.iter().enumerate() {
+        if i > 0 {
+            messages.push(Message {
+                role: Role::Assistant,
+                content: REPLIES[i % REPLIES.len()].to_owned(),
+            });
+        }
+        messages.push(Message {
+            role: Role::User,
+            content: turn.clone(),
+        });
+    }
+    messages
+}
+
+/// Per-campaign shared state needs no more than this to build a slot.
+pub(crate) fn campaign_slot(
+    state: &CampaignState,
+    rng: &mut SmallRng,
+    slot: u64,
+    start: i64,
+) -> CampaignSlot {
+    let wording = Wording::new(rng, state.seed, state.paraphrase);
+    let switch_at = state
+        .switch_at
+        .filter(|_| rng.random_bool(state.switch_share))
+        .map(|release| release + rng.random_range(0..DAY));
+    CampaignSlot {
+        campaign: state.index,
+        wording,
+        per_day: state.per_day,
+        human: state.human_timing,
+        retire_at: if state.lifetime > 0 {
+            start + (state.lifetime as f64 * rng.random_range(0.3..1.4)) as i64
+        } else {
+            i64::MAX
+        },
+        generation: 0,
+        slot,
+        switch_at,
+        end: state.end,
+    }
+}

@@ -1,0 +1,238 @@
+//! Word lists the prompt grammars draw from.
+
+pub const LANGUAGES: &[&str] = &[
+    "Python",
+    "Rust",
+    "Go",
+    "TypeScript",
+    "JavaScript",
+    "Java",
+    "C++",
+    "C#",
+    "Kotlin",
+    "Swift",
+    "Ruby",
+    "PHP",
+    "Scala",
+    "Haskell",
+    "SQL",
+    "Bash",
+    "Elixir",
+    "Lua",
+    "R",
+    "Julia",
+];
+
+pub const CODE_TASKS: &[&str] = &[
+    "parses a CSV file and sums a column",
+    "merges two sorted lists",
+    "finds the longest palindromic substring",
+    "implements an LRU cache",
+    "validates an e-mail address",
+    "reverses a linked list",
+    "computes the shortest path in a weighted graph",
+    "debounces a function call",
+    "retries an HTTP request with exponential backoff",
+    "reads a config file and falls back to defaults",
+    "deduplicates records by key",
+    "paginates results from a REST API",
+    "serialises a tree to JSON and back",
+    "rate-limits calls per user",
+    "detects a cycle in a directed graph",
+    "streams a large file line by line",
+    "computes a rolling average",
+    "schedules jobs with a priority queue",
+    "implements a trie for prefix search",
+    "converts Roman numerals to integers",
+    "diffs two text files",
+    "hashes passwords safely",
+    "batches database inserts",
+    "walks a directory tree and counts file types",
+    "implements binary search on a rotated array",
+    "tokenises arithmetic expressions",
+    "evaluates a boolean expression",
+    "builds a min-heap from scratch",
+    "runs tasks concurrently with a worker pool",
+    "caches expensive results on disk",
+];
+
+pub const BUGS: &[&str] = &[
+    "it panics with an index out of bounds",
+    "it returns None instead of the value",
+    "the loop never terminates",
+    "it deadlocks under load",
+    "the timezone is off by one hour",
+    "the test passes locally but fails in CI",
+    "memory keeps growing",
+    "the output is sorted in the wrong order",
+    "it is ten times slower than expected",
+    "the compiler says the borrowed value does not live long enough",
+    "I get a KeyError on the second run",
+    "the promise never resolves",
+];
+
+pub const TOPICS: &[&str] = &[
+    "the French Revolution",
+    "photosynthesis",
+    "black holes",
+    "the stock market",
+    "climate change",
+    "the Roman Empire",
+    "machine learning",
+    "the immune system",
+    "inflation",
+    "plate tectonics",
+    "the printing press",
+    "quantum computing",
+    "the water cycle",
+    "the Cold War",
+    "vaccines",
+    "renewable energy",
+    "the Silk Road",
+    "DNA replication",
+    "supply and demand",
+    "jazz music",
+    "the Renaissance",
+    "coral reefs",
+    "blockchain",
+    "sleep",
+    "the Moon landing",
+    "volcanoes",
+];
+
+pub const AUDIENCES: &[&str] = &[
+    "a ten-year-old",
+    "a busy manager",
+    "my grandmother",
+    "a first-year student",
+    "an expert",
+    "a non-native speaker",
+    "my team",
+    "a job interview panel",
+];
+
+pub const DISHES: &[&str] = &[
+    "lasagna",
+    "pad thai",
+    "banana bread",
+    "chicken curry",
+    "a vegan chili",
+    "sourdough",
+    "tiramisu",
+    "fried rice",
+    "ramen",
+    "shakshuka",
+    "pancakes",
+    "a lentil soup",
+];
+
+pub const PLACES: &[&str] = &[
+    "Lisbon",
+    "Kyoto",
+    "Mexico City",
+    "Iceland",
+    "Cape Town",
+    "Vancouver",
+    "Istanbul",
+    "Buenos Aires",
+    "Hanoi",
+    "Edinburgh",
+    "Marrakesh",
+    "Seoul",
+];
+
+pub const WRITING: &[&str] = &[
+    "a cover letter for a data analyst job",
+    "a polite reminder about an unpaid invoice",
+    "a birthday message for my sister",
+    "a LinkedIn post about our product launch",
+    "a short story about a lighthouse keeper",
+    "an apology to a customer for a late delivery",
+    "a haiku about autumn",
+    "a speech for my best friend's wedding",
+    "a product description for handmade candles",
+    "a complaint to my landlord about the heating",
+    "release notes for version 2.3",
+    "a thank-you note to my teacher",
+];
+
+pub const MATH: &[&str] = &[
+    "solve 3x + 7 = 22",
+    "what is the derivative of x^3 sin(x)",
+    "how many ways can 5 people sit around a round table",
+    "integrate 1/(1+x^2) from 0 to 1",
+    "is 221 a prime number",
+    "find the eigenvalues of [[2,1],[1,2]]",
+    "what is the probability of two sixes in three rolls",
+    "prove that the square root of 2 is irrational",
+    "convert 0.375 to a fraction",
+    "what is 17% of 2,340",
+];
+
+pub const SUPPORT: &[&str] = &[
+    "How do I reset my password?",
+    "My order hasn't arrived yet, what can I do?",
+    "Can I change the delivery address?",
+    "How do I cancel my subscription?",
+    "The app crashes when I open settings.",
+    "Do you ship to Canada?",
+    "I was charged twice this month.",
+    "How do I export my data?",
+    "What are your opening hours on Sunday?",
+    "Is there a student discount?",
+];
+
+/// Tasks a capability-harvesting campaign sweeps through systematically.
+pub const SWE_TASKS: &[&str] = &[
+    "refactor this module to remove the global state",
+    "add unit tests covering the edge cases",
+    "fix the failing integration test",
+    "implement pagination in the API handler",
+    "migrate the schema without downtime",
+    "optimise the hot loop in the parser",
+    "add structured logging to the service",
+    "port this function to async",
+    "resolve the merge conflict in the router",
+    "write a CLI wrapper with argument validation",
+    "add retries and timeouts to the client",
+    "find and fix the race condition in the worker",
+    "replace the ORM query with raw SQL",
+    "add input validation to the form handler",
+    "split the monolith handler into services",
+    "implement caching for the expensive endpoint",
+];
+
+pub const AGENT_TOOLS: &[&str] = &[
+    "bash",
+    "read_file",
+    "write_file",
+    "search_code",
+    "run_tests",
+    "browser",
+    "python",
+    "git_diff",
+    "http_request",
+    "sql_query",
+];
+
+pub const DOMAINS: &[&str] = &[
+    "an e-commerce backend",
+    "a payments service",
+    "a mobile banking app",
+    "a logistics platform",
+    "a healthcare scheduling system",
+    "a game server",
+    "a data pipeline",
+    "a CMS",
+    "a trading engine",
+    "an IoT gateway",
+    "a chat application",
+    "a search service",
+];
+
+pub const DIFFICULTY: &[&str] = &["easy", "medium", "hard", "expert"];
+
+pub const FIRST_NAMES: &[&str] = &[
+    "Ana", "Ben", "Chloé", "Dev", "Emeka", "Farah", "Gus", "Hana", "Ivan", "Jia", "Kofi", "Lena",
+    "Mateo", "Nora", "Omar", "Priya", "Quinn", "Rosa", "Sami", "Tomás",
+];
