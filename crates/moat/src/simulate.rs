@@ -115,29 +115,36 @@ pub fn run(args: Args, _config: &Config, out: Output) -> anyhow::Result<ExitCode
 const BATCH: usize = 4096;
 
 /// Runs the simulation on this thread and writes its events on another, so that making
-/// traffic and writing it out share the machine's cores. Returns how many were written.
-fn write_events(sim: &mut Simulation, out: Box<dyn Write + Send>) -> io::Result<u64> {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<moat_core::Exchange>>(4);
+/// traffic and writing it out share the machine's cores. Written batches come back to be
+/// emptied and refilled here, where their records were made. Returns how many were written.
+pub fn write_events(sim: &mut Simulation, out: Box<dyn Write + Send>) -> io::Result<u64> {
+    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Vec<moat_core::Exchange>>(4);
+    let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<moat_core::Exchange>>();
     std::thread::scope(|scope| {
         let writer = scope.spawn(move || -> io::Result<u64> {
             let mut writer = JsonLinesWriter::new(out);
             let mut count = 0u64;
-            for batch in rx {
+            for batch in full_rx {
                 for exchange in &batch {
                     writer.write(exchange)?;
                 }
                 count += batch.len() as u64;
+                let _ = empty_tx.send(batch);
             }
             writer.finish()?;
             Ok(count)
         });
         loop {
-            let batch: Vec<_> = sim.by_ref().take(BATCH).collect();
-            if batch.is_empty() || tx.send(batch).is_err() {
+            let mut batch = empty_rx
+                .try_recv()
+                .unwrap_or_else(|_| Vec::with_capacity(BATCH));
+            batch.clear();
+            batch.extend(sim.by_ref().take(BATCH));
+            if batch.is_empty() || full_tx.send(batch).is_err() {
                 break;
             }
         }
-        drop(tx);
+        drop(full_tx);
         writer.join().expect("the writing thread does not panic")
     })
 }
