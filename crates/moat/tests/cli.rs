@@ -209,3 +209,88 @@ fn bench_decode_prints_figures() {
     assert!(figures["best_mb_s"].as_f64().unwrap() > 0.0);
     assert!(file.exists());
 }
+
+#[test]
+fn simulate_writes_events_moat_reads_back_and_the_truth() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sim");
+    let run = |out: &Path| {
+        moat()
+            .args([
+                "simulate",
+                "--scenario",
+                "hydra-150k",
+                "--scale",
+                "0.002",
+                "--seed",
+                "5",
+                "--out",
+            ])
+            .arg(out)
+            .output()
+            .unwrap()
+    };
+    let first = run(&out);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let events = std::fs::read(out.join("events.jsonl")).unwrap();
+    let truth = std::fs::read_to_string(out.join("truth.csv")).unwrap();
+    assert!(truth.starts_with("account_id,label,group\n"));
+    assert!(truth.contains(",hydra,hydra:reasoning-150k\n"));
+    assert!(truth.contains(",benign,individual\n"));
+
+    let again = dir.path().join("again");
+    assert!(run(&again).status.success());
+    assert_eq!(
+        std::fs::read(again.join("events.jsonl")).unwrap(),
+        events,
+        "same seed, same bytes"
+    );
+
+    let inspected = moat()
+        .args(["inspect", "--strict", "--json"])
+        .arg(out.join("events.jsonl"))
+        .output()
+        .unwrap();
+    assert!(inspected.status.success(), "{}", text(&inspected.stderr));
+    let findings: serde_json::Value = serde_json::from_slice(&inspected.stdout).unwrap();
+    let lines = events.iter().filter(|b| **b == b'\n').count() as u64;
+    assert_eq!(findings["exchanges"].as_u64().unwrap(), lines);
+    assert_eq!(findings["out_of_order"], 0);
+}
+
+#[test]
+fn simulate_to_standard_output_and_bad_scenarios() {
+    let dir = tempfile::tempdir().unwrap();
+    let truth = dir.path().join("truth.csv");
+    let out = moat()
+        .args([
+            "simulate",
+            "--scenario",
+            "population",
+            "--scale",
+            "0.0005",
+            "--stdout",
+            "--truth",
+        ])
+        .arg(&truth)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(out.stdout.starts_with(b"{\"ts\":"));
+    assert!(truth.exists());
+
+    let out = moat()
+        .args(["simulate", "--scenario", "nope", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("hydra-29m"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let listed = moat().args(["simulate", "--list"]).output().unwrap();
+    assert!(text(&listed.stdout).lines().count() >= 9);
+}
