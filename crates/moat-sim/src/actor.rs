@@ -96,7 +96,6 @@ pub(crate) struct Actor {
     pub id: Identity,
     pub behaviour: Behaviour,
     session: Session,
-    conversations: u64,
     /// Share of this actor's traffic that goes to secondary models.
     other_models: f64,
     /// When this actor starts using a newly released model, if ever.
@@ -118,7 +117,6 @@ impl Actor {
             id,
             behaviour,
             session: Session::default(),
-            conversations: 0,
             other_models,
             adopts_new_at: None,
             proxied: true,
@@ -300,18 +298,6 @@ impl Actor {
         }
     }
 
-    /// Starts a conversation id and returns it.
-    fn new_conversation(&mut self, world: &World) -> String {
-        self.conversations += 1;
-        format!(
-            "conv_{:012x}",
-            mix(
-                world.seed ^ mix(7, self.conversations),
-                ip_key(self.id.ip) ^ self.id.account_id.len() as u64 ^ mix(3, self.rng.random())
-            ) & 0xffff_ffff_ffff
-        )
-    }
-
     /// Fills the request of `e`; true while a session has more turns to come.
     fn fill(&mut self, e: &mut Exchange, world: &mut World) -> bool {
         let corpus = world.corpus.clone();
@@ -333,7 +319,7 @@ impl Actor {
                     self.session.left = turns.len() as u32;
                     self.session.user_turns = turns;
                     self.session.asked = 0;
-                    let conv = self.new_conversation(world);
+                    let conv = conversation_id(&mut self.rng);
                     self.session.conversation = Some(conv);
                 }
                 self.session.asked += 1;
@@ -354,7 +340,7 @@ impl Actor {
                 if self.session.left == 0 {
                     self.session.left = rng.random_range(4..48);
                     self.session.asked = 0;
-                    let conv = self.new_conversation(world);
+                    let conv = conversation_id(&mut self.rng);
                     self.session.conversation = Some(conv);
                 }
                 let rng = &mut self.rng;
@@ -390,10 +376,7 @@ impl Actor {
             Behaviour::AppBackend { system, .. } => {
                 e.request.system = Some(system.clone());
                 e.request.prompt = Some(text::benign_prompt(rng, Topic::Support));
-                e.conversation_id = Some(format!(
-                    "conv_{:012x}",
-                    mix(world.seed, rng.random()) & 0xffff_ffff_ffff
-                ));
+                e.conversation_id = Some(conversation_id(rng));
                 e.request.max_tokens = Some(512);
                 e.request.temperature = Some(0.3);
                 usage(rng, e, 150.0, false);
@@ -411,10 +394,7 @@ impl Actor {
                 .unwrap_or(&Topic::Knowledge);
                 e.request.system = COMMON_SYSTEM_PROMPTS.choose(rng).map(|s| (*s).to_owned());
                 e.request.prompt = Some(text::benign_prompt(rng, topic));
-                e.conversation_id = Some(format!(
-                    "conv_{:012x}",
-                    mix(world.seed ^ 0xee, rng.random()) & 0xffff_ffff_ffff
-                ));
+                e.conversation_id = Some(conversation_id(rng));
                 e.request.max_tokens = Some(4096);
                 usage(rng, e, 400.0, false);
                 false
@@ -493,20 +473,14 @@ impl Actor {
                 if human {
                     if self.session.left == 0 {
                         self.session.left = rng.random_range(2..=7);
-                        let conv = format!(
-                            "conv_{:012x}",
-                            mix(world.seed ^ 0xca, rng.random()) & 0xffff_ffff_ffff
-                        );
+                        let conv = conversation_id(rng);
                         self.session.conversation = Some(conv);
                     }
                     self.session.left -= 1;
                     e.conversation_id.clone_from(&self.session.conversation);
                     self.session.left > 0
                 } else {
-                    e.conversation_id = Some(format!(
-                        "conv_{:012x}",
-                        mix(world.seed ^ 0xcb, rng.random()) & 0xffff_ffff_ffff
-                    ));
+                    e.conversation_id = Some(conversation_id(rng));
                     false
                 }
             }
@@ -535,6 +509,11 @@ impl Actor {
         self.id = id;
         self.session = Session::default();
     }
+}
+
+/// A fresh conversation id.
+fn conversation_id<R: Rng>(rng: &mut R) -> String {
+    format!("conv_{:012x}", rng.random::<u64>() & 0xffff_ffff_ffff)
 }
 
 /// A key for an address, to derive things from it.

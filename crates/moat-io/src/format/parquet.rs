@@ -23,8 +23,9 @@ use parquet::file::reader::ChunkReader;
 
 use super::loose::messages_of;
 
-/// The top-level names of the exchange v1 fields.
-const TOP_LEVEL: [&str; 12] = [
+/// The exchange v1 fields, by dotted path: each is a column of that name, or a child of
+/// struct columns along the path.
+const FIELD_PATHS: [&str; 29] = [
     "ts",
     "account_id",
     "request_id",
@@ -32,12 +33,40 @@ const TOP_LEVEL: [&str; 12] = [
     "api_key_id",
     "conversation_id",
     "model",
-    "client",
-    "account",
-    "request",
-    "usage",
-    "response",
+    "client.ip",
+    "client.asn",
+    "client.country",
+    "client.user_agent",
+    "client.tls_fingerprint",
+    "account.created_at",
+    "account.signup_channel",
+    "account.email_domain",
+    "account.payment_fingerprint",
+    "account.verified",
+    "request.system",
+    "request.prompt",
+    "request.messages",
+    "request.tools",
+    "request.max_tokens",
+    "request.temperature",
+    "request.reasoning",
+    "usage.input_tokens",
+    "usage.output_tokens",
+    "usage.reasoning_tokens",
+    "response.text",
+    "response.finish_reason",
 ];
+
+/// True when a top-level column `name` holds a field: it is a field's path, or a struct
+/// column on the way to one.
+fn is_field_column(name: &str) -> bool {
+    FIELD_PATHS.iter().any(|path| {
+        *path == name
+            || path
+                .strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('.'))
+    })
+}
 
 /// How many rows a batch holds.
 const BATCH_ROWS: usize = 8192;
@@ -84,12 +113,7 @@ impl<T: Reopen> ParquetBatches<T> {
             .map_err(|e| format!("not a readable Parquet file: {e}"))?;
         let schema = metadata.parquet_schema();
         let roots: Vec<usize> = (0..schema.root_schema().get_fields().len())
-            .filter(|&i| {
-                let name = schema.root_schema().get_fields()[i].name();
-                TOP_LEVEL
-                    .iter()
-                    .any(|top| name == *top || name.starts_with(&format!("{top}.")))
-            })
+            .filter(|&i| is_field_column(schema.root_schema().get_fields()[i].name()))
             .collect();
         let mask = ProjectionMask::roots(schema, roots);
         Ok(Self {
@@ -342,40 +366,8 @@ struct Columns<'a> {
 }
 
 impl<'a> Columns<'a> {
-    const PATHS: [&'static str; 29] = [
-        "ts",
-        "account_id",
-        "request_id",
-        "org_id",
-        "api_key_id",
-        "conversation_id",
-        "model",
-        "client.ip",
-        "client.asn",
-        "client.country",
-        "client.user_agent",
-        "client.tls_fingerprint",
-        "account.created_at",
-        "account.signup_channel",
-        "account.email_domain",
-        "account.payment_fingerprint",
-        "account.verified",
-        "request.system",
-        "request.prompt",
-        "request.messages",
-        "request.tools",
-        "request.max_tokens",
-        "request.temperature",
-        "request.reasoning",
-        "usage.input_tokens",
-        "usage.output_tokens",
-        "usage.reasoning_tokens",
-        "response.text",
-        "response.finish_reason",
-    ];
-
     fn new(batch: &'a RecordBatch) -> Self {
-        let cols = Self::PATHS
+        let cols = FIELD_PATHS
             .iter()
             .filter_map(|p| Column::find(batch, p).map(|c| (*p, c)))
             .collect();
