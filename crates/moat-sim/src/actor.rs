@@ -170,13 +170,9 @@ impl Actor {
                 left,
                 ..
             } => {
-                if *left > 0 {
-                    now + pause(rng, 1.5, 0.6)
-                } else {
-                    let start = runs.iter().copied().find(|r| *r > now)?;
-                    *left = *items_per_run;
-                    start
-                }
+                let start = runs.iter().copied().find(|r| *r > now)?;
+                *left = *items_per_run;
+                start
             }
             Behaviour::Campaign(slot) => {
                 let t = if slot.human {
@@ -215,9 +211,11 @@ impl Actor {
         (exchange, next)
     }
 
+    /// The pause before the next turn of a session under way.
     fn turn_pause(&mut self) -> i64 {
         match &self.behaviour {
             Behaviour::Developer { .. } => pause(&mut self.rng, 8.0, 0.9),
+            Behaviour::EvalHarness { .. } => pause(&mut self.rng, 1.5, 0.6),
             Behaviour::Campaign(_) => pause(&mut self.rng, 40.0, 0.8),
             _ => pause(&mut self.rng, 60.0, 1.0),
         }

@@ -206,6 +206,36 @@ fn individuals_are_heavy_tailed_and_light() {
 }
 
 #[test]
+fn harnesses_burst_and_automation_keeps_time() {
+    let r = run("population", 0.01, 10);
+    let mut per_hour: HashMap<(&str, i64), u64> = HashMap::new();
+    for e in r.of(|e| r.group(e) == "eval_harness") {
+        *per_hour
+            .entry((&e.account_id, e.ts.as_unix_micros() / HOUR))
+            .or_default() += 1;
+    }
+    let busiest = per_hour.values().max().copied().unwrap_or(0);
+    assert!(
+        busiest > 300,
+        "the busiest harness hour holds {busiest} items"
+    );
+
+    let mut times: HashMap<&str, Vec<i64>> = HashMap::new();
+    for e in r.of(|e| r.group(e) == "automation") {
+        times
+            .entry(&e.account_id)
+            .or_default()
+            .push(e.ts.as_unix_micros());
+    }
+    assert!(!times.is_empty());
+    for (account, t) in &times {
+        let gaps: Vec<i64> = t.windows(2).map(|w| w[1] - w[0]).collect();
+        let (lo, hi) = (gaps.iter().min().unwrap(), gaps.iter().max().unwrap());
+        assert!(hi - lo < 10_000_000, "{account}: gaps from {lo} to {hi} µs");
+    }
+}
+
+#[test]
 fn enterprises_share_org_card_domain_and_nat() {
     let r = run("population", 0.005, 6);
     /// What an org's members have in common: accounts, cards, e-mail domains, /24s.
