@@ -3,10 +3,12 @@
 //! This crate holds the detection core of moat. It does no I/O and no async work: readers,
 //! servers and writers live in other crates and hand it [`Exchange`]s in event-time order.
 
+pub mod content;
 pub mod exchange;
 pub mod time;
 pub mod verdict;
 
+pub use content::{Capabilities, ContentSignals, Signature, analyse};
 pub use exchange::{
     AccountInfo, AccountRecord, Client, Exchange, Message, Record, Request, Response, Role, Usage,
 };

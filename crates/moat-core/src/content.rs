@@ -1,0 +1,452 @@
+//! Content signals of one exchange: what it asks the model to do, which capabilities it
+//! targets, and fingerprints of its template. Computed once per exchange from the text,
+//! which is then dropped; only these signals are kept.
+
+use std::sync::OnceLock;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
+
+use crate::exchange::Request;
+
+/// Phrasings that ask the model to write out its reasoning.
+const REASONING_ASKS: &[&str] = &[
+    "step by step",
+    "step-by-step",
+    "chain of thought",
+    "chain-of-thought",
+    "show your reasoning",
+    "show your work",
+    "show your thinking",
+    "show every step",
+    "show all steps",
+    "explain your reasoning",
+    "explain your thought process",
+    "explain each step",
+    "reason through",
+    "reason about it",
+    "think through",
+    "think aloud",
+    "think out loud",
+    "thought process",
+    "walk through your reasoning",
+    "walk me through your reasoning",
+    "lay out the reasoning",
+    "full reasoning",
+    "complete reasoning",
+    "detailed reasoning",
+    "reasoning trace",
+    "reasoning steps",
+    "let's think",
+    "let us think",
+    "think carefully before",
+    "before answering, reason",
+    "before you answer, think",
+    "narrate your reasoning",
+    "justify every",
+    "justify each",
+];
+
+/// Phrasings that use the model as a judge or a reward model.
+const GRADING_ASKS: &[&str] = &[
+    "rubric",
+    "grade the",
+    "grade this",
+    "score the",
+    "score this",
+    "rate the response",
+    "rate this response",
+    "rate the answer",
+    "evaluate the following answer",
+    "evaluate the response",
+    "evaluate this answer",
+    "on a scale of 1",
+    "on a scale from 1",
+    "from 1 to 10",
+    "out of 10",
+    "as a judge",
+    "act as a strict grader",
+    "expert evaluator",
+    "which response is better",
+    "compare the two responses",
+    "assign a score",
+    "assign a final grade",
+    "reward model",
+    "preference between",
+];
+
+/// Words that mark a capability being targeted.
+const SOFTWARE: &[&str] = &[
+    "function",
+    "code",
+    "implement",
+    "refactor",
+    "bug",
+    "compile",
+    "unit test",
+    "repository",
+    "api ",
+    "endpoint",
+    "```",
+    "def ",
+    "class ",
+    "regex",
+    "sql",
+    "schema",
+    "stack trace",
+    "exception",
+    "algorithm",
+    "merge conflict",
+    "pull request",
+    "python",
+    "rust",
+    "javascript",
+    "typescript",
+    "java",
+    "c++",
+    "golang",
+];
+const AGENTIC: &[&str] = &[
+    "tool",
+    "agent",
+    "autonomous",
+    "browser",
+    "terminal",
+    "bash",
+    "execute the",
+    "call the",
+    "function call",
+    "available tools",
+    "plan your",
+    "next action",
+    "observation:",
+];
+const MATHS: &[&str] = &[
+    "prove",
+    "proof",
+    "integral",
+    "integrate",
+    "derivative",
+    "equation",
+    "theorem",
+    "probability",
+    "solve for",
+    "eigenvalue",
+    "matrix",
+    "lemma",
+    "calculate",
+];
+const LONG_HORIZON: &[&str] = &[
+    "end to end",
+    "end-to-end",
+    "multi-step",
+    "from scratch",
+    "entire codebase",
+    "whole project",
+    "break the task",
+    "long-running",
+    "migrate",
+];
+
+/// Capabilities a request targets, as bit flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Capabilities(u8);
+
+impl Capabilities {
+    /// Software engineering: code, repositories, tests.
+    pub const SOFTWARE: Self = Self(1);
+    /// Agentic work: tools, plans, actions.
+    pub const AGENTIC: Self = Self(2);
+    /// Mathematics and formal reasoning.
+    pub const MATHS: Self = Self(4);
+    /// Long-horizon, multi-step tasks.
+    pub const LONG_HORIZON: Self = Self(8);
+
+    /// True when every flag of `other` is set.
+    pub fn contains(self, other: Self) -> bool {
+        self.0 & other.0 == other.0 && other.0 != 0
+    }
+
+    /// The flags as a number (0 to 15).
+    pub fn bits(self) -> u8 {
+        self.0
+    }
+}
+
+impl std::ops::BitOr for Capabilities {
+    type Output = Self;
+    fn bitor(self, rhs: Self) -> Self {
+        Self(self.0 | rhs.0)
+    }
+}
+
+/// How many bins the template signature has.
+pub const SIGNATURE_BINS: usize = 16;
+
+/// A one-permutation MinHash of a text's word shingles: two texts agree on a bin about as
+/// often as their shingle sets overlap (Jaccard similarity), so texts cut from one template
+/// collide however their slots are filled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Signature(pub [u32; SIGNATURE_BINS]);
+
+impl Signature {
+    /// The share of bins two signatures agree on (empty bins never agree).
+    pub fn similarity(&self, other: &Signature) -> f64 {
+        let same = self
+            .0
+            .iter()
+            .zip(&other.0)
+            .filter(|(a, b)| a == b && **a != u32::MAX)
+            .count();
+        same as f64 / SIGNATURE_BINS as f64
+    }
+}
+
+/// Everything moat keeps of an exchange's text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContentSignals {
+    /// The request asks the model to write out its reasoning.
+    pub reasoning_ask: bool,
+    /// The request uses the model as a grader or reward model.
+    pub grading_ask: bool,
+    /// The capabilities the request targets.
+    pub capabilities: Capabilities,
+    /// Hash of the normalised system prompt, if there is one.
+    pub system_hash: Option<u64>,
+    /// Signature of the last user turn's template, if there is text.
+    pub signature: Option<Signature>,
+}
+
+struct Matchers {
+    reasoning: AhoCorasick,
+    grading: AhoCorasick,
+    capabilities: AhoCorasick,
+    /// Which capability each pattern of `capabilities` marks.
+    capability_of: Vec<Capabilities>,
+}
+
+fn matcher(patterns: &[&str]) -> AhoCorasick {
+    AhoCorasickBuilder::new()
+        .ascii_case_insensitive(true)
+        .match_kind(MatchKind::LeftmostFirst)
+        .build(patterns)
+        .expect("the phrase lists are valid patterns")
+}
+
+fn matchers() -> &'static Matchers {
+    static MATCHERS: OnceLock<Matchers> = OnceLock::new();
+    MATCHERS.get_or_init(|| {
+        let groups = [
+            (SOFTWARE, Capabilities::SOFTWARE),
+            (AGENTIC, Capabilities::AGENTIC),
+            (MATHS, Capabilities::MATHS),
+            (LONG_HORIZON, Capabilities::LONG_HORIZON),
+        ];
+        let mut patterns = Vec::new();
+        let mut capability_of = Vec::new();
+        for (words, capability) in groups {
+            patterns.extend_from_slice(words);
+            capability_of.extend(std::iter::repeat_n(capability, words.len()));
+        }
+        Matchers {
+            reasoning: matcher(REASONING_ASKS),
+            grading: matcher(GRADING_ASKS),
+            capabilities: matcher(&patterns),
+            capability_of,
+        }
+    })
+}
+
+/// Collapses white space and case, so that trivially different copies of one system prompt
+/// hash alike.
+fn normalised_hash(text: &str) -> u64 {
+    let mut normal = String::with_capacity(text.len());
+    for word in text.split_whitespace() {
+        if !normal.is_empty() {
+            normal.push(' ');
+        }
+        normal.extend(word.chars().flat_map(char::to_lowercase));
+    }
+    xxh3_64(normal.as_bytes())
+}
+
+/// Words of a text for shingling: lowercase runs of letters; digits stand for any number,
+/// so that the numbers filling a template's slots do not tell copies apart.
+fn words(text: &str) -> impl Iterator<Item = u64> + '_ {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            if w.bytes().all(|b| b.is_ascii_digit()) {
+                return 0;
+            }
+            // Short ASCII words, the common case, are lowered on the stack.
+            let mut buf = [0u8; 32];
+            if w.is_ascii() && w.len() <= buf.len() {
+                buf[..w.len()].copy_from_slice(w.as_bytes());
+                buf[..w.len()].make_ascii_lowercase();
+                xxh3_64(&buf[..w.len()])
+            } else {
+                xxh3_64(w.to_lowercase().as_bytes())
+            }
+        })
+}
+
+/// The signature of a text's 3-word shingles; `None` for fewer than 3 words.
+pub fn signature(text: &str) -> Option<Signature> {
+    let mut bins = [u32::MAX; SIGNATURE_BINS];
+    let mut window = [0u64; 3];
+    let mut seen = 0usize;
+    for w in words(text) {
+        window = [window[1], window[2], w];
+        seen += 1;
+        if seen >= 3 {
+            let mut shingle = [0u8; 24];
+            for (chunk, word) in shingle.chunks_exact_mut(8).zip(window) {
+                chunk.copy_from_slice(&word.to_le_bytes());
+            }
+            let h = xxh3_64_with_seed(&shingle, 0x6d6f6174);
+            let bin = (h % SIGNATURE_BINS as u64) as usize;
+            bins[bin] = bins[bin].min((h >> 32) as u32);
+        }
+    }
+    (seen >= 3).then_some(Signature(bins))
+}
+
+/// The content signals of a request.
+pub fn analyse(request: &Request) -> ContentSignals {
+    let m = matchers();
+    let system = request.system_text();
+    let prompt = request.last_user_text();
+    let texts = [system, prompt];
+    let any = |ac: &AhoCorasick| texts.iter().flatten().any(|t| ac.is_match(t));
+    let mut capabilities = Capabilities::default();
+    for text in texts.iter().flatten() {
+        for found in m.capabilities.find_iter(text) {
+            capabilities = capabilities | m.capability_of[found.pattern().as_usize()];
+        }
+    }
+    if request.tools.is_some_and(|n| n > 0) {
+        capabilities = capabilities | Capabilities::AGENTIC;
+    }
+    ContentSignals {
+        reasoning_ask: any(&m.reasoning) || request.reasoning == Some(true),
+        grading_ask: any(&m.grading),
+        capabilities,
+        system_hash: system.map(normalised_hash),
+        signature: prompt.and_then(signature),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exchange::{Message, Role};
+
+    fn request(system: Option<&str>, prompt: &str) -> Request {
+        Request {
+            system: system.map(str::to_owned),
+            prompt: Some(prompt.to_owned()),
+            ..Request::default()
+        }
+    }
+
+    #[test]
+    fn reasoning_asks_in_many_phrasings() {
+        for text in [
+            "Solve this. Think step by step.",
+            "Please SHOW YOUR WORK and give the answer.",
+            "Walk me through your reasoning before you conclude.",
+            "Let's think about it carefully.",
+            "Provide your chain-of-thought.",
+        ] {
+            assert!(analyse(&request(None, text)).reasoning_ask, "{text}");
+        }
+        assert!(analyse(&request(Some("Always reason step by step."), "hi")).reasoning_ask);
+        assert!(!analyse(&request(None, "What is the capital of France?")).reasoning_ask);
+    }
+
+    #[test]
+    fn grading_asks() {
+        assert!(
+            analyse(&request(
+                None,
+                "Grade the response below against the rubric."
+            ))
+            .grading_ask
+        );
+        assert!(
+            analyse(&request(
+                None,
+                "On a scale of 1 to 10, how good is this essay?"
+            ))
+            .grading_ask
+        );
+        assert!(!analyse(&request(None, "Write an essay about rivers.")).grading_ask);
+    }
+
+    #[test]
+    fn capabilities() {
+        let c = analyse(&request(
+            None,
+            "Refactor this Python function and add a unit test.",
+        ))
+        .capabilities;
+        assert!(c.contains(Capabilities::SOFTWARE));
+        assert!(!c.contains(Capabilities::MATHS));
+        let mut tools = request(None, "Book me a table.");
+        tools.tools = Some(3);
+        assert!(analyse(&tools).capabilities.contains(Capabilities::AGENTIC));
+        assert!(
+            analyse(&request(
+                None,
+                "Prove that there are infinitely many primes."
+            ))
+            .capabilities
+            .contains(Capabilities::MATHS)
+        );
+    }
+
+    #[test]
+    fn system_prompts_hash_alike_up_to_case_and_spaces() {
+        let a = analyse(&request(Some("You are  a helpful\nassistant."), "x")).system_hash;
+        let b = analyse(&request(Some("you are a helpful assistant."), "x")).system_hash;
+        let c = analyse(&request(Some("You are a pirate."), "x")).system_hash;
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        let from_messages = Request {
+            messages: vec![Message {
+                role: Role::System,
+                content: "You are a helpful assistant.".into(),
+            }],
+            ..Request::default()
+        };
+        assert_eq!(analyse(&from_messages).system_hash, b);
+    }
+
+    #[test]
+    fn one_template_different_slots_collide_strangers_do_not() {
+        let template = |task: &str, lang: &str| {
+            format!(
+                "You are given the following task: {task} in {lang}. Before answering, reason through the problem in detail and show every step of your thinking, then give the final answer on its own line."
+            )
+        };
+        let a = signature(&template("merge two sorted lists", "Rust")).unwrap();
+        let b = signature(&template("parse a CSV file", "Go")).unwrap();
+        let stranger = signature("My landlord has not fixed the heating for three weeks and I would like to write him a firm but polite letter about it.").unwrap();
+        assert!(
+            a.similarity(&b) >= 0.5,
+            "template copies: {}",
+            a.similarity(&b)
+        );
+        assert!(
+            a.similarity(&stranger) <= 0.2,
+            "strangers: {}",
+            a.similarity(&stranger)
+        );
+        assert_eq!(signature("too short"), None);
+        assert_eq!(
+            signature("numbers 12 differ 7 here now"),
+            signature("numbers 99 differ 1 here now")
+        );
+    }
+}
