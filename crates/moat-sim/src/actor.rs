@@ -10,7 +10,7 @@ use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, LogNormal};
 
-use crate::identity::{mix, same_slash24};
+use crate::identity::{hex_id, mix, same_slash24};
 use crate::rhythm::{DAY, Rhythm, next_arrival, pause};
 use crate::text::{self, COMMON_SYSTEM_PROMPTS, Topic, Wording};
 use crate::world::{CampaignState, World};
@@ -19,6 +19,8 @@ use crate::world::{CampaignState, World};
 #[derive(Debug, Clone)]
 pub(crate) struct Identity {
     pub account_id: String,
+    /// The key the account sends with.
+    pub api_key_id: String,
     pub org_id: Option<String>,
     pub account: AccountInfo,
     pub ip: IpAddr,
@@ -274,12 +276,13 @@ impl Actor {
         Exchange {
             ts: EventTime::from_unix_micros(now).expect("simulated times are in range"),
             account_id: id.account_id.clone(),
-            request_id: Some(format!(
-                "req_{:016x}",
-                mix(world.seed ^ 0x5e9, world.next_request())
+            request_id: Some(hex_id(
+                "req",
+                mix(world.seed ^ 0x5e9, world.next_request()),
+                16,
             )),
             org_id: id.org_id.clone(),
-            api_key_id: Some(format!("key_{}", &id.account_id[5..13])),
+            api_key_id: Some(id.api_key_id.clone()),
             conversation_id: None,
             model: Some(model),
             client: Client {
@@ -511,7 +514,7 @@ impl Actor {
 
 /// A fresh conversation id.
 fn conversation_id<R: Rng>(rng: &mut R) -> String {
-    format!("conv_{:012x}", rng.random::<u64>() & 0xffff_ffff_ffff)
+    hex_id("conv", rng.random(), 12)
 }
 
 /// A key for an address, to derive things from it.

@@ -16,7 +16,20 @@ pub fn mix(seed: u64, n: u64) -> u64 {
 
 /// An opaque id with a prefix, the same for the same seed and number.
 pub fn opaque_id(prefix: &str, seed: u64, n: u64) -> String {
-    format!("{prefix}_{:012x}", mix(seed, n) & 0xffff_ffff_ffff)
+    hex_id(prefix, mix(seed, n), 12)
+}
+
+/// `prefix_` and the last `digits` hex digits of `value`, without the formatting machinery
+/// (ids are made for every exchange).
+pub fn hex_id(prefix: &str, value: u64, digits: usize) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = String::with_capacity(prefix.len() + 1 + digits);
+    id.push_str(prefix);
+    id.push('_');
+    for i in (0..digits.min(16)).rev() {
+        id.push(HEX[(value >> (4 * i) & 0xf) as usize] as char);
+    }
+    id
 }
 
 /// A country: its code, its UTC offset in hours, and autonomous systems of its ISPs.
@@ -244,4 +257,33 @@ pub fn bulk_domain<R: Rng>(rng: &mut R) -> String {
         .copied()
         .unwrap_or("gmail.com")
         .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_ids_match_the_formatter() {
+        for v in [0u64, 1, 0xdead_beef, u64::MAX, 0x0123_4567_89ab_cdef] {
+            assert_eq!(hex_id("req", v, 16), format!("req_{v:016x}"));
+            assert_eq!(
+                hex_id("acct", v, 12),
+                format!("acct_{:012x}", v & 0xffff_ffff_ffff)
+            );
+        }
+    }
+
+    #[test]
+    fn public_addresses_are_public() {
+        for n in 0..10_000 {
+            let IpAddr::V4(ip) = public_ipv4(n) else {
+                panic!()
+            };
+            assert!(
+                !ip.is_private() && !ip.is_loopback() && !ip.is_multicast() && !ip.is_unspecified(),
+                "{ip}"
+            );
+        }
+    }
 }

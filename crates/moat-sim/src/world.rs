@@ -175,6 +175,7 @@ impl World {
         };
         let group = format!("hydra:{}", state.id);
         let identity = Identity {
+            api_key_id: key_id(&account_id),
             account_id: account_id.clone(),
             org_id: None,
             account: AccountInfo {
@@ -195,6 +196,17 @@ impl World {
         self.record(&account_id, "hydra", group);
         identity
     }
+}
+
+/// The id of the key an account sends with, derived from the account's.
+fn key_id(account_id: &str) -> String {
+    format!(
+        "key_{}",
+        account_id
+            .trim_start_matches("acct_")
+            .get(..8)
+            .unwrap_or(account_id)
+    )
 }
 
 /// A benign account's identity.
@@ -300,6 +312,7 @@ fn persona_identity(
     let (user_agent, tls) = *CLIENTS.choose(rng).unwrap_or(&CLIENTS[0]);
     world.record(&account_id, label, group);
     Identity {
+        api_key_id: key_id(&account_id),
         account_id,
         org_id: p.org_id,
         account: AccountInfo {

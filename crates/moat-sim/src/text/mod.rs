@@ -39,28 +39,25 @@ fn pick<'a, R: Rng>(rng: &mut R, words: &[&'a str]) -> &'a str {
 
 /// A few lines of code-like text, as people paste into questions.
 fn code_snippet<R: Rng>(rng: &mut R) -> String {
+    use std::fmt::Write;
     let names = [
         "items", "rows", "cache", "result", "buf", "user", "cfg", "total", "node", "queue",
     ];
-    let n = rng.random_range(3..12);
-    let mut lines = Vec::with_capacity(n);
-    for i in 0..n {
+    let mut code = String::with_capacity(320);
+    let function = pick(rng, &["process", "handle", "run", "main", "update"]);
+    let _ = write!(code, "def {function}({}):", pick(rng, &names));
+    for i in 0..rng.random_range(3..12) {
         let a = pick(rng, &names);
         let b = pick(rng, &names);
-        lines.push(match rng.random_range(0..5) {
-            0 => format!("    {a} = {b}.get({i})"),
-            1 => format!("    for x in {a}:\n        {b}.append(x * {i})"),
-            2 => format!("    if not {a}:\n        return {b}"),
-            3 => format!("    {a}[{i}] += len({b})"),
-            _ => format!("    print({a}, {b})"),
-        });
+        let _ = match rng.random_range(0..5) {
+            0 => write!(code, "\n    {a} = {b}.get({i})"),
+            1 => write!(code, "\n    for x in {a}:\n        {b}.append(x * {i})"),
+            2 => write!(code, "\n    if not {a}:\n        return {b}"),
+            3 => write!(code, "\n    {a}[{i}] += len({b})"),
+            _ => write!(code, "\n    print({a}, {b})"),
+        };
     }
-    format!(
-        "def {}({}):\n{}",
-        pick(rng, &["process", "handle", "run", "main", "update"]),
-        pick(rng, &names),
-        lines.join("\n")
-    )
+    code
 }
 
 /// A prompt a person might send about `topic`.
