@@ -14,7 +14,7 @@ use crate::identity::{
     opaque_id, public_ipv4, university_domain,
 };
 use crate::rhythm::{DAY, HOUR, Rhythm};
-use crate::scenario::{CampaignSpec, Scenario};
+use crate::scenario::{CampaignSpec, Models, Scenario};
 use crate::text::{self, COMMON_SYSTEM_PROMPTS, Corpus, Focus, Topic};
 
 /// What an account really is: a row of `truth.csv`.
@@ -28,14 +28,6 @@ pub struct TruthRow {
     /// The population group (`individual`, `enterprise:ORG`, `university:DOMAIN`, ...) or
     /// the campaign (`hydra:ID`).
     pub group: String,
-}
-
-/// The models on offer, resolved.
-#[derive(Debug, Clone)]
-pub(crate) struct ModelsAt {
-    pub current: String,
-    pub others: Vec<String>,
-    pub new_model: Option<String>,
 }
 
 /// A campaign's state shared by all its account slots.
@@ -79,7 +71,7 @@ impl CampaignState {
 /// Everything actors share.
 pub(crate) struct World {
     pub seed: u64,
-    pub models: ModelsAt,
+    pub models: Models,
     pub campaigns: Vec<CampaignState>,
     pub corpus: Option<Arc<Corpus>>,
     pub truth: Vec<TruthRow>,
@@ -242,11 +234,7 @@ pub(crate) fn build(b: Build) -> (World, Vec<(Actor, i64)>, i64) {
         .map(|_| start + (s.models.release_day * DAY as f64) as i64);
     let mut world = World {
         seed: b.seed,
-        models: ModelsAt {
-            current: s.models.current.clone(),
-            others: s.models.others.clone(),
-            new_model: s.models.new_model.clone(),
-        },
+        models: s.models.clone(),
         campaigns: Vec::new(),
         corpus: b.corpus,
         truth: Vec::new(),

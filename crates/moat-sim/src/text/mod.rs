@@ -5,15 +5,13 @@
 //! benign prompts are diverse and campaign prompts share skeletons, as real ones do; the
 //! campaign paraphrase knob makes each account word its templates its own way.
 
+mod corpus;
 mod vocab;
 
 use rand::Rng;
 use rand::seq::IndexedRandom;
 
 pub use corpus::{Corpus, CorpusError};
-
-mod corpus;
-
 use vocab::*;
 
 /// What a benign prompt is about.
