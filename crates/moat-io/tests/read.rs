@@ -401,3 +401,33 @@ fn decode_bytes_matches_the_stream() {
         ["body", "line 301"]
     );
 }
+
+#[test]
+fn a_parquet_file_the_parquet_library_panics_on_is_rejected_not_fatal() {
+    // Found by fuzzing: a page whose dictionary is missing makes the parquet crate panic.
+    let corrupt =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/corrupt-dictionary.parquet");
+    let (_, rejects) = decode_bytes(&std::fs::read(&corrupt).unwrap(), Format::Auto, "corrupt");
+    assert!(
+        rejects
+            .iter()
+            .any(|r| r.reason.contains("corrupt Parquet data")),
+        "{rejects:?}"
+    );
+
+    // Through the threaded reader, the inputs after it are still read.
+    let dir = tempfile::tempdir().unwrap();
+    let after = write(
+        dir.path(),
+        "after.jsonl",
+        (exchange_line(9) + "\n").as_bytes(),
+    );
+    let (records, rejects, error) = read(&[corrupt, after], &options());
+    assert!(error.is_none(), "{error:?}");
+    assert!(
+        rejects
+            .iter()
+            .any(|r| r.reason.contains("corrupt Parquet data"))
+    );
+    assert_eq!(ids(&records).last().map(String::as_str), Some("acct_9"));
+}

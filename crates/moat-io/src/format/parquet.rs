@@ -99,6 +99,20 @@ pub(crate) struct ParquetBatches<T> {
     current: Option<(u64, ParquetRecordBatchReader)>,
 }
 
+/// Runs a call into the Parquet library, turning a panic into an error: the library panics
+/// on some corrupt pages instead of returning an error, and a corrupt file must cost its
+/// own rows, not the whole reading.
+fn guarded<R>(what: &str, call: impl FnOnce() -> R) -> Result<R, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)).map_err(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        format!("corrupt Parquet data in {what} ({message}); its remaining rows are skipped")
+    })
+}
+
 /// A batch of rows, with the row group it came from and the file row of its first row.
 pub(crate) struct RowBatch {
     pub group: u64,
@@ -109,8 +123,10 @@ pub(crate) struct RowBatch {
 impl<T: Reopen> ParquetBatches<T> {
     /// Opens `file`; fails if it is not a readable Parquet file.
     pub fn open(file: T) -> Result<Self, String> {
-        let metadata = ArrowReaderMetadata::load(&file, Default::default())
-            .map_err(|e| format!("not a readable Parquet file: {e}"))?;
+        let metadata = guarded("the footer", || {
+            ArrowReaderMetadata::load(&file, Default::default())
+        })?
+        .map_err(|e| format!("not a readable Parquet file: {e}"))?;
         let schema = metadata.parquet_schema();
         let roots: Vec<usize> = (0..schema.root_schema().get_fields().len())
             .filter(|&i| is_field_column(schema.root_schema().get_fields()[i].name()))
@@ -130,7 +146,15 @@ impl<T: Reopen> ParquetBatches<T> {
     pub fn next_batch(&mut self) -> Result<Option<RowBatch>, String> {
         loop {
             if let Some((group, reader)) = &mut self.current {
-                match reader.next() {
+                let group_name = format!("row group {group}");
+                let next = match guarded(&group_name, || reader.next()) {
+                    Ok(next) => next,
+                    Err(reason) => {
+                        self.current = None;
+                        return Err(reason);
+                    }
+                };
+                match next {
                     Some(Ok(batch)) => {
                         let first_row = self.next_row;
                         self.next_row += batch.num_rows() as u64;
@@ -155,13 +179,15 @@ impl<T: Reopen> ParquetBatches<T> {
             let group = self.next_group;
             self.next_group += 1;
             let file = self.file.reopen().map_err(|e| e.to_string())?;
-            let reader =
-                ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.metadata.clone())
+            let (metadata, mask) = (self.metadata.clone(), self.mask.clone());
+            let reader = guarded(&format!("row group {group}"), || {
+                ParquetRecordBatchReaderBuilder::new_with_metadata(file, metadata)
                     .with_row_groups(vec![group])
-                    .with_projection(self.mask.clone())
+                    .with_projection(mask)
                     .with_batch_size(BATCH_ROWS)
                     .build()
-                    .map_err(|e| format!("row group {group}: {e}"))?;
+            })?
+            .map_err(|e| format!("row group {group}: {e}"))?;
             self.current = Some((group as u64, reader));
             if group > 0 {
                 self.next_row = (0..group)
