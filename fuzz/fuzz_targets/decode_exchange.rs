@@ -1,4 +1,4 @@
-//! Any bytes read as exchange: records or rejects, never a panic.
+//! Any bytes read as exchange: records or rejects; no panic escapes.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
