@@ -320,6 +320,27 @@ fn persona_identity(
     }
 }
 
+/// Splits `total` accounts into groups of a size drawn from `range` (at scale 1), times
+/// `scale`, never below `floor` (the last group takes what is left).
+fn group_sizes(
+    rng: &mut SmallRng,
+    total: u64,
+    [lo, hi]: [f64; 2],
+    scale: f64,
+    floor: f64,
+) -> Vec<u64> {
+    let mut sizes = Vec::new();
+    let mut left = total;
+    while left > 0 {
+        let size = (rng.random_range(lo..=hi.max(lo)) * scale)
+            .round()
+            .max(floor) as u64;
+        sizes.push(size.min(left));
+        left -= size.min(left);
+    }
+    sizes
+}
+
 /// Shares of `total` by `weights`, rounding so the parts add up to the total.
 fn apportion(total: u64, weights: &[f64]) -> Vec<u64> {
     let sum: f64 = weights.iter().sum::<f64>().max(1e-12);
@@ -470,14 +491,7 @@ fn populate(
         actors.push(Actor::new(seed, k, id, behaviour));
     }
     // Enterprise teams.
-    let mut left = parts[3];
-    let mut org = 0u64;
-    while left > 0 {
-        org += 1;
-        let [lo, hi] = p.enterprise_team;
-        let size = (rng.random_range(lo..=hi.max(lo)) * scale).round().max(2.0) as u64;
-        let size = size.min(left);
-        left -= size;
+    for (org, size) in (1u64..).zip(group_sizes(rng, parts[3], p.enterprise_team, scale, 2.0)) {
         let org_id = opaque_id("org", seed, org);
         let domain = company_domain(seed ^ 0xe7, org);
         let org_card = card(seed ^ 0xe7, org);
@@ -519,13 +533,7 @@ fn populate(
         }
     }
     // Universities.
-    let mut left = parts[4];
-    let mut uni = 0u64;
-    while left > 0 {
-        uni += 1;
-        let [lo, hi] = p.university;
-        let size = ((rng.random_range(lo..=hi.max(lo)) * scale).round().max(3.0) as u64).min(left);
-        left -= size;
+    for (uni, size) in (1u64..).zip(group_sizes(rng, parts[4], p.university, scale, 3.0)) {
         let domain = university_domain(seed, uni);
         let campus = public_ipv4(mix(seed ^ 0xca9, uni));
         let asn = 1_200 + uni as u32;
