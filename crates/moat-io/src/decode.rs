@@ -65,8 +65,6 @@ pub struct Batch {
 /// Counts of what a reading saw.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ReadStats {
-    /// Inputs opened.
-    pub sources: u64,
     /// Bytes read (after decompression).
     pub bytes: u64,
     /// Exchanges read.
