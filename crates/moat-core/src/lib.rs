@@ -1,16 +1,37 @@
-//! The moat engine's vocabulary: exchanges in, verdicts out.
+//! The moat engine: exchanges in, verdicts out.
 //!
 //! This crate holds the detection core of moat. It does no I/O and no async work: readers,
-//! servers and writers live in other crates and hand it [`Exchange`]s in event-time order.
+//! servers and writers live in other crates and hand the [`Engine`] [`Exchange`]s in
+//! event-time order.
+//!
+//! The flow: each exchange's text becomes [`ContentSignals`] and is dropped; an
+//! [`AccountState`] per account keeps fixed-size, mergeable summaries ([`Profile`]) and the
+//! keys the account holds; on a cadence of event time the [`linker`] ties accounts by rare
+//! shared keys into clusters, [`campaign`] reads each cluster's evidence, and every account
+//! is scored from its own [`signal`]s and its campaign's.
 
+pub mod account;
+pub mod campaign;
+pub mod config;
 pub mod content;
+pub mod engine;
 pub mod exchange;
+pub mod keys;
+pub mod linker;
+pub mod profile;
+pub mod signal;
+pub mod sketch;
 pub mod time;
 pub mod verdict;
 
+pub use account::AccountState;
+pub use config::DetectConfig;
 pub use content::{Capabilities, ContentSignals, Signature, analyse};
+pub use engine::{Engine, Outcome};
 pub use exchange::{
     AccountInfo, AccountRecord, Client, Exchange, Message, Record, Request, Response, Role, Usage,
 };
+pub use profile::Profile;
+pub use signal::{Findings, Signal};
 pub use time::EventTime;
 pub use verdict::{AccountVerdict, CampaignReport, Evidence, Report, ScanSummary, Verdict};

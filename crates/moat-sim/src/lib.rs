@@ -6,6 +6,7 @@
 //! event-time order, and its [`truth`](Simulation::truth) says which account is what.
 
 mod actor;
+pub mod eval;
 mod identity;
 mod rhythm;
 mod scenario;
@@ -13,6 +14,7 @@ mod sim;
 pub mod text;
 mod world;
 
+pub use eval::{Evaluation, Scored};
 pub use scenario::{
     BUILT_IN, CampaignSpec, Evasion, Mix, Models, Population, Scenario, ScenarioError,
 };

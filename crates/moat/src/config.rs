@@ -12,6 +12,9 @@ pub struct Config {
     /// How logs are read.
     #[serde(default)]
     pub input: InputConfig,
+    /// How campaigns are detected: weights, limits, thresholds.
+    #[serde(default)]
+    pub detect: moat_core::DetectConfig,
 }
 
 /// The `[input]` section.
@@ -38,6 +41,13 @@ impl Config {
         };
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("config {}", path.display()))
+        let config: Self =
+            toml::from_str(&text).with_context(|| format!("config {}", path.display()))?;
+        config
+            .detect
+            .validate()
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("config {}", path.display()))?;
+        Ok(config)
     }
 }

@@ -3,8 +3,10 @@
 mod bench;
 mod config;
 mod convert;
+mod eval;
 mod input;
 mod inspect;
+mod scan;
 mod simulate;
 
 use std::path::PathBuf;
@@ -49,9 +51,15 @@ enum Command {
     /// Rewrite logs of any accepted format as exchange v1 JSON Lines. Prompt and answer
     /// text is left out unless --with-content is given.
     Convert(convert::Args),
+    /// Find the campaigns in logs: verdicts per account (accounts.csv), campaigns with
+    /// their evidence (report.json), and a summary on standard output.
+    Scan(scan::Args),
     /// Generate realistic API traffic with distillation campaigns hidden in it, and the
     /// ground truth (which account is what) to measure detection against.
     Simulate(simulate::Args),
+    /// Measure detection against the ground truth of a simulation: campaign accounts
+    /// blocked and how early, benign accounts blocked by kind.
+    Eval(eval::Args),
     /// Measure how fast this machine reads logs.
     #[command(subcommand)]
     Bench(bench::Command),
@@ -80,6 +88,8 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Inspect(args) => inspect::run(args, &config, out),
             Command::Convert(args) => convert::run(args, &config, out),
+            Command::Scan(args) => scan::run(args, &config, out),
+            Command::Eval(args) => eval::run(args, &config, out),
             Command::Simulate(args) => simulate::run(args, &config, out),
             Command::Bench(command) => bench::run(command, &config, out),
         }

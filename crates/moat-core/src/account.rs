@@ -1,0 +1,203 @@
+//! [`AccountState`]: everything the engine keeps of one account, fixed-size and updated in
+//! O(1) per exchange.
+
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::config::Limits;
+use crate::content::{ContentSignals, Signature};
+use crate::exchange::{AccountInfo, Exchange, Role};
+use crate::keys::{self, Key, KeyKind, TEMPLATE_BANDS};
+use crate::profile::Profile;
+use crate::sketch::Top;
+use crate::time::EventTime;
+use crate::verdict::Verdict;
+
+const MICROS_PER_DAY: f64 = 86_400e6;
+
+/// What the engine knows of one account.
+#[derive(Debug, Clone, Default)]
+pub struct AccountState {
+    /// What the account's exchanges looked like (account counts left at zero; see
+    /// [`AccountState::profile`]).
+    exchanges: Profile,
+    created_at: Option<EventTime>,
+    program: bool,
+    verified: Option<bool>,
+    early_mover: bool,
+    /// Payment, e-mail domain and sign-up hour keys.
+    own_keys: [Option<Key>; 3],
+    ips: Top<2>,
+    prefixes: Top<2>,
+    clients: Top<2>,
+    systems: Top<2>,
+    templates: [Top<1>; TEMPLATE_BANDS],
+    last_signature: Option<Signature>,
+    last_conversation: u64,
+    /// The verdict and how it came about.
+    pub decision: Decision,
+}
+
+/// An account's current verdict.
+#[derive(Debug, Clone, Default)]
+pub struct Decision {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// The score behind it.
+    pub score: f32,
+    /// The campaign (cluster) the account is in, by the index of the cluster's root account.
+    pub campaign: Option<u32>,
+    /// When the account was first blocked.
+    pub flagged_at: Option<EventTime>,
+    /// Exchanges read before the account was blocked.
+    pub before_block: u32,
+}
+
+/// What the engine tells an account about a model it used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModelNews {
+    /// The model appeared in the traffic after the account's first exchange, and this
+    /// exchange came within a day of its appearance.
+    pub early_move: bool,
+}
+
+impl AccountState {
+    /// Reads what an account record or an exchange says of the account.
+    pub fn update_info(&mut self, info: &AccountInfo) {
+        if info.is_empty() {
+            return;
+        }
+        if info.created_at.is_some() {
+            self.created_at = info.created_at;
+        }
+        if let Some(channel) = info.signup_channel.as_deref() {
+            self.program = matches!(
+                channel.to_ascii_lowercase().as_str(),
+                "education" | "research" | "startup"
+            );
+        }
+        if info.verified.is_some() {
+            self.verified = info.verified;
+        }
+        for (slot, key) in self.own_keys.iter_mut().zip(keys::account_keys(info)) {
+            if key.is_some() {
+                *slot = key;
+            }
+        }
+    }
+
+    /// Reads one exchange of the account.
+    pub fn observe(
+        &mut self,
+        e: &Exchange,
+        content: &ContentSignals,
+        news: ModelNews,
+        limits: &Limits,
+    ) {
+        self.update_info(&e.account);
+        let p = &mut self.exchanges;
+        p.count_exchange(e.ts);
+        p.reasoning += u32::from(content.reasoning_ask);
+        p.grading += u32::from(content.grading_ask);
+        p.targeted += u32::from(content.capabilities.bits() != 0);
+        p.large_max_tokens += u32::from(
+            e.request
+                .max_tokens
+                .is_some_and(|m| m >= limits.large_max_tokens),
+        );
+        if let (Some(i), Some(o)) = (e.usage.input_tokens, e.usage.output_tokens) {
+            p.tokens_known += 1;
+            p.tokens_in += i;
+            p.tokens_out += o;
+        }
+        if let Some(t) = e.request.temperature.filter(|t| t.is_finite()) {
+            p.temperature.add(t);
+        }
+        let conversation = e
+            .conversation_id
+            .as_deref()
+            .map_or(0, |c| xxh3_64(c.as_bytes()));
+        let continued = conversation != 0 && conversation == self.last_conversation;
+        let earlier_turns = e
+            .request
+            .messages
+            .iter()
+            .filter(|m| matches!(m.role, Role::User | Role::Assistant | Role::Tool))
+            .count()
+            > 1;
+        p.single_turn += u32::from(!continued && !earlier_turns);
+        self.last_conversation = conversation;
+        if let Some(signature) = content.signature {
+            if let Some(last) = &self.last_signature {
+                p.similarity.add(last.similarity(&signature));
+            }
+            self.last_signature = Some(signature);
+            for (top, band) in self
+                .templates
+                .iter_mut()
+                .zip(keys::template_bands(&signature))
+            {
+                if let Some(band) = band {
+                    top.add(band.raw());
+                }
+            }
+        }
+        self.early_mover |= news.early_move;
+        let (ip, prefix) = keys::network_keys(&e.client);
+        if let Some(k) = ip {
+            self.ips.add(k.raw());
+        }
+        if let Some(k) = prefix {
+            self.prefixes.add(k.raw());
+        }
+        if let Some(k) = keys::client_key(&e.client) {
+            self.clients.add(k.raw());
+        }
+        if let Some(h) = content.system_hash {
+            self.systems
+                .add(Key::new(KeyKind::SystemPrompt, &h.to_le_bytes()).raw());
+        }
+    }
+
+    /// Exchanges read.
+    pub fn exchange_count(&self) -> u32 {
+        self.exchanges.exchanges
+    }
+
+    /// First and last event time of the account's exchanges (µs).
+    pub fn span(&self) -> Option<(i64, i64)> {
+        self.exchanges.span
+    }
+
+    /// When the account was opened, if known.
+    pub fn created_at(&self) -> Option<EventTime> {
+        self.created_at
+    }
+
+    /// The account's profile, with its own account counts (young, programme, verified).
+    pub fn profile(&self, limits: &Limits) -> Profile {
+        let mut p = self.exchanges;
+        p.accounts = 1;
+        if let (Some(created), Some((first, _))) = (self.created_at, p.span) {
+            let age_days = (first - created.as_unix_micros()) as f64 / MICROS_PER_DAY;
+            p.young = u32::from(age_days < limits.young_days);
+        }
+        p.program = u32::from(self.program);
+        p.verification_known = u32::from(self.verified.is_some());
+        p.unverified = u32::from(self.verified == Some(false));
+        p.early_movers = u32::from(self.early_mover);
+        p
+    }
+
+    /// The keys the account holds now: its own (payment, domain, sign-up hour), its most
+    /// used addresses, networks, clients and system prompts, and the template bands it
+    /// repeats.
+    pub fn keys(&self, mut each: impl FnMut(Key)) {
+        self.own_keys.iter().flatten().for_each(|&k| each(k));
+        for top in [&self.ips, &self.prefixes, &self.clients, &self.systems] {
+            top.frequent(1).for_each(|(k, _)| each(Key::from_raw(k)));
+        }
+        for top in &self.templates {
+            top.frequent(2).for_each(|(k, _)| each(Key::from_raw(k)));
+        }
+    }
+}

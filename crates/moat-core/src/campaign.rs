@@ -1,0 +1,118 @@
+//! Campaign evidence: what a cluster of linked accounts shows together, beyond what each
+//! member shows alone.
+
+use std::collections::HashMap;
+
+use crate::account::AccountState;
+use crate::config::DetectConfig;
+use crate::keys::KeyKind;
+use crate::linker::Links;
+use crate::profile::Profile;
+use crate::signal::{Findings, Scope, Signal, profile_findings};
+use crate::sketch::Moments;
+
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// A cluster of linked accounts and the evidence against it.
+#[derive(Debug, Clone)]
+pub struct Campaign {
+    /// The cluster's root account (its earliest).
+    pub root: u32,
+    /// Its members, in account order.
+    pub members: Vec<u32>,
+    /// The merged profile of its members.
+    pub profile: Profile,
+    /// The signals the cluster shows.
+    pub findings: Findings,
+}
+
+/// Reads the evidence of one cluster.
+pub fn assess(
+    root: u32,
+    members: Vec<u32>,
+    accounts: &[AccountState],
+    profiles: &[Profile],
+    template_holders: &HashMap<u32, u32>,
+    config: &DetectConfig,
+) -> Campaign {
+    let w = &config.weights;
+    let l = &config.limits;
+    let mut profile = Profile::default();
+    for &m in &members {
+        profile.merge(&profiles[m as usize]);
+    }
+    let mut findings = profile_findings(&profile, Scope::Group, config);
+    let size = members.len() as f64;
+    if members.len() >= l.min_cluster as usize {
+        findings.fire(Signal::LinkedAccounts, w.linked_accounts, size);
+
+        let mut created: Vec<i64> = members
+            .iter()
+            .filter_map(|&m| accounts[m as usize].created_at())
+            .map(|t| t.as_unix_micros())
+            .collect();
+        created.sort_unstable();
+        let mut densest = 0;
+        let mut start = 0;
+        for end in 0..created.len() {
+            while created[end] - created[start] > MICROS_PER_DAY {
+                start += 1;
+            }
+            densest = densest.max(end - start + 1);
+        }
+        let wave = densest as f64 / size;
+        if created.len() * 2 >= members.len() && wave >= l.signup_wave_share {
+            findings.fire(Signal::SignupWave, w.signup_wave, wave);
+        }
+
+        let holders = template_holders.get(&root).copied().unwrap_or(0) as f64;
+        if holders / size >= l.shared_template_share {
+            findings.fire(Signal::SharedTemplate, w.shared_template, holders / size);
+        }
+
+        let mut rates = Moments::default();
+        for &m in &members {
+            let p = &profiles[m as usize];
+            if p.exchanges >= l.min_exchanges {
+                rates.add(p.exchanges as f64 / p.span_days().max(1.0));
+            }
+        }
+        if rates.n as usize >= l.min_cluster as usize
+            && rates.n as f64 >= size / 2.0
+            && let Some(cv) = rates.variation()
+            && cv <= l.load_balance_variation
+        {
+            findings.fire(Signal::LoadBalanced, w.load_balanced, cv);
+        }
+
+        let movers = profile.early_movers as f64 / size;
+        if movers >= l.model_move_share {
+            findings.fire(
+                Signal::SynchronisedModelMove,
+                w.synchronised_model_move,
+                movers,
+            );
+        }
+    }
+    Campaign {
+        root,
+        members,
+        profile,
+        findings,
+    }
+}
+
+/// Per cluster root, how many members hold the cluster's most shared template or system
+/// prompt key.
+pub fn template_holders(links: &Links) -> HashMap<u32, u32> {
+    let mut best: HashMap<u32, u32> = HashMap::new();
+    for s in &links.shared {
+        if !matches!(s.key.kind(), KeyKind::Template | KeyKind::SystemPrompt) {
+            continue;
+        }
+        let root = links.root[s.members[0] as usize];
+        let held = best.entry(root).or_default();
+        *held = (*held).max(s.members.len() as u32);
+    }
+    best
+}

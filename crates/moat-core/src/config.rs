@@ -1,0 +1,292 @@
+//! The detection settings: signal weights, the limits at which signals fire, how keys link
+//! accounts, and the verdict thresholds. Every field has a default; `moat.toml`'s
+//! `[detect]` section overrides any of them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::keys::KeyKind;
+use crate::signal::Signal;
+
+/// Everything the engine can be tuned by.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DetectConfig {
+    /// Score from which an account is watched.
+    pub watch: f64,
+    /// Score from which an account is blocked.
+    pub block: f64,
+    /// Event-time minutes between two rounds of linking and scoring.
+    pub link_every_minutes: u32,
+    /// What each signal adds to a score, in [0, 1].
+    pub weights: Weights,
+    /// Where signals fire.
+    pub limits: Limits,
+    /// How shared keys link accounts.
+    pub linking: Linking,
+}
+
+impl Default for DetectConfig {
+    fn default() -> Self {
+        Self {
+            watch: 0.5,
+            block: 0.8,
+            link_every_minutes: 60,
+            weights: Weights::default(),
+            limits: Limits::default(),
+            linking: Linking::default(),
+        }
+    }
+}
+
+impl DetectConfig {
+    /// Checks the values are in range; says which one is not.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(0.0 < self.watch && self.watch <= self.block && self.block <= 1.0) {
+            return Err(format!(
+                "detect: need 0 < watch <= block <= 1, got watch = {} and block = {}",
+                self.watch, self.block
+            ));
+        }
+        if self.link_every_minutes == 0 {
+            return Err("detect.link_every_minutes must be at least 1".into());
+        }
+        for signal in Signal::ALL {
+            let w = self.weights.get(signal);
+            if !(0.0..=1.0).contains(&w) {
+                return Err(format!(
+                    "detect.weights.{} must be in [0, 1], got {w}",
+                    signal.name()
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+macro_rules! weights {
+    ($($field:ident: $signal:ident = $default:expr),* $(,)?) => {
+        /// The weight of each signal, named as in `accounts.csv`.
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(default, deny_unknown_fields)]
+        pub struct Weights {
+            $(
+                #[doc = concat!("Weight of `", stringify!($field), "`.")]
+                pub $field: f64,
+            )*
+        }
+
+        impl Default for Weights {
+            fn default() -> Self {
+                Self { $($field: $default,)* }
+            }
+        }
+
+        impl Weights {
+            /// The weight of `signal`.
+            pub fn get(&self, signal: Signal) -> f64 {
+                match signal {
+                    $(Signal::$signal => self.$field,)*
+                }
+            }
+        }
+    };
+}
+
+weights! {
+    reasoning_asks: ReasoningAsks = 0.3,
+    grading_asks: GradingAsks = 0.3,
+    capability_focus: CapabilityFocus = 0.1,
+    template_reuse: TemplateReuse = 0.15,
+    single_turn: SingleTurn = 0.1,
+    no_sleep: NoSleep = 0.3,
+    regular_cadence: RegularCadence = 0.15,
+    large_max_tokens: LargeMaxTokens = 0.05,
+    constant_temperature: ConstantTemperature = 0.05,
+    long_outputs: LongOutputs = 0.05,
+    early_model_move: EarlyModelMove = 0.1,
+    young_account: YoungAccount = 0.1,
+    program_signup: ProgramSignup = 0.05,
+    unverified: Unverified = 0.05,
+    linked_accounts: LinkedAccounts = 0.1,
+    signup_wave: SignupWave = 0.2,
+    shared_template: SharedTemplate = 0.4,
+    load_balanced: LoadBalanced = 0.2,
+    synchronised_model_move: SynchronisedModelMove = 0.2,
+    linked_to_blocked_campaign: LinkedToBlockedCampaign = 1.0,
+}
+
+/// Where each signal fires.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Exchanges needed before content and request-shape signals are read.
+    pub min_exchanges: u32,
+    /// Exchanges needed before timing signals are read (they also need two days).
+    pub min_exchanges_for_rhythm: u32,
+    /// Share of exchanges asking for reasoning.
+    pub reasoning_share: f64,
+    /// Share of exchanges asking for grading.
+    pub grading_share: f64,
+    /// Share of exchanges targeting code, agents, maths or long tasks.
+    pub capability_share: f64,
+    /// Mean similarity of consecutive prompts (0 to 1).
+    pub template_similarity: f64,
+    /// Share of one-shot exchanges.
+    pub single_turn_share: f64,
+    /// Share of exchanges in the quietest six hours of the day.
+    pub quiet_hours_share: f64,
+    /// Largest coefficient of variation of the intervals that counts as machine-regular.
+    pub cadence_variation: f64,
+    /// `max_tokens` from which a request counts as asking for a huge answer.
+    pub large_max_tokens: u64,
+    /// Share of requests with a huge `max_tokens`.
+    pub large_max_tokens_share: f64,
+    /// Output over input tokens.
+    pub output_ratio: f64,
+    /// Days between opening and first use under which an account counts as young.
+    pub young_days: f64,
+    /// Share of accounts that moved to a new model within a day of its release.
+    pub model_move_share: f64,
+    /// Share of unverified accounts (among those whose verification is known).
+    pub unverified_share: f64,
+    /// Share of a cluster's accounts opened within one day.
+    pub signup_wave_share: f64,
+    /// Share of a cluster's accounts that hold the cluster's template.
+    pub shared_template_share: f64,
+    /// Largest coefficient of variation of exchanges per active day across a cluster.
+    pub load_balance_variation: f64,
+    /// Accounts a cluster needs before its structure is evidence.
+    pub min_cluster: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            min_exchanges: 5,
+            min_exchanges_for_rhythm: 40,
+            reasoning_share: 0.4,
+            grading_share: 0.3,
+            capability_share: 0.8,
+            template_similarity: 0.35,
+            single_turn_share: 0.95,
+            quiet_hours_share: 0.12,
+            cadence_variation: 0.5,
+            large_max_tokens: 8000,
+            large_max_tokens_share: 0.8,
+            output_ratio: 4.0,
+            young_days: 3.0,
+            model_move_share: 0.3,
+            unverified_share: 0.8,
+            signup_wave_share: 0.5,
+            shared_template_share: 0.5,
+            load_balance_variation: 0.6,
+            min_cluster: 5,
+        }
+    }
+}
+
+/// How keys link accounts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Linking {
+    /// Per key kind, the most accounts that may share a key for it to link them whatever
+    /// they do (a card shared by a few accounts). Larger groups link only when their merged
+    /// behaviour is suspicious.
+    pub rare: KindTable,
+    /// Per key kind, how much one shared key says that two accounts have one operator.
+    /// An account takes its cluster's evidence when its shared keys add up to 1.
+    pub strength: KindTable,
+    /// Score a large group's merged profile needs to link its members.
+    pub suspicion: f64,
+    /// Keys shared by more than this share of all accounts never link (everyone's browser).
+    pub max_share: f64,
+}
+
+impl Default for Linking {
+    fn default() -> Self {
+        Self {
+            rare: KindTable {
+                payment: 50.0,
+                email_domain: 50.0,
+                signup_hour: 0.0,
+                ip: 20.0,
+                prefix: 20.0,
+                client: 0.0,
+                system_prompt: 20.0,
+                template: 5.0,
+            },
+            strength: KindTable {
+                payment: 1.0,
+                email_domain: 0.5,
+                signup_hour: 0.3,
+                ip: 1.0,
+                prefix: 0.3,
+                client: 0.2,
+                system_prompt: 0.5,
+                template: 0.5,
+            },
+            suspicion: 0.3,
+            max_share: 0.25,
+        }
+    }
+}
+
+/// One number per key kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KindTable {
+    /// Payment fingerprints.
+    pub payment: f64,
+    /// Non-personal e-mail domains.
+    pub email_domain: f64,
+    /// Sign-up hours.
+    pub signup_hour: f64,
+    /// Client addresses.
+    pub ip: f64,
+    /// Client networks.
+    pub prefix: f64,
+    /// Client software.
+    pub client: f64,
+    /// System prompts.
+    pub system_prompt: f64,
+    /// Template bands.
+    pub template: f64,
+}
+
+impl KindTable {
+    /// The number for `kind`.
+    pub fn get(&self, kind: KeyKind) -> f64 {
+        match kind {
+            KeyKind::Payment => self.payment,
+            KeyKind::EmailDomain => self.email_domain,
+            KeyKind::SignupHour => self.signup_hour,
+            KeyKind::Ip => self.ip,
+            KeyKind::Prefix => self.prefix,
+            KeyKind::Client => self.client,
+            KeyKind::SystemPrompt => self.system_prompt,
+            KeyKind::Template => self.template,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_partial_files_fill_in() {
+        DetectConfig::default().validate().unwrap();
+        let c: DetectConfig =
+            serde_json::from_str(r#"{"block": 0.9, "weights": {"no_sleep": 0.5}}"#).unwrap();
+        assert_eq!(c.block, 0.9);
+        assert_eq!(c.weights.no_sleep, 0.5);
+        assert_eq!(c.weights.reasoning_asks, Weights::default().reasoning_asks);
+        assert!(serde_json::from_str::<DetectConfig>(r#"{"weights": {"nosleep": 1}}"#).is_err());
+        let bad = DetectConfig {
+            watch: 0.9,
+            block: 0.5,
+            ..DetectConfig::default()
+        };
+        assert!(bad.validate().unwrap_err().contains("watch"));
+    }
+}

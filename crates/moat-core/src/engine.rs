@@ -1,0 +1,389 @@
+//! The engine: reads exchanges in event-time order, keeps each account's state, and on a
+//! cadence of event time links accounts, scores accounts and campaigns, and takes verdicts,
+//! each stamped with the event time at which it was taken.
+
+use std::collections::HashMap;
+
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::account::{AccountState, ModelNews};
+use crate::campaign::{self, Campaign};
+use crate::config::DetectConfig;
+use crate::content;
+use crate::exchange::{AccountRecord, Exchange};
+use crate::keys::{self, Key, KeyKind};
+use crate::linker;
+use crate::profile::Profile;
+use crate::signal::{Findings, Scope, Signal, profile_findings};
+use crate::time::EventTime;
+use crate::verdict::{AccountVerdict, CampaignReport, Evidence, Report, ScanSummary, Verdict};
+
+const MICROS_PER_MINUTE: i64 = 60_000_000;
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// The detection engine. Deterministic: the same records in the same order give the same
+/// verdicts, however they were read.
+pub struct Engine {
+    config: DetectConfig,
+    ids: HashMap<Box<str>, u32>,
+    names: Vec<Box<str>>,
+    accounts: Vec<AccountState>,
+    /// When each model was first seen.
+    models: HashMap<Box<str>, i64>,
+    first_ts: Option<i64>,
+    /// The latest event time read.
+    now: i64,
+    next_round: Option<i64>,
+    /// Keys of blocked campaigns → the campaign's root account.
+    blocked_keys: HashMap<u64, u32>,
+    /// The campaigns of the last round, by root account.
+    campaigns: HashMap<u32, Campaign>,
+    exchanges: u64,
+}
+
+/// What a scan concludes: a verdict per account and the campaigns.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    /// One verdict per account, in order of first appearance.
+    pub accounts: Vec<AccountVerdict>,
+    /// Per account (same order), how many of its exchanges were read before it was blocked.
+    pub before_block: Vec<u64>,
+    /// The campaigns and the totals.
+    pub report: Report,
+}
+
+impl Engine {
+    /// An engine with `config` (check it with [`DetectConfig::validate`] first).
+    pub fn new(config: DetectConfig) -> Self {
+        Self {
+            config,
+            ids: HashMap::new(),
+            names: Vec::new(),
+            accounts: Vec::new(),
+            models: HashMap::new(),
+            first_ts: None,
+            now: i64::MIN,
+            next_round: None,
+            blocked_keys: HashMap::new(),
+            campaigns: HashMap::new(),
+            exchanges: 0,
+        }
+    }
+
+    fn account(&mut self, id: &str) -> u32 {
+        if let Some(&i) = self.ids.get(id) {
+            return i;
+        }
+        let i = self.accounts.len() as u32;
+        self.ids.insert(id.into(), i);
+        self.names.push(id.into());
+        self.accounts.push(AccountState::default());
+        i
+    }
+
+    /// Moves event time to `ts`, running the rounds of linking and scoring that fall due.
+    fn advance(&mut self, ts: i64) {
+        let every = self.config.link_every_minutes.max(1) as i64 * MICROS_PER_MINUTE;
+        let next = *self
+            .next_round
+            .get_or_insert(ts.div_euclid(every) * every + every);
+        if ts >= next {
+            self.now = self.now.max(ts);
+            self.round(ts);
+            self.next_round = Some(ts.div_euclid(every) * every + every);
+        }
+        self.now = self.now.max(ts);
+    }
+
+    /// Reads what an account record says of an account.
+    pub fn observe_account(&mut self, record: &AccountRecord) {
+        let i = self.account(&record.account_id);
+        self.accounts[i as usize].update_info(&record.account);
+    }
+
+    /// Reads one exchange.
+    pub fn observe(&mut self, e: &Exchange) {
+        let ts = e.ts.as_unix_micros();
+        self.advance(ts);
+        self.first_ts.get_or_insert(ts);
+        self.exchanges += 1;
+        let i = self.account(&e.account_id);
+        let content = content::analyse(&e.request);
+        let news = self.model_news(e, i);
+        let state = &mut self.accounts[i as usize];
+        state.observe(e, &content, news, &self.config.limits);
+        if state.decision.verdict != Verdict::Block {
+            self.check_blocked_keys(i, e, &content);
+        }
+        let decision = &mut self.accounts[i as usize].decision;
+        if decision.verdict != Verdict::Block {
+            decision.before_block += 1;
+        }
+    }
+
+    fn model_news(&mut self, e: &Exchange, account: u32) -> ModelNews {
+        let ts = e.ts.as_unix_micros();
+        let Some(model) = e.model.as_deref() else {
+            return ModelNews { early_move: false };
+        };
+        let released = match self.models.get(model) {
+            Some(&t) => t,
+            None => {
+                self.models.insert(model.into(), ts);
+                ts
+            }
+        };
+        let log_start = self.first_ts.unwrap_or(ts);
+        let was_active_before = self.accounts[account as usize]
+            .span()
+            .is_some_and(|(first, _)| first < released);
+        ModelNews {
+            early_move: released > log_start + MICROS_PER_DAY
+                && ts - released < MICROS_PER_DAY
+                && was_active_before,
+        }
+    }
+
+    /// Blocks at once an account whose exchange carries keys of a blocked campaign worth a
+    /// full link (one key per kind counts, so templates alone never suffice).
+    fn check_blocked_keys(&mut self, i: u32, e: &Exchange, content: &content::ContentSignals) {
+        if self.blocked_keys.is_empty() {
+            return;
+        }
+        let mut found: Vec<Key> = Vec::with_capacity(16);
+        let (ip, prefix) = keys::network_keys(&e.client);
+        found.extend(ip);
+        found.extend(prefix);
+        found.extend(keys::client_key(&e.client));
+        found.extend(keys::account_keys(&e.account).into_iter().flatten());
+        self.accounts[i as usize].keys(|k| found.push(k));
+        if let Some(h) = content.system_hash {
+            found.push(Key::new(KeyKind::SystemPrompt, &h.to_le_bytes()));
+        }
+        if let Some(signature) = &content.signature {
+            found.extend(keys::template_bands(signature).into_iter().flatten());
+        }
+        found.sort_unstable();
+        found.dedup();
+        let mut by_campaign: Vec<(u32, KeyKind, f64)> = Vec::new();
+        for k in found {
+            if let Some(&root) = self.blocked_keys.get(&k.raw()) {
+                let kind = k.kind();
+                if !by_campaign
+                    .iter()
+                    .any(|&(r, kd, _)| r == root && kd == kind)
+                {
+                    by_campaign.push((root, kind, self.config.linking.strength.get(kind)));
+                }
+            }
+        }
+        let Some((root, fit)) = by_campaign
+            .iter()
+            .map(|&(r, _, _)| r)
+            .map(|r| {
+                let fit: f64 = by_campaign.iter().filter(|x| x.0 == r).map(|x| x.2).sum();
+                (r, fit)
+            })
+            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+        else {
+            return;
+        };
+        if fit < 1.0 {
+            return;
+        }
+        let score = self
+            .campaigns
+            .get(&root)
+            .map_or(1.0, |c| c.findings.score());
+        let ts = e.ts;
+        let decision = &mut self.accounts[i as usize].decision;
+        decision.verdict = Verdict::Block;
+        decision.campaign = Some(root);
+        decision.flagged_at = Some(ts);
+        decision.score = score.max(self.config.block) as f32;
+    }
+
+    /// One round: link, assess clusters, score every account, take verdicts at `ts`.
+    fn round(&mut self, ts: i64) {
+        let limits = &self.config.limits;
+        let profiles: Vec<Profile> = self.accounts.iter().map(|a| a.profile(limits)).collect();
+        let links = linker::link(&self.accounts, &profiles, &self.config);
+        let holders = campaign::template_holders(&links);
+        let min = self.config.limits.min_cluster as usize;
+        let mut campaigns: HashMap<u32, Campaign> = HashMap::new();
+        for (root, members) in links.clusters(min) {
+            let c = campaign::assess(
+                root,
+                members,
+                &self.accounts,
+                &profiles,
+                &holders,
+                &self.config,
+            );
+            campaigns.insert(root, c);
+        }
+        let at = EventTime::from_unix_micros(ts).unwrap_or_default();
+        for (i, account) in self.accounts.iter_mut().enumerate() {
+            let mut findings = profile_findings(&profiles[i], Scope::Account, &self.config);
+            let root = links.root[i];
+            let joined = campaigns.get(&root).filter(|_| links.fit[i] >= 1.0);
+            if let Some(c) = joined {
+                findings.merge(&c.findings);
+            }
+            let score = findings.score();
+            let d = &mut account.decision;
+            if d.verdict == Verdict::Block {
+                d.score = d.score.max(score as f32);
+                if d.campaign.is_none() {
+                    d.campaign = joined.map(|c| c.root);
+                }
+                continue;
+            }
+            d.score = score as f32;
+            d.campaign = joined.map(|c| c.root);
+            d.verdict = if score >= self.config.block {
+                d.flagged_at = Some(at);
+                Verdict::Block
+            } else if score >= self.config.watch {
+                Verdict::Watch
+            } else {
+                Verdict::Allow
+            };
+        }
+        self.blocked_keys.clear();
+        for s in &links.shared {
+            let root = links.root[s.members[0] as usize];
+            if campaigns
+                .get(&root)
+                .is_some_and(|c| c.findings.score() >= self.config.block)
+            {
+                self.blocked_keys.insert(s.key.raw(), root);
+            }
+        }
+        self.campaigns = campaigns;
+    }
+
+    /// Ends the input: a last round at the last event time, then the verdicts and report.
+    pub fn finish(mut self) -> Outcome {
+        if self.exchanges > 0 {
+            self.round(self.now);
+        }
+        let limits = &self.config.limits;
+        let campaign_id = |root: u32, names: &[Box<str>]| {
+            format!(
+                "campaign-{:08x}",
+                xxh3_64(names[root as usize].as_bytes()) as u32
+            )
+        };
+        let mut accounts = Vec::with_capacity(self.accounts.len());
+        let mut before_block = Vec::with_capacity(self.accounts.len());
+        let mut members: HashMap<u32, Vec<u32>> = HashMap::new();
+        for (i, state) in self.accounts.iter().enumerate() {
+            let d = &state.decision;
+            let mut findings =
+                profile_findings(&state.profile(limits), Scope::Account, &self.config);
+            if let Some(c) = d.campaign.and_then(|r| self.campaigns.get(&r)) {
+                findings.merge(&c.findings);
+            }
+            if d.verdict == Verdict::Block
+                && d.campaign.is_some()
+                && findings.weight(Signal::LinkedToBlockedCampaign) == 0.0
+                && findings.score() < self.config.block
+            {
+                findings.fire(
+                    Signal::LinkedToBlockedCampaign,
+                    self.config.weights.linked_to_blocked_campaign,
+                    1.0,
+                );
+            }
+            if let Some(root) = d.campaign {
+                members.entry(root).or_default().push(i as u32);
+            }
+            accounts.push(AccountVerdict {
+                account_id: self.names[i].to_string(),
+                verdict: d.verdict,
+                score: f64::from(d.score).clamp(0.0, 1.0),
+                campaign_id: d.campaign.map(|r| campaign_id(r, &self.names)),
+                flagged_at: d.flagged_at,
+                exchanges: u64::from(state.exchange_count()),
+                signals: findings
+                    .fired()
+                    .into_iter()
+                    .map(|(s, _, _)| s.name().to_owned())
+                    .collect(),
+            });
+            before_block.push(u64::from(d.before_block));
+        }
+        let mut campaigns: Vec<CampaignReport> = members
+            .into_iter()
+            .map(|(root, members)| {
+                self.report_campaign(root, &members, campaign_id(root, &self.names))
+            })
+            .collect();
+        campaigns.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then(b.accounts.cmp(&a.accounts))
+                .then(a.id.cmp(&b.id))
+        });
+        let summary = ScanSummary {
+            exchanges: self.exchanges,
+            accounts: accounts.len() as u64,
+            accounts_blocked: accounts
+                .iter()
+                .filter(|a| a.verdict == Verdict::Block)
+                .count() as u64,
+            accounts_watched: accounts
+                .iter()
+                .filter(|a| a.verdict == Verdict::Watch)
+                .count() as u64,
+            campaigns: campaigns.len() as u64,
+            records_rejected: 0,
+            first_seen: self.first_ts.and_then(EventTime::from_unix_micros),
+            last_seen: (self.exchanges > 0)
+                .then_some(self.now)
+                .and_then(EventTime::from_unix_micros),
+        };
+        Outcome {
+            accounts,
+            before_block,
+            report: Report { summary, campaigns },
+        }
+    }
+
+    fn report_campaign(&self, root: u32, members: &[u32], id: String) -> CampaignReport {
+        let mut exchanges = 0u64;
+        let mut first = i64::MAX;
+        let mut last = i64::MIN;
+        for &m in members {
+            let a = &self.accounts[m as usize];
+            exchanges += u64::from(a.exchange_count());
+            if let Some((f, l)) = a.span() {
+                first = first.min(f);
+                last = last.max(l);
+            }
+        }
+        let findings = self
+            .campaigns
+            .get(&root)
+            .map(|c| c.findings)
+            .unwrap_or_else(Findings::default);
+        CampaignReport {
+            id,
+            accounts: members.len() as u64,
+            exchanges,
+            first_seen: EventTime::from_unix_micros(first).unwrap_or_default(),
+            last_seen: EventTime::from_unix_micros(last).unwrap_or_default(),
+            score: findings.score(),
+            evidence: findings
+                .fired()
+                .into_iter()
+                .map(|(signal, weight, value)| Evidence {
+                    signal: signal.name().to_owned(),
+                    weight,
+                    detail: signal.describe(value),
+                })
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,344 @@
+//! The signals: named pieces of evidence, each with a weight, read off a [`Profile`] (one
+//! account's, or a cluster's merged) and off a cluster's structure.
+//!
+//! Scores combine as a noisy-OR: `score = 1 - Π (1 - weight)` over the signals that fired,
+//! so every signal's share of a verdict is its weight and no single weak signal can block.
+
+use crate::config::{DetectConfig, Limits};
+use crate::profile::Profile;
+
+/// A named piece of evidence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Signal {
+    /// Requests ask the model to write out its reasoning (or turn extended thinking on).
+    ReasoningAsks,
+    /// Requests use the model as a grader or reward model.
+    GradingAsks,
+    /// Requests concentrate on the capabilities campaigns target (code, agents, maths).
+    CapabilityFocus,
+    /// Consecutive prompts are cut from one template.
+    TemplateReuse,
+    /// Nearly every exchange is a one-shot request, never a conversation.
+    SingleTurn,
+    /// Activity goes on through every hour of the day: nobody sleeps.
+    NoSleep,
+    /// Requests come at machine-regular intervals.
+    RegularCadence,
+    /// `max_tokens` is set near the ceiling on nearly every request.
+    LargeMaxTokens,
+    /// The same sampling temperature on every request.
+    ConstantTemperature,
+    /// Answers far longer than the questions, at volume.
+    LongOutputs,
+    /// Moved to a newly released model within a day of its release.
+    EarlyModelMove,
+    /// The account was opened days or hours before its first use.
+    YoungAccount,
+    /// Opened through an education, research or startup programme.
+    ProgramSignup,
+    /// Identity or organisation verification not passed.
+    Unverified,
+    /// Linked to other accounts by rare shared keys.
+    LinkedAccounts,
+    /// The linked accounts were opened in one burst.
+    SignupWave,
+    /// The linked accounts send prompts cut from one template.
+    SharedTemplate,
+    /// Volume spread evenly across the linked accounts.
+    LoadBalanced,
+    /// The linked accounts moved to a new model together.
+    SynchronisedModelMove,
+    /// The account shares keys with a campaign already blocked.
+    LinkedToBlockedCampaign,
+}
+
+/// How many signals there are.
+pub const SIGNALS: usize = 20;
+
+impl Signal {
+    /// Every signal, in a fixed order.
+    pub const ALL: [Signal; SIGNALS] = [
+        Signal::ReasoningAsks,
+        Signal::GradingAsks,
+        Signal::CapabilityFocus,
+        Signal::TemplateReuse,
+        Signal::SingleTurn,
+        Signal::NoSleep,
+        Signal::RegularCadence,
+        Signal::LargeMaxTokens,
+        Signal::ConstantTemperature,
+        Signal::LongOutputs,
+        Signal::EarlyModelMove,
+        Signal::YoungAccount,
+        Signal::ProgramSignup,
+        Signal::Unverified,
+        Signal::LinkedAccounts,
+        Signal::SignupWave,
+        Signal::SharedTemplate,
+        Signal::LoadBalanced,
+        Signal::SynchronisedModelMove,
+        Signal::LinkedToBlockedCampaign,
+    ];
+
+    /// The name used in `accounts.csv`, reports and the configuration.
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::ReasoningAsks => "reasoning_asks",
+            Signal::GradingAsks => "grading_asks",
+            Signal::CapabilityFocus => "capability_focus",
+            Signal::TemplateReuse => "template_reuse",
+            Signal::SingleTurn => "single_turn",
+            Signal::NoSleep => "no_sleep",
+            Signal::RegularCadence => "regular_cadence",
+            Signal::LargeMaxTokens => "large_max_tokens",
+            Signal::ConstantTemperature => "constant_temperature",
+            Signal::LongOutputs => "long_outputs",
+            Signal::EarlyModelMove => "early_model_move",
+            Signal::YoungAccount => "young_account",
+            Signal::ProgramSignup => "program_signup",
+            Signal::Unverified => "unverified",
+            Signal::LinkedAccounts => "linked_accounts",
+            Signal::SignupWave => "signup_wave",
+            Signal::SharedTemplate => "shared_template",
+            Signal::LoadBalanced => "load_balanced",
+            Signal::SynchronisedModelMove => "synchronised_model_move",
+            Signal::LinkedToBlockedCampaign => "linked_to_blocked_campaign",
+        }
+    }
+
+    /// What the signal saw, in words, given the value it measured.
+    pub fn describe(self, value: f64) -> String {
+        let pct = |v: f64| format!("{:.0}%", v * 100.0);
+        match self {
+            Signal::ReasoningAsks => {
+                format!("{} of exchanges ask for written-out reasoning", pct(value))
+            }
+            Signal::GradingAsks => format!("{} of exchanges ask the model to grade", pct(value)),
+            Signal::CapabilityFocus => {
+                format!("{} of exchanges target code, agents or maths", pct(value))
+            }
+            Signal::TemplateReuse => format!(
+                "consecutive prompts are {} alike (template shingles)",
+                pct(value)
+            ),
+            Signal::SingleTurn => format!("{} of exchanges are one-shot", pct(value)),
+            Signal::NoSleep => format!(
+                "{} of exchanges fall in the quietest six hours of the day",
+                pct(value)
+            ),
+            Signal::RegularCadence => format!(
+                "intervals between requests vary by only {} of their mean",
+                pct(value)
+            ),
+            Signal::LargeMaxTokens => {
+                format!("{} of requests ask for a huge max_tokens", pct(value))
+            }
+            Signal::ConstantTemperature => format!("one temperature ({value:.2}) on every request"),
+            Signal::LongOutputs => format!("answers are {value:.1}x as long as the prompts"),
+            Signal::EarlyModelMove => format!(
+                "{} of accounts moved to a new model within a day of its release",
+                pct(value)
+            ),
+            Signal::YoungAccount => format!(
+                "{} of accounts were first used within days of being opened",
+                pct(value)
+            ),
+            Signal::ProgramSignup => format!(
+                "{} of accounts opened through education, research or startup programmes",
+                pct(value)
+            ),
+            Signal::Unverified => format!("{} of accounts unverified", pct(value)),
+            Signal::LinkedAccounts => format!("{value:.0} accounts linked by shared keys"),
+            Signal::SignupWave => format!(
+                "{} of the linked accounts opened within one day",
+                pct(value)
+            ),
+            Signal::SharedTemplate => format!(
+                "{} of the linked accounts send prompts from one template",
+                pct(value)
+            ),
+            Signal::LoadBalanced => format!(
+                "volume per account varies by only {} across the linked accounts",
+                pct(value)
+            ),
+            Signal::SynchronisedModelMove => format!(
+                "{} of the linked accounts moved to a new model within a day of its release",
+                pct(value)
+            ),
+            Signal::LinkedToBlockedCampaign => {
+                format!("shares keys worth {value:.1} links with a blocked campaign")
+            }
+        }
+    }
+}
+
+/// The signals that fired for one account or cluster: a weight and a measured value each.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Findings {
+    weights: [f32; SIGNALS],
+    values: [f32; SIGNALS],
+}
+
+impl Findings {
+    /// Records that `signal` fired with `weight`, having measured `value`.
+    pub fn fire(&mut self, signal: Signal, weight: f64, value: f64) {
+        let i = signal as usize;
+        if weight as f32 > self.weights[i] {
+            self.weights[i] = weight as f32;
+            self.values[i] = value as f32;
+        }
+    }
+
+    /// Keeps, per signal, the stronger of `self` and `other`.
+    pub fn merge(&mut self, other: &Findings) {
+        for signal in Signal::ALL {
+            let i = signal as usize;
+            if other.weights[i] > self.weights[i] {
+                self.weights[i] = other.weights[i];
+                self.values[i] = other.values[i];
+            }
+        }
+    }
+
+    /// The weight `signal` fired with (0 if it did not).
+    pub fn weight(&self, signal: Signal) -> f64 {
+        self.weights[signal as usize] as f64
+    }
+
+    /// The noisy-OR of the weights, in [0, 1].
+    pub fn score(&self) -> f64 {
+        1.0 - self
+            .weights
+            .iter()
+            .map(|&w| 1.0 - (w as f64).clamp(0.0, 1.0))
+            .product::<f64>()
+    }
+
+    /// The signals that fired, strongest first: `(signal, weight, value)`.
+    pub fn fired(&self) -> Vec<(Signal, f64, f64)> {
+        let mut fired: Vec<_> = Signal::ALL
+            .iter()
+            .filter(|s| self.weights[**s as usize] > 0.0)
+            .map(|&s| {
+                (
+                    s,
+                    self.weights[s as usize] as f64,
+                    self.values[s as usize] as f64,
+                )
+            })
+            .collect();
+        fired.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        fired
+    }
+}
+
+/// Where a profile comes from: one account, or the merge of a cluster's members (whose
+/// clocks differ, so timing signals are read per account only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// One account.
+    Account,
+    /// Many accounts merged.
+    Group,
+}
+
+/// The signals a profile shows on its own.
+pub fn profile_findings(p: &Profile, scope: Scope, config: &DetectConfig) -> Findings {
+    let w = &config.weights;
+    let l: &Limits = &config.limits;
+    let mut f = Findings::default();
+    let n = p.exchanges as f64;
+    if p.exchanges >= l.min_exchanges {
+        let share = |count: u32| count as f64 / n;
+        let checks = [
+            (Signal::ReasoningAsks, share(p.reasoning), l.reasoning_share),
+            (Signal::GradingAsks, share(p.grading), l.grading_share),
+            (
+                Signal::CapabilityFocus,
+                share(p.targeted),
+                l.capability_share,
+            ),
+            (
+                Signal::SingleTurn,
+                share(p.single_turn),
+                l.single_turn_share,
+            ),
+            (
+                Signal::LargeMaxTokens,
+                share(p.large_max_tokens),
+                l.large_max_tokens_share,
+            ),
+        ];
+        for (signal, value, limit) in checks {
+            if value >= limit {
+                f.fire(signal, w.get(signal), value);
+            }
+        }
+        if p.similarity.n >= l.min_exchanges && p.similarity.mean() >= l.template_similarity {
+            f.fire(
+                Signal::TemplateReuse,
+                w.get(Signal::TemplateReuse),
+                p.similarity.mean(),
+            );
+        }
+        if p.temperature.n as f64 >= 0.9 * n && p.temperature.std_dev() < 1e-6 {
+            f.fire(
+                Signal::ConstantTemperature,
+                w.get(Signal::ConstantTemperature),
+                p.temperature.mean(),
+            );
+        }
+        if p.tokens_known >= l.min_exchanges && p.tokens_in > 0 {
+            let ratio = p.tokens_out as f64 / p.tokens_in as f64;
+            if ratio >= l.output_ratio {
+                f.fire(Signal::LongOutputs, w.get(Signal::LongOutputs), ratio);
+            }
+        }
+    }
+    if scope == Scope::Account {
+        let span_days = p.span_days();
+        if p.exchanges >= l.min_exchanges_for_rhythm && span_days >= 2.0 {
+            let quiet = p.quietest_hours_share(6);
+            if quiet >= l.quiet_hours_share {
+                f.fire(Signal::NoSleep, w.get(Signal::NoSleep), quiet);
+            }
+        }
+        if p.gaps.n >= l.min_exchanges_for_rhythm.min(20)
+            && let Some(cv) = p.gaps.variation()
+            && cv <= l.cadence_variation
+        {
+            f.fire(Signal::RegularCadence, w.get(Signal::RegularCadence), cv);
+        }
+    }
+    if p.accounts > 0 {
+        let share = |count: u32| count as f64 / p.accounts as f64;
+        if share(p.early_movers) >= l.model_move_share {
+            f.fire(
+                Signal::EarlyModelMove,
+                w.get(Signal::EarlyModelMove),
+                share(p.early_movers),
+            );
+        }
+        if share(p.young) >= 0.5 {
+            f.fire(
+                Signal::YoungAccount,
+                w.get(Signal::YoungAccount),
+                share(p.young),
+            );
+        }
+        if share(p.program) >= 0.5 {
+            f.fire(
+                Signal::ProgramSignup,
+                w.get(Signal::ProgramSignup),
+                share(p.program),
+            );
+        }
+        if p.verification_known > 0 {
+            let unverified = p.unverified as f64 / p.verification_known as f64;
+            if unverified >= l.unverified_share {
+                f.fire(Signal::Unverified, w.get(Signal::Unverified), unverified);
+            }
+        }
+    }
+    f
+}

@@ -1,0 +1,290 @@
+//! Measuring a detector against the ground truth: how many of a campaign's accounts were
+//! blocked, how early, and how many benign accounts were blocked with them.
+
+use std::collections::BTreeMap;
+
+use moat_core::{EventTime, Verdict};
+use serde::Serialize;
+
+use crate::world::TruthRow;
+
+/// What a scan said of one account, and what is known of its traffic.
+#[derive(Debug, Clone, Default)]
+pub struct Scored {
+    /// The verdict at the end.
+    pub verdict: Verdict,
+    /// When it was first blocked.
+    pub flagged_at: Option<EventTime>,
+    /// Its exchanges.
+    pub exchanges: u64,
+    /// Its exchanges made before it was blocked.
+    pub before_block: u64,
+    /// Its first exchange.
+    pub first_seen: Option<EventTime>,
+}
+
+/// How a campaign fared.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CampaignResult {
+    /// The campaign (`hydra:ID` in the truth).
+    pub campaign: String,
+    /// Its accounts that appeared in the traffic.
+    pub accounts: u64,
+    /// Of those, blocked.
+    pub blocked: u64,
+    /// Its exchanges.
+    pub exchanges: u64,
+    /// Its exchanges made before their account was blocked.
+    pub exchanges_before_block: u64,
+    /// Hours from the campaign's first exchange until half of its accounts were blocked.
+    pub hours_to_half_blocked: Option<f64>,
+    /// Hours until 90 % were.
+    pub hours_to_90_blocked: Option<f64>,
+}
+
+impl CampaignResult {
+    /// Share of the campaign's accounts blocked.
+    pub fn blocked_share(&self) -> f64 {
+        ratio(self.blocked, self.accounts)
+    }
+
+    /// Share of the campaign's exchanges made before their account was blocked.
+    pub fn before_block_share(&self) -> f64 {
+        ratio(self.exchanges_before_block, self.exchanges)
+    }
+}
+
+/// How one kind of benign account fared.
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct GroupResult {
+    /// Accounts of the kind that appeared.
+    pub accounts: u64,
+    /// Of those, blocked.
+    pub blocked: u64,
+    /// Teams or universities (for those kinds) with at least one blocked member.
+    pub groups_touched: u64,
+    /// Teams or universities with half or more of their members blocked.
+    pub groups_blocked: u64,
+}
+
+/// The whole measurement.
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct Evaluation {
+    /// Per campaign.
+    pub campaigns: Vec<CampaignResult>,
+    /// Benign accounts of every kind.
+    pub benign: GroupResult,
+    /// Per kind of benign account (`individual`, `developer`, `enterprise`, ...).
+    pub benign_by_kind: BTreeMap<String, GroupResult>,
+    /// Reseller accounts that carried a campaign's traffic beside their customers'.
+    pub mixed: GroupResult,
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 { 0.0 } else { a as f64 / b as f64 }
+}
+
+impl Evaluation {
+    /// Compares verdicts with the truth. Accounts missing from `scored` never appeared in
+    /// the traffic and are left out.
+    pub fn new(truth: &[TruthRow], scored: impl Fn(&str) -> Option<Scored>) -> Self {
+        let mut campaigns: BTreeMap<String, (CampaignResult, Vec<i64>, i64)> = BTreeMap::new();
+        let mut benign = GroupResult::default();
+        let mut by_kind: BTreeMap<String, GroupResult> = BTreeMap::new();
+        let mut teams: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+        let mut mixed = GroupResult::default();
+        for row in truth {
+            let Some(s) = scored(&row.account_id) else {
+                continue;
+            };
+            let blocked = s.verdict == Verdict::Block;
+            match row.label {
+                "hydra" => {
+                    let (c, flags, start) =
+                        campaigns.entry(row.group.clone()).or_insert_with(|| {
+                            (
+                                CampaignResult {
+                                    campaign: row.group.clone(),
+                                    accounts: 0,
+                                    blocked: 0,
+                                    exchanges: 0,
+                                    exchanges_before_block: 0,
+                                    hours_to_half_blocked: None,
+                                    hours_to_90_blocked: None,
+                                },
+                                Vec::new(),
+                                i64::MAX,
+                            )
+                        });
+                    c.accounts += 1;
+                    c.blocked += u64::from(blocked);
+                    c.exchanges += s.exchanges;
+                    c.exchanges_before_block += s.before_block.min(s.exchanges);
+                    if let Some(t) = s.flagged_at.filter(|_| blocked) {
+                        flags.push(t.as_unix_micros());
+                    }
+                    if let Some(t) = s.first_seen {
+                        *start = (*start).min(t.as_unix_micros());
+                    }
+                }
+                "mixed" => {
+                    mixed.accounts += 1;
+                    mixed.blocked += u64::from(blocked);
+                }
+                _ => {
+                    benign.accounts += 1;
+                    benign.blocked += u64::from(blocked);
+                    let kind = row.group.split(':').next().unwrap_or("").to_owned();
+                    let g = by_kind.entry(kind).or_default();
+                    g.accounts += 1;
+                    g.blocked += u64::from(blocked);
+                    if row.group.contains(':') {
+                        let t = teams.entry(row.group.as_str()).or_default();
+                        t.0 += 1;
+                        t.1 += u64::from(blocked);
+                    }
+                }
+            }
+        }
+        for (group, (members, blocked)) in teams {
+            let kind = group.split(':').next().unwrap_or("");
+            if let Some(g) = by_kind.get_mut(kind) {
+                g.groups_touched += u64::from(blocked > 0);
+                g.groups_blocked += u64::from(blocked > 0 && blocked * 2 >= members);
+            }
+        }
+        let campaigns = campaigns
+            .into_values()
+            .map(|(mut c, mut flags, start)| {
+                flags.sort_unstable();
+                let hours_to = |share: f64| {
+                    let k = (share * c.accounts as f64).ceil().max(1.0) as usize;
+                    flags
+                        .get(k - 1)
+                        .map(|&t| (t - start).max(0) as f64 / 3_600e6)
+                };
+                c.hours_to_half_blocked = hours_to(0.5);
+                c.hours_to_90_blocked = hours_to(0.9);
+                c
+            })
+            .collect();
+        Self {
+            campaigns,
+            benign,
+            benign_by_kind: by_kind,
+            mixed,
+        }
+    }
+
+    /// The measurement as a table a person reads.
+    pub fn table(&self, title: &str) -> String {
+        use std::fmt::Write;
+        let pct = |a: u64, b: u64| format!("{:.2}%", 100.0 * ratio(a, b));
+        let hours = |h: Option<f64>| h.map_or("never".to_owned(), |h| format!("{h:.1} h"));
+        let mut out = String::new();
+        let _ = writeln!(out, "{title}");
+        for c in &self.campaigns {
+            let _ = writeln!(
+                out,
+                "  {:<28} hydra blocked {:>6}/{:<6} {:>8}   exchanges before block {:>8}   50% at {:>9}   90% at {:>9}",
+                c.campaign,
+                c.blocked,
+                c.accounts,
+                pct(c.blocked, c.accounts),
+                pct(c.exchanges_before_block, c.exchanges),
+                hours(c.hours_to_half_blocked),
+                hours(c.hours_to_90_blocked),
+            );
+        }
+        if self.mixed.accounts > 0 {
+            let _ = writeln!(
+                out,
+                "  {:<28} blocked {}/{}",
+                "resellers carrying a campaign", self.mixed.blocked, self.mixed.accounts
+            );
+        }
+        let _ = writeln!(
+            out,
+            "  {:<28} benign blocked {:>6}/{:<6} {:>8}",
+            "benign",
+            self.benign.blocked,
+            self.benign.accounts,
+            pct(self.benign.blocked, self.benign.accounts)
+        );
+        for (kind, g) in &self.benign_by_kind {
+            let mut line = format!(
+                "    {:<26} {:>6}/{:<6} {:>8}",
+                kind,
+                g.blocked,
+                g.accounts,
+                pct(g.blocked, g.accounts)
+            );
+            if g.groups_touched > 0 {
+                let _ = write!(
+                    line,
+                    "   groups touched {}, blocked as a group {}",
+                    g.groups_touched, g.groups_blocked
+                );
+            }
+            let _ = writeln!(out, "{line}");
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: &str, label: &'static str, group: &str) -> TruthRow {
+        TruthRow {
+            account_id: id.into(),
+            label,
+            group: group.into(),
+        }
+    }
+
+    fn at(hours: i64) -> Option<EventTime> {
+        EventTime::from_unix_micros(hours * 3_600_000_000)
+    }
+
+    #[test]
+    fn counts_blocks_early_exchanges_and_groups() {
+        let truth = vec![
+            row("h1", "hydra", "hydra:x"),
+            row("h2", "hydra", "hydra:x"),
+            row("b1", "benign", "enterprise:acme"),
+            row("b2", "benign", "enterprise:acme"),
+            row("b3", "benign", "individual"),
+            row("gone", "benign", "individual"),
+        ];
+        let eval = Evaluation::new(&truth, |id| {
+            let blocked = |h| Scored {
+                verdict: Verdict::Block,
+                flagged_at: at(h),
+                exchanges: 100,
+                before_block: 10,
+                first_seen: at(0),
+            };
+            match id {
+                "h1" => Some(blocked(2)),
+                "h2" => Some(blocked(10)),
+                "b1" => Some(blocked(5)),
+                "b2" | "b3" => Some(Scored {
+                    exchanges: 3,
+                    ..Scored::default()
+                }),
+                _ => None,
+            }
+        });
+        let c = &eval.campaigns[0];
+        assert_eq!((c.accounts, c.blocked), (2, 2));
+        assert!((c.before_block_share() - 0.1).abs() < 1e-9);
+        assert_eq!(c.hours_to_half_blocked, Some(2.0));
+        assert_eq!(c.hours_to_90_blocked, Some(10.0));
+        assert_eq!((eval.benign.accounts, eval.benign.blocked), (3, 1));
+        let e = &eval.benign_by_kind["enterprise"];
+        assert_eq!((e.groups_touched, e.groups_blocked), (1, 1));
+        assert!(eval.table("t").contains("hydra:x"));
+    }
+}

@@ -1,0 +1,115 @@
+//! `moat scan`: read logs, find the campaigns, write the verdicts.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use moat_core::{Engine, Outcome, Record, Report, Verdict};
+
+use crate::config::Config;
+use crate::input::{InputArgs, Output, finish};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    input: InputArgs,
+
+    /// Folder to write accounts.csv and report.json into (created if missing).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+}
+
+pub fn run(args: Args, config: &Config, out: Output) -> anyhow::Result<ExitCode> {
+    let mut engine = Engine::new(config.detect.clone());
+    let (stats, stopped) = args.input.read(config, out, |record| {
+        match record {
+            Record::Exchange(e) => engine.observe(&e),
+            Record::Account(a) => engine.observe_account(&a),
+        }
+        Ok(())
+    })?;
+    if let Some(e) = stopped {
+        eprintln!("moat: {e}");
+        eprintln!("moat: nothing written: the scan stopped before the end of its input");
+        return Ok(ExitCode::from(1));
+    }
+    let mut outcome = engine.finish();
+    outcome.report.summary.records_rejected = stats.rejected;
+    moat_io::write_verdicts(&args.out, &outcome.accounts, &outcome.report)
+        .with_context(|| format!("cannot write the verdicts into {}", args.out.display()))?;
+    print!("{}", summary(&outcome, &args.out));
+    Ok(finish(&stats, None))
+}
+
+/// The scan in Markdown: totals, then one line per campaign with its strongest evidence.
+fn summary(outcome: &Outcome, dir: &std::path::Path) -> String {
+    let Report {
+        summary: s,
+        campaigns,
+    } = &outcome.report;
+    let mut md = String::new();
+    let span = match (s.first_seen, s.last_seen) {
+        (Some(a), Some(b)) => format!(", {a} to {b}"),
+        _ => String::new(),
+    };
+    let _ = writeln!(md, "# moat scan\n");
+    let _ = writeln!(
+        md,
+        "{} exchanges from {} accounts{span}.\n",
+        s.exchanges, s.accounts
+    );
+    let _ = writeln!(
+        md,
+        "**{} campaign{} found; {} accounts blocked, {} watched.**\n",
+        s.campaigns,
+        if s.campaigns == 1 { "" } else { "s" },
+        s.accounts_blocked,
+        s.accounts_watched
+    );
+    if !campaigns.is_empty() {
+        let _ = writeln!(
+            md,
+            "| campaign | accounts | exchanges | first seen | last seen | score | strongest evidence |"
+        );
+        let _ = writeln!(md, "|---|---:|---:|---|---|---:|---|");
+        for c in campaigns.iter().take(20) {
+            let evidence: Vec<String> = c
+                .evidence
+                .iter()
+                .take(3)
+                .map(|e| format!("{} ({:.2})", e.detail, e.weight))
+                .collect();
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {:.2} | {} |",
+                c.id,
+                c.accounts,
+                c.exchanges,
+                c.first_seen,
+                c.last_seen,
+                c.score,
+                evidence.join("; ")
+            );
+        }
+        if campaigns.len() > 20 {
+            let _ = writeln!(md, "\n{} more in report.json.", campaigns.len() - 20);
+        }
+        md.push('\n');
+    }
+    let alone = outcome
+        .accounts
+        .iter()
+        .filter(|a| a.verdict == Verdict::Block && a.campaign_id.is_none())
+        .count();
+    if alone > 0 {
+        let _ = writeln!(md, "{alone} accounts blocked on their own evidence.\n");
+    }
+    let _ = writeln!(
+        md,
+        "Verdicts: {}; campaigns and evidence: {}",
+        dir.join("accounts.csv").display(),
+        dir.join("report.json").display()
+    );
+    md
+}
