@@ -99,10 +99,11 @@ impl AccountState {
         p.reasoning += u32::from(content.reasoning_ask);
         p.grading += u32::from(content.grading_ask);
         p.targeted += u32::from(content.capabilities.bits() != 0);
-        p.large_max_tokens += u32::from(
-            e.request
-                .max_tokens
-                .is_some_and(|m| m >= limits.large_max_tokens),
+        p.heavy_requests += u32::from(
+            e.request.reasoning == Some(true)
+                || e.request
+                    .max_tokens
+                    .is_some_and(|m| m >= limits.large_max_tokens),
         );
         if let (Some(i), Some(o)) = (e.usage.input_tokens, e.usage.output_tokens) {
             p.tokens_known += 1;

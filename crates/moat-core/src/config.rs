@@ -100,7 +100,7 @@ weights! {
     single_turn: SingleTurn = 0.1,
     no_sleep: NoSleep = 0.3,
     regular_cadence: RegularCadence = 0.15,
-    large_max_tokens: LargeMaxTokens = 0.05,
+    heavy_requests: HeavyRequests = 0.05,
     constant_temperature: ConstantTemperature = 0.05,
     long_outputs: LongOutputs = 0.05,
     early_model_move: EarlyModelMove = 0.1,
@@ -109,7 +109,7 @@ weights! {
     unverified: Unverified = 0.05,
     linked_accounts: LinkedAccounts = 0.1,
     signup_wave: SignupWave = 0.2,
-    shared_template: SharedTemplate = 0.4,
+    shared_template: SharedTemplate = 0.3,
     load_balanced: LoadBalanced = 0.2,
     synchronised_model_move: SynchronisedModelMove = 0.2,
     linked_to_blocked_campaign: LinkedToBlockedCampaign = 1.0,
@@ -139,8 +139,8 @@ pub struct Limits {
     pub cadence_variation: f64,
     /// `max_tokens` from which a request counts as asking for a huge answer.
     pub large_max_tokens: u64,
-    /// Share of requests with a huge `max_tokens`.
-    pub large_max_tokens_share: f64,
+    /// Share of heavy requests (a huge `max_tokens`, or extended thinking on).
+    pub heavy_requests_share: f64,
     /// Output over input tokens.
     pub output_ratio: f64,
     /// Days between opening and first use under which an account counts as young.
@@ -172,14 +172,14 @@ impl Default for Limits {
             quiet_hours_share: 0.12,
             cadence_variation: 0.5,
             large_max_tokens: 8000,
-            large_max_tokens_share: 0.8,
-            output_ratio: 4.0,
+            heavy_requests_share: 0.8,
+            output_ratio: 20.0,
             young_days: 3.0,
             model_move_share: 0.3,
             unverified_share: 0.8,
             signup_wave_share: 0.5,
             shared_template_share: 0.5,
-            load_balance_variation: 0.6,
+            load_balance_variation: 0.4,
             min_cluster: 5,
         }
     }
@@ -225,7 +225,7 @@ impl Default for Linking {
                 system_prompt: 0.5,
                 template: 0.5,
             },
-            suspicion: 0.3,
+            suspicion: 0.35,
             max_share: 0.25,
         }
     }

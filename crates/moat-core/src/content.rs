@@ -205,7 +205,8 @@ impl Signature {
 /// Everything moat keeps of an exchange's text.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContentSignals {
-    /// The request asks the model to write out its reasoning.
+    /// The request's text asks the model to write out its reasoning (the extended-thinking
+    /// switch is not an ask: it is counted with heavy requests).
     pub reasoning_ask: bool,
     /// The request uses the model as a grader or reward model.
     pub grading_ask: bool,
@@ -329,7 +330,7 @@ pub fn analyse(request: &Request) -> ContentSignals {
         capabilities = capabilities | Capabilities::AGENTIC;
     }
     ContentSignals {
-        reasoning_ask: any(&m.reasoning) || request.reasoning == Some(true),
+        reasoning_ask: any(&m.reasoning),
         grading_ask: any(&m.grading),
         capabilities,
         system_hash: system.map(normalised_hash),

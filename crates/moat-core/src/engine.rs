@@ -38,6 +38,9 @@ pub struct Engine {
     blocked_keys: HashMap<u64, u32>,
     /// The campaigns of the last round, by root account.
     campaigns: HashMap<u32, Campaign>,
+    /// The last evidence of every campaign that had blocked accounts, by root account, so
+    /// a campaign whose accounts are gone or merged into another is still reported.
+    blocked_campaigns: HashMap<u32, Findings>,
     exchanges: u64,
 }
 
@@ -66,6 +69,7 @@ impl Engine {
             next_round: None,
             blocked_keys: HashMap::new(),
             campaigns: HashMap::new(),
+            blocked_campaigns: HashMap::new(),
             exchanges: 0,
         }
     }
@@ -234,9 +238,7 @@ impl Engine {
             let d = &mut account.decision;
             if d.verdict == Verdict::Block {
                 d.score = d.score.max(score as f32);
-                if d.campaign.is_none() {
-                    d.campaign = joined.map(|c| c.root);
-                }
+                d.campaign = joined.map(|c| c.root).or(d.campaign);
                 continue;
             }
             d.score = score as f32;
@@ -258,6 +260,11 @@ impl Engine {
                 .is_some_and(|c| c.findings.score() >= self.config.block)
             {
                 self.blocked_keys.insert(s.key.raw(), root);
+            }
+        }
+        for c in campaigns.values() {
+            if c.findings.score() >= self.config.block {
+                self.blocked_campaigns.insert(c.root, c.findings);
             }
         }
         self.campaigns = campaigns;
@@ -282,8 +289,8 @@ impl Engine {
             let d = &state.decision;
             let mut findings =
                 profile_findings(&state.profile(limits), Scope::Account, &self.config);
-            if let Some(c) = d.campaign.and_then(|r| self.campaigns.get(&r)) {
-                findings.merge(&c.findings);
+            if let Some(c) = d.campaign.and_then(|r| self.campaign_findings(r)) {
+                findings.merge(&c);
             }
             if d.verdict == Verdict::Block
                 && d.campaign.is_some()
@@ -351,6 +358,15 @@ impl Engine {
         }
     }
 
+    /// The evidence of the campaign rooted at `root`: from the last round, or from the last
+    /// round in which it was blocked.
+    fn campaign_findings(&self, root: u32) -> Option<Findings> {
+        self.campaigns
+            .get(&root)
+            .map(|c| c.findings)
+            .or_else(|| self.blocked_campaigns.get(&root).copied())
+    }
+
     fn report_campaign(&self, root: u32, members: &[u32], id: String) -> CampaignReport {
         let mut exchanges = 0u64;
         let mut first = i64::MAX;
@@ -363,11 +379,7 @@ impl Engine {
                 last = last.max(l);
             }
         }
-        let findings = self
-            .campaigns
-            .get(&root)
-            .map(|c| c.findings)
-            .unwrap_or_else(Findings::default);
+        let findings = self.campaign_findings(root).unwrap_or_default();
         CampaignReport {
             id,
             accounts: members.len() as u64,

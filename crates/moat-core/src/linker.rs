@@ -65,6 +65,23 @@ fn union(parent: &mut [u32], a: u32, b: u32) {
     }
 }
 
+/// Whether the accounts sharing a common key look like one operator's: the mean of their
+/// own scores, over the members with enough traffic to judge (at least two of them), reaches
+/// the linking threshold. Accounts are weighed alike, so a few busy accounts cannot make a
+/// crowd of quiet strangers look suspicious.
+fn group_is_suspicious(members: &[u32], profiles: &[Profile], config: &DetectConfig) -> bool {
+    let mut judged = 0usize;
+    let mut total = 0.0;
+    for &m in members {
+        let p = &profiles[m as usize];
+        if p.exchanges >= config.limits.min_exchanges {
+            judged += 1;
+            total += profile_findings(p, Scope::Account, config).score();
+        }
+    }
+    judged >= 2 && total / judged as f64 >= config.linking.suspicion
+}
+
 /// Links `accounts`; `profiles` are their profiles (as [`AccountState::profile`] gives).
 pub fn link(accounts: &[AccountState], profiles: &[Profile], config: &DetectConfig) -> Links {
     let n = accounts.len();
@@ -85,13 +102,7 @@ pub fn link(accounts: &[AccountState], profiles: &[Profile], config: &DetectConf
         let key = Key::from_raw(run[0].0);
         let members: Vec<u32> = run.iter().map(|&(_, i)| i).collect();
         let rare = run.len() as f64 <= linking.rare.get(key.kind());
-        let links = rare || {
-            let mut merged = Profile::default();
-            for &i in &members {
-                merged.merge(&profiles[i as usize]);
-            }
-            profile_findings(&merged, Scope::Group, config).score() >= linking.suspicion
-        };
+        let links = rare || group_is_suspicious(&members, profiles, config);
         if links {
             shared.push(SharedKey { key, members });
         }

@@ -22,8 +22,8 @@ pub struct Profile {
     pub targeted: u32,
     /// One-shot exchanges (no earlier turn in the request, no continued conversation).
     pub single_turn: u32,
-    /// Requests with a huge `max_tokens`.
-    pub large_max_tokens: u32,
+    /// Heavy requests: a huge `max_tokens`, or extended thinking on.
+    pub heavy_requests: u32,
     /// Exchanges whose token counts are known.
     pub tokens_known: u32,
     /// Input tokens of those.
@@ -102,7 +102,7 @@ impl Profile {
         self.grading += other.grading;
         self.targeted += other.targeted;
         self.single_turn += other.single_turn;
-        self.large_max_tokens += other.large_max_tokens;
+        self.heavy_requests += other.heavy_requests;
         self.tokens_known += other.tokens_known;
         self.tokens_in += other.tokens_in;
         self.tokens_out += other.tokens_out;

@@ -24,8 +24,9 @@ pub enum Signal {
     NoSleep,
     /// Requests come at machine-regular intervals.
     RegularCadence,
-    /// `max_tokens` is set near the ceiling on nearly every request.
-    LargeMaxTokens,
+    /// Nearly every request asks for a huge answer (`max_tokens` near the ceiling, or
+    /// extended thinking on).
+    HeavyRequests,
     /// The same sampling temperature on every request.
     ConstantTemperature,
     /// Answers far longer than the questions, at volume.
@@ -65,7 +66,7 @@ impl Signal {
         Signal::SingleTurn,
         Signal::NoSleep,
         Signal::RegularCadence,
-        Signal::LargeMaxTokens,
+        Signal::HeavyRequests,
         Signal::ConstantTemperature,
         Signal::LongOutputs,
         Signal::EarlyModelMove,
@@ -90,7 +91,7 @@ impl Signal {
             Signal::SingleTurn => "single_turn",
             Signal::NoSleep => "no_sleep",
             Signal::RegularCadence => "regular_cadence",
-            Signal::LargeMaxTokens => "large_max_tokens",
+            Signal::HeavyRequests => "heavy_requests",
             Signal::ConstantTemperature => "constant_temperature",
             Signal::LongOutputs => "long_outputs",
             Signal::EarlyModelMove => "early_model_move",
@@ -130,8 +131,11 @@ impl Signal {
                 "intervals between requests vary by only {} of their mean",
                 pct(value)
             ),
-            Signal::LargeMaxTokens => {
-                format!("{} of requests ask for a huge max_tokens", pct(value))
+            Signal::HeavyRequests => {
+                format!(
+                    "{} of requests ask for huge answers (max_tokens or extended thinking)",
+                    pct(value)
+                )
             }
             Signal::ConstantTemperature => format!("one temperature ({value:.2}) on every request"),
             Signal::LongOutputs => format!("answers are {value:.1}x as long as the prompts"),
@@ -264,9 +268,9 @@ pub fn profile_findings(p: &Profile, scope: Scope, config: &DetectConfig) -> Fin
                 l.single_turn_share,
             ),
             (
-                Signal::LargeMaxTokens,
-                share(p.large_max_tokens),
-                l.large_max_tokens_share,
+                Signal::HeavyRequests,
+                share(p.heavy_requests),
+                l.heavy_requests_share,
             ),
         ];
         for (signal, value, limit) in checks {
