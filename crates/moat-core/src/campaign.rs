@@ -42,6 +42,9 @@ pub fn assess(
         profile.merge(&profiles[m as usize]);
     }
     let mut findings = profile_findings(&profile, Scope::Group, config);
+    if members.len() >= config.linking.corroborating_accounts as usize {
+        findings.corroborate(2);
+    }
     let size = members.len() as f64;
     if members.len() >= l.min_cluster as usize {
         findings.fire(Signal::LinkedAccounts, w.linked_accounts, size);

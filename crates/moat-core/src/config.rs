@@ -196,10 +196,17 @@ pub struct Linking {
     /// Per key kind, how much one shared key says that two accounts have one operator.
     /// An account takes its cluster's evidence when its shared keys add up to 1.
     pub strength: KindTable,
-    /// Score a large group's merged profile needs to link its members.
+    /// Score from which an account counts as suspicious on its own, for linking.
     pub suspicion: f64,
+    /// Share of a large group's judged accounts that must be suspicious for its key to
+    /// link them.
+    pub suspicious_share: f64,
     /// Keys shared by more than this share of all accounts never link (everyone's browser).
     pub max_share: f64,
+    /// Clusters with at least this many accounts count their merged content and request
+    /// signals twice (weight `1 - (1 - w)^2`): a behaviour seen across that many accounts
+    /// is far less likely to be chance than in one.
+    pub corroborating_accounts: u32,
 }
 
 impl Default for Linking {
@@ -226,7 +233,9 @@ impl Default for Linking {
                 template: 0.5,
             },
             suspicion: 0.35,
+            suspicious_share: 0.8,
             max_share: 0.25,
+            corroborating_accounts: 20,
         }
     }
 }

@@ -211,7 +211,19 @@ impl Engine {
     fn round(&mut self, ts: i64) {
         let limits = &self.config.limits;
         let profiles: Vec<Profile> = self.accounts.iter().map(|a| a.profile(limits)).collect();
-        let links = linker::link(&self.accounts, &profiles, &self.config);
+        let own: Vec<Findings> = profiles
+            .iter()
+            .map(|p| profile_findings(p, Scope::Account, &self.config))
+            .collect();
+        let judged: Vec<linker::Judged> = profiles
+            .iter()
+            .zip(&own)
+            .map(|(p, f)| linker::Judged {
+                judged: p.exchanges >= limits.min_exchanges,
+                score: f.score(),
+            })
+            .collect();
+        let links = linker::link(&self.accounts, &judged, &self.config);
         let holders = campaign::template_holders(&links);
         let min = self.config.limits.min_cluster as usize;
         let mut campaigns: HashMap<u32, Campaign> = HashMap::new();
@@ -228,7 +240,7 @@ impl Engine {
         }
         let at = EventTime::from_unix_micros(ts).unwrap_or_default();
         for (i, account) in self.accounts.iter_mut().enumerate() {
-            let mut findings = profile_findings(&profiles[i], Scope::Account, &self.config);
+            let mut findings = own[i];
             let root = links.root[i];
             let joined = campaigns.get(&root).filter(|_| links.fit[i] >= 1.0);
             if let Some(c) = joined {

@@ -11,8 +11,6 @@ use std::collections::HashMap;
 use crate::account::AccountState;
 use crate::config::DetectConfig;
 use crate::keys::Key;
-use crate::profile::Profile;
-use crate::signal::{Scope, profile_findings};
 
 /// A key that links the accounts sharing it.
 #[derive(Debug, Clone)]
@@ -65,25 +63,57 @@ fn union(parent: &mut [u32], a: u32, b: u32) {
     }
 }
 
-/// Whether the accounts sharing a common key look like one operator's: the mean of their
-/// own scores, over the members with enough traffic to judge (at least two of them), reaches
-/// the linking threshold. Accounts are weighed alike, so a few busy accounts cannot make a
-/// crowd of quiet strangers look suspicious.
-fn group_is_suspicious(members: &[u32], profiles: &[Profile], config: &DetectConfig) -> bool {
-    let mut judged = 0usize;
-    let mut total = 0.0;
-    for &m in members {
-        let p = &profiles[m as usize];
-        if p.exchanges >= config.limits.min_exchanges {
-            judged += 1;
-            total += profile_findings(p, Scope::Account, config).score();
-        }
-    }
-    judged >= 2 && total / judged as f64 >= config.linking.suspicion
+/// What the linker needs to know of each account.
+#[derive(Debug, Clone, Copy)]
+pub struct Judged {
+    /// The account has enough traffic to be judged on its own.
+    pub judged: bool,
+    /// Its own score, from its own signals.
+    pub score: f64,
 }
 
-/// Links `accounts`; `profiles` are their profiles (as [`AccountState::profile`] gives).
-pub fn link(accounts: &[AccountState], profiles: &[Profile], config: &DetectConfig) -> Links {
+/// What the holders of a key look like, on their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Holders {
+    /// Fewer than two have enough traffic to judge.
+    Unknown,
+    /// Nearly all of those judged are suspicious: a campaign's key.
+    Suspicious,
+    /// Anything else: a crowd, perhaps with a campaign hiding in it.
+    Mixed,
+}
+
+/// Judges the holders of a key. A crowd in which a campaign hides beside ordinary customers
+/// (a popular SDK, a cloud range) is mixed: only keys the suspicious accounts hold nearly
+/// alone are a campaign's.
+fn holders(members: &[u32], judged: &[Judged], config: &DetectConfig) -> Holders {
+    let linking = &config.linking;
+    let (mut seen, mut suspicious) = (0usize, 0usize);
+    for &m in members {
+        let j = judged[m as usize];
+        if j.judged {
+            seen += 1;
+            suspicious += usize::from(j.score >= linking.suspicion);
+        }
+    }
+    if seen < 2 {
+        Holders::Unknown
+    } else if suspicious as f64 >= linking.suspicious_share * seen as f64 {
+        Holders::Suspicious
+    } else {
+        Holders::Mixed
+    }
+}
+
+/// Links `accounts`, given how each is judged on its own.
+///
+/// A key links its holders when they are nearly all suspicious on their own (and then only
+/// the suspicious ones, and those too new to judge if the key names an operator by itself:
+/// a card, an address), or, while they are too new to judge, when few accounts share it
+/// and it names an operator by itself. Keys held by a crowd of ordinary accounts never
+/// link, so a campus or a team is not glued to a campaign through one stray shared key.
+/// An account's `fit` sums the strengths of the linking keys it holds.
+pub fn link(accounts: &[AccountState], judged: &[Judged], config: &DetectConfig) -> Links {
     let n = accounts.len();
     let mut pairs: Vec<(u64, u32)> = Vec::with_capacity(n * 8);
     for (i, account) in accounts.iter().enumerate() {
@@ -95,27 +125,41 @@ pub fn link(accounts: &[AccountState], profiles: &[Profile], config: &DetectConf
     let linking = &config.linking;
     let most = ((n as f64) * linking.max_share).max(2.0) as usize;
     let mut shared = Vec::new();
+    let mut parent: Vec<u32> = (0..n as u32).collect();
+    let mut fit = vec![0f32; n];
     for run in pairs.chunk_by(|a, b| a.0 == b.0) {
         if run.len() < 2 || run.len() > most {
             continue;
         }
         let key = Key::from_raw(run[0].0);
         let members: Vec<u32> = run.iter().map(|&(_, i)| i).collect();
+        let strength = linking.strength.get(key.kind());
         let rare = run.len() as f64 <= linking.rare.get(key.kind());
-        let links = rare || group_is_suspicious(&members, profiles, config);
-        if links {
-            shared.push(SharedKey { key, members });
+        let members: Vec<u32> = match holders(&members, judged, config) {
+            // A campaign's key links the holders that behave like the campaign, and the
+            // ones too new to tell when the key names an operator by itself.
+            Holders::Suspicious => members
+                .into_iter()
+                .filter(|&m| {
+                    let j = judged[m as usize];
+                    if j.judged {
+                        j.score >= linking.suspicion
+                    } else {
+                        strength >= 1.0
+                    }
+                })
+                .collect(),
+            Holders::Unknown if rare && strength >= 1.0 => members,
+            _ => continue,
+        };
+        if members.len() < 2 {
+            continue;
         }
-    }
-
-    let mut parent: Vec<u32> = (0..n as u32).collect();
-    let mut fit = vec![0f32; n];
-    for s in &shared {
-        let strength = linking.strength.get(s.key.kind()) as f32;
-        for &m in &s.members {
-            union(&mut parent, s.members[0], m);
-            fit[m as usize] += strength;
+        for &m in &members {
+            union(&mut parent, members[0], m);
+            fit[m as usize] += strength as f32;
         }
+        shared.push(SharedKey { key, members });
     }
     let root = (0..n as u32).map(|i| find(&mut parent, i)).collect();
     Links { shared, root, fit }

@@ -204,6 +204,14 @@ impl Findings {
         }
     }
 
+    /// Counts every signal that fired `times` over, as if seen in that many independent
+    /// samples: each weight `w` becomes `1 - (1 - w)^times`.
+    pub fn corroborate(&mut self, times: i32) {
+        for w in &mut self.weights {
+            *w = 1.0 - (1.0 - *w).powi(times);
+        }
+    }
+
     /// The weight `signal` fired with (0 if it did not).
     pub fn weight(&self, signal: Signal) -> f64 {
         self.weights[signal as usize] as f64
