@@ -12,7 +12,7 @@ use moat_sim::text::Corpus;
 use moat_sim::{BUILT_IN, Evaluation, Scenario, Scored, SimOptions, Simulation, TruthRow};
 
 use crate::config::Config;
-use crate::input::Output;
+use crate::input::{Output, print_stdout};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -101,10 +101,10 @@ pub fn run(args: Args, config: &Config, out: Output) -> anyhow::Result<ExitCode>
             .iter()
             .map(|(title, e)| serde_json::json!({"scenario": title, "evaluation": e}))
             .collect();
-        println!("{}", serde_json::to_string_pretty(&json)?);
+        print_stdout(&format!("{}\n", serde_json::to_string_pretty(&json)?))?;
     } else {
         for (title, evaluation) in &results {
-            println!("{}", evaluation.table(title));
+            print_stdout(&format!("{}\n", evaluation.table(title)))?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -143,3 +143,14 @@ pub fn finish(stats: &ReadStats, stopped: Option<moat_io::ReadError>) -> ExitCod
         }
     }
 }
+
+/// Writes `text` to standard output; a reader that went away (`moat scan ... | head`) is
+/// not an error.
+pub fn print_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}

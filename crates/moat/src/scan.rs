@@ -8,7 +8,7 @@ use anyhow::Context;
 use moat_core::{Engine, Outcome, Record, Report, Verdict};
 
 use crate::config::Config;
-use crate::input::{InputArgs, Output, finish};
+use crate::input::{InputArgs, Output, finish, print_stdout};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -38,7 +38,7 @@ pub fn run(args: Args, config: &Config, out: Output) -> anyhow::Result<ExitCode>
     outcome.report.summary.records_rejected = stats.rejected;
     moat_io::write_verdicts(&args.out, &outcome.accounts, &outcome.report)
         .with_context(|| format!("cannot write the verdicts into {}", args.out.display()))?;
-    print!("{}", summary(&outcome, &args.out));
+    print_stdout(&summary(&outcome, &args.out))?;
     Ok(finish(&stats, None))
 }
 

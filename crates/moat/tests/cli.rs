@@ -294,3 +294,57 @@ fn simulate_to_standard_output_and_bad_scenarios() {
     let listed = moat().args(["simulate", "--list"]).output().unwrap();
     assert!(text(&listed.stdout).lines().count() >= 9);
 }
+
+#[test]
+fn scan_finds_a_simulated_campaign_whatever_the_reading_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = dir.path().join("sim");
+    let ok = moat()
+        .args([
+            "simulate",
+            "-q",
+            "--scenario",
+            "hydra-150k",
+            "--scale",
+            "0.002",
+            "--seed",
+            "5",
+            "--out",
+        ])
+        .arg(&sim)
+        .output()
+        .unwrap();
+    assert!(ok.status.success(), "{}", text(&ok.stderr));
+    let mut csvs = Vec::new();
+    for threads in ["1", "2"] {
+        let out_dir = dir.path().join(format!("scan{threads}"));
+        let out = moat()
+            .args(["scan", "-q", "--threads", threads, "--out"])
+            .arg(&out_dir)
+            .arg(sim.join("events.jsonl"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let summary = text(&out.stdout);
+        assert!(summary.contains("1 campaign found"), "{summary}");
+        csvs.push(std::fs::read_to_string(out_dir.join("accounts.csv")).unwrap());
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out_dir.join("report.json")).unwrap()).unwrap();
+        assert!(report["campaigns"][0]["evidence"].as_array().unwrap().len() >= 3);
+    }
+    assert_eq!(
+        csvs[0], csvs[1],
+        "verdicts depend on how the input was read"
+    );
+    let eval = moat()
+        .args(["eval", "--truth"])
+        .arg(sim.join("truth.csv"))
+        .arg("--scan")
+        .arg(dir.path().join("scan1"))
+        .output()
+        .unwrap();
+    assert!(eval.status.success(), "{}", text(&eval.stderr));
+    let table = text(&eval.stdout);
+    assert!(table.contains("hydra:reasoning-150k"), "{table}");
+    assert!(table.contains("100.00%"), "{table}");
+}

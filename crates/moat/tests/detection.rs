@@ -1,0 +1,120 @@
+//! Detection quality, measured end to end (`moat eval`) on simulated traffic at scale 0.002
+//! with seeds the engine was never tuned on (tuning used seed 1).
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+/// Seeds held out from tuning.
+const HELD_OUT_SEEDS: [&str; 2] = ["2027", "4093"];
+
+fn evaluate(scenarios: &[&str], seed: &str, extra: &[&str]) -> Vec<Value> {
+    let out = Command::cargo_bin("moat")
+        .unwrap()
+        .args([
+            "eval",
+            "-q",
+            "--json",
+            "--scale",
+            "0.002",
+            "--seed",
+            seed,
+            "--scenario",
+        ])
+        .args(scenarios)
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    json.as_array().unwrap().clone()
+}
+
+fn share(a: &Value, b: &Value) -> f64 {
+    let b = b.as_f64().unwrap();
+    if b == 0.0 {
+        0.0
+    } else {
+        a.as_f64().unwrap() / b
+    }
+}
+
+/// The targets every disclosed campaign profile must meet.
+fn check_disclosed(result: &Value) {
+    let title = result["scenario"].as_str().unwrap();
+    let e = &result["evaluation"];
+    let campaigns = e["campaigns"].as_array().unwrap();
+    assert_eq!(campaigns.len(), 1, "{title}");
+    let c = &campaigns[0];
+    let blocked = share(&c["blocked"], &c["accounts"]);
+    let early = share(&c["exchanges_before_block"], &c["exchanges"]);
+    assert!(
+        blocked >= 0.99,
+        "{title}: {blocked:.4} of hydra accounts blocked"
+    );
+    assert!(
+        early <= 0.02,
+        "{title}: {early:.4} of hydra exchanges before block"
+    );
+    let benign = share(&e["benign"]["blocked"], &e["benign"]["accounts"]);
+    assert!(
+        benign <= 0.001,
+        "{title}: {benign:.4} of benign accounts blocked"
+    );
+}
+
+#[test]
+fn disclosed_campaigns_are_stopped_early_without_blocking_customers() {
+    for seed in HELD_OUT_SEEDS {
+        for result in evaluate(
+            &["hydra-150k", "hydra-3m", "hydra-13m", "hydra-29m"],
+            seed,
+            &[],
+        ) {
+            check_disclosed(&result);
+        }
+    }
+}
+
+#[test]
+fn the_population_alone_is_left_alone() {
+    for seed in HELD_OUT_SEEDS {
+        for result in evaluate(&["population"], seed, &[]) {
+            let e = &result["evaluation"];
+            assert!(e["campaigns"].as_array().unwrap().is_empty());
+            let benign = share(&e["benign"]["blocked"], &e["benign"]["accounts"]);
+            assert!(benign <= 0.0005, "{benign:.5} of benign accounts blocked");
+            for kind in ["enterprise", "university"] {
+                let groups = &e["benign_by_kind"][kind]["groups_blocked"];
+                assert_eq!(groups.as_u64(), Some(0), "{kind} blocked as a group");
+            }
+        }
+    }
+}
+
+/// Prompts from real public corpora (held out: nothing was tuned on them), when the shared
+/// data is beside the checkout.
+#[test]
+fn campaigns_built_from_real_corpora_are_stopped() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/prompts");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        eprintln!("skipped: no corpora at {}", dir.display());
+        return;
+    };
+    let mut files: Vec<String> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .map(|p| p.display().to_string())
+        .collect();
+    files.sort();
+    assert!(!files.is_empty());
+    let mut extra = vec!["--prompts"];
+    extra.extend(files.iter().map(String::as_str));
+    for result in evaluate(&["hydra-29m", "hydra-150k"], "2027", &extra) {
+        check_disclosed(&result);
+    }
+}
