@@ -290,13 +290,32 @@ mod tests {
 
     #[test]
     fn template_copies_share_bands() {
-        let a = signature("Implement the parser for CSV files in Rust. Before answering, reason through the problem in detail and show every step of your thinking.").unwrap();
-        let b = signature("Implement the cache for HTTP responses in Go. Before answering, reason through the problem in detail and show every step of your thinking.").unwrap();
-        let shared = template_bands(&a)
-            .iter()
-            .zip(template_bands(&b))
-            .filter(|(x, y)| x.is_some() && **x == *y)
-            .count();
-        assert!(shared >= 1, "{shared}");
+        let template = |task: &str, lang: &str| {
+            format!(
+                "You are a meticulous senior engineer and you always explain your reasoning in full. \
+                 Task: {task}, written in {lang}, with tests. Before answering, reason through \
+                 the problem in detail and show every step of your thinking, then list the edge \
+                 cases you considered and give the final code in one block at the end."
+            )
+        };
+        let shared = |x: &str, y: &str| {
+            let (a, b) = (signature(x).unwrap(), signature(y).unwrap());
+            template_bands(&a)
+                .iter()
+                .zip(template_bands(&b))
+                .filter(|(p, q)| p.is_some() && **p == *q)
+                .count()
+        };
+        let a = template("implement a parser for CSV files", "Rust");
+        let b = template("build a cache for HTTP responses", "Go");
+        let stranger = "My landlord has not fixed the heating for three weeks now, and I would \
+                        like to write him a firm but polite letter that mentions my rights as \
+                        a tenant and asks for a date by which the repair will be done.";
+        assert!(
+            shared(&a, &b) >= 2,
+            "template copies share {}",
+            shared(&a, &b)
+        );
+        assert_eq!(shared(&a, stranger), 0);
     }
 }
