@@ -31,15 +31,18 @@ pub fn assess(
     root: u32,
     members: Vec<u32>,
     accounts: &[AccountState],
-    profiles: &[Profile],
     template_holders: &HashMap<u32, u32>,
     config: &DetectConfig,
 ) -> Campaign {
     let w = &config.weights;
     let l = &config.limits;
+    let profiles: Vec<Profile> = members
+        .iter()
+        .map(|&m| accounts[m as usize].profile(&config.limits))
+        .collect();
     let mut profile = Profile::default();
-    for &m in &members {
-        profile.merge(&profiles[m as usize]);
+    for p in &profiles {
+        profile.merge(p);
     }
     let mut findings = profile_findings(&profile, Scope::Group, config);
     if members.len() >= config.linking.corroborating_accounts as usize {
@@ -74,8 +77,7 @@ pub fn assess(
         }
 
         let mut rates = Moments::default();
-        for &m in &members {
-            let p = &profiles[m as usize];
+        for p in &profiles {
             if p.exchanges >= l.min_exchanges {
                 rates.add(p.exchanges as f64 / p.span_days().max(1.0));
             }
@@ -113,7 +115,7 @@ pub fn template_holders(links: &Links) -> HashMap<u32, u32> {
         if !matches!(s.key.kind(), KeyKind::Template | KeyKind::SystemPrompt) {
             continue;
         }
-        let root = links.root[s.members[0] as usize];
+        let root = links.root[&s.members[0]];
         let held = best.entry(root).or_default();
         *held = (*held).max(s.members.len() as u32);
     }

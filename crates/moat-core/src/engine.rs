@@ -13,7 +13,6 @@ use crate::content;
 use crate::exchange::{AccountRecord, Exchange};
 use crate::keys::{self, Key, KeyKind};
 use crate::linker;
-use crate::profile::Profile;
 use crate::signal::{Findings, Scope, Signal, profile_findings};
 use crate::time::EventTime;
 use crate::verdict::{AccountVerdict, CampaignReport, Evidence, Report, ScanSummary, Verdict};
@@ -36,6 +35,15 @@ pub struct Engine {
     next_round: Option<i64>,
     /// Keys of blocked campaigns → the campaign's root account.
     blocked_keys: HashMap<u64, u32>,
+    /// Who holds which link key, kept between rounds.
+    index: linker::KeyIndex,
+    /// How the linker saw each account at its last change.
+    judged: Vec<linker::Judged>,
+    /// Accounts read since the last round, to be judged again.
+    dirty: Vec<u32>,
+    is_dirty: Vec<bool>,
+    /// Accounts linked to others in the last round.
+    linked: Vec<u32>,
     /// The campaigns of the last round, by root account.
     campaigns: HashMap<u32, Campaign>,
     /// The last evidence of every campaign that had blocked accounts, by root account, so
@@ -68,6 +76,11 @@ impl Engine {
             now: i64::MIN,
             next_round: None,
             blocked_keys: HashMap::new(),
+            index: linker::KeyIndex::default(),
+            judged: Vec::new(),
+            dirty: Vec::new(),
+            is_dirty: Vec::new(),
+            linked: Vec::new(),
             campaigns: HashMap::new(),
             blocked_campaigns: HashMap::new(),
             exchanges: 0,
@@ -82,7 +95,15 @@ impl Engine {
         self.ids.insert(id.into(), i);
         self.names.push(id.into());
         self.accounts.push(AccountState::default());
+        self.judged.push(linker::Judged::default());
+        self.is_dirty.push(false);
         i
+    }
+
+    fn touch(&mut self, i: u32) {
+        if !std::mem::replace(&mut self.is_dirty[i as usize], true) {
+            self.dirty.push(i);
+        }
     }
 
     /// Moves event time to `ts`, running the rounds of linking and scoring that fall due.
@@ -103,6 +124,7 @@ impl Engine {
     pub fn observe_account(&mut self, record: &AccountRecord) {
         let i = self.account(&record.account_id);
         self.accounts[i as usize].update_info(&record.account);
+        self.touch(i);
     }
 
     /// Reads one exchange.
@@ -112,6 +134,7 @@ impl Engine {
         self.first_ts.get_or_insert(ts);
         self.exchanges += 1;
         let i = self.account(&e.account_id);
+        self.touch(i);
         let content = content::analyse(&e.request);
         let news = self.model_news(e, i);
         let state = &mut self.accounts[i as usize];
@@ -207,42 +230,59 @@ impl Engine {
         decision.score = score.max(self.config.block) as f32;
     }
 
-    /// One round: link, assess clusters, score every account, take verdicts at `ts`.
+    /// One round: re-judge the accounts that changed, link, assess clusters, score the
+    /// accounts that changed or are (or were) linked, take verdicts at `ts`.
     fn round(&mut self, ts: i64) {
         let limits = &self.config.limits;
-        let profiles: Vec<Profile> = self.accounts.iter().map(|a| a.profile(limits)).collect();
-        let own: Vec<Findings> = profiles
-            .iter()
-            .map(|p| profile_findings(p, Scope::Account, &self.config))
-            .collect();
-        let judged: Vec<linker::Judged> = profiles
-            .iter()
-            .zip(&own)
-            .map(|(p, f)| linker::Judged {
-                judged: p.exchanges >= limits.min_exchanges,
-                score: f.score(),
-            })
-            .collect();
-        let links = linker::link(&self.accounts, &judged, &self.config);
+        let dirty = std::mem::take(&mut self.dirty);
+        let mut keys = Vec::new();
+        for &i in &dirty {
+            let account = &self.accounts[i as usize];
+            self.is_dirty[i as usize] = false;
+            let profile = account.profile(limits);
+            let score = profile_findings(&profile, Scope::Account, &self.config).score();
+            let judged = linker::Judged {
+                judged: profile.exchanges >= limits.min_exchanges,
+                suspicious: score >= self.config.linking.suspicion,
+            };
+            self.judged[i as usize] = judged;
+            keys.clear();
+            account.keys(|k| keys.push(k.raw()));
+            keys.sort_unstable();
+            keys.dedup();
+            self.index.update(i, keys.clone(), judged);
+        }
+        let links = self
+            .index
+            .link(&self.judged, self.accounts.len(), &self.config);
         let holders = campaign::template_holders(&links);
-        let min = self.config.limits.min_cluster as usize;
+        let min = (self.config.limits.min_cluster as usize).max(2);
         let mut campaigns: HashMap<u32, Campaign> = HashMap::new();
-        for (root, members) in links.clusters(min) {
+        for (&root, members) in links.clusters.iter().filter(|(_, m)| m.len() >= min) {
             let c = campaign::assess(
                 root,
-                members,
+                members.clone(),
                 &self.accounts,
-                &profiles,
                 &holders,
                 &self.config,
             );
             campaigns.insert(root, c);
         }
+        let mut rescore = dirty;
+        rescore.extend(links.root.keys());
+        rescore.append(&mut self.linked);
+        rescore.sort_unstable();
+        rescore.dedup();
         let at = EventTime::from_unix_micros(ts).unwrap_or_default();
-        for (i, account) in self.accounts.iter_mut().enumerate() {
-            let mut findings = own[i];
-            let root = links.root[i];
-            let joined = campaigns.get(&root).filter(|_| links.fit[i] >= 1.0);
+        for i in rescore {
+            let account = &mut self.accounts[i as usize];
+            let mut findings =
+                profile_findings(&account.profile(limits), Scope::Account, &self.config);
+            let joined = links
+                .root
+                .get(&i)
+                .and_then(|root| campaigns.get(root))
+                .filter(|_| links.fit.get(&i).is_some_and(|&fit| fit >= 1.0));
             if let Some(c) = joined {
                 findings.merge(&c.findings);
             }
@@ -264,9 +304,10 @@ impl Engine {
                 Verdict::Allow
             };
         }
+        self.linked = links.root.keys().copied().collect();
         self.blocked_keys.clear();
         for s in &links.shared {
-            let root = links.root[s.members[0] as usize];
+            let root = links.root[&s.members[0]];
             if campaigns
                 .get(&root)
                 .is_some_and(|c| c.findings.score() >= self.config.block)

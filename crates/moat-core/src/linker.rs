@@ -1,166 +1,303 @@
 //! The Linker: ties accounts together by the keys they share, weighting each key by how
 //! rare it is and by what the accounts sharing it do, and groups them into clusters.
 //!
-//! A key shared by a few accounts (a card, an address) links them whatever they do. A key
-//! shared by many (a campus NAT, a cloud range, a popular system prompt) links them only
-//! when the merged profile of everyone sharing it is suspicious, so a crowd of strangers is
-//! never glued together by the network they happen to share.
+//! A key held by accounts that nearly all look suspicious on their own links them. A key
+//! held by a few brand-new accounts links them too, when it names an operator by itself (a
+//! card, an address). A key held by a crowd of ordinary accounts (a campus NAT, a cloud
+//! range, a popular system prompt) never links, so strangers are never glued together by
+//! the network they happen to share, nor to a campaign hiding among them.
+//!
+//! The index of who holds which key is kept between rounds and updated only for accounts
+//! that changed, with running counts of each key's judged and suspicious holders; a round
+//! then only visits the keys more than one account holds.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use crate::account::AccountState;
 use crate::config::DetectConfig;
 use crate::keys::Key;
+
+/// How the linker sees one account: whether it can be judged yet, and whether it looks
+/// suspicious on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Judged {
+    /// The account has enough traffic to be judged on its own.
+    pub judged: bool,
+    /// Its own score reaches the linking threshold.
+    pub suspicious: bool,
+}
+
+#[derive(Debug, Default)]
+struct Holders {
+    accounts: Vec<u32>,
+    judged: u32,
+    suspicious: u32,
+}
+
+impl Holders {
+    fn count(&mut self, j: Judged, sign: i32) {
+        let step = |n: &mut u32, on: bool| {
+            if on {
+                *n = n.wrapping_add_signed(sign);
+            }
+        };
+        step(&mut self.judged, j.judged);
+        step(&mut self.suspicious, j.judged && j.suspicious);
+    }
+}
+
+/// Who holds which key, kept between rounds.
+#[derive(Debug, Default)]
+pub struct KeyIndex {
+    holders: HashMap<u64, Holders>,
+    /// Per account, the keys it is registered under and how it was judged then.
+    held: Vec<(Vec<u64>, Judged)>,
+    /// Keys more than one account holds.
+    shared: HashSet<u64>,
+}
 
 /// A key that links the accounts sharing it.
 #[derive(Debug, Clone)]
 pub struct SharedKey {
     /// The key.
     pub key: Key,
-    /// The accounts that hold it (indices into the engine's accounts).
+    /// The accounts it links (indices into the engine's accounts), in order.
     pub members: Vec<u32>,
 }
 
 /// The result of one round of linking.
 #[derive(Debug, Default)]
 pub struct Links {
-    /// The keys that link, each with its holders.
+    /// The keys that link, in key order, each with the accounts it links.
     pub shared: Vec<SharedKey>,
-    /// Per account, the union-find root of its cluster (itself when alone).
-    pub root: Vec<u32>,
-    /// Per account, the summed strength of the linking keys it holds.
-    pub fit: Vec<f32>,
+    /// The clusters: root (the earliest account) → members, in account order.
+    pub clusters: BTreeMap<u32, Vec<u32>>,
+    /// Per linked account, the root of its cluster.
+    pub root: HashMap<u32, u32>,
+    /// Per linked account, the summed strength of the linking keys it holds.
+    pub fit: HashMap<u32, f64>,
 }
 
-impl Links {
-    /// The clusters with at least `min` members: root → members, in account order.
-    pub fn clusters(&self, min: usize) -> HashMap<u32, Vec<u32>> {
-        let mut clusters: HashMap<u32, Vec<u32>> = HashMap::new();
-        for (i, &r) in self.root.iter().enumerate() {
-            clusters.entry(r).or_default().push(i as u32);
+impl KeyIndex {
+    /// Registers account `i` under `keys` (sorted, deduplicated), judged `judged`.
+    pub fn update(&mut self, i: u32, keys: Vec<u64>, judged: Judged) {
+        let i_us = i as usize;
+        if self.held.len() <= i_us {
+            self.held.resize_with(i_us + 1, Default::default);
         }
-        clusters.retain(|_, members| members.len() >= min.max(2));
-        clusters
+        let (old_keys, old_judged) = std::mem::take(&mut self.held[i_us]);
+        for &k in &old_keys {
+            if keys.binary_search(&k).is_ok() {
+                if old_judged != judged {
+                    let h = self.holders.entry(k).or_default();
+                    h.count(old_judged, -1);
+                    h.count(judged, 1);
+                }
+                continue;
+            }
+            if let Some(h) = self.holders.get_mut(&k) {
+                h.count(old_judged, -1);
+                if let Some(pos) = h.accounts.iter().position(|&a| a == i) {
+                    h.accounts.swap_remove(pos);
+                }
+                match h.accounts.len() {
+                    0 => {
+                        self.holders.remove(&k);
+                    }
+                    1 => {
+                        self.shared.remove(&k);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for &k in &keys {
+            if old_keys.binary_search(&k).is_ok() {
+                continue;
+            }
+            let h = self.holders.entry(k).or_default();
+            h.accounts.push(i);
+            h.count(judged, 1);
+            if h.accounts.len() == 2 {
+                self.shared.insert(k);
+            }
+        }
+        self.held[i_us] = (keys, judged);
+    }
+
+    /// Links the accounts, given how each is judged now.
+    ///
+    /// A key links when its judged holders (at least two) are nearly all suspicious — and
+    /// then it links the suspicious ones, and those too new to judge if the key names an
+    /// operator by itself — or, while its holders are too new to judge, when few share it
+    /// and it names an operator by itself. An account's `fit` sums the strengths of the
+    /// linking keys it holds.
+    pub fn link(&self, judged: &[Judged], total_accounts: usize, config: &DetectConfig) -> Links {
+        let linking = &config.linking;
+        let most = ((total_accounts as f64) * linking.max_share).max(2.0) as usize;
+        let mut keys: Vec<u64> = self.shared.iter().copied().collect();
+        keys.sort_unstable();
+        let mut shared = Vec::new();
+        for raw in keys {
+            let h = &self.holders[&raw];
+            let n = h.accounts.len();
+            if n < 2 || n > most {
+                continue;
+            }
+            let key = Key::from_raw(raw);
+            let strength = linking.strength.get(key.kind());
+            let mut members: Vec<u32> = if h.judged < 2 {
+                if n as f64 > linking.rare.get(key.kind()) || strength < 1.0 {
+                    continue;
+                }
+                h.accounts.clone()
+            } else if h.suspicious as f64 >= linking.suspicious_share * h.judged as f64 {
+                h.accounts
+                    .iter()
+                    .copied()
+                    .filter(|&m| {
+                        let j = judged[m as usize];
+                        if j.judged {
+                            j.suspicious
+                        } else {
+                            strength >= 1.0
+                        }
+                    })
+                    .collect()
+            } else {
+                continue;
+            };
+            if members.len() < 2 {
+                continue;
+            }
+            members.sort_unstable();
+            shared.push(SharedKey { key, members });
+        }
+
+        let mut parent: HashMap<u32, u32> = HashMap::new();
+        let mut fit: HashMap<u32, f64> = HashMap::new();
+        for s in &shared {
+            let strength = linking.strength.get(s.key.kind());
+            for &m in &s.members {
+                union(&mut parent, s.members[0], m);
+                *fit.entry(m).or_default() += strength;
+            }
+        }
+        let mut root = HashMap::with_capacity(parent.len());
+        let mut clusters: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+        let mut linked: Vec<u32> = parent.keys().copied().collect();
+        linked.sort_unstable();
+        for m in linked {
+            let r = find(&mut parent, m);
+            root.insert(m, r);
+            clusters.entry(r).or_default().push(m);
+        }
+        Links {
+            shared,
+            clusters,
+            root,
+            fit,
+        }
     }
 }
 
-/// Union-find with path halving; the smaller index becomes the root, so a cluster is
-/// named by its earliest account.
-fn find(parent: &mut [u32], mut i: u32) -> u32 {
-    while parent[i as usize] != i {
-        let p = parent[i as usize];
-        parent[i as usize] = parent[p as usize];
-        i = p;
+/// Union-find with path halving over the linked accounts only; the smaller index becomes
+/// the root, so a cluster is named by its earliest account.
+fn find(parent: &mut HashMap<u32, u32>, mut i: u32) -> u32 {
+    loop {
+        let p = *parent.entry(i).or_insert(i);
+        if p == i {
+            return i;
+        }
+        let grand = *parent.entry(p).or_insert(p);
+        parent.insert(i, grand);
+        i = grand;
     }
-    i
 }
 
-fn union(parent: &mut [u32], a: u32, b: u32) {
+fn union(parent: &mut HashMap<u32, u32>, a: u32, b: u32) {
     let (ra, rb) = (find(parent, a), find(parent, b));
     if ra != rb {
         let (low, high) = if ra < rb { (ra, rb) } else { (rb, ra) };
-        parent[high as usize] = low;
+        parent.insert(high, low);
     }
 }
 
-/// What the linker needs to know of each account.
-#[derive(Debug, Clone, Copy)]
-pub struct Judged {
-    /// The account has enough traffic to be judged on its own.
-    pub judged: bool,
-    /// Its own score, from its own signals.
-    pub score: f64,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::KeyKind;
 
-/// What the holders of a key look like, on their own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Holders {
-    /// Fewer than two have enough traffic to judge.
-    Unknown,
-    /// Nearly all of those judged are suspicious: a campaign's key.
-    Suspicious,
-    /// Anything else: a crowd, perhaps with a campaign hiding in it.
-    Mixed,
-}
+    fn key(kind: KeyKind, name: &str) -> u64 {
+        Key::new(kind, name.as_bytes()).raw()
+    }
 
-/// Judges the holders of a key. A crowd in which a campaign hides beside ordinary customers
-/// (a popular SDK, a cloud range) is mixed: only keys the suspicious accounts hold nearly
-/// alone are a campaign's.
-fn holders(members: &[u32], judged: &[Judged], config: &DetectConfig) -> Holders {
-    let linking = &config.linking;
-    let (mut seen, mut suspicious) = (0usize, 0usize);
-    for &m in members {
-        let j = judged[m as usize];
-        if j.judged {
-            seen += 1;
-            suspicious += usize::from(j.score >= linking.suspicion);
-        }
+    fn sorted(mut keys: Vec<u64>) -> Vec<u64> {
+        keys.sort_unstable();
+        keys
     }
-    if seen < 2 {
-        Holders::Unknown
-    } else if suspicious as f64 >= linking.suspicious_share * seen as f64 {
-        Holders::Suspicious
-    } else {
-        Holders::Mixed
-    }
-}
 
-/// Links `accounts`, given how each is judged on its own.
-///
-/// A key links its holders when they are nearly all suspicious on their own (and then only
-/// the suspicious ones, and those too new to judge if the key names an operator by itself:
-/// a card, an address), or, while they are too new to judge, when few accounts share it
-/// and it names an operator by itself. Keys held by a crowd of ordinary accounts never
-/// link, so a campus or a team is not glued to a campaign through one stray shared key.
-/// An account's `fit` sums the strengths of the linking keys it holds.
-pub fn link(accounts: &[AccountState], judged: &[Judged], config: &DetectConfig) -> Links {
-    let n = accounts.len();
-    let mut pairs: Vec<(u64, u32)> = Vec::with_capacity(n * 8);
-    for (i, account) in accounts.iter().enumerate() {
-        account.keys(|k| pairs.push((k.raw(), i as u32)));
-    }
-    pairs.sort_unstable();
-    pairs.dedup();
+    const NEW: Judged = Judged {
+        judged: false,
+        suspicious: false,
+    };
+    const BAD: Judged = Judged {
+        judged: true,
+        suspicious: true,
+    };
+    const GOOD: Judged = Judged {
+        judged: true,
+        suspicious: false,
+    };
 
-    let linking = &config.linking;
-    let most = ((n as f64) * linking.max_share).max(2.0) as usize;
-    let mut shared = Vec::new();
-    let mut parent: Vec<u32> = (0..n as u32).collect();
-    let mut fit = vec![0f32; n];
-    for run in pairs.chunk_by(|a, b| a.0 == b.0) {
-        if run.len() < 2 || run.len() > most {
-            continue;
+    #[test]
+    fn a_card_links_new_accounts_a_crowd_never_links() {
+        let config = DetectConfig::default();
+        let card = key(KeyKind::Payment, "pm_1");
+        let nat = key(KeyKind::Ip, "198.51.100.7");
+        let mut index = KeyIndex::default();
+        let mut judged = Vec::new();
+        // Three new accounts share a card; thirty ordinary ones and one suspicious one
+        // share a NAT address.
+        for i in 0..3 {
+            index.update(i, vec![card], NEW);
+            judged.push(NEW);
         }
-        let key = Key::from_raw(run[0].0);
-        let members: Vec<u32> = run.iter().map(|&(_, i)| i).collect();
-        let strength = linking.strength.get(key.kind());
-        let rare = run.len() as f64 <= linking.rare.get(key.kind());
-        let members: Vec<u32> = match holders(&members, judged, config) {
-            // A campaign's key links the holders that behave like the campaign, and the
-            // ones too new to tell when the key names an operator by itself.
-            Holders::Suspicious => members
-                .into_iter()
-                .filter(|&m| {
-                    let j = judged[m as usize];
-                    if j.judged {
-                        j.score >= linking.suspicion
-                    } else {
-                        strength >= 1.0
-                    }
-                })
-                .collect(),
-            Holders::Unknown if rare && strength >= 1.0 => members,
-            _ => continue,
-        };
-        if members.len() < 2 {
-            continue;
+        for i in 3..34 {
+            let j = if i == 3 { BAD } else { GOOD };
+            index.update(i, vec![nat], j);
+            judged.push(j);
         }
-        for &m in &members {
-            union(&mut parent, members[0], m);
-            fit[m as usize] += strength as f32;
-        }
-        shared.push(SharedKey { key, members });
+        let links = index.link(&judged, judged.len(), &config);
+        assert_eq!(links.clusters.len(), 1);
+        assert_eq!(links.clusters[&0], vec![0, 1, 2]);
+        assert_eq!(links.fit[&1], 1.0);
+        assert!(!links.root.contains_key(&3));
     }
-    let root = (0..n as u32).map(|i| find(&mut parent, i)).collect();
-    Links { shared, root, fit }
+
+    #[test]
+    fn suspicious_holders_link_and_strays_among_them_do_not() {
+        let config = DetectConfig::default();
+        let template = key(KeyKind::Template, "band");
+        let system = key(KeyKind::SystemPrompt, "sys");
+        let mut index = KeyIndex::default();
+        let mut judged = Vec::new();
+        for i in 0..20u32 {
+            let j = if i == 7 { GOOD } else { BAD };
+            index.update(i, sorted(vec![template, system]), j);
+            judged.push(j);
+        }
+        let links = index.link(&judged, 100, &config);
+        assert_eq!(links.clusters[&0].len(), 19);
+        assert!(!links.root.contains_key(&7));
+        assert_eq!(links.fit[&0], 1.0);
+        // Judged again as ordinary, most of them: the keys stop linking.
+        for i in 0..15u32 {
+            index.update(i, sorted(vec![template, system]), GOOD);
+            judged[i as usize] = GOOD;
+        }
+        assert!(index.link(&judged, 100, &config).clusters.is_empty());
+        // An account that drops a key leaves its holders.
+        index.update(0, vec![], GOOD);
+        assert_eq!(index.holders[&template].accounts.len(), 19);
+    }
 }
