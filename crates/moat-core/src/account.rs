@@ -5,7 +5,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use crate::config::Limits;
 use crate::content::{ContentSignals, Signature};
-use crate::exchange::{AccountInfo, Exchange, Role};
+use crate::exchange::{AccountInfo, Exchange};
 use crate::keys::{self, Key, KeyKind, TEMPLATE_BANDS};
 use crate::profile::Profile;
 use crate::sketch::Top;
@@ -118,14 +118,7 @@ impl AccountState {
             .as_deref()
             .map_or(0, |c| xxh3_64(c.as_bytes()));
         let continued = conversation != 0 && conversation == self.last_conversation;
-        let earlier_turns = e
-            .request
-            .messages
-            .iter()
-            .filter(|m| matches!(m.role, Role::User | Role::Assistant | Role::Tool))
-            .count()
-            > 1;
-        p.single_turn += u32::from(!continued && !earlier_turns);
+        p.single_turn += u32::from(!continued && !content.earlier_turns);
         self.last_conversation = conversation;
         if let Some(signature) = content.signature {
             if let Some(last) = &self.last_signature {

@@ -4,10 +4,10 @@
 
 use std::sync::OnceLock;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 
-use crate::exchange::Request;
+use crate::exchange::{Request, Role};
 
 /// Phrasings that ask the model to write out its reasoning.
 const REASONING_ASKS: &[&str] = &[
@@ -216,45 +216,49 @@ pub struct ContentSignals {
     pub system_hash: Option<u64>,
     /// Signature of the last user turn's template, if there is text.
     pub signature: Option<Signature>,
+    /// The request carries earlier turns of a conversation (it is not one-shot).
+    pub earlier_turns: bool,
 }
 
-struct Matchers {
-    reasoning: AhoCorasick,
-    grading: AhoCorasick,
-    capabilities: AhoCorasick,
-    /// Which capability each pattern of `capabilities` marks.
-    capability_of: Vec<Capabilities>,
+/// What a phrase of the lists marks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mark {
+    Reasoning,
+    Grading,
+    Capability(Capabilities),
 }
 
-fn matcher(patterns: &[&str]) -> AhoCorasick {
-    AhoCorasickBuilder::new()
-        .ascii_case_insensitive(true)
-        .match_kind(MatchKind::LeftmostFirst)
-        .build(patterns)
-        .expect("the phrase lists are valid patterns")
+/// Every phrase list in one automaton, so each text is scanned once.
+struct Phrases {
+    automaton: AhoCorasick,
+    /// What each pattern of `automaton` marks.
+    marks: Vec<Mark>,
 }
 
-fn matchers() -> &'static Matchers {
-    static MATCHERS: OnceLock<Matchers> = OnceLock::new();
-    MATCHERS.get_or_init(|| {
-        let groups = [
-            (SOFTWARE, Capabilities::SOFTWARE),
-            (AGENTIC, Capabilities::AGENTIC),
-            (MATHS, Capabilities::MATHS),
-            (LONG_HORIZON, Capabilities::LONG_HORIZON),
+fn phrases() -> &'static Phrases {
+    static PHRASES: OnceLock<Phrases> = OnceLock::new();
+    PHRASES.get_or_init(|| {
+        let groups: [(&[&str], Mark); 6] = [
+            (REASONING_ASKS, Mark::Reasoning),
+            (GRADING_ASKS, Mark::Grading),
+            (SOFTWARE, Mark::Capability(Capabilities::SOFTWARE)),
+            (AGENTIC, Mark::Capability(Capabilities::AGENTIC)),
+            (MATHS, Mark::Capability(Capabilities::MATHS)),
+            (LONG_HORIZON, Mark::Capability(Capabilities::LONG_HORIZON)),
         ];
         let mut patterns = Vec::new();
-        let mut capability_of = Vec::new();
-        for (words, capability) in groups {
+        let mut marks = Vec::new();
+        for (words, mark) in groups {
             patterns.extend_from_slice(words);
-            capability_of.extend(std::iter::repeat_n(capability, words.len()));
+            marks.extend(std::iter::repeat_n(mark, words.len()));
         }
-        Matchers {
-            reasoning: matcher(REASONING_ASKS),
-            grading: matcher(GRADING_ASKS),
-            capabilities: matcher(&patterns),
-            capability_of,
-        }
+        let automaton = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .kind(Some(AhoCorasickKind::DFA))
+            .build(&patterns)
+            .expect("the phrase lists are valid patterns");
+        Phrases { automaton, marks }
     })
 }
 
@@ -315,33 +319,45 @@ pub fn signature(text: &str) -> Option<Signature> {
 
 /// The content signals of a request.
 pub fn analyse(request: &Request) -> ContentSignals {
-    let m = matchers();
+    let p = phrases();
     let system = request.system_text();
     let prompt = request.last_user_text();
-    let texts = [system, prompt];
-    let any = |ac: &AhoCorasick| texts.iter().flatten().any(|t| ac.is_match(t));
+    let mut reasoning_ask = false;
+    let mut grading_ask = false;
     let mut capabilities = Capabilities::default();
-    for text in texts.iter().flatten() {
-        for found in m.capabilities.find_iter(text) {
-            capabilities = capabilities | m.capability_of[found.pattern().as_usize()];
+    for text in [system, prompt].into_iter().flatten() {
+        // Overlapping matches: a phrase inside another ("function call" in "function")
+        // still counts for its own list.
+        for found in p.automaton.find_overlapping_iter(text) {
+            match p.marks[found.pattern().as_usize()] {
+                Mark::Reasoning => reasoning_ask = true,
+                Mark::Grading => grading_ask = true,
+                Mark::Capability(c) => capabilities = capabilities | c,
+            }
         }
     }
     if request.tools.is_some_and(|n| n > 0) {
         capabilities = capabilities | Capabilities::AGENTIC;
     }
+    let turns = request
+        .messages
+        .iter()
+        .filter(|m| matches!(m.role, Role::User | Role::Assistant | Role::Tool))
+        .count();
     ContentSignals {
-        reasoning_ask: any(&m.reasoning),
-        grading_ask: any(&m.grading),
+        reasoning_ask,
+        grading_ask,
         capabilities,
         system_hash: system.map(normalised_hash),
         signature: prompt.and_then(signature),
+        earlier_turns: turns > 1,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exchange::{Message, Role};
+    use crate::exchange::Message;
 
     fn request(system: Option<&str>, prompt: &str) -> Request {
         Request {

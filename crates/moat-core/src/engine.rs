@@ -129,18 +129,24 @@ impl Engine {
 
     /// Reads one exchange.
     pub fn observe(&mut self, e: &Exchange) {
+        let content = content::analyse(&e.request);
+        self.observe_analysed(e, &content);
+    }
+
+    /// Reads one exchange whose text was already analysed (and perhaps dropped): `content`
+    /// must be [`analyse`](content::analyse) of its request.
+    pub fn observe_analysed(&mut self, e: &Exchange, content: &content::ContentSignals) {
         let ts = e.ts.as_unix_micros();
         self.advance(ts);
         self.first_ts.get_or_insert(ts);
         self.exchanges += 1;
         let i = self.account(&e.account_id);
         self.touch(i);
-        let content = content::analyse(&e.request);
         let news = self.model_news(e, i);
         let state = &mut self.accounts[i as usize];
-        state.observe(e, &content, news, &self.config.limits);
+        state.observe(e, content, news, &self.config.limits);
         if state.decision.verdict != Verdict::Block {
-            self.check_blocked_keys(i, e, &content);
+            self.check_blocked_keys(i, e, content);
         }
         let decision = &mut self.accounts[i as usize].decision;
         if decision.verdict != Verdict::Block {

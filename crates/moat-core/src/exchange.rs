@@ -50,6 +50,18 @@ pub struct Exchange {
     pub response: Response,
 }
 
+impl Exchange {
+    /// Drops every text the exchange carries (system prompt, prompt, messages, answer),
+    /// keeping everything else: what is left once [`analyse`](crate::content::analyse) has
+    /// read the text.
+    pub fn drop_text(&mut self) {
+        self.request.system = None;
+        self.request.prompt = None;
+        self.request.messages = Vec::new();
+        self.response.text = None;
+    }
+}
+
 /// The network client of an exchange, as the API edge saw it.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Client {

@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 use indicatif::{ProgressBar, ProgressStyle};
-use moat_core::Record;
+use moat_core::{ContentSignals, Record};
 
 use crate::format::Format;
 use crate::reject::{ErrorPolicy, Location, Reject};
@@ -32,6 +32,9 @@ pub struct ReadOptions {
     pub errors: ErrorPolicy,
     /// Draw a progress bar on standard error, if it is a terminal.
     pub progress: bool,
+    /// Analyse each exchange's text on the decoding threads and drop the text there
+    /// ([`Batch::content`] holds the signals): the reading thread never sees prompts.
+    pub analyse_content: bool,
 }
 
 /// The default limit on one record's size: 64 MiB.
@@ -46,6 +49,7 @@ impl Default for ReadOptions {
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
             errors: ErrorPolicy::default(),
             progress: true,
+            analyse_content: false,
         }
     }
 }
@@ -60,6 +64,27 @@ pub struct Batch {
     pub rejects: Vec<Reject>,
     /// Input bytes this batch covers (after decompression; 0 for Parquet rows).
     pub bytes: u64,
+    /// With [`ReadOptions::analyse_content`], the content signals of each record (`None`
+    /// for account records), in the same order; empty otherwise.
+    pub content: Vec<Option<ContentSignals>>,
+}
+
+impl Batch {
+    /// Analyses every exchange's text and drops it.
+    fn analyse_content(&mut self) {
+        self.content = self
+            .records
+            .iter_mut()
+            .map(|record| match record {
+                Record::Exchange(e) => {
+                    let content = moat_core::analyse(&e.request);
+                    e.drop_text();
+                    Some(content)
+                }
+                Record::Account(_) => None,
+            })
+            .collect();
+    }
 }
 
 /// Counts of what a reading saw.
@@ -125,9 +150,14 @@ impl RecordStream {
         let mut handles = Vec::with_capacity(threads + 1);
         for _ in 0..threads {
             let work_rx = work_rx.clone();
+            let analyse = options.analyse_content;
             handles.push(std::thread::spawn(move || {
                 for work in work_rx {
-                    let _ = work.reply.send(decode_job(&work.source, work.job));
+                    let mut batch = decode_job(&work.source, work.job);
+                    if analyse {
+                        batch.analyse_content();
+                    }
+                    let _ = work.reply.send(batch);
                 }
             }));
         }

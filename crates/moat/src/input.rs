@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 use moat_core::Record;
-use moat_io::{ErrorPolicy, Format, ReadOptions, ReadStats, RecordStream, expand_inputs};
+use moat_io::{Batch, ErrorPolicy, Format, ReadOptions, ReadStats, RecordStream, expand_inputs};
 
 use crate::config::Config;
 
@@ -99,7 +99,24 @@ impl InputArgs {
         out: Output,
         mut each: impl FnMut(Record) -> anyhow::Result<()>,
     ) -> anyhow::Result<(ReadStats, Option<moat_io::ReadError>)> {
-        let options = self.options(config, out)?;
+        self.read_batches(config, out, false, |batch| {
+            batch.records.into_iter().try_for_each(&mut each)
+        })
+    }
+
+    /// Like [`InputArgs::read`], a batch at a time; with `analyse`, the decoding threads
+    /// analyse each exchange's text and drop it (see [`moat_io::Batch::content`]).
+    pub fn read_batches(
+        &self,
+        config: &Config,
+        out: Output,
+        analyse: bool,
+        mut each: impl FnMut(Batch) -> anyhow::Result<()>,
+    ) -> anyhow::Result<(ReadStats, Option<moat_io::ReadError>)> {
+        let options = ReadOptions {
+            analyse_content: analyse,
+            ..self.options(config, out)?
+        };
         let sources = expand_inputs(&self.inputs)?;
         tracing::info!(inputs = sources.len(), threads = options.threads, "reading");
         let mut stream = RecordStream::open(sources, &options);
@@ -117,9 +134,7 @@ impl InputArgs {
                     eprintln!("rejected: {reject}");
                 }
             }
-            for record in batch.records {
-                each(record)?;
-            }
+            each(batch)?;
         }
         Ok((stream.stats(), stopped))
     }

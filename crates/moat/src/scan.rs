@@ -22,10 +22,13 @@ pub struct Args {
 
 pub fn run(args: Args, config: &Config, out: Output) -> anyhow::Result<ExitCode> {
     let mut engine = Engine::new(config.detect.clone());
-    let (stats, stopped) = args.input.read(config, out, |record| {
-        match record {
-            Record::Exchange(e) => engine.observe(&e),
-            Record::Account(a) => engine.observe_account(&a),
+    let (stats, stopped) = args.input.read_batches(config, out, true, |batch| {
+        for (record, content) in batch.records.iter().zip(&batch.content) {
+            match (record, content) {
+                (Record::Exchange(e), Some(content)) => engine.observe_analysed(e, content),
+                (Record::Exchange(e), None) => engine.observe(e),
+                (Record::Account(a), _) => engine.observe_account(a),
+            }
         }
         Ok(())
     })?;
