@@ -43,7 +43,7 @@ pub enum Signal {
     LinkedAccounts,
     /// The linked accounts were opened in one burst.
     SignupWave,
-    /// The linked accounts send prompts cut from one template.
+    /// The linked accounts send prompts cut from the same templates.
     SharedTemplate,
     /// Volume spread evenly across the linked accounts.
     LoadBalanced,
@@ -158,7 +158,7 @@ impl Signal {
                 pct(value)
             ),
             Signal::SharedTemplate => format!(
-                "{} of the linked accounts send prompts from one template",
+                "{} of the linked accounts share prompt templates with the others",
                 pct(value)
             ),
             Signal::LoadBalanced => format!(
