@@ -129,8 +129,9 @@ impl KeyIndex {
     /// A key links when its judged holders (at least two) are nearly all suspicious — and
     /// then it links the suspicious ones, and those too new to judge if the key names an
     /// operator by itself — or, while its holders are too new to judge, when few share it
-    /// and it names an operator by itself. An account's `fit` sums the strengths of the
-    /// linking keys it holds.
+    /// and it names an operator by itself. A key that does not name an operator by itself
+    /// (a network, a template, a sign-up hour) links three accounts or more, never two. An
+    /// account's `fit` sums the strengths of the linking keys it holds.
     pub fn link(&self, judged: &[Judged], total_accounts: usize, config: &DetectConfig) -> Links {
         let linking = &config.linking;
         let most = ((total_accounts as f64) * linking.max_share).max(2.0) as usize;
@@ -166,7 +167,9 @@ impl KeyIndex {
             } else {
                 continue;
             };
-            if members.len() < 2 {
+            // Two accounts opened in the same hour, or sharing one network, may be chance;
+            // a key that is not an operator's by itself links three or more.
+            if members.len() < if strength >= 1.0 { 2 } else { 3 } {
                 continue;
             }
             members.sort_unstable();
