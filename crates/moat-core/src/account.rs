@@ -33,6 +33,10 @@ pub struct AccountState {
     templates: [Top<1>; TEMPLATE_BANDS],
     last_signature: Option<Signature>,
     last_conversation: u64,
+    /// The days (since the Unix epoch) of the last 64 on which the account was active:
+    /// bit `k` is day `last_day - k`.
+    active_days: u64,
+    last_day: i64,
     /// The verdict and how it came about.
     pub decision: Decision,
 }
@@ -94,6 +98,7 @@ impl AccountState {
         limits: &Limits,
     ) {
         self.update_info(&e.account);
+        self.count_day(e.ts.as_unix_micros().div_euclid(MICROS_PER_DAY as i64));
         let p = &mut self.exchanges;
         p.count_exchange(e.ts);
         p.reasoning += u32::from(content.reasoning_ask);
@@ -150,6 +155,36 @@ impl AccountState {
             self.systems
                 .add(Key::new(KeyKind::SystemPrompt, &h.to_le_bytes()).raw());
         }
+    }
+
+    fn count_day(&mut self, day: i64) {
+        if self.exchanges.exchanges == 0 || day > self.last_day {
+            let shift = if self.exchanges.exchanges == 0 {
+                64
+            } else {
+                day - self.last_day
+            };
+            self.active_days = if shift >= 64 {
+                0
+            } else {
+                self.active_days << shift
+            };
+            self.active_days |= 1;
+            self.last_day = day;
+        } else if self.last_day - day < 64 {
+            self.active_days |= 1 << (self.last_day - day);
+        }
+    }
+
+    /// The days on which the account was active, of the last 64 of its life: (days alive
+    /// in that window, days active).
+    pub fn active_days(&self) -> (u32, u32) {
+        let Some((first, _)) = self.exchanges.span else {
+            return (0, 0);
+        };
+        let first_day = first.div_euclid(MICROS_PER_DAY as i64);
+        let alive = (self.last_day - first_day + 1).clamp(1, 64) as u32;
+        (alive, self.active_days.count_ones())
     }
 
     /// Exchanges read.

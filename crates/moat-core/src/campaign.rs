@@ -45,12 +45,28 @@ pub fn assess(
         profile.merge(p);
     }
     let mut findings = profile_findings(&profile, Scope::Group, config);
-    if members.len() >= config.linking.corroborating_accounts as usize {
-        findings.corroborate(2);
-    }
     let size = members.len() as f64;
     if members.len() >= l.min_cluster as usize {
         findings.fire(Signal::LinkedAccounts, w.linked_accounts, size);
+
+        // Accounts run by one operation work every day they exist; independent customers
+        // who happen to share a tool or a benchmark come and go. Only the first are
+        // corroborating samples of one behaviour.
+        let (alive, active) = members.iter().fold((0u64, 0u64), |(al, ac), &m| {
+            let (alive, active) = accounts[m as usize].active_days();
+            (al + u64::from(alive), ac + u64::from(active))
+        });
+        let steady = if alive == 0 {
+            0.0
+        } else {
+            active as f64 / alive as f64
+        };
+        if steady >= l.coordinated_activity_share {
+            if members.len() >= config.linking.corroborating_accounts as usize {
+                findings.corroborate(2);
+            }
+            findings.fire(Signal::CoordinatedActivity, w.coordinated_activity, steady);
+        }
 
         let mut created: Vec<i64> = members
             .iter()

@@ -111,6 +111,7 @@ weights! {
     signup_wave: SignupWave = 0.2,
     shared_template: SharedTemplate = 0.3,
     load_balanced: LoadBalanced = 0.2,
+    coordinated_activity: CoordinatedActivity = 0.1,
     synchronised_model_move: SynchronisedModelMove = 0.2,
     linked_to_blocked_campaign: LinkedToBlockedCampaign = 1.0,
 }
@@ -155,6 +156,9 @@ pub struct Limits {
     pub shared_template_share: f64,
     /// Largest coefficient of variation of exchanges per active day across a cluster.
     pub load_balance_variation: f64,
+    /// Share of the days they exist on which a cluster's accounts are active, for them to
+    /// count as acting together (and their shared evidence to be corroborated).
+    pub coordinated_activity_share: f64,
     /// Accounts a cluster needs before its structure is evidence.
     pub min_cluster: u32,
 }
@@ -180,6 +184,7 @@ impl Default for Limits {
             signup_wave_share: 0.5,
             shared_template_share: 0.5,
             load_balance_variation: 0.4,
+            coordinated_activity_share: 0.6,
             min_cluster: 5,
         }
     }
@@ -203,9 +208,10 @@ pub struct Linking {
     pub suspicious_share: f64,
     /// Keys shared by more than this share of all accounts never link (everyone's browser).
     pub max_share: f64,
-    /// Clusters with at least this many accounts count their merged content and request
-    /// signals twice (weight `1 - (1 - w)^2`): a behaviour seen across that many accounts
-    /// is far less likely to be chance than in one.
+    /// Clusters with at least this many accounts acting together (coordinated activity)
+    /// count their merged content and request signals twice (weight `1 - (1 - w)^2`): a
+    /// behaviour seen across that many accounts of one operation is far less likely to be
+    /// chance than in one.
     pub corroborating_accounts: u32,
 }
 

@@ -47,6 +47,8 @@ pub enum Signal {
     SharedTemplate,
     /// Volume spread evenly across the linked accounts.
     LoadBalanced,
+    /// The linked accounts are active on nearly every day they exist, together.
+    CoordinatedActivity,
     /// The linked accounts moved to a new model together.
     SynchronisedModelMove,
     /// The account shares keys with a campaign already blocked.
@@ -54,7 +56,7 @@ pub enum Signal {
 }
 
 /// How many signals there are.
-pub const SIGNALS: usize = 20;
+pub const SIGNALS: usize = 21;
 
 impl Signal {
     /// Every signal, in a fixed order.
@@ -77,6 +79,7 @@ impl Signal {
         Signal::SignupWave,
         Signal::SharedTemplate,
         Signal::LoadBalanced,
+        Signal::CoordinatedActivity,
         Signal::SynchronisedModelMove,
         Signal::LinkedToBlockedCampaign,
     ];
@@ -102,6 +105,7 @@ impl Signal {
             Signal::SignupWave => "signup_wave",
             Signal::SharedTemplate => "shared_template",
             Signal::LoadBalanced => "load_balanced",
+            Signal::CoordinatedActivity => "coordinated_activity",
             Signal::SynchronisedModelMove => "synchronised_model_move",
             Signal::LinkedToBlockedCampaign => "linked_to_blocked_campaign",
         }
@@ -163,6 +167,10 @@ impl Signal {
             ),
             Signal::LoadBalanced => format!(
                 "volume per account varies by only {} across the linked accounts",
+                pct(value)
+            ),
+            Signal::CoordinatedActivity => format!(
+                "the linked accounts are active on {} of the days they exist",
                 pct(value)
             ),
             Signal::SynchronisedModelMove => format!(
