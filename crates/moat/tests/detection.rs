@@ -42,8 +42,10 @@ fn share(a: &Value, b: &Value) -> f64 {
     }
 }
 
-/// The targets every disclosed campaign profile must meet.
-fn check_disclosed(result: &Value) {
+/// Checks a scenario's one campaign: at least `min_blocked` of its accounts blocked, at
+/// most `max_early` of its exchanges made before their account was blocked, at most 0.1 %
+/// of benign accounts blocked.
+fn check_campaign(result: &Value, min_blocked: f64, max_early: f64) {
     let title = result["scenario"].as_str().unwrap();
     let e = &result["evaluation"];
     let campaigns = e["campaigns"].as_array().unwrap();
@@ -52,11 +54,11 @@ fn check_disclosed(result: &Value) {
     let blocked = share(&c["blocked"], &c["accounts"]);
     let early = share(&c["exchanges_before_block"], &c["exchanges"]);
     assert!(
-        blocked >= 0.99,
+        blocked >= min_blocked,
         "{title}: {blocked:.4} of hydra accounts blocked"
     );
     assert!(
-        early <= 0.02,
+        early <= max_early,
         "{title}: {early:.4} of hydra exchanges before block"
     );
     let benign = share(&e["benign"]["blocked"], &e["benign"]["accounts"]);
@@ -64,6 +66,11 @@ fn check_disclosed(result: &Value) {
         benign <= 0.001,
         "{title}: {benign:.4} of benign accounts blocked"
     );
+}
+
+/// The targets every disclosed campaign profile must meet.
+fn check_disclosed(result: &Value) {
+    check_campaign(result, 0.99, 0.02);
 }
 
 #[test]
@@ -75,6 +82,19 @@ fn disclosed_campaigns_are_stopped_early_without_blocking_customers() {
             &[],
         ) {
             check_disclosed(&result);
+        }
+    }
+}
+
+#[test]
+fn evasive_campaigns_are_mostly_stopped_without_blocking_customers() {
+    for seed in HELD_OUT_SEEDS {
+        for result in evaluate(
+            &["evasive-150k", "evasive-3m", "evasive-13m", "evasive-29m"],
+            seed,
+            &[],
+        ) {
+            check_campaign(&result, 0.90, 1.0);
         }
     }
 }
