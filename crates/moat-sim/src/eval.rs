@@ -40,6 +40,10 @@ pub struct CampaignResult {
     pub hours_to_half_blocked: Option<f64>,
     /// Hours until 90 % were.
     pub hours_to_90_blocked: Option<f64>,
+    /// Per account, hours from its own first exchange to its block: the median. Campaigns
+    /// that replace accounts keep opening new ones, so the two figures above follow the
+    /// campaign's length; this one says how fast each account is stopped.
+    pub median_account_hours_to_block: Option<f64>,
 }
 
 impl CampaignResult {
@@ -88,7 +92,8 @@ impl Evaluation {
     /// Compares verdicts with the truth. Accounts missing from `scored` never appeared in
     /// the traffic and are left out.
     pub fn new(truth: &[TruthRow], scored: impl Fn(&str) -> Option<Scored>) -> Self {
-        let mut campaigns: BTreeMap<String, (CampaignResult, Vec<i64>, i64)> = BTreeMap::new();
+        type Flags = (Vec<i64>, Vec<f64>);
+        let mut campaigns: BTreeMap<String, (CampaignResult, Flags, i64)> = BTreeMap::new();
         let mut benign = GroupResult::default();
         let mut by_kind: BTreeMap<String, GroupResult> = BTreeMap::new();
         let mut teams: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
@@ -111,8 +116,9 @@ impl Evaluation {
                                     exchanges_before_block: 0,
                                     hours_to_half_blocked: None,
                                     hours_to_90_blocked: None,
+                                    median_account_hours_to_block: None,
                                 },
-                                Vec::new(),
+                                (Vec::new(), Vec::new()),
                                 i64::MAX,
                             )
                         });
@@ -121,7 +127,11 @@ impl Evaluation {
                     c.exchanges += s.exchanges;
                     c.exchanges_before_block += s.before_block.min(s.exchanges);
                     if let Some(t) = s.flagged_at.filter(|_| blocked) {
-                        flags.push(t.as_unix_micros());
+                        flags.0.push(t.as_unix_micros());
+                        if let Some(first) = s.first_seen {
+                            let hours = (t.as_unix_micros() - first.as_unix_micros()) as f64;
+                            flags.1.push(hours.max(0.0) / 3_600e6);
+                        }
                     }
                     if let Some(t) = s.first_seen {
                         *start = (*start).min(t.as_unix_micros());
@@ -155,7 +165,7 @@ impl Evaluation {
         }
         let campaigns = campaigns
             .into_values()
-            .map(|(mut c, mut flags, start)| {
+            .map(|(mut c, (mut flags, mut delays), start)| {
                 flags.sort_unstable();
                 let hours_to = |share: f64| {
                     let k = (share * c.accounts as f64).ceil().max(1.0) as usize;
@@ -165,6 +175,9 @@ impl Evaluation {
                 };
                 c.hours_to_half_blocked = hours_to(0.5);
                 c.hours_to_90_blocked = hours_to(0.9);
+                delays.sort_by(f64::total_cmp);
+                let half = (c.accounts as usize).div_ceil(2).max(1);
+                c.median_account_hours_to_block = delays.get(half - 1).copied();
                 c
             })
             .collect();
@@ -186,7 +199,7 @@ impl Evaluation {
         for c in &self.campaigns {
             let _ = writeln!(
                 out,
-                "  {:<28} hydra blocked {:>6}/{:<6} {:>8}   exchanges before block {:>8}   50% at {:>9}   90% at {:>9}",
+                "  {:<28} hydra blocked {:>6}/{:<6} {:>8}   exchanges before block {:>8}   50% at {:>9}   90% at {:>9}   median account blocked after {:>9}",
                 c.campaign,
                 c.blocked,
                 c.accounts,
@@ -194,6 +207,7 @@ impl Evaluation {
                 pct(c.exchanges_before_block, c.exchanges),
                 hours(c.hours_to_half_blocked),
                 hours(c.hours_to_90_blocked),
+                hours(c.median_account_hours_to_block),
             );
         }
         if self.mixed.accounts > 0 {
@@ -282,6 +296,7 @@ mod tests {
         assert!((c.before_block_share() - 0.1).abs() < 1e-9);
         assert_eq!(c.hours_to_half_blocked, Some(2.0));
         assert_eq!(c.hours_to_90_blocked, Some(10.0));
+        assert_eq!(c.median_account_hours_to_block, Some(2.0));
         assert_eq!((eval.benign.accounts, eval.benign.blocked), (3, 1));
         let e = &eval.benign_by_kind["enterprise"];
         assert_eq!((e.groups_touched, e.groups_blocked), (1, 1));
