@@ -230,3 +230,34 @@ impl AccountState {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_per_account_stays_small() {
+        let size = std::mem::size_of::<AccountState>();
+        eprintln!("AccountState: {size} bytes");
+        assert!(size <= 1024, "AccountState grew to {size} bytes");
+    }
+
+    #[test]
+    fn active_days_count_each_day_once_and_slide() {
+        let mut a = AccountState::default();
+        let e = |day: i64, hour: i64| Exchange {
+            ts: EventTime::from_unix_micros(day * 86_400_000_000 + hour * 3_600_000_000)
+                .unwrap(),
+            ..Exchange::default()
+        };
+        let content = crate::content::analyse(&Default::default());
+        let news = ModelNews { early_move: false };
+        let limits = Limits::default();
+        for (day, hour) in [(100, 1), (100, 5), (101, 2), (103, 9), (102, 3)] {
+            a.observe(&e(day, hour), &content, news, &limits);
+        }
+        assert_eq!(a.active_days(), (4, 4));
+        a.observe(&e(200, 0), &content, news, &limits);
+        assert_eq!(a.active_days(), (64, 1));
+    }
+}

@@ -13,6 +13,8 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use smallvec::SmallVec;
+
 use crate::config::DetectConfig;
 use crate::keys::Key;
 
@@ -28,7 +30,8 @@ pub struct Judged {
 
 #[derive(Debug, Default)]
 struct Holders {
-    accounts: Vec<u32>,
+    /// Most keys have one holder: kept inline, no allocation.
+    accounts: SmallVec<[u32; 2]>,
     judged: u32,
     suspicious: u32,
 }
@@ -150,7 +153,7 @@ impl KeyIndex {
                 if n as f64 > linking.rare.get(key.kind()) || strength < 1.0 {
                     continue;
                 }
-                h.accounts.clone()
+                h.accounts.to_vec()
             } else if h.suspicious as f64 >= linking.suspicious_share * h.judged as f64 {
                 h.accounts
                     .iter()
