@@ -246,8 +246,7 @@ mod tests {
     fn active_days_count_each_day_once_and_slide() {
         let mut a = AccountState::default();
         let e = |day: i64, hour: i64| Exchange {
-            ts: EventTime::from_unix_micros(day * 86_400_000_000 + hour * 3_600_000_000)
-                .unwrap(),
+            ts: EventTime::from_unix_micros(day * 86_400_000_000 + hour * 3_600_000_000).unwrap(),
             ..Exchange::default()
         };
         let content = crate::content::analyse(&Default::default());

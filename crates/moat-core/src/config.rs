@@ -206,8 +206,6 @@ pub struct Linking {
     /// Share of a large group's judged accounts that must be suspicious for its key to
     /// link them.
     pub suspicious_share: f64,
-    /// Keys shared by more than this share of all accounts never link (everyone's browser).
-    pub max_share: f64,
     /// Clusters with at least this many accounts acting together (coordinated activity)
     /// count their merged content and request signals twice (weight `1 - (1 - w)^2`): a
     /// behaviour seen across that many accounts of one operation is far less likely to be
@@ -240,7 +238,6 @@ impl Default for Linking {
             },
             suspicion: 0.35,
             suspicious_share: 0.8,
-            max_share: 0.25,
             corroborating_accounts: 20,
         }
     }

@@ -258,9 +258,7 @@ impl Engine {
             keys.dedup();
             self.index.update(i, keys.clone(), judged);
         }
-        let links = self
-            .index
-            .link(&self.judged, self.accounts.len(), &self.config);
+        let links = self.index.link(&self.judged, &self.config);
         let holders = campaign::template_holders(&links);
         let min = (self.config.limits.min_cluster as usize).max(2);
         let mut campaigns: HashMap<u32, Campaign> = HashMap::new();

@@ -135,16 +135,15 @@ impl KeyIndex {
     /// and it names an operator by itself. A key that does not name an operator by itself
     /// (a network, a template, a sign-up hour) links three accounts or more, never two. An
     /// account's `fit` sums the strengths of the linking keys it holds.
-    pub fn link(&self, judged: &[Judged], total_accounts: usize, config: &DetectConfig) -> Links {
+    pub fn link(&self, judged: &[Judged], config: &DetectConfig) -> Links {
         let linking = &config.linking;
-        let most = ((total_accounts as f64) * linking.max_share).max(2.0) as usize;
         let mut keys: Vec<u64> = self.shared.iter().copied().collect();
         keys.sort_unstable();
         let mut shared = Vec::new();
         for raw in keys {
             let h = &self.holders[&raw];
             let n = h.accounts.len();
-            if n < 2 || n > most {
+            if n < 2 {
                 continue;
             }
             let key = Key::from_raw(raw);
@@ -273,7 +272,7 @@ mod tests {
             index.update(i, vec![nat], j);
             judged.push(j);
         }
-        let links = index.link(&judged, judged.len(), &config);
+        let links = index.link(&judged, &config);
         assert_eq!(links.clusters.len(), 1);
         assert_eq!(links.clusters[&0], vec![0, 1, 2]);
         assert_eq!(links.fit[&1], 1.0);
@@ -292,7 +291,7 @@ mod tests {
             index.update(i, sorted(vec![template, system]), j);
             judged.push(j);
         }
-        let links = index.link(&judged, 100, &config);
+        let links = index.link(&judged, &config);
         assert_eq!(links.clusters[&0].len(), 19);
         assert!(!links.root.contains_key(&7));
         assert_eq!(links.fit[&0], 1.0);
@@ -301,7 +300,7 @@ mod tests {
             index.update(i, sorted(vec![template, system]), GOOD);
             judged[i as usize] = GOOD;
         }
-        assert!(index.link(&judged, 100, &config).clusters.is_empty());
+        assert!(index.link(&judged, &config).clusters.is_empty());
         // An account that drops a key leaves its holders.
         index.update(0, vec![], GOOD);
         assert_eq!(index.holders[&template].accounts.len(), 19);

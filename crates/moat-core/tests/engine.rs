@@ -1,0 +1,178 @@
+//! The engine on hand-built traffic: a small campaign among ordinary customers.
+
+use moat_core::{AccountInfo, Client, DetectConfig, Engine, EventTime, Exchange, Request, Verdict};
+
+const HOUR: i64 = 3_600_000_000;
+const DAY: i64 = 24 * HOUR;
+const START: i64 = 1_780_000_000_000_000 / DAY * DAY;
+
+const WORDS: [&str; 24] = [
+    "garden", "invoice", "poem", "recipe", "holiday", "bicycle", "letter", "budget", "sunset",
+    "museum", "guitar", "tomato", "harbour", "winter", "ladder", "pillow", "meadow", "violin",
+    "candle", "orchard", "glacier", "bakery", "lantern", "compass",
+];
+
+fn at(micros: i64) -> EventTime {
+    EventTime::from_unix_micros(micros).unwrap()
+}
+
+/// One exchange of campaign account `a` at `t`: a shared card, one bulk sign-up hour, one
+/// template with its slots filled, a system prompt asking for written-out reasoning.
+fn campaign_exchange(a: usize, n: usize, t: i64) -> Exchange {
+    Exchange {
+        ts: at(t),
+        account_id: format!("hydra-{a:02}"),
+        client: Client {
+            ip: Some(format!("198.51.100.{}", 10 + a % 5).parse().unwrap()),
+            ..Client::default()
+        },
+        account: AccountInfo {
+            created_at: Some(at(START - 2 * HOUR + a as i64 * 60_000_000)),
+            signup_channel: Some("education".into()),
+            email_domain: Some("gmail.com".into()),
+            payment_fingerprint: Some("pm_shared".into()),
+            verified: Some(false),
+        },
+        request: Request {
+            system: Some("You are a meticulous senior engineer. Always reason step by step and show your complete reasoning.".into()),
+            prompt: Some(format!(
+                "Task {n}: implement the {} module of a {} service in Rust, with unit tests. Before answering, reason through the problem in detail and show every step of your thinking, then give the final code in one block.",
+                WORDS[n % WORDS.len()],
+                WORDS[(n / 7) % WORDS.len()]
+            )),
+            max_tokens: Some(32_000),
+            temperature: Some(1.0),
+            ..Request::default()
+        },
+        ..Exchange::default()
+    }
+}
+
+/// One exchange of customer `c`: their own card and address, an old verified account,
+/// varied questions in the daytime.
+fn customer_exchange(c: usize, n: usize, t: i64) -> Exchange {
+    let w = |k: usize| WORDS[(c * 7 + n * 3 + k * 5) % WORDS.len()];
+    Exchange {
+        ts: at(t),
+        account_id: format!("customer-{c:02}"),
+        conversation_id: Some(format!("conv-{c}-{}", n / 3)),
+        client: Client {
+            ip: Some(format!("203.0.{}.{}", 10 + c, 1 + n % 3).parse().unwrap()),
+            ..Client::default()
+        },
+        account: AccountInfo {
+            created_at: Some(at(START - 400 * DAY + c as i64 * DAY)),
+            signup_channel: Some("self_serve".into()),
+            email_domain: Some("gmail.com".into()),
+            payment_fingerprint: Some(format!("pm_{c}")),
+            verified: Some(true),
+        },
+        request: Request {
+            prompt: Some(format!(
+                "{} {} {} — what would you suggest for the {} and the {}?",
+                w(0),
+                w(1),
+                w(2),
+                w(3),
+                w(4)
+            )),
+            ..Request::default()
+        },
+        ..Exchange::default()
+    }
+}
+
+/// Three days: 30 campaign accounts every 40 minutes round the clock, 30 customers a few
+/// times a day in their daytime; in time order.
+fn traffic() -> Vec<Exchange> {
+    let mut all = Vec::new();
+    for a in 0..30 {
+        for n in 0..(3 * 36) {
+            let t = START + n as i64 * 40 * 60_000_000 + a as i64 * 13_000_000;
+            all.push(campaign_exchange(a, a * 1000 + n, t));
+        }
+    }
+    for c in 0..30 {
+        for day in 0..3 {
+            for k in 0..4 {
+                let t = START + day * DAY + (9 + 2 * k) * HOUR + c as i64 * 60_000_000;
+                all.push(customer_exchange(c, (day * 4 + k) as usize, t));
+            }
+        }
+    }
+    all.sort_by_key(|e| e.ts);
+    all
+}
+
+fn scan(traffic: &[Exchange]) -> moat_core::Outcome {
+    let mut engine = Engine::new(DetectConfig::default());
+    for e in traffic {
+        engine.observe(e);
+    }
+    engine.finish()
+}
+
+#[test]
+fn a_campaign_is_blocked_early_and_customers_are_not() {
+    let outcome = scan(&traffic());
+    for a in &outcome.accounts {
+        if a.account_id.starts_with("hydra") {
+            assert_eq!(a.verdict, Verdict::Block, "{a:?}");
+            let flagged = a.flagged_at.unwrap().as_unix_micros();
+            assert!(flagged < START + DAY, "{a:?} blocked only at {flagged}");
+            assert!(a.campaign_id.is_some(), "{a:?}");
+            assert!(a.signals.iter().any(|s| s == "reasoning_asks"), "{a:?}");
+        } else {
+            assert_eq!(a.verdict, Verdict::Allow, "{a:?}");
+            assert_eq!(a.flagged_at, None);
+        }
+    }
+    let campaigns = &outcome.report.campaigns;
+    assert_eq!(campaigns.len(), 1, "{campaigns:?}");
+    assert_eq!(campaigns[0].accounts, 30);
+    assert!(campaigns[0].score >= 0.8);
+    let evidence: Vec<&str> = campaigns[0]
+        .evidence
+        .iter()
+        .map(|e| e.signal.as_str())
+        .collect();
+    for signal in ["linked_accounts", "signup_wave", "shared_template"] {
+        assert!(evidence.contains(&signal), "{evidence:?}");
+    }
+    assert_eq!(outcome.report.summary.accounts, 60);
+    assert_eq!(outcome.report.summary.accounts_blocked, 30);
+    let early: u64 = outcome
+        .accounts
+        .iter()
+        .zip(&outcome.before_block)
+        .filter(|(a, _)| a.account_id.starts_with("hydra"))
+        .map(|(_, &b)| b)
+        .sum();
+    assert!(
+        early < 30 * 108 / 5,
+        "{early} campaign exchanges before their block"
+    );
+}
+
+#[test]
+fn the_same_input_gives_the_same_verdicts() {
+    let traffic = traffic();
+    let a = scan(&traffic);
+    let b = scan(&traffic);
+    assert_eq!(a.accounts, b.accounts);
+    assert_eq!(a.before_block, b.before_block);
+    assert_eq!(a.report, b.report);
+}
+
+#[test]
+fn customers_alone_are_left_alone_and_nothing_is_no_campaign() {
+    let customers: Vec<Exchange> = traffic()
+        .into_iter()
+        .filter(|e| e.account_id.starts_with("customer"))
+        .collect();
+    let outcome = scan(&customers);
+    assert!(outcome.report.campaigns.is_empty());
+    assert!(outcome.accounts.iter().all(|a| a.verdict == Verdict::Allow));
+    let empty = scan(&[]);
+    assert!(empty.accounts.is_empty() && empty.report.campaigns.is_empty());
+}
