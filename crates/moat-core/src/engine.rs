@@ -2,8 +2,9 @@
 //! cadence of event time links accounts, scores accounts and campaigns, and takes verdicts,
 //! each stamped with the event time at which it was taken.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
+use smallvec::SmallVec;
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::account::{AccountState, ModelNews};
@@ -183,7 +184,7 @@ impl Engine {
         if self.blocked_keys.is_empty() {
             return;
         }
-        let mut found: Vec<Key> = Vec::with_capacity(16);
+        let mut found: SmallVec<[Key; 32]> = SmallVec::new();
         let (ip, prefix) = keys::network_keys(&e.client);
         found.extend(ip);
         found.extend(prefix);
@@ -198,7 +199,7 @@ impl Engine {
         }
         found.sort_unstable();
         found.dedup();
-        let mut by_campaign: Vec<(u32, KeyKind, f64)> = Vec::new();
+        let mut by_campaign: SmallVec<[(u32, KeyKind, f64); 8]> = SmallVec::new();
         for k in found {
             if let Some(&root) = self.blocked_keys.get(&k.raw()) {
                 let kind = k.kind();
@@ -339,11 +340,26 @@ impl Engine {
                 xxh3_64(names[root as usize].as_bytes()) as u32
             )
         };
+        // A cluster is reported as a campaign when its evidence reaches `watch` or one of
+        // its accounts was blocked; a cluster of ordinary accounts is not a campaign.
+        let with_blocks: HashSet<u32> = self
+            .accounts
+            .iter()
+            .filter(|a| a.decision.verdict == Verdict::Block)
+            .filter_map(|a| a.decision.campaign)
+            .collect();
+        let reported = |root: u32| {
+            with_blocks.contains(&root)
+                || self
+                    .campaign_findings(root)
+                    .is_some_and(|f| f.score() >= self.config.watch)
+        };
         let mut accounts = Vec::with_capacity(self.accounts.len());
         let mut before_block = Vec::with_capacity(self.accounts.len());
         let mut members: HashMap<u32, Vec<u32>> = HashMap::new();
         for (i, state) in self.accounts.iter().enumerate() {
             let d = &state.decision;
+            let campaign = d.campaign.filter(|&root| reported(root));
             let mut findings =
                 profile_findings(&state.profile(limits), Scope::Account, &self.config);
             if let Some(c) = d.campaign.and_then(|r| self.campaign_findings(r)) {
@@ -360,14 +376,14 @@ impl Engine {
                     1.0,
                 );
             }
-            if let Some(root) = d.campaign {
+            if let Some(root) = campaign {
                 members.entry(root).or_default().push(i as u32);
             }
             accounts.push(AccountVerdict {
                 account_id: self.names[i].to_string(),
                 verdict: d.verdict,
                 score: f64::from(d.score).clamp(0.0, 1.0),
-                campaign_id: d.campaign.map(|r| campaign_id(r, &self.names)),
+                campaign_id: campaign.map(|r| campaign_id(r, &self.names)),
                 flagged_at: d.flagged_at,
                 exchanges: u64::from(state.exchange_count()),
                 signals: findings
