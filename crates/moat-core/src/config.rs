@@ -194,17 +194,16 @@ impl Default for Limits {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Linking {
-    /// Per key kind, the most accounts that may share a key for it to link them whatever
-    /// they do (a card shared by a few accounts). Larger groups link only when their merged
-    /// behaviour is suspicious.
+    /// Per key kind, the most accounts that may share a key for it to link them while they
+    /// are too new to judge (used only for kinds of strength 1: a card, an address). Once
+    /// judged, holders link only when nearly all of them are suspicious.
     pub rare: KindTable,
     /// Per key kind, how much one shared key says that two accounts have one operator.
     /// An account takes its cluster's evidence when its shared keys add up to 1.
     pub strength: KindTable,
     /// Score from which an account counts as suspicious on its own, for linking.
     pub suspicion: f64,
-    /// Share of a large group's judged accounts that must be suspicious for its key to
-    /// link them.
+    /// Share of a key's judged holders that must be suspicious for it to link them.
     pub suspicious_share: f64,
     /// Clusters with at least this many accounts acting together (coordinated activity)
     /// count their merged content and request signals twice (weight `1 - (1 - w)^2`): a
