@@ -18,10 +18,6 @@ const MICROS_PER_DAY: i64 = 86_400_000_000;
 pub struct Campaign {
     /// The cluster's root account (its earliest).
     pub root: u32,
-    /// Its members, in account order.
-    pub members: Vec<u32>,
-    /// The merged profile of its members.
-    pub profile: Profile,
     /// The signals the cluster shows.
     pub findings: Findings,
 }
@@ -29,7 +25,7 @@ pub struct Campaign {
 /// Reads the evidence of one cluster.
 pub fn assess(
     root: u32,
-    members: Vec<u32>,
+    members: &[u32],
     accounts: &[AccountState],
     template_holders: &HashMap<u32, u32>,
     config: &DetectConfig,
@@ -115,12 +111,7 @@ pub fn assess(
             );
         }
     }
-    Campaign {
-        root,
-        members,
-        profile,
-        findings,
-    }
+    Campaign { root, findings }
 }
 
 /// Per cluster root, how many members hold at least one linking template or system

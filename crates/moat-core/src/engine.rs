@@ -264,13 +264,7 @@ impl Engine {
         let min = (self.config.limits.min_cluster as usize).max(2);
         let mut campaigns: HashMap<u32, Campaign> = HashMap::new();
         for (&root, members) in links.clusters.iter().filter(|(_, m)| m.len() >= min) {
-            let c = campaign::assess(
-                root,
-                members.clone(),
-                &self.accounts,
-                &holders,
-                &self.config,
-            );
+            let c = campaign::assess(root, members, &self.accounts, &holders, &self.config);
             campaigns.insert(root, c);
         }
         let mut rescore = dirty;
