@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
+use serde::{Deserialize, Serialize};
 
 use crate::exchange::{Request, Role};
 
@@ -149,7 +150,8 @@ const LONG_HORIZON: &[&str] = &[
 ];
 
 /// Capabilities a request targets, as bit flags.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct Capabilities(u8);
 
 impl Capabilities {
@@ -186,7 +188,8 @@ pub const SIGNATURE_BINS: usize = 16;
 /// A one-permutation MinHash of a text's word shingles: two texts agree on a bin about as
 /// often as their shingle sets overlap (Jaccard similarity), so texts cut from one template
 /// collide however their slots are filled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct Signature(pub [u32; SIGNATURE_BINS]);
 
 impl Signature {
@@ -203,7 +206,7 @@ impl Signature {
 }
 
 /// Everything moat keeps of an exchange's text.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ContentSignals {
     /// The request's text asks the model to write out its reasoning (the extended-thinking
     /// switch is not an ask: it is counted with heavy requests).

@@ -4,15 +4,14 @@
 
 use std::collections::{HashMap, HashSet};
 
-use smallvec::SmallVec;
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::account::{AccountState, ModelNews};
+use crate::blocklist::{Blocklist, ExchangeKeys};
 use crate::campaign::{self, Campaign};
 use crate::config::DetectConfig;
 use crate::content;
 use crate::exchange::{AccountRecord, Exchange};
-use crate::keys::{self, Key, KeyKind};
 use crate::linker;
 use crate::signal::{Findings, Scope, Signal, profile_findings};
 use crate::time::EventTime;
@@ -34,8 +33,8 @@ pub struct Engine {
     /// The latest event time read.
     now: i64,
     next_round: Option<i64>,
-    /// Keys of blocked campaigns → the campaign's root account.
-    blocked_keys: HashMap<u64, u32>,
+    /// Keys of blocked campaigns.
+    blocklist: Blocklist,
     /// Who holds which link key, kept between rounds.
     index: linker::KeyIndex,
     /// How the linker saw each account at its last change.
@@ -50,7 +49,30 @@ pub struct Engine {
     /// The last evidence of every campaign that had blocked accounts, by root account, so
     /// a campaign whose accounts are gone or merged into another is still reported.
     blocked_campaigns: HashMap<u32, Findings>,
+    /// Campaigns (by root account) that had an account blocked while in them.
+    with_blocks: HashSet<u32>,
+    /// Accounts whose decision may have changed since [`Engine::take_changes`], when
+    /// changes are recorded.
+    changes: Option<Changes>,
     exchanges: u64,
+}
+
+/// Accounts whose decision may have changed, each once.
+#[derive(Default)]
+struct Changes {
+    accounts: Vec<u32>,
+    listed: Vec<bool>,
+}
+
+impl Changes {
+    fn add(&mut self, i: u32) {
+        if self.listed.len() <= i as usize {
+            self.listed.resize(i as usize + 1, false);
+        }
+        if !std::mem::replace(&mut self.listed[i as usize], true) {
+            self.accounts.push(i);
+        }
+    }
 }
 
 /// What a scan concludes: a verdict per account and the campaigns.
@@ -76,7 +98,7 @@ impl Engine {
             first_ts: None,
             now: i64::MIN,
             next_round: None,
-            blocked_keys: HashMap::new(),
+            blocklist: Blocklist::default(),
             index: linker::KeyIndex::default(),
             judged: Vec::new(),
             dirty: Vec::new(),
@@ -84,7 +106,21 @@ impl Engine {
             linked: Vec::new(),
             campaigns: HashMap::new(),
             blocked_campaigns: HashMap::new(),
+            with_blocks: HashSet::new(),
+            changes: None,
             exchanges: 0,
+        }
+    }
+
+    /// Records from now on which accounts' decisions change, for [`Engine::take_changes`]
+    /// (a live service publishes them; a scan has no use for them).
+    pub fn record_changes(&mut self) {
+        self.changes.get_or_insert_with(Changes::default);
+    }
+
+    fn changed(&mut self, i: u32) {
+        if let Some(changes) = &mut self.changes {
+            changes.add(i);
         }
     }
 
@@ -181,60 +217,29 @@ impl Engine {
     /// Blocks at once an account whose exchange carries keys of a blocked campaign worth a
     /// full link (one key per kind counts, so templates alone never suffice).
     fn check_blocked_keys(&mut self, i: u32, e: &Exchange, content: &content::ContentSignals) {
-        if self.blocked_keys.is_empty() {
+        if self.blocklist.is_empty() {
             return;
         }
-        let mut found: SmallVec<[Key; 32]> = SmallVec::new();
-        let (ip, prefix) = keys::network_keys(&e.client);
-        found.extend(ip);
-        found.extend(prefix);
-        found.extend(keys::client_key(&e.client));
-        found.extend(keys::account_keys(&e.account).into_iter().flatten());
+        let mut found = ExchangeKeys::new();
+        Blocklist::exchange_keys(e, content, &mut found);
         self.accounts[i as usize].keys(|k| found.push(k));
-        if let Some(h) = content.system_hash {
-            found.push(Key::new(KeyKind::SystemPrompt, &h.to_le_bytes()));
-        }
-        if let Some(signature) = &content.signature {
-            found.extend(keys::template_bands(signature).into_iter().flatten());
-        }
-        found.sort_unstable();
-        found.dedup();
-        let mut by_campaign: SmallVec<[(u32, KeyKind, f64); 8]> = SmallVec::new();
-        for k in found {
-            if let Some(&root) = self.blocked_keys.get(&k.raw()) {
-                let kind = k.kind();
-                if !by_campaign
-                    .iter()
-                    .any(|&(r, kd, _)| r == root && kd == kind)
-                {
-                    by_campaign.push((root, kind, self.config.linking.strength.get(kind)));
-                }
-            }
-        }
-        let Some((root, fit)) = by_campaign
-            .iter()
-            .map(|&(r, _, _)| r)
-            .map(|r| {
-                let fit: f64 = by_campaign.iter().filter(|x| x.0 == r).map(|x| x.2).sum();
-                (r, fit)
-            })
-            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+        let Some(root) = self
+            .blocklist
+            .matching(&mut found, &self.config.linking.strength)
         else {
             return;
         };
-        if fit < 1.0 {
-            return;
-        }
         let score = self
             .campaigns
             .get(&root)
             .map_or(1.0, |c| c.findings.score());
-        let ts = e.ts;
         let decision = &mut self.accounts[i as usize].decision;
         decision.verdict = Verdict::Block;
         decision.campaign = Some(root);
-        decision.flagged_at = Some(ts);
+        decision.flagged_at = Some(e.ts);
         decision.score = score.max(self.config.block) as f32;
+        self.with_blocks.insert(root);
+        self.changed(i);
     }
 
     /// One round: re-judge the accounts that changed, link, assess clusters, score the
@@ -287,31 +292,40 @@ impl Engine {
             }
             let score = findings.score();
             let d = &mut account.decision;
+            let before = (d.verdict, d.campaign, d.score);
             if d.verdict == Verdict::Block {
                 d.score = d.score.max(score as f32);
                 d.campaign = joined.map(|c| c.root).or(d.campaign);
-                continue;
-            }
-            d.score = score as f32;
-            d.campaign = joined.map(|c| c.root);
-            d.verdict = if score >= self.config.block {
-                d.flagged_at = Some(at);
-                Verdict::Block
-            } else if score >= self.config.watch {
-                Verdict::Watch
             } else {
-                Verdict::Allow
-            };
+                d.score = score as f32;
+                d.campaign = joined.map(|c| c.root);
+                d.verdict = if score >= self.config.block {
+                    d.flagged_at = Some(at);
+                    Verdict::Block
+                } else if score >= self.config.watch {
+                    Verdict::Watch
+                } else {
+                    Verdict::Allow
+                };
+            }
+            if d.verdict == Verdict::Block {
+                self.with_blocks.extend(d.campaign);
+            }
+            if before != (d.verdict, d.campaign, d.score) {
+                if let Some(changes) = &mut self.changes {
+                    changes.add(i);
+                }
+            }
         }
         self.linked = links.root.keys().copied().collect();
-        self.blocked_keys.clear();
+        self.blocklist.clear();
         for s in &links.shared {
             let root = links.root[&s.members[0]];
             if campaigns
                 .get(&root)
                 .is_some_and(|c| c.findings.score() >= self.config.block)
             {
-                self.blocked_keys.insert(s.key.raw(), root);
+                self.blocklist.insert(s.key, root);
             }
         }
         for c in campaigns.values() {
@@ -327,72 +341,25 @@ impl Engine {
         if self.exchanges > 0 {
             self.round(self.now);
         }
-        let limits = &self.config.limits;
-        let campaign_id = |root: u32, names: &[Box<str>]| {
-            format!(
-                "campaign-{:08x}",
-                xxh3_64(names[root as usize].as_bytes()) as u32
-            )
-        };
-        // A cluster is reported as a campaign when its evidence reaches `watch` or one of
-        // its accounts was blocked; a cluster of ordinary accounts is not a campaign.
-        let with_blocks: HashSet<u32> = self
-            .accounts
-            .iter()
-            .filter(|a| a.decision.verdict == Verdict::Block)
-            .filter_map(|a| a.decision.campaign)
-            .collect();
-        let reported = |root: u32| {
-            with_blocks.contains(&root)
-                || self
-                    .campaign_findings(root)
-                    .is_some_and(|f| f.score() >= self.config.watch)
-        };
+        self.snapshot()
+    }
+
+    /// The verdicts and report as they stand after the last round, without ending the
+    /// input. Costs a pass over every account.
+    pub fn snapshot(&self) -> Outcome {
         let mut accounts = Vec::with_capacity(self.accounts.len());
         let mut before_block = Vec::with_capacity(self.accounts.len());
         let mut members: HashMap<u32, Vec<u32>> = HashMap::new();
-        for (i, state) in self.accounts.iter().enumerate() {
-            let d = &state.decision;
-            let campaign = d.campaign.filter(|&root| reported(root));
-            let mut findings =
-                profile_findings(&state.profile(limits), Scope::Account, &self.config);
-            if let Some(c) = d.campaign.and_then(|r| self.campaign_findings(r)) {
-                findings.merge(&c);
+        for i in 0..self.accounts.len() as u32 {
+            if let Some(root) = self.reported_campaign(i) {
+                members.entry(root).or_default().push(i);
             }
-            if d.verdict == Verdict::Block
-                && d.campaign.is_some()
-                && findings.weight(Signal::LinkedToBlockedCampaign) == 0.0
-                && findings.score() < self.config.block
-            {
-                findings.fire(
-                    Signal::LinkedToBlockedCampaign,
-                    self.config.weights.linked_to_blocked_campaign,
-                    1.0,
-                );
-            }
-            if let Some(root) = campaign {
-                members.entry(root).or_default().push(i as u32);
-            }
-            accounts.push(AccountVerdict {
-                account_id: self.names[i].to_string(),
-                verdict: d.verdict,
-                score: f64::from(d.score).clamp(0.0, 1.0),
-                campaign_id: campaign.map(|r| campaign_id(r, &self.names)),
-                flagged_at: d.flagged_at,
-                exchanges: u64::from(state.exchange_count()),
-                signals: findings
-                    .fired()
-                    .into_iter()
-                    .map(|(s, _, _)| s.name().to_owned())
-                    .collect(),
-            });
-            before_block.push(u64::from(d.before_block));
+            accounts.push(self.account_verdict(i));
+            before_block.push(u64::from(self.accounts[i as usize].decision.before_block));
         }
         let mut campaigns: Vec<CampaignReport> = members
             .into_iter()
-            .map(|(root, members)| {
-                self.report_campaign(root, &members, campaign_id(root, &self.names))
-            })
+            .map(|(root, members)| self.report_campaign(root, &members))
             .collect();
         campaigns.sort_by(|a, b| {
             b.score
@@ -414,14 +381,127 @@ impl Engine {
             campaigns: campaigns.len() as u64,
             records_rejected: 0,
             first_seen: self.first_ts.and_then(EventTime::from_unix_micros),
-            last_seen: (self.exchanges > 0)
-                .then_some(self.now)
-                .and_then(EventTime::from_unix_micros),
+            last_seen: self.now(),
         };
         Outcome {
             accounts,
             before_block,
             report: Report { summary, campaigns },
+        }
+    }
+
+    /// The verdict of one account as it stands, if the account was seen.
+    pub fn verdict(&self, account_id: &str) -> Option<AccountVerdict> {
+        self.ids.get(account_id).map(|&i| self.account_verdict(i))
+    }
+
+    /// The verdicts of the accounts whose decision changed since the last call (empty
+    /// unless [`Engine::record_changes`] was called).
+    pub fn take_changes(&mut self) -> Vec<AccountVerdict> {
+        let Some(changes) = &mut self.changes else {
+            return Vec::new();
+        };
+        let changed = std::mem::take(&mut changes.accounts);
+        for &i in &changed {
+            changes.listed[i as usize] = false;
+        }
+        changed.into_iter().map(|i| self.account_verdict(i)).collect()
+    }
+
+    /// One campaign as it stands, with its member accounts' verdicts, by the id reports
+    /// give it. Costs a pass over every account.
+    pub fn campaign(&self, id: &str) -> Option<(CampaignReport, Vec<AccountVerdict>)> {
+        let members: Vec<u32> = (0..self.accounts.len() as u32)
+            .filter(|&i| {
+                self.reported_campaign(i)
+                    .is_some_and(|root| self.campaign_id(root) == id)
+            })
+            .collect();
+        let root = self.accounts[*members.first()? as usize].decision.campaign?;
+        let report = self.report_campaign(root, &members);
+        let verdicts = members.iter().map(|&i| self.account_verdict(i)).collect();
+        Some((report, verdicts))
+    }
+
+    /// The id reports give the campaign rooted at account `root`.
+    pub fn campaign_id(&self, root: u32) -> String {
+        format!(
+            "campaign-{:08x}",
+            xxh3_64(self.names[root as usize].as_bytes()) as u32
+        )
+    }
+
+    /// The keys of the campaigns blocked in the last round.
+    pub fn blocklist(&self) -> &Blocklist {
+        &self.blocklist
+    }
+
+    /// The configuration the engine runs with.
+    pub fn config(&self) -> &DetectConfig {
+        &self.config
+    }
+
+    /// The latest event time read, if any exchange was.
+    pub fn now(&self) -> Option<EventTime> {
+        (self.exchanges > 0)
+            .then_some(self.now)
+            .and_then(EventTime::from_unix_micros)
+    }
+
+    /// How many exchanges were read.
+    pub fn exchanges(&self) -> u64 {
+        self.exchanges
+    }
+
+    /// How many accounts were seen.
+    pub fn accounts(&self) -> usize {
+        self.accounts.len()
+    }
+
+    /// The campaign account `i` is reported in: its cluster, when the cluster's evidence
+    /// reaches `watch` or one of its accounts was blocked (a cluster of ordinary accounts
+    /// is not a campaign).
+    fn reported_campaign(&self, i: u32) -> Option<u32> {
+        self.accounts[i as usize].decision.campaign.filter(|&root| {
+            self.with_blocks.contains(&root)
+                || self
+                    .campaign_findings(root)
+                    .is_some_and(|f| f.score() >= self.config.watch)
+        })
+    }
+
+    /// The verdict of account `i` as it stands, with the signals behind it.
+    fn account_verdict(&self, i: u32) -> AccountVerdict {
+        let state = &self.accounts[i as usize];
+        let d = &state.decision;
+        let mut findings =
+            profile_findings(&state.profile(&self.config.limits), Scope::Account, &self.config);
+        if let Some(c) = d.campaign.and_then(|r| self.campaign_findings(r)) {
+            findings.merge(&c);
+        }
+        if d.verdict == Verdict::Block
+            && d.campaign.is_some()
+            && findings.weight(Signal::LinkedToBlockedCampaign) == 0.0
+            && findings.score() < self.config.block
+        {
+            findings.fire(
+                Signal::LinkedToBlockedCampaign,
+                self.config.weights.linked_to_blocked_campaign,
+                1.0,
+            );
+        }
+        AccountVerdict {
+            account_id: self.names[i as usize].to_string(),
+            verdict: d.verdict,
+            score: f64::from(d.score).clamp(0.0, 1.0),
+            campaign_id: self.reported_campaign(i).map(|r| self.campaign_id(r)),
+            flagged_at: d.flagged_at,
+            exchanges: u64::from(state.exchange_count()),
+            signals: findings
+                .fired()
+                .into_iter()
+                .map(|(s, _, _)| s.name().to_owned())
+                .collect(),
         }
     }
 
@@ -434,7 +514,7 @@ impl Engine {
             .or_else(|| self.blocked_campaigns.get(&root).copied())
     }
 
-    fn report_campaign(&self, root: u32, members: &[u32], id: String) -> CampaignReport {
+    fn report_campaign(&self, root: u32, members: &[u32]) -> CampaignReport {
         let mut exchanges = 0u64;
         let mut first = i64::MAX;
         let mut last = i64::MIN;
@@ -448,7 +528,7 @@ impl Engine {
         }
         let findings = self.campaign_findings(root).unwrap_or_default();
         CampaignReport {
-            id,
+            id: self.campaign_id(root),
             accounts: members.len() as u64,
             exchanges,
             first_seen: EventTime::from_unix_micros(first).unwrap_or_default(),

@@ -11,6 +11,7 @@
 //! is scored from its own [`signal`]s and its campaign's.
 
 pub mod account;
+pub mod blocklist;
 pub mod campaign;
 pub mod config;
 pub mod content;
@@ -25,6 +26,7 @@ pub mod time;
 pub mod verdict;
 
 pub use account::AccountState;
+pub use blocklist::Blocklist;
 pub use config::DetectConfig;
 pub use content::{Capabilities, ContentSignals, Signature, analyse};
 pub use engine::{Engine, Outcome};

@@ -1,0 +1,88 @@
+//! The keys of blocked campaigns. An exchange that carries enough of them is the campaign
+//! come back under another account, and is blocked before any round links it.
+
+use std::collections::HashMap;
+
+use smallvec::SmallVec;
+
+use crate::config::KindTable;
+use crate::content::ContentSignals;
+use crate::exchange::Exchange;
+use crate::keys::{self, Key, KeyKind};
+
+/// The keys an exchange carries, as a list small enough for the stack.
+pub type ExchangeKeys = SmallVec<[Key; 32]>;
+
+/// Link keys of blocked campaigns, each with the campaign's root account.
+#[derive(Debug, Clone, Default)]
+pub struct Blocklist {
+    keys: HashMap<u64, u32>,
+}
+
+impl Blocklist {
+    /// No key is blocked.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// How many keys are blocked.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.keys.clear();
+    }
+
+    pub(crate) fn insert(&mut self, key: Key, root: u32) {
+        self.keys.insert(key.raw(), root);
+    }
+
+    /// Adds to `out` the link keys one exchange carries on its own: network, client
+    /// software, account facts, system prompt and template bands.
+    pub fn exchange_keys(e: &Exchange, content: &ContentSignals, out: &mut ExchangeKeys) {
+        let (ip, prefix) = keys::network_keys(&e.client);
+        out.extend(ip);
+        out.extend(prefix);
+        out.extend(keys::client_key(&e.client));
+        out.extend(keys::account_keys(&e.account).into_iter().flatten());
+        if let Some(h) = content.system_hash {
+            out.push(Key::new(KeyKind::SystemPrompt, &h.to_le_bytes()));
+        }
+        if let Some(signature) = &content.signature {
+            out.extend(keys::template_bands(signature).into_iter().flatten());
+        }
+    }
+
+    /// The blocked campaign (its root account) whose keys among `found` are worth a full
+    /// link: the strengths of the kinds matched, one key per kind, add up to at least 1, so
+    /// templates alone never suffice. Ties go to the lowest root.
+    pub fn matching(&self, found: &mut ExchangeKeys, strength: &KindTable) -> Option<u32> {
+        if self.keys.is_empty() {
+            return None;
+        }
+        found.sort_unstable();
+        found.dedup();
+        let mut matched: SmallVec<[(u32, KeyKind); 8]> = SmallVec::new();
+        for k in found.iter() {
+            if let Some(&root) = self.keys.get(&k.raw()) {
+                if !matched.contains(&(root, k.kind())) {
+                    matched.push((root, k.kind()));
+                }
+            }
+        }
+        matched
+            .iter()
+            .map(|&(root, _)| {
+                let fit: f64 = matched
+                    .iter()
+                    .filter(|m| m.0 == root)
+                    .map(|m| strength.get(m.1))
+                    .sum();
+                (root, fit)
+            })
+            .filter(|&(_, fit)| fit >= 1.0)
+            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+            .map(|(root, _)| root)
+    }
+}
