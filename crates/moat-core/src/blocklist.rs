@@ -30,6 +30,14 @@ impl Blocklist {
         self.keys.len()
     }
 
+    /// The root accounts of the blocked campaigns, each once, lowest first.
+    pub fn roots(&self) -> Vec<u32> {
+        let mut roots: Vec<u32> = self.keys.values().copied().collect();
+        roots.sort_unstable();
+        roots.dedup();
+        roots
+    }
+
     pub(crate) fn clear(&mut self) {
         self.keys.clear();
     }

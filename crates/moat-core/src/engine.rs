@@ -55,6 +55,7 @@ pub struct Engine {
     /// changes are recorded.
     changes: Option<Changes>,
     exchanges: u64,
+    rounds: u64,
 }
 
 /// Accounts whose decision may have changed, each once.
@@ -109,6 +110,7 @@ impl Engine {
             with_blocks: HashSet::new(),
             changes: None,
             exchanges: 0,
+            rounds: 0,
         }
     }
 
@@ -245,6 +247,7 @@ impl Engine {
     /// One round: re-judge the accounts that changed, link, assess clusters, score the
     /// accounts that changed or are (or were) linked, take verdicts at `ts`.
     fn round(&mut self, ts: i64) {
+        self.rounds += 1;
         let limits = &self.config.limits;
         let dirty = std::mem::take(&mut self.dirty);
         let mut keys = Vec::new();
@@ -456,6 +459,19 @@ impl Engine {
     /// How many accounts were seen.
     pub fn accounts(&self) -> usize {
         self.accounts.len()
+    }
+
+    /// How many rounds of linking and scoring ran.
+    pub fn rounds(&self) -> u64 {
+        self.rounds
+    }
+
+    /// How many clusters of the last round have evidence of a campaign (reach `watch`).
+    pub fn active_campaigns(&self) -> usize {
+        self.campaigns
+            .values()
+            .filter(|c| c.findings.score() >= self.config.watch)
+            .count()
     }
 
     /// The campaign account `i` is reported in: its cluster, when the cluster's evidence

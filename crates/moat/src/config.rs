@@ -15,6 +15,9 @@ pub struct Config {
     /// How campaigns are detected: weights, limits, thresholds.
     #[serde(default)]
     pub detect: moat_core::DetectConfig,
+    /// The live service: listeners, tokens, store, budgets.
+    #[serde(default)]
+    pub serve: moat_server::ServeConfig,
 }
 
 /// The `[input]` section.

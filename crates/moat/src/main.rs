@@ -7,6 +7,7 @@ mod eval;
 mod input;
 mod inspect;
 mod scan;
+mod serve;
 mod simulate;
 
 use std::path::PathBuf;
@@ -60,6 +61,10 @@ enum Command {
     /// Measure detection against the ground truth of a simulation: campaign accounts
     /// blocked and how early, benign accounts blocked by kind.
     Eval(eval::Args),
+    /// Run the engine on live traffic: ingest exchanges, answer allow / throttle /
+    /// challenge / block for each request (HTTP, Envoy ext_authz, LiteLLM guardrail),
+    /// keep every acknowledged exchange and verdict in a crash-safe store.
+    Serve(serve::Args),
     /// Measure how fast this machine reads logs.
     #[command(subcommand)]
     Bench(bench::Command),
@@ -91,6 +96,7 @@ fn main() -> ExitCode {
             Command::Scan(args) => scan::run(args, &config, out),
             Command::Eval(args) => eval::run(args, &config, out),
             Command::Simulate(args) => simulate::run(args, &config, out),
+            Command::Serve(args) => serve::run(args, &config, out),
             Command::Bench(command) => bench::run(command, &config, out),
         }
     });

@@ -1,0 +1,150 @@
+//! What the decision path reads without waiting for the engine: each account's last
+//! published verdict, the keys of blocked campaigns, the manual decisions, and counts.
+//! The engine thread writes it after every batch; request handlers only read it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+
+use arc_swap::ArcSwap;
+use dashmap::DashMap;
+use moat_core::config::KindTable;
+use moat_core::{AccountVerdict, Blocklist, Verdict};
+
+use crate::store::Override;
+
+/// An account's verdict as published for decisions.
+#[derive(Debug, Clone)]
+pub struct Published {
+    /// The engine's verdict.
+    pub verdict: Verdict,
+    /// The engine's score.
+    pub score: f64,
+    /// The campaign the account is reported in.
+    pub campaign: Option<Arc<str>>,
+    /// The signals behind the verdict.
+    pub signals: Arc<[String]>,
+}
+
+/// The keys of blocked campaigns, as the last round left them.
+#[derive(Debug, Default)]
+pub struct BlockedCampaigns {
+    /// The keys.
+    pub blocklist: Blocklist,
+    /// Campaign ids by root account.
+    pub ids: HashMap<u32, Arc<str>>,
+    /// How much each kind of key is worth as a link.
+    pub strength: Option<KindTable>,
+}
+
+/// The shared state of the decision path.
+#[derive(Default)]
+pub struct Board {
+    accounts: DashMap<Box<str>, Published>,
+    blocked: ArcSwap<BlockedCampaigns>,
+    overrides: DashMap<String, Override>,
+    ready: AtomicBool,
+    exchanges: AtomicU64,
+    campaigns: AtomicU64,
+    /// Event time of the latest exchange, in microseconds (`i64::MIN`: none yet).
+    latest: AtomicI64,
+}
+
+impl Board {
+    /// An empty board, not ready.
+    pub fn new() -> Self {
+        Self {
+            latest: AtomicI64::new(i64::MIN),
+            ..Self::default()
+        }
+    }
+
+    /// Publishes verdicts.
+    pub fn publish(&self, verdicts: Vec<AccountVerdict>) {
+        for v in verdicts {
+            self.accounts.insert(
+                v.account_id.into_boxed_str(),
+                Published {
+                    verdict: v.verdict,
+                    score: v.score,
+                    campaign: v.campaign_id.map(Arc::from),
+                    signals: v.signals.into(),
+                },
+            );
+        }
+    }
+
+    /// The published verdict of `account`.
+    pub fn account(&self, account: &str) -> Option<Published> {
+        self.accounts.get(account).map(|p| p.clone())
+    }
+
+    /// How many accounts have a published verdict.
+    pub fn accounts(&self) -> usize {
+        self.accounts.len()
+    }
+
+    /// Replaces the blocked campaigns.
+    pub fn set_blocked(&self, blocked: BlockedCampaigns) {
+        self.blocked.store(Arc::new(blocked));
+    }
+
+    /// The blocked campaigns.
+    pub fn blocked(&self) -> Arc<BlockedCampaigns> {
+        self.blocked.load_full()
+    }
+
+    /// Sets or clears the manual decision on `target` (`account:<id>`, `campaign:<id>`).
+    pub fn set_override(&self, target: &str, decision: Option<Override>) {
+        match decision {
+            Some(d) => {
+                self.overrides.insert(target.to_owned(), d);
+            }
+            None => {
+                self.overrides.remove(target);
+            }
+        }
+    }
+
+    /// The manual decision on `target`.
+    pub fn override_of(&self, target: &str) -> Option<Override> {
+        if self.overrides.is_empty() {
+            return None;
+        }
+        self.overrides.get(target).map(|d| d.clone())
+    }
+
+    /// Marks the engine caught up with the store.
+    pub fn set_ready(&self) {
+        self.ready.store(true, Ordering::Release);
+    }
+
+    /// Whether the engine has replayed the store.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// Records the engine's counts.
+    pub fn set_counts(&self, exchanges: u64, campaigns: u64, latest_micros: Option<i64>) {
+        self.exchanges.store(exchanges, Ordering::Relaxed);
+        self.campaigns.store(campaigns, Ordering::Relaxed);
+        if let Some(t) = latest_micros {
+            self.latest.store(t, Ordering::Relaxed);
+        }
+    }
+
+    /// Exchanges the engine has read.
+    pub fn exchanges(&self) -> u64 {
+        self.exchanges.load(Ordering::Relaxed)
+    }
+
+    /// Campaigns found in the last round.
+    pub fn campaigns(&self) -> u64 {
+        self.campaigns.load(Ordering::Relaxed)
+    }
+
+    /// Event time of the latest exchange read, in microseconds since the epoch.
+    pub fn latest_micros(&self) -> Option<i64> {
+        Some(self.latest.load(Ordering::Relaxed)).filter(|&t| t != i64::MIN)
+    }
+}

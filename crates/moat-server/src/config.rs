@@ -1,0 +1,286 @@
+//! The `[serve]` section of moat.toml: where the service listens, who may call it, where
+//! it keeps its state, and how decisions are taken.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// The whole `[serve]` section. Every key has a default except the tokens, which must be
+/// set here or in the environment (`MOAT_INGEST_TOKEN`, `MOAT_ADMIN_TOKEN`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeConfig {
+    /// Address of the HTTP API.
+    pub listen: SocketAddr,
+    /// Address of the Envoy external authorization gRPC API; none turns it off.
+    pub grpc_listen: Option<SocketAddr>,
+    /// Folder of the embedded store (created if missing).
+    pub data_dir: PathBuf,
+    /// Bearer token for ingest (`/v1/exchanges`). The admin token is accepted too.
+    pub ingest_token: Option<String>,
+    /// Bearer token for queries, admin actions and metrics.
+    pub admin_token: Option<String>,
+    /// Networks allowed to ask for decisions (`/v1/check`, the guardrail API, ext_authz);
+    /// empty: any address.
+    pub check_from: Vec<IpNet>,
+    /// Token the LiteLLM guardrail must send in `x-api-key`; none: no token asked.
+    pub guardrail_token: Option<String>,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Keep prompt and answer text in the store (off: only what the signals read of it).
+    pub store_prompts: bool,
+    /// What to answer for an account whose verdict is `watch`.
+    pub on_watch: Action,
+    /// Rate budgets, per account and per campaign.
+    pub budget: Budget,
+    /// The Envoy external authorization API.
+    pub authz: AuthzConfig,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7878)),
+            grpc_listen: Some(SocketAddr::from(([127, 0, 0, 1], 7879))),
+            data_dir: PathBuf::from("moat-data"),
+            ingest_token: None,
+            admin_token: None,
+            check_from: Vec::new(),
+            guardrail_token: None,
+            max_body_bytes: 16 << 20,
+            store_prompts: false,
+            on_watch: Action::Challenge,
+            budget: Budget::default(),
+            authz: AuthzConfig::default(),
+        }
+    }
+}
+
+impl ServeConfig {
+    /// Fills the tokens from the environment where the file left them out, and checks the
+    /// whole: the service does not start without its tokens.
+    pub fn resolve(mut self) -> Result<Self, String> {
+        let from_env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        self.ingest_token = self.ingest_token.or_else(|| from_env("MOAT_INGEST_TOKEN"));
+        self.admin_token = self.admin_token.or_else(|| from_env("MOAT_ADMIN_TOKEN"));
+        self.guardrail_token = self
+            .guardrail_token
+            .or_else(|| from_env("MOAT_GUARDRAIL_TOKEN"));
+        for (name, token) in [
+            ("ingest_token", &self.ingest_token),
+            ("admin_token", &self.admin_token),
+        ] {
+            match token {
+                None => {
+                    return Err(format!(
+                        "serve.{name} is not set: set it in moat.toml or in MOAT_{}",
+                        name.to_uppercase()
+                    ));
+                }
+                Some(t) if t.len() < 16 => {
+                    return Err(format!("serve.{name} is shorter than 16 characters"));
+                }
+                Some(_) => {}
+            }
+        }
+        if self.max_body_bytes < 1024 {
+            return Err("serve.max_body_bytes is below 1024".into());
+        }
+        self.budget.validate()?;
+        if !(100..=599).contains(&self.authz.block_status)
+            || !(100..=599).contains(&self.authz.throttle_status)
+        {
+            return Err("serve.authz statuses must be HTTP statuses (100-599)".into());
+        }
+        Ok(self)
+    }
+
+    /// Whether `addr` may ask for decisions.
+    pub fn may_check(&self, addr: IpAddr) -> bool {
+        self.check_from.is_empty() || self.check_from.iter().any(|net| net.contains(addr))
+    }
+}
+
+/// What the service tells a gateway to do with a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Let it through.
+    Allow,
+    /// Slow it down: the account or its campaign spent its rate budget (HTTP 429).
+    Throttle,
+    /// Ask for proof of a person (a CAPTCHA, a re-verification) before letting it through.
+    Challenge,
+    /// Refuse it: the account is part of a campaign.
+    Block,
+}
+
+impl Action {
+    /// The name used in APIs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Allow => "allow",
+            Action::Throttle => "throttle",
+            Action::Challenge => "challenge",
+            Action::Block => "block",
+        }
+    }
+}
+
+/// GCRA rate budgets. An account in a campaign spends both its own budget and its
+/// campaign's, so a hydra shares one budget once linked, however many heads it has.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Budget {
+    /// Requests per minute one account may make; 0: no per-account budget.
+    pub account_per_minute: u32,
+    /// Requests one account may make at once above its rate.
+    pub account_burst: u32,
+    /// Requests per minute all accounts of one campaign may make together; 0: none.
+    pub campaign_per_minute: u32,
+    /// Requests a campaign may make at once above its rate.
+    pub campaign_burst: u32,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Self {
+            account_per_minute: 3000,
+            account_burst: 600,
+            campaign_per_minute: 60,
+            campaign_burst: 30,
+        }
+    }
+}
+
+impl Budget {
+    fn validate(&self) -> Result<(), String> {
+        if (self.account_per_minute > 0 && self.account_burst == 0)
+            || (self.campaign_per_minute > 0 && self.campaign_burst == 0)
+        {
+            return Err("serve.budget: a burst of 0 allows nothing; use at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// How the Envoy external authorization API reads requests and answers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthzConfig {
+    /// The request header that names the account (lower case).
+    pub account_header: String,
+    /// HTTP status for blocked requests.
+    pub block_status: u16,
+    /// HTTP status for throttled requests.
+    pub throttle_status: u16,
+}
+
+impl Default for AuthzConfig {
+    fn default() -> Self {
+        Self {
+            account_header: "x-moat-account".into(),
+            block_status: 403,
+            throttle_status: 429,
+        }
+    }
+}
+
+/// An IP network in CIDR notation (`10.0.0.0/8`, `::1/128`), or one address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl IpNet {
+    /// Whether `ip` lies in the network.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match (self.addr, ip) {
+            (IpAddr::V4(_), IpAddr::V6(v6)) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            _ => ip,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl std::str::FromStr for IpNet {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("{s:?} is not an address or network"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|&p| p <= max)
+                .ok_or_else(|| format!("{s:?}: prefix length must be 0 to {max}"))?,
+        };
+        Ok(Self { addr, prefix })
+    }
+}
+
+impl<'de> Deserialize<'de> for IpNet {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn networks_contain_their_addresses_only() {
+        let net: IpNet = "10.1.0.0/16".parse().unwrap();
+        assert!(net.contains("10.1.200.3".parse().unwrap()));
+        assert!(!net.contains("10.2.0.1".parse().unwrap()));
+        assert!(net.contains("::ffff:10.1.0.9".parse().unwrap()));
+        let one: IpNet = "::1".parse().unwrap();
+        assert!(one.contains("::1".parse().unwrap()));
+        assert!(!one.contains("::2".parse().unwrap()));
+        let all: IpNet = "0.0.0.0/0".parse().unwrap();
+        assert!(all.contains("203.0.113.7".parse().unwrap()));
+        assert!("10.0.0.0/33".parse::<IpNet>().is_err());
+        assert!("example.com".parse::<IpNet>().is_err());
+    }
+
+    #[test]
+    fn tokens_are_required_and_checked() {
+        let bare = ServeConfig::default();
+        let short = ServeConfig {
+            ingest_token: Some("short".into()),
+            admin_token: Some("a".repeat(20)),
+            ..bare.clone()
+        };
+        assert!(short.resolve().unwrap_err().contains("shorter"));
+        let ok = ServeConfig {
+            ingest_token: Some("i".repeat(20)),
+            admin_token: Some("a".repeat(20)),
+            ..bare
+        };
+        assert!(ok.resolve().is_ok());
+    }
+}

@@ -1,0 +1,181 @@
+//! Decisions: allow, throttle, challenge or block one request about to be sent, from the
+//! account's published verdict, its campaign's, the keys of blocked campaigns, manual
+//! decisions, and GCRA rate budgets per account and per campaign.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use moat_core::blocklist::ExchangeKeys;
+use moat_core::{AccountInfo, Blocklist, Client, EventTime, Exchange, Request, Verdict, analyse};
+use serde::{Deserialize, Serialize};
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::board::Board;
+use crate::config::{Action, Budget, ServeConfig};
+use crate::store::OverrideAction;
+
+/// A request about to be sent, as a gateway describes it: the fields of an exchange v1
+/// record that are known before the model answers. Unknown fields are ignored.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct CheckRequest {
+    /// The billing account.
+    pub account_id: String,
+    /// When the request arrived (default: now).
+    #[serde(default)]
+    pub ts: Option<EventTime>,
+    /// Which key of the account is used.
+    #[serde(default)]
+    pub api_key_id: Option<String>,
+    /// The model asked for.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Where the request comes from.
+    #[serde(default)]
+    pub client: Client,
+    /// What is known of the account.
+    #[serde(default)]
+    pub account: AccountInfo,
+    /// What is asked.
+    #[serde(default)]
+    pub request: Request,
+}
+
+impl CheckRequest {
+    fn into_exchange(self) -> Exchange {
+        Exchange {
+            ts: self.ts.unwrap_or_else(crate::wall_clock),
+            account_id: self.account_id,
+            api_key_id: self.api_key_id,
+            model: self.model,
+            client: self.client,
+            account: self.account,
+            request: self.request,
+            ..Exchange::default()
+        }
+    }
+}
+
+/// The answer to a check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    /// What to do with the request.
+    pub action: Action,
+    /// The account's risk score, in [0, 1].
+    pub score: f64,
+    /// The campaign the account is part of, if any.
+    pub campaign_id: Option<String>,
+    /// Why, as signal names and short phrases.
+    pub reasons: Vec<String>,
+}
+
+/// Takes decisions from the board.
+pub struct Decider {
+    board: Arc<Board>,
+    on_watch: Action,
+    accounts: Option<DefaultKeyedRateLimiter<u64>>,
+    campaigns: Option<DefaultKeyedRateLimiter<u64>>,
+}
+
+fn limiter(per_minute: u32, burst: u32) -> Option<DefaultKeyedRateLimiter<u64>> {
+    let rate = NonZeroU32::new(per_minute)?;
+    let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
+    Some(RateLimiter::keyed(Quota::per_minute(rate).allow_burst(burst)))
+}
+
+impl Decider {
+    /// A decider over `board` with the budgets and actions of `config`.
+    pub fn new(board: Arc<Board>, config: &ServeConfig) -> Self {
+        let Budget {
+            account_per_minute,
+            account_burst,
+            campaign_per_minute,
+            campaign_burst,
+        } = config.budget;
+        Self {
+            board,
+            on_watch: config.on_watch,
+            accounts: limiter(account_per_minute, account_burst),
+            campaigns: limiter(campaign_per_minute, campaign_burst),
+        }
+    }
+
+    /// Forgets budget state of accounts and campaigns that are back to a full budget.
+    pub fn forget_idle(&self) {
+        for l in [&self.accounts, &self.campaigns].into_iter().flatten() {
+            l.retain_recent();
+            l.shrink_to_fit();
+        }
+    }
+
+    /// Decides on one request.
+    pub fn decide(&self, request: CheckRequest) -> Decision {
+        let published = self.board.account(&request.account_id);
+        let score = published.as_ref().map_or(0.0, |p| p.score);
+        let campaign = published.as_ref().and_then(|p| p.campaign.clone());
+        let decision = |action, reasons: Vec<String>| Decision {
+            action,
+            score,
+            campaign_id: campaign.as_deref().map(str::to_owned),
+            reasons,
+        };
+        let manual = self
+            .board
+            .override_of(&format!("account:{}", request.account_id))
+            .or_else(|| {
+                campaign
+                    .as_deref()
+                    .and_then(|c| self.board.override_of(&format!("campaign:{c}")))
+            });
+        if let Some(m) = manual {
+            let action = match m.action {
+                OverrideAction::Block => Action::Block,
+                OverrideAction::Allow => Action::Allow,
+            };
+            return decision(action, vec![format!("manual: {}", m.reason)]);
+        }
+        let signals = || published.as_ref().map_or(Vec::new(), |p| p.signals.to_vec());
+        match published.as_ref().map(|p| p.verdict) {
+            Some(Verdict::Block) => return decision(Action::Block, signals()),
+            Some(Verdict::Watch) if self.on_watch != Action::Allow => {
+                return decision(self.on_watch, signals());
+            }
+            _ => {}
+        }
+        let account_key = xxh3_64(request.account_id.as_bytes());
+        if let Some(id) = self.blocked_campaign_of(request) {
+            return Decision {
+                action: Action::Block,
+                score: 1.0,
+                reasons: vec![format!("carries the keys of blocked campaign {id}")],
+                campaign_id: Some(id.to_string()),
+            };
+        }
+        if let Some(limiter) = &self.accounts {
+            if limiter.check_key(&account_key).is_err() {
+                return decision(Action::Throttle, vec!["account rate budget spent".into()]);
+            }
+        }
+        if let (Some(limiter), Some(c)) = (&self.campaigns, &campaign) {
+            if limiter.check_key(&xxh3_64(c.as_bytes())).is_err() {
+                return decision(Action::Throttle, vec!["campaign rate budget spent".into()]);
+            }
+        }
+        decision(Action::Allow, signals())
+    }
+
+    /// The blocked campaign whose keys the request carries, worth a full link.
+    fn blocked_campaign_of(&self, request: CheckRequest) -> Option<Arc<str>> {
+        let blocked = self.board.blocked();
+        let strength = blocked.strength.as_ref()?;
+        if blocked.blocklist.is_empty() {
+            return None;
+        }
+        let exchange = request.into_exchange();
+        let content = analyse(&exchange.request);
+        let mut keys = ExchangeKeys::new();
+        Blocklist::exchange_keys(&exchange, &content, &mut keys);
+        let root = blocked.blocklist.matching(&mut keys, strength)?;
+        blocked.ids.get(&root).cloned()
+    }
+}

@@ -1,0 +1,538 @@
+//! The HTTP API: ingest, decisions (`/v1/check` and LiteLLM's Generic Guardrail API),
+//! queries, admin actions, health and metrics. Every error is a JSON object with an
+//! `error` field saying what was wrong.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use moat_core::{AccountVerdict, CampaignReport, Record, Report, analyse};
+use moat_io::{Format, decode_bytes};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use subtle::ConstantTimeEq;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::board::Board;
+use crate::config::ServeConfig;
+use crate::decide::{CheckRequest, Decider, Decision};
+use crate::guardrail;
+use crate::live::Command;
+use crate::metrics::Metrics;
+use crate::store::{AuditEntry, Override, OverrideAction, StoredExchange, StoredRecord};
+
+/// How many rejected records an ingest error lists.
+const MAX_LISTED_REJECTS: usize = 100;
+
+/// What every handler shares.
+pub struct AppState {
+    /// The `[serve]` section.
+    pub config: ServeConfig,
+    /// What decisions read.
+    pub board: Arc<Board>,
+    /// Takes decisions.
+    pub decider: Decider,
+    /// The metrics.
+    pub metrics: Metrics,
+    /// The engine thread.
+    pub engine: mpsc::Sender<Command>,
+}
+
+type Shared = Arc<AppState>;
+
+/// An error answer: a status and a JSON body.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    body: serde_json::Value,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            body: json!({ "error": message.into() }),
+        }
+    }
+
+    fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the engine is stopping; try again",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(self.body)).into_response()
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        Self::new(r.status(), r.body_text())
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
+        Self::new(r.status(), r.body_text())
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(r: BytesRejection) -> Self {
+        Self::new(r.status(), r.body_text())
+    }
+}
+
+/// The router, with `state`'s limits and access rules.
+pub fn router(state: Shared) -> Router {
+    let decisions = Router::new()
+        .route("/v1/check", post(check))
+        .route("/beta/litellm_basic_guardrail_api", post(guardrail_check))
+        .layer(middleware::from_fn_with_state(state.clone(), require_checker));
+    let ingest = Router::new()
+        .route("/v1/exchanges", post(ingest))
+        .layer(middleware::from_fn_with_state(state.clone(), require_ingest));
+    let admin = Router::new()
+        .route("/v1/accounts/{id}", get(account))
+        .route("/v1/campaigns", get(campaigns))
+        .route("/v1/campaigns/{id}", get(campaign))
+        .route("/v1/admin/accounts/{id}", post(admin_account))
+        .route("/v1/admin/campaigns/{id}", post(admin_campaign))
+        .route("/v1/admin/audit", get(audit))
+        .layer(middleware::from_fn_with_state(state.clone(), require_admin));
+    Router::new()
+        .route("/healthz", get(|| async { Json(json!({ "status": "ok" })) }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
+        .merge(decisions)
+        .merge(ingest)
+        .merge(admin)
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed here")
+        })
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .with_state(state)
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&[u8]> {
+    let value = headers.get(header::AUTHORIZATION)?.as_bytes();
+    value
+        .strip_prefix(b"Bearer ")
+        .or_else(|| value.strip_prefix(b"bearer "))
+}
+
+fn token_matches(given: Option<&[u8]>, expected: Option<&String>) -> bool {
+    match (given, expected) {
+        (Some(given), Some(expected)) => bool::from(given.ct_eq(expected.as_bytes())),
+        _ => false,
+    }
+}
+
+fn unauthorized() -> Response {
+    let mut r = ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "a valid bearer token is required (Authorization: Bearer <token>)",
+    )
+    .into_response();
+    r.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, "Bearer".parse().expect("valid"));
+    r
+}
+
+async fn require_admin(State(s): State<Shared>, request: Request, next: Next) -> Response {
+    if token_matches(bearer(request.headers()), s.config.admin_token.as_ref()) {
+        next.run(request).await
+    } else {
+        unauthorized()
+    }
+}
+
+async fn require_ingest(State(s): State<Shared>, request: Request, next: Next) -> Response {
+    let given = bearer(request.headers());
+    if token_matches(given, s.config.ingest_token.as_ref())
+        || token_matches(given, s.config.admin_token.as_ref())
+    {
+        next.run(request).await
+    } else {
+        unauthorized()
+    }
+}
+
+async fn require_checker(
+    State(s): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if s.config.may_check(peer.ip()) {
+        next.run(request).await
+    } else {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("{} may not ask for decisions (serve.check_from)", peer.ip()),
+        )
+        .into_response()
+    }
+}
+
+async fn ready(State(s): State<Shared>) -> Response {
+    if s.board.is_ready() {
+        Json(json!({ "status": "ready", "exchanges": s.board.exchanges() })).into_response()
+    } else {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "replaying the store").into_response()
+    }
+}
+
+async fn metrics(State(s): State<Shared>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        s.metrics.render(&s.board),
+    )
+        .into_response()
+}
+
+/// Sends `command` to the engine thread and waits for its answer.
+async fn ask<T>(
+    s: &AppState,
+    command: impl FnOnce(oneshot::Sender<T>) -> Command,
+) -> Result<T, ApiError> {
+    let (tx, rx) = oneshot::channel();
+    s.engine
+        .send(command(tx))
+        .await
+        .map_err(|_| ApiError::unavailable())?;
+    rx.await.map_err(|_| ApiError::unavailable())
+}
+
+#[derive(Serialize)]
+struct Ingested {
+    ingested: usize,
+    exchanges: u64,
+}
+
+/// The query of an ingest: the format of the body, when it cannot be told from its first
+/// records.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IngestQuery {
+    #[serde(default)]
+    format: Option<String>,
+}
+
+async fn ingest(
+    State(s): State<Shared>,
+    query: Result<Query<IngestQuery>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Ingested>, ApiError> {
+    let Query(query) = query?;
+    let format = match query.format.as_deref() {
+        None => Format::Auto,
+        Some("parquet") => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "Parquet is read from files (moat scan), not over HTTP",
+            ));
+        }
+        Some(name) => name
+            .parse::<Format>()
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e))?,
+    };
+    let body = body?;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "the body is empty"));
+    }
+    let keep_text = s.config.store_prompts;
+    let (records, rejects) = tokio::task::spawn_blocking(move || {
+        let (records, rejects) = decode_bytes(&body, format, "body");
+        let records: Vec<StoredRecord> = records
+            .into_iter()
+            .map(|record| match record {
+                Record::Exchange(mut exchange) => {
+                    let content = analyse(&exchange.request);
+                    if !keep_text {
+                        exchange.drop_text();
+                    }
+                    StoredRecord::Exchange(StoredExchange { exchange, content })
+                }
+                Record::Account(account) => StoredRecord::Account(account),
+            })
+            .collect();
+        (records, rejects)
+    })
+    .await
+    .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "decoding failed"))?;
+    if !rejects.is_empty() {
+        s.metrics.ingest(0, rejects.len() as u64);
+        let listed: Vec<_> = rejects
+            .iter()
+            .take(MAX_LISTED_REJECTS)
+            .map(|r| {
+                // The readers speak to the command line; over HTTP the format is a query.
+                let reason = r.reason.replace("--format", "?format=");
+                json!({ "location": r.location.to_string(), "reason": reason })
+            })
+            .collect();
+        return Err(ApiError {
+            status: StatusCode::BAD_REQUEST,
+            body: json!({
+                "error": format!(
+                    "{} record(s) could not be read; nothing was ingested",
+                    rejects.len()
+                ),
+                "rejects": listed,
+            }),
+        });
+    }
+    if records.is_empty() {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "no records in the body"));
+    }
+    let ingested = records.len();
+    let exchanges = ask(&s, |reply| Command::Ingest { records, reply })
+        .await?
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e))?;
+    s.metrics.ingest(ingested as u64, 0);
+    Ok(Json(Ingested {
+        ingested,
+        exchanges,
+    }))
+}
+
+async fn check(
+    State(s): State<Shared>,
+    body: Result<Json<CheckRequest>, JsonRejection>,
+) -> Result<Json<Decision>, ApiError> {
+    let Json(request) = body?;
+    if request.account_id.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "account_id is empty",
+        ));
+    }
+    let started = Instant::now();
+    let decision = s.decider.decide(request);
+    s.metrics.decided(
+        "check",
+        decision.action.as_str(),
+        started.elapsed().as_secs_f64(),
+    );
+    Ok(Json(decision))
+}
+
+async fn guardrail_check(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    body: Result<Json<guardrail::GuardrailRequest>, JsonRejection>,
+) -> Result<Json<guardrail::GuardrailResponse>, ApiError> {
+    if s.config.guardrail_token.is_some()
+        && !token_matches(
+            headers.get("x-api-key").map(|v| v.as_bytes()),
+            s.config.guardrail_token.as_ref(),
+        )
+    {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "a valid x-api-key header is required",
+        ));
+    }
+    let Json(request) = body?;
+    let started = Instant::now();
+    let Some(check) = request.into_check() else {
+        return Ok(Json(guardrail::GuardrailResponse::none()));
+    };
+    let decision = s.decider.decide(check);
+    s.metrics.decided(
+        "guardrail",
+        decision.action.as_str(),
+        started.elapsed().as_secs_f64(),
+    );
+    Ok(Json(guardrail::GuardrailResponse::from(&decision)))
+}
+
+#[derive(Serialize)]
+struct AccountAnswer {
+    #[serde(flatten)]
+    verdict: AccountVerdict,
+    #[serde(rename = "override")]
+    manual: Option<Override>,
+}
+
+async fn account(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<Json<AccountAnswer>, ApiError> {
+    let manual = s.board.override_of(&format!("account:{id}"));
+    let verdict = ask(&s, |reply| Command::Account { id, reply })
+        .await?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "no such account"))?;
+    Ok(Json(AccountAnswer { verdict, manual }))
+}
+
+async fn campaigns(State(s): State<Shared>) -> Result<Json<Report>, ApiError> {
+    Ok(Json(ask(&s, |reply| Command::Report { reply }).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Page {
+    #[serde(default)]
+    offset: usize,
+    #[serde(default = "default_limit")]
+    limit: usize,
+}
+
+fn default_limit() -> usize {
+    100
+}
+
+#[derive(Serialize)]
+struct CampaignAnswer {
+    #[serde(flatten)]
+    campaign: CampaignReport,
+    #[serde(rename = "override")]
+    manual: Option<Override>,
+    members: Vec<AccountVerdict>,
+    offset: usize,
+}
+
+async fn campaign(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    page: Result<Query<Page>, QueryRejection>,
+) -> Result<Json<CampaignAnswer>, ApiError> {
+    let Query(page) = page?;
+    let manual = s.board.override_of(&format!("campaign:{id}"));
+    let (campaign, members) = ask(&s, |reply| Command::Campaign { id, reply })
+        .await?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "no such campaign"))?;
+    let members = members
+        .into_iter()
+        .skip(page.offset)
+        .take(page.limit.min(10_000))
+        .collect();
+    Ok(Json(CampaignAnswer {
+        campaign,
+        manual,
+        members,
+        offset: page.offset,
+    }))
+}
+
+/// An admin action.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdminAction {
+    /// `block`, `allow`, or `clear` (back to the engine's verdict).
+    action: String,
+    /// Why: required, it goes to the audit log.
+    reason: String,
+    /// Who (default `admin`).
+    #[serde(default)]
+    actor: Option<String>,
+}
+
+async fn admin_account(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    body: Result<Json<AdminAction>, JsonRejection>,
+) -> Result<Json<AuditEntry>, ApiError> {
+    take_action(&s, format!("account:{id}"), body?.0).await
+}
+
+async fn admin_campaign(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    body: Result<Json<AdminAction>, JsonRejection>,
+) -> Result<Json<AuditEntry>, ApiError> {
+    take_action(&s, format!("campaign:{id}"), body?.0).await
+}
+
+async fn take_action(
+    s: &AppState,
+    target: String,
+    action: AdminAction,
+) -> Result<Json<AuditEntry>, ApiError> {
+    let reason = action.reason.trim().to_owned();
+    if reason.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "reason is required: it goes to the audit log",
+        ));
+    }
+    let kind = match action.action.as_str() {
+        "block" => Some(OverrideAction::Block),
+        "allow" => Some(OverrideAction::Allow),
+        "clear" => None,
+        other => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("action {other:?} is not block, allow or clear"),
+            ));
+        }
+    };
+    let actor = action.actor.unwrap_or_else(|| "admin".into());
+    let at = crate::wall_clock().to_string();
+    let decision = kind.map(|action| Override {
+        action,
+        reason: reason.clone(),
+        actor: actor.clone(),
+        at: at.clone(),
+    });
+    let entry = AuditEntry {
+        seq: 0,
+        at,
+        actor,
+        action: action.action,
+        target: target.clone(),
+        reason,
+    };
+    let logged = ask(s, |reply| Command::Override {
+        target,
+        decision,
+        entry,
+        reply,
+    })
+    .await?
+    .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e))?;
+    Ok(Json(logged))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditPage {
+    #[serde(default)]
+    from: u64,
+    #[serde(default = "default_limit")]
+    limit: usize,
+}
+
+async fn audit(
+    State(s): State<Shared>,
+    page: Result<Query<AuditPage>, QueryRejection>,
+) -> Result<Json<Vec<AuditEntry>>, ApiError> {
+    let Query(page) = page?;
+    let limit = page.limit.min(10_000);
+    let entries = ask(s.as_ref(), |reply| Command::Audit {
+        from: page.from,
+        limit,
+        reply,
+    })
+    .await?
+    .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e))?;
+    Ok(Json(entries))
+}

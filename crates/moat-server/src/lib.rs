@@ -1,0 +1,188 @@
+//! The live moat service: the engine on live traffic, answering "allow, throttle,
+//! challenge or block?" for each request from inside the gateways providers already run.
+//!
+//! - [`http`]: ingest (`POST /v1/exchanges`), decisions (`POST /v1/check`, LiteLLM's
+//!   Generic Guardrail API), queries, admin actions, health and Prometheus metrics;
+//! - [`authz`]: Envoy's external authorization gRPC API;
+//! - [`live`]: the engine thread, which applies ingested records and publishes verdicts;
+//! - [`board`]: what decisions read without waiting for the engine;
+//! - [`decide`]: the decision itself, with GCRA rate budgets;
+//! - [`store`]: the embedded store that makes every acknowledged record survive a crash.
+
+pub mod authz;
+pub mod board;
+pub mod config;
+pub mod decide;
+pub mod guardrail;
+pub mod http;
+pub mod live;
+pub mod metrics;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use envoy_types::ext_authz::v3::pb::AuthorizationServer;
+use moat_core::{DetectConfig, EventTime};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+
+pub use config::ServeConfig;
+
+use crate::board::Board;
+use crate::decide::Decider;
+use crate::http::AppState;
+use crate::live::Live;
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// The wall clock as an event time.
+pub fn wall_clock() -> EventTime {
+    EventTime::from_unix_micros(jiff::Timestamp::now().as_microsecond()).unwrap_or_default()
+}
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The store.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    /// A listening address.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A bound, running service.
+pub struct Server {
+    http_addr: SocketAddr,
+    grpc_addr: Option<SocketAddr>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    engine: std::thread::JoinHandle<()>,
+}
+
+impl Server {
+    /// Opens the store, binds the listeners and starts serving (on the current tokio
+    /// runtime). The engine replays the store in the background; `/readyz` says when it
+    /// is done, and decisions use the stored verdicts meanwhile.
+    pub async fn start(config: ServeConfig, detect: DetectConfig) -> Result<Self, StartError> {
+        let store = Store::open(&config.data_dir)?;
+        let http = bind(config.listen).await?;
+        let http_addr = http.local_addr().map_err(|source| StartError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+        let grpc = match config.grpc_listen {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
+        let grpc_addr = grpc.as_ref().and_then(|l| l.local_addr().ok());
+
+        let board = Arc::new(Board::new());
+        let (commands, receiver) = mpsc::channel(4096);
+        let engine_board = board.clone();
+        let engine = std::thread::Builder::new()
+            .name("moat-engine".into())
+            .spawn(move || match Live::start(detect, store, engine_board) {
+                Ok(live) => live.run(receiver),
+                Err(e) => {
+                    tracing::error!("cannot replay the store: {e}");
+                    std::process::exit(70);
+                }
+            })
+            .expect("the engine thread starts");
+
+        let state = Arc::new(AppState {
+            decider: Decider::new(board.clone(), &config),
+            config,
+            board,
+            metrics: Metrics::default(),
+            engine: commands,
+        });
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = Vec::new();
+
+        let app = http::router(state.clone())
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let mut until = stopped.clone();
+        tasks.push(tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = until.wait_for(|&s| s).await;
+            };
+            if let Err(e) = axum::serve(http, app).with_graceful_shutdown(shutdown).await {
+                tracing::error!("HTTP server: {e}");
+            }
+        }));
+
+        if let Some(grpc) = grpc {
+            let service = AuthorizationServer::new(authz::Authz::new(state.clone()));
+            let mut until = stopped.clone();
+            tasks.push(tokio::spawn(async move {
+                let incoming = tonic::transport::server::TcpIncoming::from(grpc);
+                let shutdown = async move {
+                    let _ = until.wait_for(|&s| s).await;
+                };
+                if let Err(e) = tonic::transport::Server::builder()
+                    .add_service(service)
+                    .serve_with_incoming_shutdown(incoming, shutdown)
+                    .await
+                {
+                    tracing::error!("gRPC server: {e}");
+                }
+            }));
+        }
+
+        let mut until = stopped;
+        tasks.push(tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tokio::select! {
+                    _ = every.tick() => state.decider.forget_idle(),
+                    _ = until.wait_for(|&s| s) => break,
+                }
+            }
+        }));
+
+        Ok(Self {
+            http_addr,
+            grpc_addr,
+            stop,
+            tasks,
+            engine,
+        })
+    }
+
+    /// Where the HTTP API listens.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// Where the ext_authz gRPC API listens, if it does.
+    pub fn grpc_addr(&self) -> Option<SocketAddr> {
+        self.grpc_addr
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, finishes the requests
+    /// under way and lets the engine commit what was sent to it.
+    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()>) {
+        shutdown.await;
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        let engine = self.engine;
+        let _ = tokio::task::spawn_blocking(move || engine.join()).await;
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Listen { addr, source })
+}

@@ -1,0 +1,228 @@
+//! The engine thread: owns the [`Engine`] and the [`Store`], applies ingested records in
+//! the order they were acknowledged, commits them with the verdicts they led to (one
+//! transaction for every batch waiting, a group commit), and publishes verdicts to the
+//! [`Board`]. Queries and admin actions go through it too, so they see what was
+//! acknowledged before them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use moat_core::{AccountVerdict, CampaignReport, DetectConfig, Engine, Report};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::board::{BlockedCampaigns, Board};
+use crate::store::{AuditEntry, Override, Store, StoreError, StoredRecord};
+
+/// Where the answer to an ingest goes: how many exchanges the engine has read once the
+/// records are in, or why they are not.
+pub type IngestReply = oneshot::Sender<Result<u64, String>>;
+
+/// What the engine thread is asked to do.
+#[allow(clippy::large_enum_variant)] // commands are moved once, through a channel
+pub enum Command {
+    /// Read records and store them; answer once they are durable.
+    Ingest {
+        /// The records, in order.
+        records: Vec<StoredRecord>,
+        /// Where the answer goes.
+        reply: IngestReply,
+    },
+    /// One account's verdict as it stands.
+    Account {
+        /// The account.
+        id: String,
+        /// The verdict, if the account was seen.
+        reply: oneshot::Sender<Option<AccountVerdict>>,
+    },
+    /// The report as it stands.
+    Report {
+        /// The report.
+        reply: oneshot::Sender<Report>,
+    },
+    /// One campaign as it stands, with its members.
+    Campaign {
+        /// The campaign's id.
+        id: String,
+        /// The campaign and its members' verdicts.
+        reply: oneshot::Sender<Option<(CampaignReport, Vec<AccountVerdict>)>>,
+    },
+    /// Sets or clears a manual decision, audited.
+    Override {
+        /// `account:<id>` or `campaign:<id>`.
+        target: String,
+        /// The decision, or `None` to clear it.
+        decision: Option<Override>,
+        /// The audit entry (its sequence number is assigned here).
+        entry: AuditEntry,
+        /// The entry as logged.
+        reply: oneshot::Sender<Result<AuditEntry, String>>,
+    },
+    /// Reads the audit log.
+    Audit {
+        /// First sequence number.
+        from: u64,
+        /// Most entries.
+        limit: usize,
+        /// The entries.
+        reply: oneshot::Sender<Result<Vec<AuditEntry>, String>>,
+    },
+}
+
+/// The engine, the store and the board, on one thread.
+pub struct Live {
+    engine: Engine,
+    store: Store,
+    board: Arc<Board>,
+    rounds_published: u64,
+}
+
+impl Live {
+    /// Opens the live engine over `store`: publishes the stored verdicts and manual
+    /// decisions at once (so decisions are right from the first request), then
+    /// replays the stored records and marks the board ready.
+    pub fn start(
+        config: DetectConfig,
+        store: Store,
+        board: Arc<Board>,
+    ) -> Result<Self, StoreError> {
+        board.publish(store.verdicts()?);
+        for (target, decision) in store.overrides()? {
+            board.set_override(&target, Some(decision));
+        }
+        let mut engine = Engine::new(config);
+        store.replay(|record| {
+            apply(&mut engine, &record);
+            Ok(())
+        })?;
+        engine.record_changes();
+        let mut live = Self {
+            engine,
+            store,
+            board,
+            rounds_published: u64::MAX,
+        };
+        let verdicts = live.engine.snapshot().accounts;
+        live.board.publish(verdicts);
+        live.publish_round();
+        live.board.set_ready();
+        Ok(live)
+    }
+
+    /// Serves commands until every sender is gone.
+    pub fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        let mut pending = Vec::new();
+        while let Some(first) = commands.blocking_recv() {
+            let mut next = Some(first);
+            while let Some(command) = next.take() {
+                match command {
+                    Command::Ingest { records, reply } => pending.push((records, reply)),
+                    other => {
+                        self.ingest(&mut pending);
+                        self.answer(other);
+                    }
+                }
+                next = commands.try_recv().ok();
+            }
+            self.ingest(&mut pending);
+        }
+    }
+
+    /// Applies and commits every waiting batch in one transaction, then answers them.
+    fn ingest(&mut self, pending: &mut Vec<(Vec<StoredRecord>, IngestReply)>) {
+        if pending.is_empty() {
+            return;
+        }
+        for (records, _) in pending.iter() {
+            for record in records {
+                apply(&mut self.engine, record);
+            }
+        }
+        let verdicts = self.engine.take_changes();
+        let records: Vec<&StoredRecord> = pending.iter().flat_map(|(r, _)| r).collect();
+        let result = self
+            .store
+            .append(&records, &verdicts)
+            .map(|()| self.engine.exchanges())
+            .map_err(|e| e.to_string());
+        match &result {
+            Ok(_) => {
+                self.board.publish(verdicts);
+                self.publish_round();
+            }
+            // The engine holds records the store does not: the only way back to a state
+            // the store can reproduce is to stop, and replay on the next start.
+            Err(e) => tracing::error!("cannot commit to the store, stopping: {e}"),
+        }
+        let failed = result.is_err();
+        for (_, reply) in pending.drain(..) {
+            let _ = reply.send(result.clone());
+        }
+        if failed {
+            std::process::exit(70);
+        }
+    }
+
+    /// After a round: the blocked campaigns' keys, and the counts.
+    fn publish_round(&mut self) {
+        let engine = &self.engine;
+        self.board.set_counts(
+            engine.exchanges(),
+            engine.active_campaigns() as u64,
+            engine.now().map(|t| t.as_unix_micros()),
+        );
+        if engine.rounds() == self.rounds_published {
+            return;
+        }
+        self.rounds_published = engine.rounds();
+        let blocklist = engine.blocklist().clone();
+        let mut ids = HashMap::new();
+        for root in blocklist.roots() {
+            ids.insert(root, Arc::from(engine.campaign_id(root)));
+        }
+        self.board.set_blocked(BlockedCampaigns {
+            blocklist,
+            ids,
+            strength: Some(engine.config().linking.strength.clone()),
+        });
+    }
+
+    fn answer(&mut self, command: Command) {
+        match command {
+            Command::Ingest { .. } => unreachable!("ingests are batched"),
+            Command::Account { id, reply } => {
+                let _ = reply.send(self.engine.verdict(&id));
+            }
+            Command::Report { reply } => {
+                let _ = reply.send(self.engine.snapshot().report);
+            }
+            Command::Campaign { id, reply } => {
+                let _ = reply.send(self.engine.campaign(&id));
+            }
+            Command::Override {
+                target,
+                decision,
+                entry,
+                reply,
+            } => {
+                let result = self
+                    .store
+                    .set_override(&target, decision.as_ref(), entry)
+                    .map_err(|e| e.to_string());
+                if result.is_ok() {
+                    self.board.set_override(&target, decision);
+                }
+                let _ = reply.send(result);
+            }
+            Command::Audit { from, limit, reply } => {
+                let _ = reply.send(self.store.audit(from, limit).map_err(|e| e.to_string()));
+            }
+        }
+    }
+}
+
+fn apply(engine: &mut Engine, record: &StoredRecord) {
+    match record {
+        StoredRecord::Exchange(e) => engine.observe_analysed(&e.exchange, &e.content),
+        StoredRecord::Account(a) => engine.observe_account(a),
+    }
+}

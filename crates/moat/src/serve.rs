@@ -1,0 +1,96 @@
+//! `moat serve`: the engine on live traffic, behind HTTP and Envoy ext_authz decision APIs.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use std::io::Write;
+
+use crate::config::Config;
+use crate::input::Output;
+
+/// Arguments of `moat serve`. Flags win over the `[serve]` section of moat.toml.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Address of the HTTP API [default: 127.0.0.1:7878].
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// Address of the Envoy ext_authz gRPC API, or `off` [default: 127.0.0.1:7879].
+    #[arg(long, value_name = "ADDR|off")]
+    grpc_listen: Option<String>,
+    /// Folder of the store: every acknowledged exchange, verdicts, manual decisions and
+    /// the audit log [default: moat-data].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+/// Runs the service until Ctrl-C or SIGTERM.
+pub fn run(args: Args, config: &Config, out: Output) -> anyhow::Result<ExitCode> {
+    let mut serve = config.serve.clone();
+    if let Some(listen) = args.listen {
+        serve.listen = listen;
+    }
+    match args.grpc_listen.as_deref() {
+        None => {}
+        Some("off") => serve.grpc_listen = None,
+        Some(addr) => {
+            serve.grpc_listen = Some(
+                addr.parse()
+                    .with_context(|| format!("--grpc-listen {addr:?} is not an address"))?,
+            );
+        }
+    }
+    if let Some(dir) = args.data_dir {
+        serve.data_dir = dir;
+    }
+    let serve = serve.resolve().map_err(anyhow::Error::msg)?;
+    let detect = config.detect.clone();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("moat-serve")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let data_dir = serve.data_dir.clone();
+        let server = moat_server::Server::start(serve, detect).await?;
+        if !out.quiet {
+            let grpc = server
+                .grpc_addr()
+                .map_or_else(|| "off".to_owned(), |a| a.to_string());
+            let mut stdout = std::io::stdout();
+            writeln!(
+                stdout,
+                "moat serve: http {} grpc {} store {}",
+                server.http_addr(),
+                grpc,
+                data_dir.display()
+            )?;
+            stdout.flush()?;
+        }
+        server.run_until(shutdown_signal()).await;
+        anyhow::Ok(ExitCode::SUCCESS)
+    })
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
