@@ -5,8 +5,8 @@
 use std::sync::OnceLock;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
-use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 use serde::{Deserialize, Serialize};
+use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 
 use crate::exchange::{Request, Role};
 

@@ -408,7 +408,10 @@ impl Engine {
         for &i in &changed {
             changes.listed[i as usize] = false;
         }
-        changed.into_iter().map(|i| self.account_verdict(i)).collect()
+        changed
+            .into_iter()
+            .map(|i| self.account_verdict(i))
+            .collect()
     }
 
     /// One campaign as it stands, with its member accounts' verdicts, by the id reports
@@ -420,7 +423,9 @@ impl Engine {
                     .is_some_and(|root| self.campaign_id(root) == id)
             })
             .collect();
-        let root = self.accounts[*members.first()? as usize].decision.campaign?;
+        let root = self.accounts[*members.first()? as usize]
+            .decision
+            .campaign?;
         let report = self.report_campaign(root, &members);
         let verdicts = members.iter().map(|&i| self.account_verdict(i)).collect();
         Some((report, verdicts))
@@ -490,8 +495,11 @@ impl Engine {
     fn account_verdict(&self, i: u32) -> AccountVerdict {
         let state = &self.accounts[i as usize];
         let d = &state.decision;
-        let mut findings =
-            profile_findings(&state.profile(&self.config.limits), Scope::Account, &self.config);
+        let mut findings = profile_findings(
+            &state.profile(&self.config.limits),
+            Scope::Account,
+            &self.config,
+        );
         if let Some(c) = d.campaign.and_then(|r| self.campaign_findings(r)) {
             findings.merge(&c);
         }

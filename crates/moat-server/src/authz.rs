@@ -56,7 +56,10 @@ struct Body {
 /// the client address, its software, and the body when forwarded.
 fn read_check(request: &EnvoyCheck, account_header: &str) -> Option<CheckRequest> {
     let headers = request.get_client_headers()?;
-    let account_id = headers.get(account_header).filter(|a| !a.is_empty())?.clone();
+    let account_id = headers
+        .get(account_header)
+        .filter(|a| !a.is_empty())?
+        .clone();
     let forwarded = headers
         .get("x-forwarded-for")
         .and_then(|f| f.split(',').next())

@@ -80,7 +80,9 @@ pub struct Decider {
 fn limiter(per_minute: u32, burst: u32) -> Option<DefaultKeyedRateLimiter<u64>> {
     let rate = NonZeroU32::new(per_minute)?;
     let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
-    Some(RateLimiter::keyed(Quota::per_minute(rate).allow_burst(burst)))
+    Some(RateLimiter::keyed(
+        Quota::per_minute(rate).allow_burst(burst),
+    ))
 }
 
 impl Decider {
@@ -134,7 +136,11 @@ impl Decider {
             };
             return decision(action, vec![format!("manual: {}", m.reason)]);
         }
-        let signals = || published.as_ref().map_or(Vec::new(), |p| p.signals.to_vec());
+        let signals = || {
+            published
+                .as_ref()
+                .map_or(Vec::new(), |p| p.signals.to_vec())
+        };
         match published.as_ref().map(|p| p.verdict) {
             Some(Verdict::Block) => return decision(Action::Block, signals()),
             Some(Verdict::Watch) if self.on_watch != Action::Allow => {

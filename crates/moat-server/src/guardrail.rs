@@ -168,13 +168,17 @@ mod tests {
         let check = request.into_check().unwrap();
         assert_eq!(check.account_id, "team-9");
         assert_eq!(check.api_key_id.as_deref(), Some("h1"));
-        assert_eq!(check.request.system.as_deref(), Some("Reason step by step."));
+        assert_eq!(
+            check.request.system.as_deref(),
+            Some("Reason step by step.")
+        );
         assert_eq!(check.request.messages.len(), 1);
         assert_eq!(check.request.messages[0].content, "Fix this bug");
         assert_eq!(check.client.user_agent.as_deref(), Some("sdk/1.0"));
-        let response: GuardrailRequest =
-            serde_json::from_str(r#"{"input_type":"response","request_data":{"user_api_key_hash":"h"}}"#)
-                .unwrap();
+        let response: GuardrailRequest = serde_json::from_str(
+            r#"{"input_type":"response","request_data":{"user_api_key_hash":"h"}}"#,
+        )
+        .unwrap();
         assert!(response.into_check().is_none());
         let anonymous: GuardrailRequest =
             serde_json::from_str(r#"{"input_type":"request","request_data":{}}"#).unwrap();
@@ -192,8 +196,17 @@ mod tests {
         let blocked = GuardrailResponse::from(&d(Action::Block));
         assert_eq!(blocked.action, "BLOCKED");
         assert!(blocked.blocked_reason.unwrap().contains("campaign-1"));
-        assert_eq!(GuardrailResponse::from(&d(Action::Throttle)).action, "BLOCKED");
-        assert_eq!(GuardrailResponse::from(&d(Action::Challenge)), GuardrailResponse::none());
-        assert_eq!(GuardrailResponse::from(&d(Action::Allow)), GuardrailResponse::none());
+        assert_eq!(
+            GuardrailResponse::from(&d(Action::Throttle)).action,
+            "BLOCKED"
+        );
+        assert_eq!(
+            GuardrailResponse::from(&d(Action::Challenge)),
+            GuardrailResponse::none()
+        );
+        assert_eq!(
+            GuardrailResponse::from(&d(Action::Allow)),
+            GuardrailResponse::none()
+        );
     }
 }

@@ -100,10 +100,17 @@ pub fn router(state: Shared) -> Router {
     let decisions = Router::new()
         .route("/v1/check", post(check))
         .route("/beta/litellm_basic_guardrail_api", post(guardrail_check))
-        .layer(middleware::from_fn_with_state(state.clone(), require_checker));
-    let ingest = Router::new()
-        .route("/v1/exchanges", post(ingest))
-        .layer(middleware::from_fn_with_state(state.clone(), require_ingest));
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_checker,
+        ));
+    let ingest =
+        Router::new()
+            .route("/v1/exchanges", post(ingest))
+            .layer(middleware::from_fn_with_state(
+                state.clone(),
+                require_ingest,
+            ));
     let admin = Router::new()
         .route("/v1/accounts/{id}", get(account))
         .route("/v1/campaigns", get(campaigns))
@@ -113,7 +120,10 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/admin/audit", get(audit))
         .layer(middleware::from_fn_with_state(state.clone(), require_admin));
     Router::new()
-        .route("/healthz", get(|| async { Json(json!({ "status": "ok" })) }))
+        .route(
+            "/healthz",
+            get(|| async { Json(json!({ "status": "ok" })) }),
+        )
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
         .merge(decisions)
@@ -300,7 +310,10 @@ async fn ingest(
         });
     }
     if records.is_empty() {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "no records in the body"));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "no records in the body",
+        ));
     }
     let ingested = records.len();
     let exchanges = ask(&s, |reply| Command::Ingest { records, reply })

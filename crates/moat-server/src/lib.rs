@@ -108,14 +108,16 @@ impl Server {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = Vec::new();
 
-        let app = http::router(state.clone())
-            .into_make_service_with_connect_info::<SocketAddr>();
+        let app = http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let mut until = stopped.clone();
         tasks.push(tokio::spawn(async move {
             let shutdown = async move {
                 let _ = until.wait_for(|&s| s).await;
             };
-            if let Err(e) = axum::serve(http, app).with_graceful_shutdown(shutdown).await {
+            if let Err(e) = axum::serve(http, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
                 tracing::error!("HTTP server: {e}");
             }
         }));

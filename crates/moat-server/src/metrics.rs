@@ -59,7 +59,11 @@ impl Default for Metrics {
         let campaigns = Gauge::default();
         let exchanges = Gauge::default();
         let lag = Gauge::<f64, AtomicU64>::default();
-        registry.register("decisions", "Decisions taken, by API and action", decisions.clone());
+        registry.register(
+            "decisions",
+            "Decisions taken, by API and action",
+            decisions.clone(),
+        );
         registry.register(
             "decision_seconds",
             "Time to take a decision, by API",
@@ -77,7 +81,11 @@ impl Default for Metrics {
             "Clusters with evidence of a campaign in the last round",
             campaigns.clone(),
         );
-        registry.register("exchanges", "Exchanges the engine has read", exchanges.clone());
+        registry.register(
+            "exchanges",
+            "Exchanges the engine has read",
+            exchanges.clone(),
+        );
         registry.register(
             "ingest_lag_seconds",
             "Wall clock minus the event time of the latest exchange read",
@@ -103,7 +111,9 @@ impl Metrics {
         self.decisions
             .get_or_create(&DecisionLabels { api, action })
             .inc();
-        self.latency.get_or_create(&ApiLabels { api }).observe(seconds);
+        self.latency
+            .get_or_create(&ApiLabels { api })
+            .observe(seconds);
     }
 
     /// Counts ingested and rejected records.

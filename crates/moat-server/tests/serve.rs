@@ -1,0 +1,526 @@
+//! The live service end to end, in process: a simulated population with a campaign hidden
+//! in it is ingested over HTTP, then the decision APIs (HTTP check, LiteLLM guardrail,
+//! Envoy ext_authz over gRPC) are asked about its accounts; admin actions, restarts and bad
+//! input are exercised on the way.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use envoy_types::pb::envoy::config::core::v3::{Address, SocketAddress, address, socket_address};
+use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Peer, Request};
+use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
+use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
+use envoy_types::pb::envoy::service::auth::v3::{AttributeContext, CheckRequest};
+use moat_core::{DetectConfig, Exchange};
+use moat_server::{ServeConfig, Server};
+use moat_sim::{Scenario, SimOptions, Simulation, TruthRow};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+const INGEST: &str = "ingest-token-for-tests";
+const ADMIN: &str = "admin-token-for-tests";
+
+struct Running {
+    base: String,
+    grpc: SocketAddr,
+    stop: oneshot::Sender<()>,
+    done: tokio::task::JoinHandle<()>,
+    http: reqwest::Client,
+}
+
+impl Running {
+    async fn start(dir: &Path, tweak: impl FnOnce(&mut ServeConfig)) -> Self {
+        let mut config = ServeConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            grpc_listen: Some("127.0.0.1:0".parse().unwrap()),
+            data_dir: dir.to_owned(),
+            ingest_token: Some(INGEST.into()),
+            admin_token: Some(ADMIN.into()),
+            ..ServeConfig::default()
+        };
+        tweak(&mut config);
+        let server = Server::start(config.resolve().unwrap(), DetectConfig::default())
+            .await
+            .unwrap();
+        let base = format!("http://{}", server.http_addr());
+        let grpc = server.grpc_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let done = tokio::spawn(server.run_until(async move {
+            let _ = stopped.await;
+        }));
+        let running = Self {
+            base,
+            grpc,
+            stop,
+            done,
+            http: reqwest::Client::new(),
+        };
+        for _ in 0..600 {
+            let r = running.get("/readyz", None).await;
+            if r.0 == 200 {
+                return running;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the server never became ready");
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.done.await.unwrap();
+    }
+
+    async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        let mut r = self.http.get(format!("{}{path}", self.base));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        let r = r.send().await.unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn post(&self, path: &str, token: Option<&str>, body: Vec<u8>) -> (u16, Value) {
+        let mut r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        let r = r.send().await.unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or_else(|_| {
+            panic!("{path} answered {status} with a body that is not JSON: {text}")
+        });
+        (status, body)
+    }
+
+    async fn check(&self, body: Value) -> Value {
+        let (status, answer) = self
+            .post("/v1/check", None, body.to_string().into_bytes())
+            .await;
+        assert_eq!(status, 200, "{answer}");
+        answer
+    }
+
+    async fn ingest(&self, exchanges: &[Exchange]) {
+        for chunk in exchanges.chunks(4000) {
+            let mut body = Vec::new();
+            for e in chunk {
+                serde_json::to_writer(&mut body, e).unwrap();
+                body.push(b'\n');
+            }
+            let (status, answer) = self.post("/v1/exchanges", Some(INGEST), body).await;
+            assert_eq!(status, 200, "{answer}");
+        }
+    }
+}
+
+/// A small population with the largest disclosed campaign hidden in it.
+fn traffic() -> (Vec<Exchange>, Vec<TruthRow>) {
+    let scenario = Scenario::load("hydra-29m").unwrap();
+    let options = SimOptions {
+        scale: 0.002,
+        seed: 31,
+        corpus: None,
+    };
+    let mut sim = Simulation::new(&scenario, &options);
+    let exchanges: Vec<Exchange> = sim.by_ref().collect();
+    (exchanges, sim.truth().to_vec())
+}
+
+fn authz_request(account: &str, ip: &str) -> CheckRequest {
+    let headers: HashMap<String, String> = [
+        ("x-moat-account".to_owned(), account.to_owned()),
+        ("user-agent".to_owned(), "python-httpx/0.27".to_owned()),
+    ]
+    .into();
+    CheckRequest {
+        attributes: Some(AttributeContext {
+            source: Some(Peer {
+                address: Some(Address {
+                    address: Some(address::Address::SocketAddress(SocketAddress {
+                        address: ip.into(),
+                        port_specifier: Some(socket_address::PortSpecifier::PortValue(40000)),
+                        ..SocketAddress::default()
+                    })),
+                }),
+                ..Peer::default()
+            }),
+            request: Some(Request {
+                http: Some(HttpRequest {
+                    method: "POST".into(),
+                    path: "/v1/chat/completions".into(),
+                    headers,
+                    body: json!({"model": "m", "messages": [{"role": "user", "content": "hello"}]})
+                        .to_string(),
+                    ..HttpRequest::default()
+                }),
+                ..Request::default()
+            }),
+            ..AttributeContext::default()
+        }),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaign_is_stopped_live_and_customers_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let (exchanges, truth) = traffic();
+    let hydra: Vec<&TruthRow> = truth.iter().filter(|t| t.label == "hydra").collect();
+    let benign: Vec<&TruthRow> = truth.iter().filter(|t| t.label == "benign").collect();
+    assert!(hydra.len() >= 20 && benign.len() >= 500);
+
+    let server = Running::start(dir.path(), |_| {}).await;
+    server.ingest(&exchanges).await;
+
+    // The HTTP check: hydra accounts blocked, customers not.
+    let mut blocked = 0;
+    for t in &hydra {
+        let d = server.check(json!({"account_id": t.account_id})).await;
+        if d["action"] == "block" {
+            blocked += 1;
+            assert!(d["campaign_id"].is_string(), "{d}");
+            assert!(!d["reasons"].as_array().unwrap().is_empty(), "{d}");
+        }
+    }
+    assert!(
+        blocked * 10 >= hydra.len() * 9,
+        "{blocked} of {} hydra accounts blocked",
+        hydra.len()
+    );
+    for t in &benign {
+        let d = server.check(json!({"account_id": t.account_id})).await;
+        assert_ne!(d["action"], "block", "{}: {d}", t.account_id);
+    }
+
+    // A new account that pays with a blocked campaign's card, from its addresses, is
+    // blocked on its first request, before any exchange of it was ingested.
+    let sample = exchanges
+        .iter()
+        .rev()
+        .find(|e| e.account_id == hydra[0].account_id)
+        .unwrap();
+    let newcomer = json!({
+        "account_id": "brand-new-account",
+        "client": {"ip": sample.client.ip, "user_agent": sample.client.user_agent,
+                   "tls_fingerprint": sample.client.tls_fingerprint},
+        "account": {"payment_fingerprint": sample.account.payment_fingerprint},
+    });
+    let d = server.check(newcomer).await;
+    assert_eq!(d["action"], "block", "{d}");
+    assert_eq!(
+        server.check(json!({"account_id": "another-new-one"})).await["action"],
+        "allow"
+    );
+
+    // The campaign is listed with its evidence and members.
+    let (status, report) = server.get("/v1/campaigns", Some(ADMIN)).await;
+    assert_eq!(status, 200);
+    let campaign = &report["campaigns"][0];
+    let id = campaign["id"].as_str().unwrap().to_owned();
+    assert!(
+        campaign["evidence"].as_array().unwrap().len() >= 3,
+        "{campaign}"
+    );
+    let (status, detail) = server
+        .get(&format!("/v1/campaigns/{id}?limit=5"), Some(ADMIN))
+        .await;
+    assert_eq!(status, 200, "{detail}");
+    assert_eq!(detail["members"].as_array().unwrap().len(), 5);
+    let (status, account) = server
+        .get(
+            &format!("/v1/accounts/{}", hydra[0].account_id),
+            Some(ADMIN),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(account["verdict"], "block");
+    assert_eq!(server.get("/v1/accounts/nobody", Some(ADMIN)).await.0, 404);
+
+    // LiteLLM's guardrail API.
+    let guardrail = |account: &str| {
+        json!({"input_type": "request", "texts": ["hi"], "model": "m",
+               "request_data": {"user_api_key_user_id": account}})
+        .to_string()
+        .into_bytes()
+    };
+    let (status, g) = server
+        .post(
+            "/beta/litellm_basic_guardrail_api",
+            None,
+            guardrail(&hydra[0].account_id),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(g["action"], "BLOCKED", "{g}");
+    let (_, g) = server
+        .post(
+            "/beta/litellm_basic_guardrail_api",
+            None,
+            guardrail(&benign[0].account_id),
+        )
+        .await;
+    assert_eq!(g["action"], "NONE", "{g}");
+
+    // Envoy's ext_authz over gRPC.
+    let mut client = AuthorizationClient::connect(format!("http://{}", server.grpc))
+        .await
+        .unwrap();
+    let denied = client
+        .check(authz_request(&hydra[0].account_id, "203.0.113.9"))
+        .await
+        .unwrap()
+        .into_inner();
+    match denied.http_response {
+        Some(HttpResponse::DeniedResponse(d)) => {
+            assert_eq!(d.status.unwrap().code, 403);
+            let body: Value = serde_json::from_str(&d.body).unwrap();
+            assert_eq!(body["action"], "block");
+        }
+        other => panic!("a hydra account was not denied: {other:?}"),
+    }
+    let allowed = client
+        .check(authz_request(&benign[0].account_id, "203.0.113.10"))
+        .await
+        .unwrap()
+        .into_inner();
+    match allowed.http_response {
+        Some(HttpResponse::OkResponse(ok)) => {
+            let action = ok
+                .headers
+                .iter()
+                .filter_map(|h| h.header.as_ref())
+                .find(|h| h.key == "x-moat-action")
+                .map(|h| h.value.clone());
+            assert_eq!(action.as_deref(), Some("allow"));
+        }
+        other => panic!("a customer was not allowed: {other:?}"),
+    }
+    let missing = client.check(CheckRequest::default()).await.unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::InvalidArgument);
+
+    // Admin: a manual block, audited, then cleared.
+    let customer = benign[1].account_id.clone();
+    let action = |a: &str| json!({"action": a, "reason": "chargeback fraud", "actor": "tests"});
+    let path = format!("/v1/admin/accounts/{customer}");
+    assert_eq!(
+        server
+            .post(&path, None, action("block").to_string().into_bytes())
+            .await
+            .0,
+        401
+    );
+    let (status, entry) = server
+        .post(&path, Some(ADMIN), action("block").to_string().into_bytes())
+        .await;
+    assert_eq!(status, 200, "{entry}");
+    let d = server.check(json!({"account_id": customer})).await;
+    assert_eq!(d["action"], "block");
+    assert!(d["reasons"][0].as_str().unwrap().contains("chargeback"));
+    let (status, _) = server
+        .post(
+            &path,
+            Some(ADMIN),
+            json!({"action": "block", "reason": " "})
+                .to_string()
+                .into_bytes(),
+        )
+        .await;
+    assert_eq!(status, 422);
+    let before_restart = server
+        .check(json!({"account_id": hydra[1].account_id}))
+        .await;
+    server.stop().await;
+
+    // After a restart: the same verdicts, the manual block, the audit log.
+    let server = Running::start(dir.path(), |_| {}).await;
+    let (_, ready) = server.get("/readyz", None).await;
+    assert_eq!(ready["exchanges"], exchanges.len() as u64);
+    assert_eq!(
+        server
+            .check(json!({"account_id": hydra[1].account_id}))
+            .await,
+        before_restart
+    );
+    assert_eq!(
+        server.check(json!({"account_id": customer})).await["action"],
+        "block"
+    );
+    let (_, entry) = server
+        .post(&path, Some(ADMIN), action("clear").to_string().into_bytes())
+        .await;
+    assert_eq!(entry["seq"], 1);
+    assert_eq!(
+        server.check(json!({"account_id": customer})).await["action"],
+        "allow"
+    );
+    let (status, audit) = server.get("/v1/admin/audit", Some(ADMIN)).await;
+    assert_eq!(status, 200);
+    let audit = audit.as_array().unwrap();
+    assert_eq!(audit.len(), 2);
+    assert_eq!(audit[0]["action"], "block");
+    assert_eq!(audit[0]["actor"], "tests");
+    assert_eq!(audit[1]["action"], "clear");
+
+    // Metrics count what happened.
+    let (status, metrics) = server.get("/metrics", None).await;
+    assert_eq!(status, 200);
+    let metrics = metrics.as_str().unwrap().to_owned();
+    assert!(
+        metrics.contains("moat_decisions_total{api=\"check\",action=\"block\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(&format!("moat_exchanges {}", exchanges.len())),
+        "{metrics}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_json_errors_and_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Running::start(dir.path(), |c| c.max_body_bytes = 64 * 1024).await;
+    let good =
+        json!({"ts": "2026-03-01T10:00:00Z", "account_id": "a1", "request": {"prompt": "hi"}});
+
+    // Tokens.
+    let body = || format!("{good}\n").into_bytes();
+    assert_eq!(server.post("/v1/exchanges", None, body()).await.0, 401);
+    assert_eq!(
+        server
+            .post("/v1/exchanges", Some("wrong-token-wrong-token"), body())
+            .await
+            .0,
+        401
+    );
+    assert_eq!(server.get("/v1/campaigns", Some(INGEST)).await.0, 401);
+    let (status, answer) = server.post("/v1/exchanges", Some(INGEST), body()).await;
+    assert_eq!((status, answer["exchanges"].as_u64()), (200, Some(1)));
+
+    // A batch with one bad record is refused whole, saying where and why.
+    let batch = format!("{good}\n{{\"ts\": \"yesterday\", \"account_id\": \"a2\"}}\n{good}\n");
+    let (status, answer) = server
+        .post("/v1/exchanges", Some(INGEST), batch.into_bytes())
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("nothing was ingested")
+    );
+    assert!(
+        answer["rejects"][0]["location"]
+            .as_str()
+            .unwrap()
+            .contains('2'),
+        "{answer}"
+    );
+    for (body, what) in [
+        (b"\x00\x01garbage".to_vec(), "binary"),
+        (b"   ".to_vec(), "empty"),
+        (b"[1, 2, 3]".to_vec(), "array of numbers"),
+    ] {
+        let (status, answer) = server.post("/v1/exchanges", Some(INGEST), body).await;
+        assert_eq!(status, 400, "{what}: {answer}");
+        assert!(answer["error"].is_string(), "{what}: {answer}");
+    }
+    let (status, answer) = server
+        .post("/v1/exchanges?format=parquet", Some(INGEST), body())
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    let (status, _) = server
+        .post("/v1/exchanges?format=nonsense", Some(INGEST), body())
+        .await;
+    assert_eq!(status, 400);
+    let (status, answer) = server
+        .post("/v1/exchanges", Some(INGEST), vec![b' '; 100 * 1024])
+        .await;
+    assert_eq!(status, 413, "{answer}");
+
+    // Checks.
+    for (body, expected) in [
+        ("{", 400),
+        ("{}", 422),
+        (r#"{"account_id": ""}"#, 422),
+        (r#"{"account_id": 5}"#, 422),
+        (
+            r#"{"account_id": "a1", "client": {"ip": "not an address"}}"#,
+            422,
+        ),
+    ] {
+        let (status, answer) = server.post("/v1/check", None, body.into()).await;
+        assert_eq!(status, expected, "{body}: {answer}");
+        assert!(answer["error"].is_string(), "{body}: {answer}");
+    }
+    let (status, answer) = server.post("/nowhere", None, b"{}".to_vec()).await;
+    assert_eq!(status, 404, "{answer}");
+    let (status, answer) = server.get("/v1/check", None).await;
+    assert_eq!(status, 405, "{answer}");
+    let (status, answer) = server
+        .post(
+            "/v1/admin/accounts/a1",
+            Some(ADMIN),
+            br#"{"action": "smite", "reason": "x"}"#.to_vec(),
+        )
+        .await;
+    assert_eq!(status, 422, "{answer}");
+
+    // Nothing was lost and the server is still up.
+    let (status, ready) = server.get("/readyz", None).await;
+    assert_eq!((status, ready["exchanges"].as_u64()), (200, Some(1)));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decisions_can_be_limited_to_the_gateway_and_budgets_throttle() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Running::start(dir.path(), |c| {
+        c.check_from = vec!["10.0.0.0/8".parse().unwrap()];
+    })
+    .await;
+    let (status, answer) = server
+        .post("/v1/check", None, br#"{"account_id": "a"}"#.to_vec())
+        .await;
+    assert_eq!(status, 403, "{answer}");
+    let (status, _) = server
+        .post(
+            "/beta/litellm_basic_guardrail_api",
+            None,
+            br#"{"input_type": "request"}"#.to_vec(),
+        )
+        .await;
+    assert_eq!(status, 403);
+    server.stop().await;
+
+    let server = Running::start(dir.path(), |c| {
+        c.budget.account_per_minute = 60;
+        c.budget.account_burst = 5;
+    })
+    .await;
+    let mut actions = Vec::new();
+    for _ in 0..8 {
+        actions.push(server.check(json!({"account_id": "busy"})).await["action"].clone());
+    }
+    assert_eq!(
+        actions.iter().filter(|a| *a == "allow").count(),
+        5,
+        "{actions:?}"
+    );
+    assert_eq!(actions[7], "throttle");
+    assert_eq!(
+        server.check(json!({"account_id": "quiet"})).await["action"],
+        "allow"
+    );
+    server.stop().await;
+}
