@@ -54,23 +54,21 @@ pub struct Caller {
 
 impl GuardrailRequest {
     /// The check this request stands for: the account is found as moat's LiteLLM log
-    /// reader finds it (user, team, key hash, end user), so guardrail decisions and
-    /// ingested logs speak of the same accounts. `None` for responses and for requests
+    /// reader finds it (user, team, key hash, end user; never the master key), so
+    /// guardrail decisions and ingested logs speak of the same accounts. `None` for responses and for requests
     /// that name no caller.
     pub fn into_check(self) -> Option<CheckRequest> {
         if self.input_type != "request" {
             return None;
         }
         let caller = self.request_data;
-        let account_id = [
-            caller.user_api_key_user_id,
-            caller.user_api_key_team_id,
-            caller.user_api_key_hash.clone(),
-            caller.user_api_key_end_user_id,
-        ]
-        .into_iter()
-        .flatten()
-        .find(|id| !id.is_empty())?;
+        let account_id = moat_io::litellm_account([
+            caller.user_api_key_user_id.as_deref(),
+            caller.user_api_key_team_id.as_deref(),
+            caller.user_api_key_hash.as_deref(),
+            caller.user_api_key_end_user_id.as_deref(),
+        ])?
+        .to_owned();
         let mut messages: Vec<Message> = self
             .structured_messages
             .unwrap_or_default()
@@ -180,6 +178,12 @@ mod tests {
         )
         .unwrap();
         assert!(response.into_check().is_none());
+        let master: GuardrailRequest = serde_json::from_str(
+            r#"{"input_type":"request","request_data":{"user_api_key_hash":"litellm_proxy_master_key",
+                "user_api_key_user_id":"default_user_id","user_api_key_end_user_id":"acct_7"}}"#,
+        )
+        .unwrap();
+        assert_eq!(master.into_check().unwrap().account_id, "acct_7");
         let anonymous: GuardrailRequest =
             serde_json::from_str(r#"{"input_type":"request","request_data":{}}"#).unwrap();
         assert!(anonymous.into_check().is_none());

@@ -289,6 +289,11 @@ async fn ingest(
     .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "decoding failed"))?;
     if !rejects.is_empty() {
         s.metrics.ingest(0, rejects.len() as u64);
+        tracing::warn!(
+            "ingest refused: {} record(s) could not be read, first: {}",
+            rejects.len(),
+            rejects[0]
+        );
         let listed: Vec<_> = rejects
             .iter()
             .take(MAX_LISTED_REJECTS)

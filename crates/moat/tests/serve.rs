@@ -18,7 +18,14 @@ const BATCH: usize = 2000;
 
 fn spawn_server(dir: &std::path::Path) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_moat"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--grpc-listen", "off", "--data-dir"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--grpc-listen",
+            "off",
+            "--data-dir",
+        ])
         .arg(dir)
         .env("MOAT_INGEST_TOKEN", INGEST)
         .env("MOAT_ADMIN_TOKEN", ADMIN)
@@ -31,7 +38,10 @@ fn spawn_server(dir: &std::path::Path) -> (Child, String) {
         .read_line(&mut line)
         .unwrap();
     // "moat serve: http ADDR grpc off store DIR"
-    let addr = line.split_whitespace().nth(3).expect("the server says where it listens");
+    let addr = line
+        .split_whitespace()
+        .nth(3)
+        .expect("the server says where it listens");
     (child, format!("http://{addr}"))
 }
 
@@ -123,8 +133,14 @@ fn kill_9_loses_no_acknowledged_exchange_and_no_verdict() {
     poster.join().unwrap();
     let acked = acked.load(Ordering::SeqCst);
     let in_flight = *in_flight.lock().unwrap();
-    assert!(acked < exchanges.len(), "the kill came too late to test anything");
-    assert!(!blocked_before.is_empty(), "no campaign account was blocked before the kill");
+    assert!(
+        acked < exchanges.len(),
+        "the kill came too late to test anything"
+    );
+    assert!(
+        !blocked_before.is_empty(),
+        "no campaign account was blocked before the kill"
+    );
 
     let (mut child, base) = spawn_server(dir.path());
     let restored = wait_ready(&http, &base) as usize;

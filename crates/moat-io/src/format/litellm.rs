@@ -21,6 +21,7 @@ struct Payload {
     metadata: Option<Metadata>,
     end_user: Option<String>,
     requester_ip_address: Option<String>,
+    user_agent: Option<String>,
     messages: Option<Value>,
     response: Option<Value>,
     model_parameters: Option<Parameters>,
@@ -36,6 +37,7 @@ struct Metadata {
     user_api_key_end_user_id: Option<String>,
     requester_ip_address: Option<String>,
     requester_metadata: Option<Value>,
+    user_agent: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -73,17 +75,34 @@ fn response_of(value: &Value) -> Response {
     }
 }
 
+/// The names LiteLLM gives its own master key where a virtual key would name a user and
+/// a key: not accounts.
+const MASTER_KEY_NAMES: [&str; 2] = ["default_user_id", "litellm_proxy_master_key"];
+
+/// The account a LiteLLM caller stands for: the first of `candidates` (in moat's order: the
+/// key's user, its team, the key's hash, the end user) that is set and is not one of
+/// LiteLLM's names for its master key, so that requests made with the master key on behalf
+/// of end users (`user` in the request) are the end users'.
+pub fn account_of<'a>(candidates: impl IntoIterator<Item = Option<&'a str>>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .flatten()
+        .find(|id| !id.trim().is_empty() && !MASTER_KEY_NAMES.contains(id))
+}
+
 pub(super) fn decode(bytes: &[u8]) -> Result<Record, String> {
     let p: Payload = parse(bytes)?;
     let ts = p.start_time.ok_or("no startTime")?;
     let meta = p.metadata.unwrap_or_default();
     let account_id = require_account(
-        meta.user_api_key_user_id
-            .clone()
-            .or_else(|| meta.user_api_key_team_id.clone())
-            .or_else(|| meta.user_api_key_hash.clone())
-            .or_else(|| p.end_user.clone())
-            .or_else(|| meta.user_api_key_end_user_id.clone()),
+        account_of([
+            meta.user_api_key_user_id.as_deref(),
+            meta.user_api_key_team_id.as_deref(),
+            meta.user_api_key_hash.as_deref(),
+            p.end_user.as_deref(),
+            meta.user_api_key_end_user_id.as_deref(),
+        ])
+        .map(str::to_owned),
         "metadata.user_api_key_user_id, user_api_key_team_id, user_api_key_hash or end_user",
     )?;
     let user_agent = meta
@@ -91,7 +110,9 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Record, String> {
         .as_ref()
         .and_then(|m| m.get("user_agent").or_else(|| m.get("user-agent")))
         .and_then(Value::as_str)
-        .map(str::to_owned);
+        .map(str::to_owned)
+        .or(meta.user_agent)
+        .or(p.user_agent);
     let params = p.model_parameters.unwrap_or_default();
     let reasoning = match (&params.reasoning_effort, &params.thinking) {
         (Some(Value::String(effort)), _) => Some(!matches!(effort.as_str(), "none" | "minimal")),
@@ -173,6 +194,16 @@ mod tests {
         assert_eq!(e.usage.output_tokens, Some(20));
         assert_eq!(e.response.text.as_deref(), Some("Score: 7/10"));
         assert_eq!(e.response.finish_reason.as_deref(), Some("stop"));
+    }
+
+    #[test]
+    fn the_master_key_is_not_an_account() {
+        let payload = r#"{"startTime":1714000000,"model":"m","end_user":"acct_9","metadata":{"user_api_key_hash":"litellm_proxy_master_key","user_api_key_user_id":"default_user_id","user_agent":"curl/8"}}"#;
+        let Record::Exchange(e) = decode(payload.as_bytes()).unwrap() else {
+            panic!("an exchange")
+        };
+        assert_eq!(e.account_id, "acct_9");
+        assert_eq!(e.client.user_agent.as_deref(), Some("curl/8"));
     }
 
     #[test]

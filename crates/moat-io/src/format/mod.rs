@@ -7,7 +7,7 @@ use moat_core::Record;
 use serde::de::DeserializeOwned;
 
 mod exchange_v1;
-mod litellm;
+pub(crate) mod litellm;
 pub(crate) mod loose;
 mod openai;
 mod otlp;
