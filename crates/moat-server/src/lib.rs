@@ -126,7 +126,8 @@ impl Server {
             let service = AuthorizationServer::new(authz::Authz::new(state.clone()));
             let mut until = stopped.clone();
             tasks.push(tokio::spawn(async move {
-                let incoming = tonic::transport::server::TcpIncoming::from(grpc);
+                let incoming =
+                    tonic::transport::server::TcpIncoming::from(grpc).with_nodelay(Some(true));
                 let shutdown = async move {
                     let _ = until.wait_for(|&s| s).await;
                 };

@@ -24,6 +24,9 @@ pub enum Command {
     Decode(DecodeArgs),
     /// Simulator throughput: making traffic alone, and making and writing it (to nowhere).
     Simulate(SimulateArgs),
+    /// Live service: decisions per second and their latency over loopback, from the HTTP
+    /// check API and the Envoy ext_authz gRPC API, while exchanges are ingested.
+    Serve(crate::bench_serve::Args),
 }
 
 #[derive(Debug, clap::Args)]
@@ -90,10 +93,11 @@ struct DecodeFigures {
     cores: usize,
 }
 
-pub fn run(command: Command, _config: &Config, out: Output) -> anyhow::Result<ExitCode> {
+pub fn run(command: Command, config: &Config, out: Output) -> anyhow::Result<ExitCode> {
     match command {
         Command::Decode(args) => decode(args, out),
         Command::Simulate(args) => simulate(args),
+        Command::Serve(args) => crate::bench_serve::run(args, config),
     }
 }
 

@@ -1,6 +1,7 @@
 //! `moat`: find and stop distillation campaigns against model APIs.
 
 mod bench;
+mod bench_serve;
 mod config;
 mod convert;
 mod eval;
@@ -65,7 +66,7 @@ enum Command {
     /// challenge / block for each request (HTTP, Envoy ext_authz, LiteLLM guardrail),
     /// keep every acknowledged exchange and verdict in a crash-safe store.
     Serve(serve::Args),
-    /// Measure how fast this machine reads logs.
+    /// Measure how fast this machine reads logs, makes traffic and takes live decisions.
     #[command(subcommand)]
     Bench(bench::Command),
 }
