@@ -13,7 +13,8 @@ use serde::Deserialize;
 pub struct ServeConfig {
     /// Address of the HTTP API.
     pub listen: SocketAddr,
-    /// Address of the Envoy external authorization gRPC API; none turns it off.
+    /// Address of the Envoy external authorization gRPC API; `"off"` turns it off.
+    #[serde(deserialize_with = "address_or_off")]
     pub grpc_listen: Option<SocketAddr>,
     /// Folder of the embedded store (created if missing).
     pub data_dir: PathBuf,
@@ -100,6 +101,16 @@ impl ServeConfig {
     pub fn may_check(&self, addr: IpAddr) -> bool {
         self.check_from.is_empty() || self.check_from.iter().any(|net| net.contains(addr))
     }
+}
+
+fn address_or_off<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+    let s = String::deserialize(d)?;
+    if s == "off" {
+        return Ok(None);
+    }
+    s.parse()
+        .map(Some)
+        .map_err(|_| serde::de::Error::custom(format!("{s:?} is not an address or \"off\"")))
 }
 
 /// What the service tells a gateway to do with a request.
@@ -267,6 +278,22 @@ mod tests {
         assert!(all.contains("203.0.113.7".parse().unwrap()));
         assert!("10.0.0.0/33".parse::<IpNet>().is_err());
         assert!("example.com".parse::<IpNet>().is_err());
+    }
+
+    #[test]
+    fn the_file_reads_as_documented() {
+        let c: ServeConfig = toml::from_str(
+            "grpc_listen = \"off\"\ncheck_from = [\"10.0.0.0/8\"]\n[budget]\ncampaign_per_minute = 0\n",
+        )
+        .unwrap();
+        assert_eq!(c.grpc_listen, None);
+        assert_eq!(c.budget.campaign_per_minute, 0);
+        assert!(c.may_check("10.9.9.9".parse().unwrap()));
+        assert!(!c.may_check("192.0.2.1".parse().unwrap()));
+        let c: ServeConfig = toml::from_str("grpc_listen = \"0.0.0.0:9000\"").unwrap();
+        assert_eq!(c.grpc_listen, Some("0.0.0.0:9000".parse().unwrap()));
+        assert!(toml::from_str::<ServeConfig>("grpc_listen = \"nowhere\"").is_err());
+        assert!(toml::from_str::<ServeConfig>("listen_on = \"x\"").is_err());
     }
 
     #[test]
