@@ -104,13 +104,13 @@ pub fn router(state: Shared) -> Router {
             state.clone(),
             require_checker,
         ));
-    let ingest =
-        Router::new()
-            .route("/v1/exchanges", post(ingest))
-            .layer(middleware::from_fn_with_state(
-                state.clone(),
-                require_ingest,
-            ));
+    let ingest = Router::new()
+        .route("/v1/exchanges", post(ingest))
+        .route("/v1/traces", post(otlp_traces))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_ingest,
+        ));
     let admin = Router::new()
         .route("/v1/accounts/{id}", get(account))
         .route("/v1/campaigns", get(campaigns))
@@ -267,6 +267,49 @@ async fn ingest(
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "the body is empty"));
     }
+    let records = decode(&s, body, format).await?;
+    if records.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "no records in the body",
+        ));
+    }
+    let ingested = records.len();
+    let exchanges = commit(&s, records).await?;
+    Ok(Json(Ingested {
+        ingested,
+        exchanges,
+    }))
+}
+
+/// OTLP/HTTP with JSON encoding, as an OpenTelemetry Collector's `otlphttp` exporter sends
+/// it (`encoding: json`): spans with `gen_ai.*` attributes are exchanges, other spans are
+/// skipped. Answers an empty `ExportTraceServiceResponse`.
+async fn otlp_traces(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "OTLP/HTTP is accepted JSON-encoded (application/json): set encoding: json",
+        ));
+    }
+    let records = decode(&s, body?, Format::Otlp).await?;
+    if !records.is_empty() {
+        commit(&s, records).await?;
+    }
+    Ok(Json(json!({})))
+}
+
+/// Decodes a body on a blocking thread: each exchange's text is analysed, then dropped
+/// unless prompts are kept. Any rejected record refuses the whole body.
+async fn decode(s: &AppState, body: Bytes, format: Format) -> Result<Vec<StoredRecord>, ApiError> {
     let keep_text = s.config.store_prompts;
     let (records, rejects) = tokio::task::spawn_blocking(move || {
         let (records, rejects) = decode_bytes(&body, format, "body");
@@ -287,48 +330,45 @@ async fn ingest(
     })
     .await
     .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "decoding failed"))?;
-    if !rejects.is_empty() {
-        s.metrics.ingest(0, rejects.len() as u64);
-        tracing::warn!(
-            "ingest refused: {} record(s) could not be read, first: {}",
-            rejects.len(),
-            rejects[0]
-        );
-        let listed: Vec<_> = rejects
-            .iter()
-            .take(MAX_LISTED_REJECTS)
-            .map(|r| {
-                // The readers speak to the command line; over HTTP the format is a query.
-                let reason = r.reason.replace("--format", "?format=");
-                json!({ "location": r.location.to_string(), "reason": reason })
-            })
-            .collect();
-        return Err(ApiError {
-            status: StatusCode::BAD_REQUEST,
-            body: json!({
-                "error": format!(
-                    "{} record(s) could not be read; nothing was ingested",
-                    rejects.len()
-                ),
-                "rejects": listed,
-            }),
-        });
+    if rejects.is_empty() {
+        return Ok(records);
     }
-    if records.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "no records in the body",
-        ));
-    }
-    let ingested = records.len();
-    let exchanges = ask(&s, |reply| Command::Ingest { records, reply })
+    s.metrics.ingest(0, rejects.len() as u64);
+    tracing::warn!(
+        "ingest refused: {} record(s) could not be read, first: {}",
+        rejects.len(),
+        rejects[0]
+    );
+    let listed: Vec<_> = rejects
+        .iter()
+        .take(MAX_LISTED_REJECTS)
+        .map(|r| {
+            // The readers speak to the command line; over HTTP the format is a query.
+            let reason = r.reason.replace("--format", "?format=");
+            json!({ "location": r.location.to_string(), "reason": reason })
+        })
+        .collect();
+    Err(ApiError {
+        status: StatusCode::BAD_REQUEST,
+        body: json!({
+            "error": format!(
+                "{} record(s) could not be read; nothing was ingested",
+                rejects.len()
+            ),
+            "rejects": listed,
+        }),
+    })
+}
+
+/// Hands records to the engine thread and waits until they are durable; returns how
+/// many exchanges the engine has read.
+async fn commit(s: &AppState, records: Vec<StoredRecord>) -> Result<u64, ApiError> {
+    let ingested = records.len() as u64;
+    let exchanges = ask(s, |reply| Command::Ingest { records, reply })
         .await?
         .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e))?;
-    s.metrics.ingest(ingested as u64, 0);
-    Ok(Json(Ingested {
-        ingested,
-        exchanges,
-    }))
+    s.metrics.ingest(ingested, 0);
+    Ok(exchanges)
 }
 
 async fn check(

@@ -524,3 +524,40 @@ async fn decisions_can_be_limited_to_the_gateway_and_budgets_throttle() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_opentelemetry_collector_can_export_traces() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Running::start(dir.path(), |_| {}).await;
+    let attribute = |k: &str, v: &str| json!({"key": k, "value": {"stringValue": v}});
+    let export = json!({"resourceSpans": [{"resource": {"attributes": []}, "scopeSpans": [{"spans": [
+        {"spanId": "a1", "name": "chat", "startTimeUnixNano": "1780000000000000000", "attributes": [
+            attribute("gen_ai.operation.name", "chat"),
+            attribute("gen_ai.request.model", "frontier"),
+            attribute("user.id", "acct_otel"),
+            attribute("client.address", "203.0.113.7"),
+        ]},
+        {"spanId": "a2", "name": "HTTP GET", "startTimeUnixNano": "1780000001000000000",
+         "attributes": [attribute("http.method", "GET")]},
+    ]}]}]});
+    let (status, answer) = server
+        .post("/v1/traces", Some(INGEST), export.to_string().into_bytes())
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer, json!({}));
+    let (status, account) = server.get("/v1/accounts/acct_otel", Some(ADMIN)).await;
+    assert_eq!(status, 200, "{account}");
+    assert_eq!(account["exchanges"], 1);
+    let protobuf = server
+        .http
+        .post(format!("{}/v1/traces", server.base))
+        .bearer_auth(INGEST)
+        .header("content-type", "application/x-protobuf")
+        .body(vec![0x0a, 0x00])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(protobuf.status(), 415);
+    assert_eq!(server.post("/v1/traces", None, b"{}".to_vec()).await.0, 401);
+    server.stop().await;
+}
