@@ -7,7 +7,7 @@
 //! reported as a [`Reject`] with its file, line and reason.
 //!
 //! Writing: [`JsonLinesWriter`] writes exchange v1 JSON Lines; [`write_verdicts`] writes
-//! `accounts.csv` and `report.json`.
+//! `accounts.csv` and `report.json`; [`stix`] builds STIX 2.1 bundles of what was found.
 
 mod decode;
 mod exchanges;
@@ -16,6 +16,7 @@ mod framing;
 mod reject;
 mod source;
 mod split;
+pub mod stix;
 mod verdicts;
 
 pub use decode::{

@@ -7,6 +7,7 @@ mod convert;
 mod eval;
 mod input;
 mod inspect;
+mod intel;
 mod scan;
 mod serve;
 mod simulate;
@@ -66,6 +67,9 @@ enum Command {
     /// challenge / block for each request (HTTP, Envoy ext_authz, LiteLLM guardrail),
     /// keep every acknowledged exchange and verdict in a crash-safe store.
     Serve(serve::Args),
+    /// Share what was found with other providers as STIX 2.1, without users' data.
+    #[command(subcommand)]
+    Intel(intel::Command),
     /// Measure how fast this machine reads logs, makes traffic and takes live decisions.
     #[command(subcommand)]
     Bench(bench::Command),
@@ -98,6 +102,7 @@ fn main() -> ExitCode {
             Command::Eval(args) => eval::run(args, &config, out),
             Command::Simulate(args) => simulate::run(args, &config, out),
             Command::Serve(args) => serve::run(args, &config, out),
+            Command::Intel(command) => intel::run(command, &config, out),
             Command::Bench(command) => bench::run(command, &config, out),
         }
     });
