@@ -38,7 +38,6 @@ pub struct BlockedCampaigns {
 }
 
 /// The shared state of the decision path.
-#[derive(Default)]
 pub struct Board {
     accounts: DashMap<Box<str>, Published>,
     blocked: ArcSwap<BlockedCampaigns>,
@@ -50,12 +49,23 @@ pub struct Board {
     latest: AtomicI64,
 }
 
+impl Default for Board {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Board {
     /// An empty board, not ready.
     pub fn new() -> Self {
         Self {
+            accounts: DashMap::new(),
+            blocked: ArcSwap::default(),
+            overrides: DashMap::new(),
+            ready: AtomicBool::new(false),
+            exchanges: AtomicU64::new(0),
+            campaigns: AtomicU64::new(0),
             latest: AtomicI64::new(i64::MIN),
-            ..Self::default()
         }
     }
 
@@ -108,10 +118,15 @@ impl Board {
 
     /// The manual decision on `target`.
     pub fn override_of(&self, target: &str) -> Option<Override> {
+        self.overrides.get(target).map(|d| d.clone())
+    }
+
+    /// The manual decision on the account or campaign (`kind`) named `id`.
+    pub fn override_for(&self, kind: &str, id: &str) -> Option<Override> {
         if self.overrides.is_empty() {
             return None;
         }
-        self.overrides.get(target).map(|d| d.clone())
+        self.override_of(&format!("{kind}:{id}"))
     }
 
     /// Marks the engine caught up with the store.

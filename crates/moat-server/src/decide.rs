@@ -123,11 +123,11 @@ impl Decider {
         };
         let manual = self
             .board
-            .override_of(&format!("account:{}", request.account_id))
+            .override_for("account", &request.account_id)
             .or_else(|| {
                 campaign
                     .as_deref()
-                    .and_then(|c| self.board.override_of(&format!("campaign:{c}")))
+                    .and_then(|c| self.board.override_for("campaign", c))
             });
         if let Some(m) = manual {
             let action = match m.action {
