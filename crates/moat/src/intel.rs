@@ -25,6 +25,30 @@ pub enum Command {
     /// relationships, the ATLAS technique, TLP markings. Reads the scan's folder and the
     /// logs it scanned (for the values behind the indicators).
     Export(ExportArgs),
+    /// Find in logs the accounts that match a partner's bundle: its addresses, networks
+    /// and autonomous systems, and (with the partners' key) its fingerprints. Prints the
+    /// matching accounts, strongest first, with the campaign and producer they match.
+    Match(MatchArgs),
+}
+
+/// Arguments of `moat intel match`.
+#[derive(Debug, clap::Args)]
+pub struct MatchArgs {
+    /// The partner's STIX 2.1 bundle.
+    #[arg(long, value_name = "FILE")]
+    bundle: PathBuf,
+
+    /// The logs to look in.
+    #[command(flatten)]
+    input: InputArgs,
+
+    /// The partners' key (without it only network indicators can match).
+    #[arg(long, value_name = "FILE")]
+    key_file: Option<PathBuf>,
+
+    /// Also write the matches as CSV.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
 }
 
 /// Arguments of `moat intel export`.
@@ -63,6 +87,7 @@ pub struct ExportArgs {
 pub fn run(command: Command, config: &Config, out: Output) -> anyhow::Result<ExitCode> {
     match command {
         Command::Export(args) => export(args, config, out),
+        Command::Match(args) => match_bundle(args, config, out),
     }
 }
 
@@ -78,14 +103,18 @@ struct Seen {
     last: i64,
 }
 
-fn export(args: ExportArgs, config: &Config, out: Output) -> anyhow::Result<ExitCode> {
-    let key = std::fs::read(&args.key_file)
-        .with_context(|| format!("cannot read {}", args.key_file.display()))?;
+fn read_key(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    let key = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     anyhow::ensure!(
         key.len() >= 32,
         "{}: the key must be at least 32 bytes",
-        args.key_file.display()
+        path.display()
     );
+    Ok(key)
+}
+
+fn export(args: ExportArgs, config: &Config, out: Output) -> anyhow::Result<ExitCode> {
+    let key = read_key(&args.key_file)?;
     let report_path = args.scan.join("report.json");
     let report: Report = serde_json::from_slice(
         &std::fs::read(&report_path)
@@ -268,4 +297,127 @@ fn values(e: &Exchange, content: &ContentSignals, key: &[u8]) -> Vec<(IndicatorK
         }
     }
     out
+}
+
+/// What one account matched.
+#[derive(Default)]
+struct AccountMatch {
+    exchanges: u64,
+    matched_exchanges: u64,
+    kinds: std::collections::BTreeSet<IndicatorKind>,
+    campaigns: std::collections::BTreeSet<String>,
+}
+
+fn match_bundle(args: MatchArgs, config: &Config, out: Output) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read(&args.bundle)
+        .with_context(|| format!("cannot read {}", args.bundle.display()))?;
+    let bundle: serde_json::Value = serde_json::from_slice(&text)
+        .with_context(|| format!("{} is not JSON", args.bundle.display()))?;
+    let indicators = stix::read_indicators(&bundle)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.bundle.display()))?;
+    let key = args.key_file.as_deref().map(read_key).transpose()?;
+    let fingerprints = indicators
+        .iter()
+        .filter(|i| i.kind.is_fingerprint())
+        .count();
+    if key.is_none() && fingerprints > 0 && !out.quiet {
+        eprintln!("moat: no --key-file: {fingerprints} fingerprint indicators cannot match");
+    }
+    let wanted: HashMap<(IndicatorKind, &str), &stix::ReadIndicator> = indicators
+        .iter()
+        .map(|i| ((i.kind, i.value.as_str()), i))
+        .collect();
+    let no_key = Vec::new();
+    let mut accounts: HashMap<String, AccountMatch> = HashMap::new();
+    let (_, stopped) = args.input.read(config, out, |record| {
+        let Record::Exchange(e) = record else {
+            return Ok(());
+        };
+        let content = moat_core::analyse(&e.request);
+        let mut hits = Vec::new();
+        for (kind, value) in values(&e, &content, key.as_ref().unwrap_or(&no_key)) {
+            if kind.is_fingerprint() && key.is_none() {
+                continue;
+            }
+            if let Some(i) = wanted.get(&(kind, value.as_str())) {
+                hits.push(*i);
+            }
+        }
+        let a = accounts.entry(e.account_id.clone()).or_default();
+        a.exchanges += 1;
+        if !hits.is_empty() {
+            a.matched_exchanges += 1;
+            for i in hits {
+                a.kinds.insert(i.kind);
+                a.campaigns
+                    .insert(format!("{} ({})", i.campaign, i.producer));
+            }
+        }
+        Ok(())
+    })?;
+    if let Some(e) = stopped {
+        eprintln!("moat: {e}");
+        return Ok(ExitCode::from(1));
+    }
+    let mut matched: Vec<(&String, &AccountMatch)> = accounts
+        .iter()
+        .filter(|(_, m)| !m.kinds.is_empty())
+        .collect();
+    matched.sort_by(|a, b| {
+        (b.1.kinds.len(), b.1.matched_exchanges, a.0).cmp(&(
+            a.1.kinds.len(),
+            a.1.matched_exchanges,
+            b.0,
+        ))
+    });
+    let kinds = |m: &AccountMatch| {
+        m.kinds
+            .iter()
+            .map(|k| k.name())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let campaigns = |m: &AccountMatch| m.campaigns.iter().cloned().collect::<Vec<_>>().join("; ");
+    if let Some(path) = &args.out {
+        let mut csv = csv::Writer::from_path(path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        csv.write_record([
+            "account_id",
+            "exchanges",
+            "matched_exchanges",
+            "kinds",
+            "campaigns",
+        ])?;
+        for (id, m) in &matched {
+            csv.write_record([
+                id.as_str(),
+                &m.exchanges.to_string(),
+                &m.matched_exchanges.to_string(),
+                &kinds(m),
+                &campaigns(m),
+            ])?;
+        }
+        csv.flush()?;
+    }
+    let mut table = format!(
+        "{} of {} accounts match {} indicators of {}\n\n| account | exchanges | matched | kinds | campaign |\n|---|---:|---:|---|---|\n",
+        matched.len(),
+        accounts.len(),
+        indicators.len(),
+        args.bundle.display()
+    );
+    for (id, m) in matched.iter().take(50) {
+        table.push_str(&format!(
+            "| {id} | {} | {} | {} | {} |\n",
+            m.exchanges,
+            m.matched_exchanges,
+            kinds(m),
+            campaigns(m)
+        ));
+    }
+    if matched.len() > 50 {
+        table.push_str(&format!("\n({} more)\n", matched.len() - 50));
+    }
+    crate::input::print_stdout(&table)?;
+    Ok(ExitCode::SUCCESS)
 }

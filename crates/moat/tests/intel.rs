@@ -251,4 +251,63 @@ fn a_bundle_validates_and_carries_no_users_data() {
     }
     let key_hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
     assert!(!text.contains(&key_hex[..16]));
+
+    // A partner matches its logs against the bundle: here the same logs, so every campaign
+    // account matches, with fingerprints as well as addresses, and no customer does.
+    let truth = std::fs::read_to_string(path("sim/truth.csv")).unwrap();
+    let label = |account: &str| {
+        truth
+            .lines()
+            .find(|l| l.starts_with(&format!("{account},")))
+            .map(|l| l.split(',').nth(1).unwrap().to_owned())
+            .unwrap()
+    };
+    let matches = |key: &str, out: &str| -> Vec<(String, String)> {
+        moat(&[
+            "intel",
+            "match",
+            "-q",
+            "--bundle",
+            &path("bundle.json"),
+            &path("sim/events.jsonl"),
+            "--key-file",
+            key,
+            "--out",
+            out,
+        ]);
+        std::fs::read_to_string(out)
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                (f[0].to_owned(), f[3].to_owned())
+            })
+            .collect()
+    };
+    let found = matches(&path("key.bin"), &path("matches.csv"));
+    let hydra = truth.lines().filter(|l| l.contains(",hydra,")).count();
+    assert_eq!(
+        found.iter().filter(|(a, _)| label(a) == "hydra").count(),
+        hydra
+    );
+    for (account, kinds) in &found {
+        assert_ne!(label(account), "benign", "{account} matched {kinds}");
+    }
+    assert!(
+        found
+            .iter()
+            .all(|(_, kinds)| kinds.contains("payment") || kinds.contains("template"))
+    );
+    std::fs::write(path("other.key"), [7u8; 40]).unwrap();
+    let other = matches(&path("other.key"), &path("other.csv"));
+    assert!(!other.is_empty(), "addresses match without the key");
+    for (account, kinds) in &other {
+        assert!(
+            !["payment", "email-domain", "system-prompt", "template"]
+                .iter()
+                .any(|k| kinds.contains(k)),
+            "{account} matched fingerprints under another key: {kinds}"
+        );
+    }
 }
