@@ -131,6 +131,7 @@ fn traffic() -> (Vec<Exchange>, Vec<TruthRow>) {
         scale: 0.002,
         seed: 31,
         corpus: None,
+        operator_seed: None,
     };
     let mut sim = Simulation::new(&scenario, &options);
     let exchanges: Vec<Exchange> = sim.by_ref().collect();

@@ -20,6 +20,11 @@ pub struct SimOptions {
     pub seed: u64,
     /// Prompts to draw from instead of the built-in grammars, if any.
     pub corpus: Option<Arc<Corpus>>,
+    /// Seeds the campaigns' operators (their proxy pools, cards, clients, domains and
+    /// templates) apart from the population: two simulations with different seeds and one
+    /// operator seed hold the same operator, moving from one provider to another. `None`:
+    /// the seed.
+    pub operator_seed: Option<u64>,
 }
 
 /// A running simulation: an iterator of exchanges in event-time order. Memory grows with
@@ -38,6 +43,7 @@ impl Simulation {
             scenario,
             scale: options.scale,
             seed: options.seed,
+            operator_seed: options.operator_seed.unwrap_or(options.seed),
             corpus: options.corpus.clone(),
         });
         let mut actors = Vec::with_capacity(scheduled.len());

@@ -71,6 +71,8 @@ impl CampaignState {
 /// Everything actors share.
 pub(crate) struct World {
     pub seed: u64,
+    /// Seeds the campaigns (see [`SimOptions::operator_seed`](crate::SimOptions)).
+    pub operator_seed: u64,
     pub models: Models,
     pub campaigns: Vec<CampaignState>,
     pub corpus: Option<Arc<Corpus>>,
@@ -217,6 +219,7 @@ pub(crate) struct Build<'a> {
     pub scenario: &'a Scenario,
     pub scale: f64,
     pub seed: u64,
+    pub operator_seed: u64,
     pub corpus: Option<Arc<Corpus>>,
 }
 
@@ -234,6 +237,7 @@ pub(crate) fn build(b: Build) -> (World, Vec<(Actor, i64)>, i64) {
         .map(|_| start + (s.models.release_day * DAY as f64) as i64);
     let mut world = World {
         seed: b.seed,
+        operator_seed: b.operator_seed,
         models: s.models.clone(),
         campaigns: Vec::new(),
         corpus: b.corpus,
@@ -638,7 +642,7 @@ fn add_campaign(
     end: i64,
     release: Option<i64>,
 ) {
-    let seed = mix(world.seed, 0xca11 + index as u64);
+    let seed = mix(world.operator_seed, 0xca11 + index as u64);
     let c_start = start + (spec.start_day * DAY as f64) as i64;
     let c_end = (c_start + (spec.days * DAY as f64) as i64).min(end);
     let slots = scaled(spec.accounts, scale, 8.0);

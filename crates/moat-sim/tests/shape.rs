@@ -17,6 +17,10 @@ struct Run {
 }
 
 fn run(scenario: &str, scale: f64, seed: u64) -> Run {
+    run_with_operator(scenario, scale, seed, None)
+}
+
+fn run_with_operator(scenario: &str, scale: f64, seed: u64, operator_seed: Option<u64>) -> Run {
     let scenario = Scenario::load(scenario).unwrap();
     let mut sim = Simulation::new(
         &scenario,
@@ -24,6 +28,7 @@ fn run(scenario: &str, scale: f64, seed: u64) -> Run {
             scale,
             seed,
             corpus: None,
+            operator_seed,
         },
     );
     let events: Vec<Exchange> = sim.by_ref().collect();
@@ -394,6 +399,7 @@ fn corpus_prompts_are_used_when_given() {
             scale: 0.002,
             seed: 1,
             corpus: Some(Arc::new(corpus)),
+            operator_seed: None,
         },
     );
     let events: Vec<Exchange> = sim.by_ref().collect();
@@ -415,4 +421,42 @@ fn corpus_prompts_are_used_when_given() {
         campaign_uses > 10,
         "{campaign_uses} campaign prompts carry a corpus task"
     );
+}
+
+#[test]
+fn one_operator_at_two_providers_keeps_its_infrastructure() {
+    let campaign_values = |r: &Run| {
+        let mut cards = HashSet::new();
+        let mut networks = HashSet::new();
+        for e in r.of(|e| r.label(e) == "hydra") {
+            cards.extend(e.account.payment_fingerprint.clone());
+            networks.insert(slash24(e));
+        }
+        (cards, networks)
+    };
+    let accounts = |r: &Run| r.truth.keys().cloned().collect::<HashSet<_>>();
+    let a = run_with_operator("hydra-29m", 0.002, 5, Some(99));
+    let b = run_with_operator("hydra-29m", 0.002, 6, Some(99));
+    let c = run_with_operator("hydra-29m", 0.002, 6, None);
+    let (a_cards, a_networks) = campaign_values(&a);
+    let (b_cards, b_networks) = campaign_values(&b);
+    let (c_cards, c_networks) = campaign_values(&c);
+    // The same operator: the same cards and proxy networks, under other accounts.
+    assert!(
+        a_cards.len() >= 2 && a_cards == b_cards,
+        "{a_cards:?} / {b_cards:?}"
+    );
+    let shared = a_networks.intersection(&b_networks).count();
+    assert!(
+        shared * 2 >= a_networks.len(),
+        "{shared} of {} networks shared",
+        a_networks.len()
+    );
+    assert!(accounts(&a).is_disjoint(&accounts(&b)));
+    // Another operator shares nothing.
+    assert!(a_cards.is_disjoint(&c_cards));
+    assert!(a_networks.intersection(&c_networks).count() * 10 < a_networks.len());
+    // Naming the seed as the operator seed changes nothing.
+    let same = run_with_operator("hydra-29m", 0.002, 6, Some(6));
+    assert!(same.events == c.events);
 }

@@ -107,6 +107,7 @@ fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         scale: args.scale,
         seed: 1,
         corpus: None,
+        operator_seed: None,
     };
     let start = Instant::now();
     let mut sim = moat_sim::Simulation::new(&scenario, &options);

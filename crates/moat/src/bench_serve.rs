@@ -71,6 +71,7 @@ pub fn run(args: Args, config: &Config) -> anyhow::Result<ExitCode> {
         scale: args.scale,
         seed: 1,
         corpus: None,
+        operator_seed: None,
     };
     let exchanges: Vec<Exchange> = moat_sim::Simulation::new(&scenario, &options).collect();
     anyhow::ensure!(

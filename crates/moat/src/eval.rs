@@ -85,6 +85,7 @@ pub fn run(args: Args, config: &Config, out: Output) -> anyhow::Result<ExitCode>
                 scale: args.scale,
                 seed: args.seed,
                 corpus: corpus.clone(),
+                operator_seed: None,
             };
             let title = format!(
                 "{} (scale {}, seed {})",

@@ -30,6 +30,12 @@ pub struct Args {
     #[arg(long, default_value_t = 1, value_name = "N")]
     seed: u64,
 
+    /// Seed the campaigns' operators apart from the population: two runs with different
+    /// --seed and the same --operator-seed hold the same operator (its proxy pool, cards,
+    /// clients, domains, templates) at two providers [default: the seed].
+    #[arg(long, value_name = "N")]
+    operator_seed: Option<u64>,
+
     /// Folder to write events.jsonl and truth.csv into.
     #[arg(long, value_name = "DIR", required_unless_present_any = ["list", "stdout"])]
     out: Option<PathBuf>,
@@ -79,6 +85,7 @@ pub fn run(args: Args, _config: &Config, out: Output) -> anyhow::Result<ExitCode
         scale: args.scale,
         seed: args.seed,
         corpus,
+        operator_seed: args.operator_seed,
     };
     let started = Instant::now();
     let mut sim = Simulation::new(&scenario, &options);

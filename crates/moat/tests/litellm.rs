@@ -106,6 +106,7 @@ fn litellm_proxy_blocks_the_hydra_and_passes_customers() {
         scale: 0.002,
         seed: 71,
         corpus: None,
+        operator_seed: None,
     };
     let mut sim = Simulation::new(&scenario, &options);
     let exchanges: Vec<Exchange> = sim.by_ref().collect();

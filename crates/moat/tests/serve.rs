@@ -75,6 +75,7 @@ fn kill_9_loses_no_acknowledged_exchange_and_no_verdict() {
         scale: 0.002,
         seed: 57,
         corpus: None,
+        operator_seed: None,
     };
     let exchanges: Vec<Exchange> = Simulation::new(&scenario, &options).collect();
     let dir = tempfile::tempdir().unwrap();
