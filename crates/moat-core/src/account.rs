@@ -24,6 +24,8 @@ pub struct AccountState {
     program: bool,
     verified: Option<bool>,
     early_mover: bool,
+    /// The kinds of partners' indicators the account's first exchanges matched, as bits.
+    partner_kinds: u8,
     /// Payment, e-mail domain and sign-up hour keys.
     own_keys: [Option<Key>; 3],
     ips: Top<2>,
@@ -214,7 +216,13 @@ impl AccountState {
         p.verification_known = u32::from(self.verified.is_some());
         p.unverified = u32::from(self.verified == Some(false));
         p.early_movers = u32::from(self.early_mover);
+        p.partner_matches = u32::from(self.partner_kinds.count_ones() >= 2);
         p
+    }
+
+    /// Records the kinds of partners' indicators an exchange of the account matched.
+    pub fn add_partner_kinds(&mut self, kinds: u8) {
+        self.partner_kinds |= kinds;
     }
 
     /// The keys the account holds now: its own (payment, domain, sign-up hour), its most

@@ -114,6 +114,7 @@ weights! {
     coordinated_activity: CoordinatedActivity = 0.1,
     synchronised_model_move: SynchronisedModelMove = 0.2,
     linked_to_blocked_campaign: LinkedToBlockedCampaign = 1.0,
+    partner_intel: PartnerIntel = 0.6,
 }
 
 /// Where each signal fires.

@@ -12,6 +12,7 @@ use crate::campaign::{self, Campaign};
 use crate::config::DetectConfig;
 use crate::content;
 use crate::exchange::{AccountRecord, Exchange};
+use crate::intel::PartnerIntel;
 use crate::linker;
 use crate::signal::{Findings, Scope, Signal, profile_findings};
 use crate::time::EventTime;
@@ -56,6 +57,8 @@ pub struct Engine {
     changes: Option<Changes>,
     exchanges: u64,
     rounds: u64,
+    /// Partners' indicators to check new accounts against, if any.
+    intel: Option<Box<dyn PartnerIntel>>,
 }
 
 /// Accounts whose decision may have changed, each once.
@@ -111,7 +114,15 @@ impl Engine {
             changes: None,
             exchanges: 0,
             rounds: 0,
+            intel: None,
         }
+    }
+
+    /// Checks the first exchanges of every account against partners' indicators (the
+    /// `partner_intel` signal).
+    pub fn with_intel(mut self, intel: Box<dyn PartnerIntel>) -> Self {
+        self.intel = Some(intel);
+        self
     }
 
     /// Records from now on which accounts' decisions change, for [`Engine::take_changes`]
@@ -184,6 +195,11 @@ impl Engine {
         let news = self.model_news(e, i);
         let state = &mut self.accounts[i as usize];
         state.observe(e, content, news, &self.config.limits);
+        if let Some(intel) = &self.intel {
+            if state.exchange_count() <= crate::intel::CHECKED_EXCHANGES {
+                state.add_partner_kinds(intel.matches(e, content));
+            }
+        }
         if state.decision.verdict != Verdict::Block {
             self.check_blocked_keys(i, e, content);
         }

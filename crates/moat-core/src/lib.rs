@@ -17,6 +17,7 @@ pub mod config;
 pub mod content;
 pub mod engine;
 pub mod exchange;
+pub mod intel;
 pub mod keys;
 pub mod linker;
 pub mod profile;
@@ -33,6 +34,7 @@ pub use engine::{Engine, Outcome};
 pub use exchange::{
     AccountInfo, AccountRecord, Client, Exchange, Message, Record, Request, Response, Role, Usage,
 };
+pub use intel::PartnerIntel;
 pub use profile::Profile;
 pub use signal::{Findings, Signal};
 pub use time::EventTime;

@@ -50,6 +50,8 @@ pub struct Profile {
     pub unverified: u32,
     /// Accounts that moved to a newly released model within a day of its release.
     pub early_movers: u32,
+    /// Accounts (of `accounts`) that matched at least two kinds of a partner's indicators.
+    pub partner_matches: u32,
 }
 
 impl Profile {
@@ -118,6 +120,7 @@ impl Profile {
         self.verification_known += other.verification_known;
         self.unverified += other.unverified;
         self.early_movers += other.early_movers;
+        self.partner_matches += other.partner_matches;
     }
 }
 

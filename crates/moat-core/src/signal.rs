@@ -53,10 +53,13 @@ pub enum Signal {
     SynchronisedModelMove,
     /// The account shares keys with a campaign already blocked.
     LinkedToBlockedCampaign,
+    /// The account's first exchanges carry a partner's indicators of a campaign (two kinds
+    /// or more: its card, addresses, templates...).
+    PartnerIntel,
 }
 
 /// How many signals there are.
-pub const SIGNALS: usize = 21;
+pub const SIGNALS: usize = 22;
 
 impl Signal {
     /// Every signal, in a fixed order.
@@ -82,6 +85,7 @@ impl Signal {
         Signal::CoordinatedActivity,
         Signal::SynchronisedModelMove,
         Signal::LinkedToBlockedCampaign,
+        Signal::PartnerIntel,
     ];
 
     /// The name used in `accounts.csv`, reports and the configuration.
@@ -108,6 +112,7 @@ impl Signal {
             Signal::CoordinatedActivity => "coordinated_activity",
             Signal::SynchronisedModelMove => "synchronised_model_move",
             Signal::LinkedToBlockedCampaign => "linked_to_blocked_campaign",
+            Signal::PartnerIntel => "partner_intel",
         }
     }
 
@@ -180,6 +185,10 @@ impl Signal {
             Signal::LinkedToBlockedCampaign => {
                 format!("shares keys worth {value:.1} links with a blocked campaign")
             }
+            Signal::PartnerIntel => format!(
+                "{} of accounts carry two or more kinds of a partner's indicators of a campaign",
+                pct(value)
+            ),
         }
     }
 }
@@ -351,6 +360,13 @@ pub fn profile_findings(p: &Profile, scope: Scope, config: &DetectConfig) -> Fin
                 Signal::ProgramSignup,
                 w.get(Signal::ProgramSignup),
                 share(p.program),
+            );
+        }
+        if share(p.partner_matches) >= 0.5 {
+            f.fire(
+                Signal::PartnerIntel,
+                w.get(Signal::PartnerIntel),
+                share(p.partner_matches),
             );
         }
         if p.verification_known > 0 {

@@ -57,6 +57,11 @@ impl IndicatorKind {
         }
     }
 
+    /// The kind's bit in a set of kinds.
+    pub fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+
     /// Whether the value is shared only as a keyed hash.
     pub fn is_fingerprint(self) -> bool {
         !matches!(

@@ -299,6 +299,45 @@ fn values(e: &Exchange, content: &ContentSignals, key: &[u8]) -> Vec<(IndicatorK
     out
 }
 
+/// A partner's bundle as the engine checks exchanges against it.
+pub struct BundleIntel {
+    wanted: HashSet<(IndicatorKind, String)>,
+    key: Vec<u8>,
+}
+
+impl BundleIntel {
+    /// Reads the indicators of `bundles`; fingerprints can match only with `key`.
+    pub fn load(bundles: &[PathBuf], key: Option<&std::path::Path>) -> anyhow::Result<Self> {
+        let mut wanted = HashSet::new();
+        for path in bundles {
+            let text =
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let bundle: serde_json::Value = serde_json::from_slice(&text)
+                .with_context(|| format!("{} is not JSON", path.display()))?;
+            let indicators = stix::read_indicators(&bundle)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            wanted.extend(indicators.into_iter().map(|i| (i.kind, i.value)));
+        }
+        let key = key.map(read_key).transpose()?.unwrap_or_default();
+        Ok(Self { wanted, key })
+    }
+}
+
+impl moat_core::PartnerIntel for BundleIntel {
+    fn matches(&self, e: &Exchange, content: &ContentSignals) -> u8 {
+        let mut kinds = 0u8;
+        for (kind, value) in values(e, content, &self.key) {
+            if (self.key.is_empty() && kind.is_fingerprint()) || kinds & kind.bit() != 0 {
+                continue;
+            }
+            if self.wanted.contains(&(kind, value)) {
+                kinds |= kind.bit();
+            }
+        }
+        kinds
+    }
+}
+
 /// What one account matched.
 #[derive(Default)]
 struct AccountMatch {

@@ -18,10 +18,24 @@ pub struct Args {
     /// Folder to write accounts.csv and report.json into (created if missing).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
+
+    /// Partners' STIX bundles (`moat intel export`): accounts whose first exchanges carry
+    /// their indicators get the `partner_intel` signal.
+    #[arg(long, value_name = "FILE", num_args = 1..)]
+    intel: Vec<PathBuf>,
+
+    /// The partners' key, for the bundles' fingerprints (without it only addresses,
+    /// networks and autonomous systems match).
+    #[arg(long, value_name = "FILE", requires = "intel")]
+    intel_key: Option<PathBuf>,
 }
 
 pub fn run(args: Args, config: &Config, out: Output) -> anyhow::Result<ExitCode> {
     let mut engine = Engine::new(config.detect.clone());
+    if !args.intel.is_empty() {
+        let intel = crate::intel::BundleIntel::load(&args.intel, args.intel_key.as_deref())?;
+        engine = engine.with_intel(Box::new(intel));
+    }
     let (stats, stopped) = args.input.read_batches(config, out, true, |batch| {
         for (record, content) in batch.records.iter().zip(&batch.content) {
             match (record, content) {

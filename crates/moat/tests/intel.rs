@@ -311,3 +311,122 @@ fn a_bundle_validates_and_carries_no_users_data() {
         );
     }
 }
+
+/// Runs `moat` and returns its standard output.
+fn moat_out(args: &[&str]) -> Vec<u8> {
+    let out = Command::cargo_bin("moat")
+        .unwrap()
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// The earliest `flagged_at` of a campaign account, and the campaign's exchanges before
+/// its accounts were blocked, and the benign accounts blocked.
+fn outcome(dir: &Path, sim: &str, scan: &str) -> (String, u64, u64) {
+    let p = |s: &str| dir.join(s).to_str().unwrap().to_owned();
+    let json: Value = serde_json::from_slice(&moat_out(&[
+        "eval",
+        "-q",
+        "--json",
+        "--truth",
+        &p(&format!("{sim}/truth.csv")),
+        "--scan",
+        &p(scan),
+        "--events",
+        &p(&format!("{sim}/events.jsonl")),
+    ]))
+    .unwrap();
+    let e = &json[0]["evaluation"];
+    let truth = std::fs::read_to_string(dir.join(sim).join("truth.csv")).unwrap();
+    let hydra: HashSet<&str> = truth
+        .lines()
+        .filter(|l| l.contains(",hydra,"))
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    let accounts = std::fs::read_to_string(dir.join(scan).join("accounts.csv")).unwrap();
+    let header: Vec<&str> = accounts.lines().next().unwrap().split(',').collect();
+    let flagged = header.iter().position(|h| *h == "flagged_at").unwrap();
+    let first_block = accounts
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .filter(|f| hydra.contains(f[0]) && !f[flagged].is_empty())
+        .map(|f| f[flagged].to_owned())
+        .min()
+        .expect("a campaign account was blocked");
+    (
+        first_block,
+        e["campaigns"][0]["exchanges_before_block"]
+            .as_u64()
+            .unwrap(),
+        e["benign"]["blocked"].as_u64().unwrap(),
+    )
+}
+
+#[test]
+fn a_partners_bundle_stops_the_same_operator_sooner() {
+    // Provider A finds the campaign and shares it; the same operator (proxy pool, cards,
+    // templates) then works provider B, among B's own customers, under new accounts.
+    let dir = tempfile::tempdir().unwrap();
+    let p = |s: &str| dir.path().join(s).to_str().unwrap().to_owned();
+    std::fs::write(p("key.bin"), [42u8; 32]).unwrap();
+    for (sim, seed) in [("a", "11"), ("b", "12")] {
+        moat(&[
+            "simulate",
+            "-q",
+            "--scenario",
+            "hydra-29m",
+            "--scale",
+            "0.002",
+            "--seed",
+            seed,
+            "--operator-seed",
+            "77",
+            "--out",
+            &p(sim),
+        ]);
+    }
+    moat(&["scan", "-q", &p("a/events.jsonl"), "--out", &p("a-scan")]);
+    moat(&[
+        "intel",
+        "export",
+        "-q",
+        "--scan",
+        &p("a-scan"),
+        &p("a/events.jsonl"),
+        "--key-file",
+        &p("key.bin"),
+        "--out",
+        &p("bundle.json"),
+    ]);
+    moat(&["scan", "-q", &p("b/events.jsonl"), "--out", &p("b-alone")]);
+    moat(&[
+        "scan",
+        "-q",
+        &p("b/events.jsonl"),
+        "--out",
+        &p("b-intel"),
+        "--intel",
+        &p("bundle.json"),
+        "--intel-key",
+        &p("key.bin"),
+    ]);
+    let (alone_first, alone_before, alone_benign) = outcome(dir.path(), "b", "b-alone");
+    let (intel_first, intel_before, intel_benign) = outcome(dir.path(), "b", "b-intel");
+    assert!(
+        intel_first < alone_first,
+        "first block with the bundle {intel_first}, alone {alone_first}"
+    );
+    assert!(
+        intel_before < alone_before,
+        "exchanges before block: {intel_before} with the bundle, {alone_before} alone"
+    );
+    assert_eq!((alone_benign, intel_benign), (0, 0));
+}
