@@ -8,12 +8,16 @@
 //! key the sharing partners agree on, so a partner holding the key can match its own
 //! traffic, and nobody else can read or test values against the bundle.
 
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 use uuid::Uuid;
 
-use moat_core::{CampaignReport, EventTime};
+use moat_core::keys::{self, EmailKind};
+use moat_core::{CampaignReport, ContentSignals, EventTime, Exchange, PartnerIntel};
 
 /// The namespace STIX 2.1 gives for the UUIDv5 of cyber-observable objects.
 const SCO_NAMESPACE: Uuid = Uuid::from_u128(0x00abedb4_aa42_466c_9c01_fed23315a9b7);
@@ -448,5 +452,123 @@ fn parse_pattern(pattern: &str, pattern_type: Option<&str>) -> Option<(Indicator
             Some((kind, value))
         }
         _ => None,
+    }
+}
+
+/// The values an exchange carries that can become indicators: network values as text,
+/// the others as keyed hashes (personal e-mail domains are never values: strangers share
+/// them).
+pub fn values(e: &Exchange, content: &ContentSignals, key: &[u8]) -> Vec<(IndicatorKind, String)> {
+    let mut out = Vec::new();
+    if let Some(ip) = e.client.ip {
+        out.push((IndicatorKind::Ip, ip.to_string()));
+        let network = match ip {
+            std::net::IpAddr::V4(v4) => {
+                let o = v4.octets();
+                format!("{}.{}.{}.0/24", o[0], o[1], o[2])
+            }
+            std::net::IpAddr::V6(v6) => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2])
+            }
+        };
+        out.push((IndicatorKind::Network, network));
+    }
+    if let Some(asn) = e.client.asn {
+        out.push((IndicatorKind::Asn, asn.to_string()));
+    }
+    let info = &e.account;
+    if let Some(p) = info
+        .payment_fingerprint
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    {
+        let h = fingerprint(key, IndicatorKind::Payment, p.as_bytes());
+        out.push((IndicatorKind::Payment, h));
+    }
+    if let Some(d) = info.email_domain.as_deref() {
+        let domain = d.trim().to_ascii_lowercase();
+        if matches!(
+            keys::email_kind(&domain),
+            EmailKind::Organisation | EmailKind::Education
+        ) {
+            let h = fingerprint(key, IndicatorKind::EmailDomain, domain.as_bytes());
+            out.push((IndicatorKind::EmailDomain, h));
+        }
+    }
+    if let Some(h) = content.system_hash {
+        let h = fingerprint(key, IndicatorKind::SystemPrompt, &h.to_le_bytes());
+        out.push((IndicatorKind::SystemPrompt, h));
+    }
+    if let Some(signature) = &content.signature {
+        for band in keys::template_bands(signature).into_iter().flatten() {
+            let h = fingerprint(key, IndicatorKind::Template, &band.raw().to_le_bytes());
+            out.push((IndicatorKind::Template, h));
+        }
+    }
+    out
+}
+
+/// The least key length accepted, in bytes.
+pub const MIN_KEY_BYTES: usize = 32;
+
+/// Reads the partners' key from `path`.
+pub fn read_key(path: &Path) -> Result<Vec<u8>, String> {
+    let key = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if key.len() < MIN_KEY_BYTES {
+        return Err(format!(
+            "{}: the key must be at least {MIN_KEY_BYTES} bytes",
+            path.display()
+        ));
+    }
+    Ok(key)
+}
+
+/// Partners' bundles as the engine checks exchanges against them.
+pub struct BundleIntel {
+    wanted: HashSet<(IndicatorKind, String)>,
+    key: Vec<u8>,
+}
+
+impl BundleIntel {
+    /// Reads the indicators of `bundles`; fingerprints can match only with a `key`.
+    pub fn load(bundles: &[PathBuf], key: Option<&Path>) -> Result<Self, String> {
+        let mut wanted = HashSet::new();
+        for path in bundles {
+            let text =
+                std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let bundle: Value = serde_json::from_slice(&text)
+                .map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
+            let indicators =
+                read_indicators(&bundle).map_err(|e| format!("{}: {e}", path.display()))?;
+            wanted.extend(indicators.into_iter().map(|i| (i.kind, i.value)));
+        }
+        let key = key.map(read_key).transpose()?.unwrap_or_default();
+        Ok(Self { wanted, key })
+    }
+
+    /// How many indicators were read.
+    pub fn len(&self) -> usize {
+        self.wanted.len()
+    }
+
+    /// No indicator was read.
+    pub fn is_empty(&self) -> bool {
+        self.wanted.is_empty()
+    }
+}
+
+impl PartnerIntel for BundleIntel {
+    fn matches(&self, e: &Exchange, content: &ContentSignals) -> u8 {
+        let mut kinds = 0u8;
+        for (kind, value) in values(e, content, &self.key) {
+            if (self.key.is_empty() && kind.is_fingerprint()) || kinds & kind.bit() != 0 {
+                continue;
+            }
+            if self.wanted.contains(&(kind, value)) {
+                kinds |= kind.bit();
+            }
+        }
+        kinds
     }
 }

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use envoy_types::ext_authz::v3::pb::AuthorizationServer;
-use moat_core::{DetectConfig, EventTime};
+use moat_core::{DetectConfig, EventTime, PartnerIntel};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
@@ -71,7 +71,13 @@ impl Server {
     /// Opens the store, binds the listeners and starts serving (on the current tokio
     /// runtime). The engine replays the store in the background; `/readyz` says when it
     /// is done, and decisions use the stored verdicts meanwhile.
-    pub async fn start(config: ServeConfig, detect: DetectConfig) -> Result<Self, StartError> {
+    /// `intel`: partners' indicators the engine checks new accounts against (the
+    /// `[intel]` section), if any.
+    pub async fn start(
+        config: ServeConfig,
+        detect: DetectConfig,
+        intel: Option<Box<dyn PartnerIntel>>,
+    ) -> Result<Self, StartError> {
         let store = Store::open(&config.data_dir)?;
         let http = bind(config.listen).await?;
         let http_addr = http.local_addr().map_err(|source| StartError::Listen {
@@ -89,13 +95,15 @@ impl Server {
         let engine_board = board.clone();
         let engine = std::thread::Builder::new()
             .name("moat-engine".into())
-            .spawn(move || match Live::start(detect, store, engine_board) {
-                Ok(live) => live.run(receiver),
-                Err(e) => {
-                    tracing::error!("cannot replay the store: {e}");
-                    std::process::exit(70);
-                }
-            })
+            .spawn(
+                move || match Live::start(detect, intel, store, engine_board) {
+                    Ok(live) => live.run(receiver),
+                    Err(e) => {
+                        tracing::error!("cannot replay the store: {e}");
+                        std::process::exit(70);
+                    }
+                },
+            )
             .expect("the engine thread starts");
 
         let state = Arc::new(AppState {

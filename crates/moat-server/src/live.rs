@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use moat_core::{AccountVerdict, CampaignReport, DetectConfig, Engine, Report};
+use moat_core::{AccountVerdict, CampaignReport, DetectConfig, Engine, PartnerIntel, Report};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::board::{BlockedCampaigns, Board};
@@ -82,6 +82,7 @@ impl Live {
     /// replays the stored records and marks the board ready.
     pub fn start(
         config: DetectConfig,
+        intel: Option<Box<dyn PartnerIntel>>,
         store: Store,
         board: Arc<Board>,
     ) -> Result<Self, StoreError> {
@@ -90,6 +91,9 @@ impl Live {
             board.set_override(&target, Some(decision));
         }
         let mut engine = Engine::new(config);
+        if let Some(intel) = intel {
+            engine = engine.with_intel(intel);
+        }
         store.replay(|record| {
             apply(&mut engine, &record);
             Ok(())

@@ -12,7 +12,7 @@ use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, 
 use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
 use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
 use envoy_types::pb::envoy::service::auth::v3::{AttributeContext, CheckRequest};
-use moat_core::{DetectConfig, Exchange};
+use moat_core::{ContentSignals, DetectConfig, Exchange, PartnerIntel};
 use moat_server::{ServeConfig, Server};
 use moat_sim::{Scenario, SimOptions, Simulation, TruthRow};
 use serde_json::{Value, json};
@@ -31,6 +31,14 @@ struct Running {
 
 impl Running {
     async fn start(dir: &Path, tweak: impl FnOnce(&mut ServeConfig)) -> Self {
+        Self::start_with(dir, tweak, None).await
+    }
+
+    async fn start_with(
+        dir: &Path,
+        tweak: impl FnOnce(&mut ServeConfig),
+        intel: Option<Box<dyn PartnerIntel>>,
+    ) -> Self {
         let mut config = ServeConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             grpc_listen: Some("127.0.0.1:0".parse().unwrap()),
@@ -40,7 +48,7 @@ impl Running {
             ..ServeConfig::default()
         };
         tweak(&mut config);
-        let server = Server::start(config.resolve().unwrap(), DetectConfig::default())
+        let server = Server::start(config.resolve().unwrap(), DetectConfig::default(), intel)
             .await
             .unwrap();
         let base = format!("http://{}", server.http_addr());
@@ -560,5 +568,49 @@ async fn an_opentelemetry_collector_can_export_traces() {
         .unwrap();
     assert_eq!(protobuf.status(), 415);
     assert_eq!(server.post("/v1/traces", None, b"{}".to_vec()).await.0, 401);
+    server.stop().await;
+}
+
+/// A partner's indicators in their simplest form: one address, matching two kinds.
+struct KnownAddress(std::net::IpAddr);
+
+impl PartnerIntel for KnownAddress {
+    fn matches(&self, e: &Exchange, _: &ContentSignals) -> u8 {
+        if e.client.ip == Some(self.0) { 0b11 } else { 0 }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partners_indicators_reach_the_live_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let known = "198.51.100.77".parse().unwrap();
+    let server = Running::start_with(dir.path(), |_| {}, Some(Box::new(KnownAddress(known)))).await;
+    let exchange = |account: &str, ip: &str| {
+        json!({"ts": "2026-03-01T10:00:00Z", "account_id": account, "client": {"ip": ip}})
+            .to_string()
+    };
+    let body = format!(
+        "{}\n{}\n",
+        exchange("newcomer", "198.51.100.77"),
+        exchange("someone", "203.0.113.5")
+    );
+    assert_eq!(
+        server
+            .post("/v1/exchanges", Some(INGEST), body.into_bytes())
+            .await
+            .0,
+        200
+    );
+    let signals = |v: &Value| v["signals"].as_array().unwrap().clone();
+    let (_, newcomer) = server.get("/v1/accounts/newcomer", Some(ADMIN)).await;
+    assert!(
+        signals(&newcomer).contains(&json!("partner_intel")),
+        "{newcomer}"
+    );
+    let (_, someone) = server.get("/v1/accounts/someone", Some(ADMIN)).await;
+    assert!(
+        !signals(&someone).contains(&json!("partner_intel")),
+        "{someone}"
+    );
     server.stop().await;
 }

@@ -126,7 +126,7 @@ async fn measure(
     }
     .resolve()
     .map_err(anyhow::Error::msg)?;
-    let server = Server::start(serve, config.detect.clone()).await?;
+    let server = Server::start(serve, config.detect.clone(), None).await?;
     let base = format!("http://{}", server.http_addr());
     let grpc = format!("http://{}", server.grpc_addr().context("no gRPC listener")?);
     let http = reqwest::Client::new();

@@ -18,6 +18,42 @@ pub struct Config {
     /// The live service: listeners, tokens, store, budgets.
     #[serde(default)]
     pub serve: moat_server::ServeConfig,
+    /// Partners' STIX bundles to check accounts against (scan and serve).
+    #[serde(default)]
+    pub intel: IntelConfig,
+}
+
+/// The `[intel]` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntelConfig {
+    /// Partners' bundles (`moat intel export`).
+    #[serde(default)]
+    pub bundles: Vec<std::path::PathBuf>,
+    /// The partners' key, for the bundles' fingerprints.
+    pub key_file: Option<std::path::PathBuf>,
+}
+
+impl IntelConfig {
+    /// The partners' indicators of `bundles` (or of the section's, when none are named),
+    /// if there are any.
+    pub fn load(
+        &self,
+        bundles: &[std::path::PathBuf],
+        key_file: Option<&Path>,
+    ) -> anyhow::Result<Option<Box<dyn moat_core::PartnerIntel>>> {
+        let (bundles, key_file) = if bundles.is_empty() {
+            (self.bundles.as_slice(), self.key_file.as_deref())
+        } else {
+            (bundles, key_file)
+        };
+        if bundles.is_empty() {
+            return Ok(None);
+        }
+        let intel =
+            moat_io::stix::BundleIntel::load(bundles, key_file).map_err(anyhow::Error::msg)?;
+        Ok(Some(Box::new(intel)))
+    }
 }
 
 /// The `[input]` section.

@@ -7,8 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use moat_core::keys::{self, EmailKind};
-use moat_core::{CampaignReport, ContentSignals, EventTime, Exchange, Record, Report};
+use moat_core::{CampaignReport, EventTime, Record, Report};
 use moat_io::stix::{self, BundleInput, CampaignIntel, Indicator, IndicatorKind};
 
 use crate::config::Config;
@@ -104,13 +103,7 @@ struct Seen {
 }
 
 fn read_key(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
-    let key = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    anyhow::ensure!(
-        key.len() >= 32,
-        "{}: the key must be at least 32 bytes",
-        path.display()
-    );
-    Ok(key)
+    stix::read_key(path).map_err(anyhow::Error::msg)
 }
 
 fn export(args: ExportArgs, config: &Config, out: Output) -> anyhow::Result<ExitCode> {
@@ -149,7 +142,7 @@ fn export(args: ExportArgs, config: &Config, out: Output) -> anyhow::Result<Exit
         let account = account_numbers.get(e.account_id.as_str()).copied();
         let campaign = account.and_then(|a| campaign_of[a as usize]);
         let content = moat_core::analyse(&e.request);
-        for (kind, value) in values(&e, &content, &key) {
+        for (kind, value) in stix::values(&e, &content, &key) {
             let s = seen.entry((kind, value)).or_insert_with(|| Seen {
                 first: i64::MAX,
                 last: i64::MIN,
@@ -245,99 +238,6 @@ fn export(args: ExportArgs, config: &Config, out: Output) -> anyhow::Result<Exit
     Ok(ExitCode::SUCCESS)
 }
 
-/// The values an exchange carries that can become indicators: network values as text,
-/// the others as keyed hashes (personal e-mail domains are never values: strangers share
-/// them).
-fn values(e: &Exchange, content: &ContentSignals, key: &[u8]) -> Vec<(IndicatorKind, String)> {
-    let mut out = Vec::new();
-    if let Some(ip) = e.client.ip {
-        out.push((IndicatorKind::Ip, ip.to_string()));
-        let network = match ip {
-            std::net::IpAddr::V4(v4) => {
-                let o = v4.octets();
-                format!("{}.{}.{}.0/24", o[0], o[1], o[2])
-            }
-            std::net::IpAddr::V6(v6) => {
-                let s = v6.segments();
-                format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2])
-            }
-        };
-        out.push((IndicatorKind::Network, network));
-    }
-    if let Some(asn) = e.client.asn {
-        out.push((IndicatorKind::Asn, asn.to_string()));
-    }
-    let info = &e.account;
-    if let Some(p) = info
-        .payment_fingerprint
-        .as_deref()
-        .filter(|p| !p.is_empty())
-    {
-        let h = stix::fingerprint(key, IndicatorKind::Payment, p.as_bytes());
-        out.push((IndicatorKind::Payment, h));
-    }
-    if let Some(d) = info.email_domain.as_deref() {
-        let domain = d.trim().to_ascii_lowercase();
-        if matches!(
-            keys::email_kind(&domain),
-            EmailKind::Organisation | EmailKind::Education
-        ) {
-            let h = stix::fingerprint(key, IndicatorKind::EmailDomain, domain.as_bytes());
-            out.push((IndicatorKind::EmailDomain, h));
-        }
-    }
-    if let Some(h) = content.system_hash {
-        let h = stix::fingerprint(key, IndicatorKind::SystemPrompt, &h.to_le_bytes());
-        out.push((IndicatorKind::SystemPrompt, h));
-    }
-    if let Some(signature) = &content.signature {
-        for band in keys::template_bands(signature).into_iter().flatten() {
-            let h = stix::fingerprint(key, IndicatorKind::Template, &band.raw().to_le_bytes());
-            out.push((IndicatorKind::Template, h));
-        }
-    }
-    out
-}
-
-/// A partner's bundle as the engine checks exchanges against it.
-pub struct BundleIntel {
-    wanted: HashSet<(IndicatorKind, String)>,
-    key: Vec<u8>,
-}
-
-impl BundleIntel {
-    /// Reads the indicators of `bundles`; fingerprints can match only with `key`.
-    pub fn load(bundles: &[PathBuf], key: Option<&std::path::Path>) -> anyhow::Result<Self> {
-        let mut wanted = HashSet::new();
-        for path in bundles {
-            let text =
-                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-            let bundle: serde_json::Value = serde_json::from_slice(&text)
-                .with_context(|| format!("{} is not JSON", path.display()))?;
-            let indicators = stix::read_indicators(&bundle)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-            wanted.extend(indicators.into_iter().map(|i| (i.kind, i.value)));
-        }
-        let key = key.map(read_key).transpose()?.unwrap_or_default();
-        Ok(Self { wanted, key })
-    }
-}
-
-impl moat_core::PartnerIntel for BundleIntel {
-    fn matches(&self, e: &Exchange, content: &ContentSignals) -> u8 {
-        let mut kinds = 0u8;
-        for (kind, value) in values(e, content, &self.key) {
-            if (self.key.is_empty() && kind.is_fingerprint()) || kinds & kind.bit() != 0 {
-                continue;
-            }
-            if self.wanted.contains(&(kind, value)) {
-                kinds |= kind.bit();
-            }
-        }
-        kinds
-    }
-}
-
 /// What one account matched.
 #[derive(Default)]
 struct AccountMatch {
@@ -374,7 +274,7 @@ fn match_bundle(args: MatchArgs, config: &Config, out: Output) -> anyhow::Result
         };
         let content = moat_core::analyse(&e.request);
         let mut hits = Vec::new();
-        for (kind, value) in values(&e, &content, key.as_ref().unwrap_or(&no_key)) {
+        for (kind, value) in stix::values(&e, &content, key.as_ref().unwrap_or(&no_key)) {
             if kind.is_fingerprint() && key.is_none() {
                 continue;
             }

@@ -20,7 +20,7 @@ pub struct Args {
     out: PathBuf,
 
     /// Partners' STIX bundles (`moat intel export`): accounts whose first exchanges carry
-    /// their indicators get the `partner_intel` signal.
+    /// their indicators get the `partner_intel` signal [default: `[intel]` in moat.toml].
     #[arg(long, value_name = "FILE", num_args = 1..)]
     intel: Vec<PathBuf>,
 
@@ -32,9 +32,8 @@ pub struct Args {
 
 pub fn run(args: Args, config: &Config, out: Output) -> anyhow::Result<ExitCode> {
     let mut engine = Engine::new(config.detect.clone());
-    if !args.intel.is_empty() {
-        let intel = crate::intel::BundleIntel::load(&args.intel, args.intel_key.as_deref())?;
-        engine = engine.with_intel(Box::new(intel));
+    if let Some(intel) = config.intel.load(&args.intel, args.intel_key.as_deref())? {
+        engine = engine.with_intel(intel);
     }
     let (stats, stopped) = args.input.read_batches(config, out, true, |batch| {
         for (record, content) in batch.records.iter().zip(&batch.content) {

@@ -46,6 +46,7 @@ pub fn run(args: Args, config: &Config, out: Output) -> anyhow::Result<ExitCode>
     }
     let serve = serve.resolve().map_err(anyhow::Error::msg)?;
     let detect = config.detect.clone();
+    let intel = config.intel.load(&[], None)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("moat-serve")
@@ -53,7 +54,7 @@ pub fn run(args: Args, config: &Config, out: Output) -> anyhow::Result<ExitCode>
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let data_dir = serve.data_dir.clone();
-        let server = moat_server::Server::start(serve, detect).await?;
+        let server = moat_server::Server::start(serve, detect, intel).await?;
         if !out.quiet {
             let grpc = server
                 .grpc_addr()
