@@ -43,16 +43,7 @@ fn validator(relative: &str) -> jsonschema::Validator {
 }
 
 fn moat(args: &[&str]) {
-    let out = Command::cargo_bin("moat")
-        .unwrap()
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    moat_out(args);
 }
 
 #[test]
