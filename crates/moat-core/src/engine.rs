@@ -15,6 +15,7 @@ use crate::exchange::{AccountRecord, Exchange};
 use crate::intel::PartnerIntel;
 use crate::linker;
 use crate::signal::{Findings, Scope, Signal, profile_findings};
+use crate::story::{self, AccountActivity, Story};
 use crate::time::EventTime;
 use crate::verdict::{AccountVerdict, CampaignReport, Evidence, Report, ScanSummary, Verdict};
 
@@ -59,6 +60,8 @@ pub struct Engine {
     rounds: u64,
     /// Partners' indicators to check new accounts against, if any.
     intel: Option<Box<dyn PartnerIntel>>,
+    /// Per account, its activity for the story of the scan, when a story is kept.
+    activity: Option<Vec<AccountActivity>>,
 }
 
 /// Accounts whose decision may have changed, each once.
@@ -88,6 +91,8 @@ pub struct Outcome {
     pub before_block: Vec<u64>,
     /// The campaigns and the totals.
     pub report: Report,
+    /// What a report draws, when the engine kept it ([`Engine::with_story`]).
+    pub story: Option<Story>,
 }
 
 impl Engine {
@@ -115,7 +120,15 @@ impl Engine {
             exchanges: 0,
             rounds: 0,
             intel: None,
+            activity: None,
         }
+    }
+
+    /// Keeps what a report draws (each account's exchanges per hour and what its requests
+    /// targeted): [`Outcome::story`] is then filled in.
+    pub fn with_story(mut self) -> Self {
+        self.activity = Some(Vec::new());
+        self
     }
 
     /// Checks the first exchanges of every account against partners' indicators (the
@@ -199,6 +212,12 @@ impl Engine {
             if state.exchange_count() <= crate::intel::CHECKED_EXCHANGES {
                 state.add_partner_kinds(intel.matches(e, content));
             }
+        }
+        if let Some(activity) = &mut self.activity {
+            if activity.len() <= i as usize {
+                activity.resize_with(i as usize + 1, Default::default);
+            }
+            activity[i as usize].observe(e.ts, content);
         }
         if state.decision.verdict != Verdict::Block {
             self.check_blocked_keys(i, e, content);
@@ -377,8 +396,8 @@ impl Engine {
             before_block.push(u64::from(self.accounts[i as usize].decision.before_block));
         }
         let mut campaigns: Vec<CampaignReport> = members
-            .into_iter()
-            .map(|(root, members)| self.report_campaign(root, &members))
+            .iter()
+            .map(|(&root, members)| self.report_campaign(root, members))
             .collect();
         campaigns.sort_by(|a, b| {
             b.score
@@ -402,11 +421,43 @@ impl Engine {
             first_seen: self.first_ts.and_then(EventTime::from_unix_micros),
             last_seen: self.now(),
         };
+        let story = self
+            .activity
+            .as_ref()
+            .map(|activity| self.story(activity, &members, &campaigns));
         Outcome {
             accounts,
             before_block,
             report: Report { summary, campaigns },
+            story,
         }
+    }
+
+    /// The story of the scan so far, from the accounts' activity and the campaigns'
+    /// members (by root account), told in the order of `campaigns`.
+    fn story(
+        &self,
+        activity: &[AccountActivity],
+        members: &HashMap<u32, Vec<u32>>,
+        campaigns: &[CampaignReport],
+    ) -> Story {
+        let by_id: HashMap<String, &[u32]> = members
+            .iter()
+            .map(|(&root, m)| (self.campaign_id(root), m.as_slice()))
+            .collect();
+        let ordered: Vec<(&str, &[u32])> = campaigns
+            .iter()
+            .filter_map(|c| Some((c.id.as_str(), *by_id.get(&c.id)?)))
+            .collect();
+        let span = self.first_ts.map(|first| (first, self.now));
+        story::tell(
+            &self.accounts,
+            &self.names,
+            activity,
+            &ordered,
+            span,
+            &self.config.limits,
+        )
     }
 
     /// The verdict of one account as it stands, if the account was seen.

@@ -23,6 +23,7 @@ pub mod linker;
 pub mod profile;
 pub mod signal;
 pub mod sketch;
+pub mod story;
 pub mod time;
 pub mod verdict;
 
@@ -37,5 +38,6 @@ pub use exchange::{
 pub use intel::PartnerIntel;
 pub use profile::Profile;
 pub use signal::{Findings, Signal};
+pub use story::Story;
 pub use time::EventTime;
 pub use verdict::{AccountVerdict, CampaignReport, Evidence, Report, ScanSummary, Verdict};

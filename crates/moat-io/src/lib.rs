@@ -28,4 +28,4 @@ pub use format::litellm::account_of as litellm_account;
 pub use reject::{DEFAULT_MAX_ERRORS, ErrorPolicy, Location, Reject};
 pub use source::{InputError, LOG_EXTENSIONS, Source, expand_inputs};
 pub use split::decode_bytes;
-pub use verdicts::{read_accounts_csv, write_verdicts};
+pub use verdicts::{read_accounts_csv, read_scan_json, write_story, write_verdicts};

@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
-use moat_core::{AccountVerdict, EventTime, Report, Verdict};
+use moat_core::{AccountVerdict, EventTime, Report, Story, Verdict};
 
 /// The columns of `accounts.csv`, in order.
 pub const ACCOUNTS_HEADER: [&str; 7] = [
@@ -66,6 +66,22 @@ pub fn write_verdicts<'a>(
         serde_json::to_writer_pretty(&mut *out, report).map_err(io::Error::other)?;
         out.write_all(b"\n")
     })
+}
+
+/// Writes `story.json` (what a report draws: traffic over time, the campaigns' timelines,
+/// sign-ups, capability mix and networks of linked accounts) into `dir`.
+pub fn write_story(dir: &Path, story: &Story) -> io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    write_atomically(&dir.join("story.json"), |out| {
+        serde_json::to_writer(&mut *out, story).map_err(io::Error::other)?;
+        out.write_all(b"\n")
+    })
+}
+
+/// Reads a JSON file `moat scan` wrote (`report.json`, `story.json`).
+pub fn read_scan_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Reads an `accounts.csv` back; errors name the line and the column.

@@ -200,7 +200,7 @@ fn from_files(
 }
 
 /// Reads truth.csv: `account_id,label,group`.
-fn read_truth(path: &Path) -> anyhow::Result<Vec<TruthRow>> {
+pub(crate) fn read_truth(path: &Path) -> anyhow::Result<Vec<TruthRow>> {
     let name = path.display();
     let mut reader = csv::Reader::from_path(path).with_context(|| format!("cannot read {name}"))?;
     let mut rows = Vec::new();

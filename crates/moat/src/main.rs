@@ -8,6 +8,7 @@ mod eval;
 mod input;
 mod inspect;
 mod intel;
+mod report;
 mod scan;
 mod serve;
 mod simulate;
@@ -57,6 +58,10 @@ enum Command {
     /// Find the campaigns in logs: verdicts per account (accounts.csv), campaigns with
     /// their evidence (report.json), and a summary on standard output.
     Scan(scan::Args),
+    /// Draw a scan as one self-contained HTML page: overview, traffic, campaigns with
+    /// their timelines, sign-ups, linked accounts, evidence and members, score
+    /// distribution.
+    Report(report::Args),
     /// Generate realistic API traffic with distillation campaigns hidden in it, and the
     /// ground truth (which account is what) to measure detection against.
     Simulate(simulate::Args),
@@ -99,6 +104,7 @@ fn main() -> ExitCode {
             Command::Inspect(args) => inspect::run(args, &config, out),
             Command::Convert(args) => convert::run(args, &config, out),
             Command::Scan(args) => scan::run(args, &config, out),
+            Command::Report(args) => report::run(args, &config, out),
             Command::Eval(args) => eval::run(args, &config, out),
             Command::Simulate(args) => simulate::run(args, &config, out),
             Command::Serve(args) => serve::run(args, &config, out),

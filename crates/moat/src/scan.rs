@@ -15,9 +15,13 @@ pub struct Args {
     #[command(flatten)]
     input: InputArgs,
 
-    /// Folder to write accounts.csv and report.json into (created if missing).
+    /// Folder to write accounts.csv, report.json and story.json into (created if missing).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
+
+    /// Also write report.html: the scan as one page to open in a browser.
+    #[arg(long)]
+    html: bool,
 
     /// Partners' STIX bundles (`moat intel export`): accounts whose first exchanges carry
     /// their indicators get the `partner_intel` signal [default: `[intel]` in moat.toml].
@@ -31,7 +35,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args, config: &Config, out: Output) -> anyhow::Result<ExitCode> {
-    let mut engine = Engine::new(config.detect.clone());
+    let mut engine = Engine::new(config.detect.clone()).with_story();
     if let Some(intel) = config.intel.load(&args.intel, args.intel_key.as_deref())? {
         engine = engine.with_intel(intel);
     }
@@ -52,9 +56,25 @@ pub fn run(args: Args, config: &Config, out: Output) -> anyhow::Result<ExitCode>
     }
     let mut outcome = engine.finish();
     outcome.report.summary.records_rejected = stats.rejected;
+    let story = outcome.story.take().unwrap_or_default();
     moat_io::write_verdicts(&args.out, &outcome.accounts, &outcome.report)
+        .and_then(|()| moat_io::write_story(&args.out, &story))
         .with_context(|| format!("cannot write the verdicts into {}", args.out.display()))?;
-    print_stdout(&summary(&outcome, &args.out))?;
+    let mut text = summary(&outcome, &args.out);
+    if args.html {
+        let page = args.out.join("report.html");
+        crate::report::write(
+            &page,
+            &args.out,
+            &outcome.report,
+            &outcome.accounts,
+            &story,
+            config,
+            None,
+        )?;
+        let _ = writeln!(text, "Report: {}", page.display());
+    }
+    print_stdout(&text)?;
     Ok(finish(&stats, None))
 }
 

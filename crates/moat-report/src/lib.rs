@@ -1,0 +1,118 @@
+//! moat's reports: a scan as one self-contained HTML page (styles, scripts and charts
+//! inline; nothing fetched when it is opened), and the same views for `moat serve`'s live
+//! dashboard.
+//!
+//! The page is built from what a scan writes ([`Report`], the accounts' verdicts and the
+//! [`Story`]): an overview, the traffic over time, the campaigns, the score distribution,
+//! then per campaign its timeline, sign-ups, network of linked accounts, evidence,
+//! capability mix and member accounts.
+
+mod chart;
+mod format;
+mod network;
+mod sections;
+
+use std::collections::HashMap;
+
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+use moat_core::{AccountVerdict, Report, Story};
+
+/// What a page shows.
+pub struct ReportData<'a> {
+    /// What the page is about (a folder, a server).
+    pub source: String,
+    /// The campaigns and totals.
+    pub report: &'a Report,
+    /// Every account's verdict.
+    pub accounts: &'a [AccountVerdict],
+    /// The traffic over time and the campaigns' stories.
+    pub story: &'a Story,
+    /// The score from which an account is watched.
+    pub watch: f64,
+    /// The score from which an account is blocked.
+    pub block: f64,
+    /// The ground truth, when known (a simulation): per account, whether it belongs to a
+    /// campaign.
+    pub truth: Option<&'a HashMap<String, bool>>,
+}
+
+/// Where a page is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A file, read offline.
+    Static,
+    /// `moat serve`'s dashboard: refreshed as traffic flows, with admin actions.
+    Live,
+}
+
+/// At most this many campaigns are shown in detail; the others are listed.
+pub const DETAILED_CAMPAIGNS: usize = 25;
+
+const STYLE: &str = include_str!("assets/report.css");
+const SCRIPT: &str = include_str!("assets/report.js");
+
+/// The whole report as one HTML document.
+pub fn report_page(data: &ReportData) -> String {
+    page(
+        "moat report",
+        Mode::Static,
+        sections::body(data, Mode::Static),
+    )
+    .into_string()
+}
+
+/// The live dashboard as one HTML document; it refreshes its content from the same URL.
+pub fn dashboard_page(data: &ReportData) -> String {
+    page("moat live", Mode::Live, sections::body(data, Mode::Live)).into_string()
+}
+
+/// The live dashboard's content alone, for its refreshes.
+pub fn dashboard_content(data: &ReportData) -> String {
+    sections::body(data, Mode::Live).into_string()
+}
+
+/// The dashboard's sign-in page.
+pub fn sign_in_page(failed: bool) -> String {
+    page(
+        "moat live: sign in",
+        Mode::Static,
+        html! {
+            main.sign-in {
+                h1 { "moat live" }
+                form method="post" action="/dashboard/sign-in" {
+                    label for="token" { "Admin token" }
+                    input #token type="password" name="token" autocomplete="current-password" required;
+                    button type="submit" { "Sign in" }
+                    @if failed { p.error role="alert" { "That token is not the admin token." } }
+                }
+            }
+        },
+    )
+    .into_string()
+}
+
+fn page(title: &str, mode: Mode, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) }
+                // First, so that errors anywhere later on the page are caught.
+                script { (PreEscaped("window.moatErrors=[];window.addEventListener('error',function(e){window.moatErrors.push(String(e.message))});")) }
+                style { (PreEscaped(STYLE)) }
+            }
+            body data-mode=(if mode == Mode::Live { "live" } else { "static" }) {
+                div #content { (body) }
+                script { (PreEscaped(SCRIPT)) }
+            }
+        }
+    }
+}
+
+/// JSON for a `<script type="application/json">` block: `<` escaped so no text closes it.
+fn script_json(value: &impl serde::Serialize) -> PreEscaped<String> {
+    let json = serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned());
+    PreEscaped(json.replace('<', "\\u003c"))
+}

@@ -1,0 +1,357 @@
+//! The sections of a report: overview, traffic, campaigns, scores, and one part per
+//! campaign.
+
+use std::collections::HashMap;
+
+use maud::{Markup, html};
+use moat_core::story::{CampaignStory, Timeline};
+use moat_core::{AccountVerdict, CampaignReport, EventTime, Verdict};
+
+use crate::chart::{self, verdict_colour};
+use crate::format::{count, day, moment, percent};
+use crate::network::network;
+use crate::{DETAILED_CAMPAIGNS, Mode, ReportData, script_json};
+
+/// The page's content.
+pub fn body(data: &ReportData, mode: Mode) -> Markup {
+    let mut members: HashMap<&str, Vec<&AccountVerdict>> = HashMap::new();
+    for a in data.accounts {
+        if let Some(c) = &a.campaign_id {
+            members.entry(c.as_str()).or_default().push(a);
+        }
+    }
+    let detailed: Vec<&CampaignReport> = data
+        .report
+        .campaigns
+        .iter()
+        .take(DETAILED_CAMPAIGNS)
+        .collect();
+    html! {
+        header.top {
+            h1 { "moat " @if mode == Mode::Live { "live" } @else { "report" } }
+            p.source { (data.source) }
+            @if mode == Mode::Live {
+                p.live-state { span #live-dot {} " updating every 5 s · " span #updated {} }
+            }
+        }
+        main {
+            (overview(data))
+            (traffic(data))
+            (campaign_table(data, &detailed))
+            section #scores {
+                h2 { "Scores" }
+                (chart::score_histogram(data.accounts.iter().map(|a| a.score), data.watch, data.block))
+            }
+            @for c in &detailed {
+                (campaign(data, c, members.get(c.id.as_str()).map_or(&[][..], Vec::as_slice), mode))
+            }
+        }
+    }
+}
+
+fn overview(data: &ReportData) -> Markup {
+    let s = &data.report.summary;
+    let span = match (s.first_seen, s.last_seen) {
+        (Some(a), Some(b)) => format!("{} to {}", moment(a), moment(b)),
+        _ => "no exchanges".to_owned(),
+    };
+    let in_campaigns: u64 = data.report.campaigns.iter().map(|c| c.accounts).sum();
+    let (affected_label, affected) = match data.truth {
+        Some(truth) => (
+            "customers blocked (ground truth)",
+            data.accounts
+                .iter()
+                .filter(|a| a.verdict == Verdict::Block && truth.get(&a.account_id) == Some(&false))
+                .count() as u64,
+        ),
+        None => (
+            "blocked outside any campaign",
+            data.accounts
+                .iter()
+                .filter(|a| a.verdict == Verdict::Block && a.campaign_id.is_none())
+                .count() as u64,
+        ),
+    };
+    let before: u64 = data.story.campaigns.iter().map(|c| c.before_block).sum();
+    let after: u64 = data.story.campaigns.iter().map(|c| c.after_block).sum();
+    html! {
+        section #overview {
+            p.span { (span) }
+            div.cards {
+                (card("campaigns", "campaigns found", s.campaigns, None))
+                (card("campaign-accounts", "accounts in campaigns", in_campaigns, Some(&count(s.accounts))))
+                (card("blocked", "accounts blocked", s.accounts_blocked, None))
+                (card("watched", "accounts watched", s.accounts_watched, None))
+                (card("exchanges", "exchanges read", s.exchanges, None))
+                (card("before-block", "campaign exchanges before blocking", before, Some(&percent(before, before + after))))
+                (card("after-block", "campaign exchanges after blocking", after, Some(&percent(after, before + after))))
+                (card("affected", affected_label, affected, None))
+            }
+            @if s.records_rejected > 0 {
+                p.warning { (count(s.records_rejected)) " records could not be read and were skipped." }
+            }
+        }
+    }
+}
+
+fn card(metric: &str, label: &str, value: u64, of: Option<&str>) -> Markup {
+    html! {
+        div.card data-metric=(metric) data-value=(value) {
+            span.value { (count(value)) }
+            span.label { (label) @if let Some(of) = of { " · " (of) } }
+        }
+    }
+}
+
+fn traffic(data: &ReportData) -> Markup {
+    let mut campaigns = Timeline::like(&data.story.all);
+    for c in &data.story.campaigns {
+        for (sum, v) in campaigns.counts.iter_mut().zip(&c.timeline.counts) {
+            *sum += v;
+        }
+    }
+    html! {
+        section #traffic {
+            h2 { "Traffic" }
+            (chart::timeline(&data.story.all, &campaigns, "campaigns"))
+        }
+    }
+}
+
+fn campaign_table(data: &ReportData, detailed: &[&CampaignReport]) -> Markup {
+    html! {
+        section #campaigns {
+            h2 { "Campaigns" }
+            @if data.report.campaigns.is_empty() {
+                p.none { "No campaign found." }
+            } @else {
+                table.campaigns {
+                    thead { tr {
+                        th { "campaign" } th.num { "score" } th.num { "accounts" } th.num { "exchanges" }
+                        th { "first seen" } th { "last seen" } th { "strongest evidence" }
+                    } }
+                    tbody {
+                        @for (k, c) in data.report.campaigns.iter().enumerate() {
+                            tr data-campaign=(c.id) {
+                                td { @if k < detailed.len() { a href={ "#" (c.id) } { (c.id) } } @else { (c.id) } }
+                                td.num { (format!("{:.2}", c.score)) }
+                                td.num { (count(c.accounts)) }
+                                td.num { (count(c.exchanges)) }
+                                td { (moment(c.first_seen)) }
+                                td { (moment(c.last_seen)) }
+                                td { @for e in c.evidence.iter().take(2) { span.tag { (e.signal.replace('_', " ")) } } }
+                            }
+                        }
+                    }
+                }
+                @if data.report.campaigns.len() > detailed.len() {
+                    p.note { "The first " (detailed.len()) " campaigns are shown in detail below." }
+                }
+            }
+        }
+    }
+}
+
+fn campaign(
+    data: &ReportData,
+    c: &CampaignReport,
+    members: &[&AccountVerdict],
+    mode: Mode,
+) -> Markup {
+    let story = data.story.campaign(&c.id);
+    let blocked = members
+        .iter()
+        .filter(|a| a.verdict == Verdict::Block)
+        .count() as u64;
+    html! {
+        section.campaign #(c.id) data-campaign=(c.id) {
+            h2 { "Campaign " (c.id) }
+            p.lede {
+                (count(c.accounts)) " accounts, " (count(c.exchanges)) " exchanges, "
+                (moment(c.first_seen)) " to " (moment(c.last_seen)) ". Score " (format!("{:.2}", c.score))
+                "; " (count(blocked)) " accounts blocked."
+                @if let Some(s) = story {
+                    " " (count(s.before_block)) " exchanges made before blocking, "
+                    (count(s.after_block)) " after."
+                }
+            }
+            @if mode == Mode::Live { (campaign_actions(&c.id)) }
+            div.grid {
+                div.wide {
+                    h3 { "Exchanges over time" }
+                    @if let Some(s) = story { (chart::timeline(&data.story.all, &s.timeline, "this campaign")) }
+                }
+                div {
+                    h3 { "Evidence" }
+                    (evidence(c))
+                }
+                div {
+                    h3 { "What it asked for" }
+                    @if let Some(s) = story { (mix(s)) }
+                }
+                div {
+                    h3 { "Accounts opened per day" }
+                    @if let Some(s) = story { (created(s)) }
+                }
+                div {
+                    h3 { "Linked accounts" }
+                    @if let Some(s) = story { (network(&s.network)) }
+                    (legend())
+                }
+                div.wide {
+                    h3 { "Accounts" }
+                    (member_table(&c.id, members, mode))
+                }
+            }
+        }
+    }
+}
+
+fn evidence(c: &CampaignReport) -> Markup {
+    let heaviest = c
+        .evidence
+        .iter()
+        .map(|e| e.weight)
+        .fold(0.0, f64::max)
+        .max(1e-9);
+    html! {
+        table.evidence {
+            @for e in &c.evidence {
+                tr data-signal=(e.signal) {
+                    th { (e.signal.replace('_', " ")) }
+                    td.bar { span style={ "width:" (format!("{:.1}", e.weight / heaviest * 100.0)) "%" } {} }
+                    td.num { (format!("{:.2}", e.weight)) }
+                    td.detail { (e.detail) }
+                }
+            }
+        }
+    }
+}
+
+fn mix(s: &CampaignStory) -> Markup {
+    let m = &s.mix;
+    let share = |n: u64| {
+        if m.exchanges == 0 {
+            0.0
+        } else {
+            n as f64 / m.exchanges as f64
+        }
+    };
+    let rows: Vec<(String, f64, String)> = [
+        ("software engineering", m.software),
+        ("agentic work", m.agentic),
+        ("maths", m.maths),
+        ("long-horizon tasks", m.long_horizon),
+        ("asks for reasoning", m.reasoning),
+        ("asks to grade", m.grading),
+    ]
+    .into_iter()
+    .map(|(label, n)| (label.to_owned(), share(n), percent(n, m.exchanges)))
+    .collect();
+    html! {
+        div.mix data-reasoning=(format!("{:.4}", share(m.reasoning))) {
+            (chart::shares(&rows, "#3f6fb5"))
+            p.note { "Share of the campaign's " (count(m.exchanges)) " exchanges; a request can target several." }
+        }
+    }
+}
+
+fn created(s: &CampaignStory) -> Markup {
+    let values = per_day(&s.created);
+    html! {
+        @if values.is_empty() {
+            p.none { "No account's opening date is known." }
+        } @else {
+            figure.chart {
+                (chart::bars(&values, "#3f6fb5", "created"))
+                @if s.created_unknown > 0 {
+                    figcaption { (count(s.created_unknown)) " accounts' opening dates are unknown." }
+                }
+            }
+        }
+    }
+}
+
+/// Counts per day as a continuous series from the first day to the last (by week when
+/// that spans more than half a year).
+fn per_day(days: &[(EventTime, u64)]) -> Vec<(String, u64)> {
+    const DAY: i64 = 86_400_000_000;
+    let (Some(first), Some(last)) = (days.first(), days.last()) else {
+        return Vec::new();
+    };
+    let first = first.0.as_unix_micros().div_euclid(DAY);
+    let span = last.0.as_unix_micros().div_euclid(DAY) - first + 1;
+    let width = if span > 183 { 7 } else { 1 };
+    let mut out: Vec<(String, u64)> = (0..(span + width - 1) / width)
+        .map(|k| (day((first + k * width) * DAY), 0))
+        .collect();
+    for (t, n) in days {
+        let k = (t.as_unix_micros().div_euclid(DAY) - first) / width;
+        if let Some(slot) = out.get_mut(k as usize) {
+            slot.1 += n;
+        }
+    }
+    if width > 1 {
+        for slot in &mut out {
+            slot.0 = format!("week of {}", slot.0);
+        }
+    }
+    out
+}
+
+fn legend() -> Markup {
+    html! {
+        p.legend {
+            @for v in [Verdict::Block, Verdict::Watch, Verdict::Allow] {
+                span.swatch.round style={ "background:" (verdict_colour(v)) } {} (v.as_str()) " "
+            }
+        }
+    }
+}
+
+#[derive(serde::Serialize)]
+struct Row<'a>(&'a str, &'a str, f64, u64, String, String);
+
+fn member_table(id: &str, members: &[&AccountVerdict], mode: Mode) -> Markup {
+    let mut rows: Vec<Row> = members
+        .iter()
+        .map(|a| {
+            Row(
+                &a.account_id,
+                a.verdict.as_str(),
+                (a.score * 1e4).round() / 1e4,
+                a.exchanges,
+                a.flagged_at.map(moment).unwrap_or_default(),
+                a.signals.join(", "),
+            )
+        })
+        .collect();
+    rows.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(b.0)));
+    html! {
+        div.members data-campaign=(id) data-rows=(rows.len()) data-actions=(mode == Mode::Live) {
+            input.filter type="search" placeholder="filter accounts" aria-label="filter accounts";
+            table {
+                thead { tr {
+                    th { "account" } th { "verdict" } th.num { "score" } th.num { "exchanges" }
+                    th { "blocked at" } th { "signals" }
+                    @if mode == Mode::Live { th { "action" } }
+                } }
+                tbody {}
+            }
+            p.pager {}
+            script type="application/json" { (script_json(&rows)) }
+        }
+    }
+}
+
+fn campaign_actions(id: &str) -> Markup {
+    html! {
+        form.actions data-campaign=(id) {
+            input name="reason" type="text" placeholder="reason (required)" required;
+            button type="button" data-action="block" { "Block campaign" }
+            button type="button" data-action="allow" { "Allow campaign" }
+            button type="button" data-action="clear" { "Clear decision" }
+            span.result role="status" {}
+        }
+    }
+}

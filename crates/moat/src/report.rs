@@ -1,0 +1,93 @@
+//! `moat report`: a scan's folder as one self-contained HTML page.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use moat_core::{AccountVerdict, Report, Story};
+use moat_report::ReportData;
+
+use crate::config::Config;
+use crate::input::{Output, print_stdout};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The folder `moat scan --out` wrote (report.json, accounts.csv, story.json).
+    #[arg(value_name = "DIR")]
+    scan: PathBuf,
+
+    /// Where to write the page [default: DIR/report.html].
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+
+    /// truth.csv of a simulation: the overview then counts the customers blocked.
+    #[arg(long, value_name = "FILE")]
+    truth: Option<PathBuf>,
+}
+
+pub fn run(args: Args, config: &Config, _out: Output) -> anyhow::Result<ExitCode> {
+    let read = |name: &str| args.scan.join(name);
+    let report: Report =
+        moat_io::read_scan_json(&read("report.json")).map_err(anyhow::Error::msg)?;
+    let accounts = moat_io::read_accounts_csv(&read("accounts.csv")).map_err(anyhow::Error::msg)?;
+    let story_path = read("story.json");
+    let story: Story = if story_path.exists() {
+        moat_io::read_scan_json(&story_path).map_err(anyhow::Error::msg)?
+    } else {
+        anyhow::bail!(
+            "{} is missing: scan again with this version of moat to draw timelines and networks",
+            story_path.display()
+        );
+    };
+    let truth = match &args.truth {
+        Some(path) => Some(read_truth(path)?),
+        None => None,
+    };
+    let page = args.out.unwrap_or_else(|| read("report.html"));
+    write(
+        &page,
+        &args.scan,
+        &report,
+        &accounts,
+        &story,
+        config,
+        truth.as_ref(),
+    )?;
+    print_stdout(&format!("Report: {}\n", page.display()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Per account of a simulation's truth, whether it carries a campaign's traffic.
+fn read_truth(path: &Path) -> anyhow::Result<HashMap<String, bool>> {
+    Ok(crate::eval::read_truth(path)?
+        .into_iter()
+        .map(|row| (row.account_id, row.label != "benign"))
+        .collect())
+}
+
+/// Writes the report page for the scan in `dir` to `page`.
+pub fn write(
+    page: &Path,
+    dir: &Path,
+    report: &Report,
+    accounts: &[AccountVerdict],
+    story: &Story,
+    config: &Config,
+    truth: Option<&HashMap<String, bool>>,
+) -> anyhow::Result<()> {
+    let data = ReportData {
+        source: dir.display().to_string(),
+        report,
+        accounts,
+        story,
+        watch: config.detect.watch,
+        block: config.detect.block,
+        truth,
+    };
+    let html = moat_report::report_page(&data);
+    let tmp = page.with_extension("partial");
+    std::fs::write(&tmp, html)
+        .and_then(|()| std::fs::rename(&tmp, page))
+        .with_context(|| format!("cannot write {}", page.display()))
+}
