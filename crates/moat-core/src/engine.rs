@@ -125,7 +125,7 @@ impl Engine {
     }
 
     /// Keeps what a report draws (each account's exchanges per hour and what its requests
-    /// targeted): [`Outcome::story`] is then filled in.
+    /// targeted): [`Engine::story`] and [`Outcome::story`] are then available.
     pub fn with_story(mut self) -> Self {
         self.activity = Some(Vec::new());
         self
@@ -379,7 +379,9 @@ impl Engine {
         if self.exchanges > 0 {
             self.round(self.now);
         }
-        self.snapshot()
+        let mut outcome = self.snapshot();
+        outcome.story = self.story(&outcome.report);
+        outcome
     }
 
     /// The verdicts and report as they stand after the last round, without ending the
@@ -396,8 +398,8 @@ impl Engine {
             before_block.push(u64::from(self.accounts[i as usize].decision.before_block));
         }
         let mut campaigns: Vec<CampaignReport> = members
-            .iter()
-            .map(|(&root, members)| self.report_campaign(root, members))
+            .into_iter()
+            .map(|(root, members)| self.report_campaign(root, &members))
             .collect();
         campaigns.sort_by(|a, b| {
             b.score
@@ -421,43 +423,39 @@ impl Engine {
             first_seen: self.first_ts.and_then(EventTime::from_unix_micros),
             last_seen: self.now(),
         };
-        let story = self
-            .activity
-            .as_ref()
-            .map(|activity| self.story(activity, &members, &campaigns));
         Outcome {
             accounts,
             before_block,
             report: Report { summary, campaigns },
-            story,
+            story: None,
         }
     }
 
-    /// The story of the scan so far, from the accounts' activity and the campaigns'
-    /// members (by root account), told in the order of `campaigns`.
-    fn story(
-        &self,
-        activity: &[AccountActivity],
-        members: &HashMap<u32, Vec<u32>>,
-        campaigns: &[CampaignReport],
-    ) -> Story {
-        let by_id: HashMap<String, &[u32]> = members
+    /// The story of the traffic so far, told for the campaigns of `report` (a
+    /// [`snapshot`](Engine::snapshot)'s) in its order, if the engine keeps one
+    /// ([`Engine::with_story`]). Costs a pass over every account.
+    pub fn story(&self, report: &Report) -> Option<Story> {
+        let activity = self.activity.as_ref()?;
+        let mut members: HashMap<String, Vec<u32>> = HashMap::new();
+        for i in 0..self.accounts.len() as u32 {
+            if let Some(root) = self.reported_campaign(i) {
+                members.entry(self.campaign_id(root)).or_default().push(i);
+            }
+        }
+        let ordered: Vec<(&str, &[u32])> = report
+            .campaigns
             .iter()
-            .map(|(&root, m)| (self.campaign_id(root), m.as_slice()))
-            .collect();
-        let ordered: Vec<(&str, &[u32])> = campaigns
-            .iter()
-            .filter_map(|c| Some((c.id.as_str(), *by_id.get(&c.id)?)))
+            .filter_map(|c| Some((c.id.as_str(), members.get(&c.id)?.as_slice())))
             .collect();
         let span = self.first_ts.map(|first| (first, self.now));
-        story::tell(
+        Some(story::tell(
             &self.accounts,
             &self.names,
             activity,
             &ordered,
             span,
             &self.config.limits,
-        )
+        ))
     }
 
     /// The verdict of one account as it stands, if the account was seen.

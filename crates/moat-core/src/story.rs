@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use serde::{Deserialize, Serialize};
+use xxhash_rust::xxh3::xxh3_64;
 
 use crate::account::AccountState;
 use crate::config::Limits;
@@ -239,8 +240,8 @@ pub struct SharedKind {
 pub struct Network {
     /// The accounts drawn.
     pub nodes: Vec<Node>,
-    /// Shared keys between drawn accounts: each key joins its drawn holders in a chain,
-    /// in account order.
+    /// Shared keys between drawn accounts: each key joins each of its drawn holders to
+    /// one drawn before it (a tree per key).
     pub edges: Vec<Edge>,
     /// Over all the campaign's accounts, the shared keys by kind.
     pub kinds: Vec<SharedKind>,
@@ -373,20 +374,21 @@ fn network(members: &[u32], accounts: &[AccountState], names: &[Box<str>]) -> Ne
     held.sort_unstable_by_key(|&(k, p)| (k.kind(), k, p));
     held.dedup();
 
-    let step = members.len().div_ceil(MAX_NODES).max(1);
-    let drawn = |position: u32| (position as usize % step == 0).then_some(position as usize / step);
-    let nodes = members
-        .iter()
-        .step_by(step)
-        .map(|&m| {
-            let d = &accounts[m as usize].decision;
-            Node {
-                account_id: names[m as usize].to_string(),
-                verdict: d.verdict,
-                score: f64::from(d.score).clamp(0.0, 1.0),
-            }
-        })
-        .collect();
+    // An even sample of at most MAX_NODES accounts: member position → node.
+    let drawn_count = members.len().min(MAX_NODES);
+    let mut node_of: Vec<Option<u32>> = vec![None; members.len()];
+    let mut nodes = Vec::with_capacity(drawn_count);
+    for k in 0..drawn_count {
+        let position = k * members.len() / drawn_count;
+        node_of[position] = Some(k as u32);
+        let m = members[position];
+        let d = &accounts[m as usize].decision;
+        nodes.push(Node {
+            account_id: names[m as usize].to_string(),
+            verdict: d.verdict,
+            score: f64::from(d.score).clamp(0.0, 1.0),
+        });
+    }
 
     let mut edges = Vec::new();
     let mut seen: HashSet<(u32, u32, KeyKind)> = HashSet::new();
@@ -401,25 +403,27 @@ fn network(members: &[u32], accounts: &[AccountState], names: &[Box<str>]) -> Ne
             .filter(|h| h.len() >= 2)
         {
             keys += 1;
-            let mut hub = None;
+            // Each drawn holder joins one drawn holder before it, picked by a hash: a
+            // random tree, compact to draw, where a chain would be a long rope.
+            let mut joined: Vec<u32> = Vec::new();
             for &(_, position) in holders {
                 holding[position as usize] = true;
-                let Some(node) = drawn(position) else {
+                let Some(node) = node_of[position as usize] else {
                     continue;
                 };
-                match hub {
-                    None => hub = Some(node as u32),
-                    Some(hub)
-                        if edges.len() < MAX_EDGES && seen.insert((hub, node as u32, kind)) =>
-                    {
+                if !joined.is_empty() {
+                    let pick =
+                        (xxh3_64(&u64::from(node).to_le_bytes()) % joined.len() as u64) as usize;
+                    let a = joined[pick];
+                    if edges.len() < MAX_EDGES && seen.insert((a, node, kind)) {
                         edges.push(Edge {
-                            a: hub,
-                            b: node as u32,
+                            a,
+                            b: node,
                             kind: kind.name().to_owned(),
                         });
                     }
-                    Some(_) => {}
                 }
+                joined.push(node);
             }
         }
         if keys > 0 {

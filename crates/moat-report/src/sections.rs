@@ -32,6 +32,7 @@ pub fn body(data: &ReportData, mode: Mode) -> Markup {
             p.source { (data.source) }
             @if mode == Mode::Live {
                 p.live-state { span #live-dot {} " updating every 5 s · " span #updated {} }
+                form.sign-out method="post" action="/dashboard/sign-out" { button type="submit" { "Sign out" } }
             }
         }
         main {

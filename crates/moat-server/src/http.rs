@@ -23,6 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::board::Board;
 use crate::config::ServeConfig;
+use crate::dashboard::{self, Sessions};
 use crate::decide::{CheckRequest, Decider, Decision};
 use crate::guardrail;
 use crate::live::Command;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// The engine thread.
     pub engine: mpsc::Sender<Command>,
+    /// The dashboard's sessions.
+    pub sessions: Sessions,
 }
 
 type Shared = Arc<AppState>;
@@ -56,7 +59,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Self {
             status,
             body: json!({ "error": message.into() }),
@@ -129,6 +132,7 @@ pub fn router(state: Shared) -> Router {
         .merge(decisions)
         .merge(ingest)
         .merge(admin)
+        .merge(dashboard::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed here")
@@ -162,8 +166,11 @@ fn unauthorized() -> Response {
     r
 }
 
+/// The admin token as a bearer token, or a dashboard session.
 async fn require_admin(State(s): State<Shared>, request: Request, next: Next) -> Response {
-    if token_matches(bearer(request.headers()), s.config.admin_token.as_ref()) {
+    if token_matches(bearer(request.headers()), s.config.admin_token.as_ref())
+        || s.sessions.admits(request.headers())
+    {
         next.run(request).await
     } else {
         unauthorized()
@@ -218,7 +225,7 @@ async fn metrics(State(s): State<Shared>) -> Response {
 }
 
 /// Sends `command` to the engine thread and waits for its answer.
-async fn ask<T>(
+pub(crate) async fn ask<T>(
     s: &AppState,
     command: impl FnOnce(oneshot::Sender<T>) -> Command,
 ) -> Result<T, ApiError> {

@@ -4,6 +4,7 @@
 //! - [`http`]: ingest (`POST /v1/exchanges`), decisions (`POST /v1/check`, LiteLLM's
 //!   Generic Guardrail API), queries, admin actions, health and Prometheus metrics;
 //! - [`authz`]: Envoy's external authorization gRPC API;
+//! - [`dashboard`]: the live dashboard at `/`, behind the admin token;
 //! - [`live`]: the engine thread, which applies ingested records and publishes verdicts;
 //! - [`board`]: what decisions read without waiting for the engine;
 //! - [`decide`]: the decision itself, with GCRA rate budgets;
@@ -12,6 +13,7 @@
 pub mod authz;
 pub mod board;
 pub mod config;
+pub mod dashboard;
 pub mod decide;
 pub mod guardrail;
 pub mod http;
@@ -112,6 +114,7 @@ impl Server {
             board,
             metrics: Metrics::default(),
             engine: commands,
+            sessions: Default::default(),
         });
         let (stop, stopped) = watch::channel(false);
         let mut tasks = Vec::new();

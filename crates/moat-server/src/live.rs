@@ -6,8 +6,11 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use moat_core::{AccountVerdict, CampaignReport, DetectConfig, Engine, PartnerIntel, Report};
+use moat_core::{
+    AccountVerdict, CampaignReport, DetectConfig, Engine, PartnerIntel, Report, Story,
+};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::board::{BlockedCampaigns, Board};
@@ -57,6 +60,12 @@ pub enum Command {
         /// The entry as logged.
         reply: oneshot::Sender<Result<AuditEntry, String>>,
     },
+    /// The dashboard's view: every verdict, the report and the story, at most
+    /// [`VIEW_TTL`] old.
+    Dashboard {
+        /// The view.
+        reply: oneshot::Sender<Arc<View>>,
+    },
     /// Reads the audit log.
     Audit {
         /// First sequence number.
@@ -68,12 +77,29 @@ pub enum Command {
     },
 }
 
+/// How long a dashboard view is reused: a view costs a pass over every account.
+pub const VIEW_TTL: Duration = Duration::from_secs(4);
+
+/// What the dashboard draws, as the engine stood when it was taken.
+#[derive(Debug, Default)]
+pub struct View {
+    /// Every account's verdict.
+    pub accounts: Vec<AccountVerdict>,
+    /// The campaigns and totals.
+    pub report: Report,
+    /// The traffic over time and the campaigns' stories.
+    pub story: Story,
+    /// The engine's watch and block thresholds.
+    pub thresholds: (f64, f64),
+}
+
 /// The engine, the store and the board, on one thread.
 pub struct Live {
     engine: Engine,
     store: Store,
     board: Arc<Board>,
     rounds_published: u64,
+    view: Option<(Instant, Arc<View>)>,
 }
 
 impl Live {
@@ -90,7 +116,7 @@ impl Live {
         for (target, decision) in store.overrides()? {
             board.set_override(&target, Some(decision));
         }
-        let mut engine = Engine::new(config);
+        let mut engine = Engine::new(config).with_story();
         if let Some(intel) = intel {
             engine = engine.with_intel(intel);
         }
@@ -104,6 +130,7 @@ impl Live {
             store,
             board,
             rounds_published: u64::MAX,
+            view: None,
         };
         let verdicts = live.engine.snapshot().accounts;
         live.board.publish(verdicts);
@@ -190,6 +217,24 @@ impl Live {
         });
     }
 
+    fn view(&mut self) -> Arc<View> {
+        if let Some((at, view)) = &self.view {
+            if at.elapsed() < VIEW_TTL {
+                return view.clone();
+            }
+        }
+        let outcome = self.engine.snapshot();
+        let story = self.engine.story(&outcome.report).unwrap_or_default();
+        let view = Arc::new(View {
+            accounts: outcome.accounts,
+            report: outcome.report,
+            story,
+            thresholds: (self.engine.config().watch, self.engine.config().block),
+        });
+        self.view = Some((Instant::now(), view.clone()));
+        view
+    }
+
     fn answer(&mut self, command: Command) {
         match command {
             Command::Ingest { .. } => unreachable!("ingests are batched"),
@@ -201,6 +246,9 @@ impl Live {
             }
             Command::Campaign { id, reply } => {
                 let _ = reply.send(self.engine.campaign(&id));
+            }
+            Command::Dashboard { reply } => {
+                let _ = reply.send(self.view());
             }
             Command::Override {
                 target,

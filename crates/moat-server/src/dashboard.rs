@@ -1,0 +1,144 @@
+//! The live dashboard at `/`: the report's views over the engine as it stands, refreshed
+//! as traffic flows, with the admin actions. It sits behind the admin token: signing in
+//! with it opens a session kept in an HttpOnly, SameSite=Strict cookie.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{Form, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use dashmap::DashMap;
+use moat_report::ReportData;
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+
+use crate::http::{ApiError, AppState, ask};
+use crate::live::Command;
+
+/// The session cookie's name.
+pub const COOKIE: &str = "moat_session";
+/// How long a session lasts.
+const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 3600);
+
+/// Open dashboard sessions: random ids, each with its expiry. Kept in memory: a restart
+/// signs everyone out.
+#[derive(Default)]
+pub struct Sessions(DashMap<String, Instant>);
+
+impl Sessions {
+    fn open(&self) -> String {
+        let bytes: [u8; 32] = rand::random();
+        let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        self.0.retain(|_, expires| *expires > Instant::now());
+        self.0.insert(id.clone(), Instant::now() + SESSION_LIFETIME);
+        id
+    }
+
+    /// Whether the request carries a live session cookie.
+    pub fn admits(&self, headers: &HeaderMap) -> bool {
+        session_id(headers)
+            .and_then(|id| self.0.get(id).map(|expires| *expires > Instant::now()))
+            .unwrap_or(false)
+    }
+
+    fn close(&self, headers: &HeaderMap) {
+        if let Some(id) = session_id(headers) {
+            self.0.remove(id);
+        }
+    }
+}
+
+fn session_id(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| pair.trim().strip_prefix(COOKIE)?.strip_prefix('='))
+}
+
+type Shared = Arc<AppState>;
+
+/// The dashboard's routes.
+pub fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/dashboard") }))
+        .route("/dashboard", get(page))
+        .route("/dashboard/content", get(content))
+        .route("/dashboard/sign-in", post(sign_in))
+        .route("/dashboard/sign-out", post(sign_out))
+}
+
+async fn page(State(s): State<Shared>, headers: HeaderMap) -> Result<Response, ApiError> {
+    if !s.sessions.admits(&headers) {
+        return Ok(Html(moat_report::sign_in_page(false)).into_response());
+    }
+    Ok(Html(render(&s, moat_report::dashboard_page).await?).into_response())
+}
+
+async fn content(State(s): State<Shared>, headers: HeaderMap) -> Result<Response, ApiError> {
+    if !s.sessions.admits(&headers) {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "sign in at /dashboard",
+        ));
+    }
+    let html = render(&s, moat_report::dashboard_content).await?;
+    Ok(([(header::CACHE_CONTROL, "no-store")], Html(html)).into_response())
+}
+
+/// Draws the engine's current view with `draw`, off the async threads.
+async fn render(s: &AppState, draw: fn(&ReportData) -> String) -> Result<String, ApiError> {
+    let view = ask(s, |reply| Command::Dashboard { reply }).await?;
+    let (watch, block) = view.thresholds;
+    let source = match view.report.summary.last_seen {
+        Some(t) => format!("live engine · traffic up to {t}"),
+        None => "live engine · no traffic yet".to_owned(),
+    };
+    tokio::task::spawn_blocking(move || {
+        draw(&ReportData {
+            source,
+            report: &view.report,
+            accounts: &view.accounts,
+            story: &view.story,
+            watch,
+            block,
+            truth: None,
+        })
+    })
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
+#[derive(Deserialize)]
+struct SignIn {
+    token: String,
+}
+
+async fn sign_in(State(s): State<Shared>, Form(form): Form<SignIn>) -> Response {
+    let expected = s.config.admin_token.as_deref().unwrap_or_default();
+    let matches =
+        !expected.is_empty() && bool::from(form.token.as_bytes().ct_eq(expected.as_bytes()));
+    if !matches {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Html(moat_report::sign_in_page(true)),
+        )
+            .into_response();
+    }
+    let cookie = format!(
+        "{COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
+        s.sessions.open(),
+        SESSION_LIFETIME.as_secs()
+    );
+    ([(header::SET_COOKIE, cookie)], Redirect::to("/dashboard")).into_response()
+}
+
+async fn sign_out(State(s): State<Shared>, headers: HeaderMap) -> Response {
+    s.sessions.close(&headers);
+    let cookie = format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    ([(header::SET_COOKIE, cookie)], Redirect::to("/dashboard")).into_response()
+}
