@@ -40,17 +40,13 @@ pub fn kind_colour(kind: &str) -> &'static str {
 /// `all`. Buckets are drawn as steps of one path per series.
 pub fn timeline(all: &Timeline, part: &Timeline, part_label: &str) -> Markup {
     let n = all.counts.len().max(1);
-    let rest: Vec<u64> = all
-        .counts
-        .iter()
-        .zip(part.counts.iter().chain(std::iter::repeat(&0)))
-        .map(|(a, p)| a.saturating_sub(*p))
+    let at = |counts: &[u64], k: usize| counts.get(k).copied().unwrap_or(0);
+    let p = |k: usize| at(&part.counts, k);
+    let rest: Vec<u64> = (0..n)
+        .map(|k| at(&all.counts, k).saturating_sub(p(k)))
         .collect();
-    let peak = all
-        .counts
-        .iter()
-        .zip(part.counts.iter().chain(std::iter::repeat(&0)))
-        .map(|(a, p)| (*a).max(*p))
+    let peak = (0..n)
+        .map(|k| at(&all.counts, k).max(p(k)))
         .max()
         .unwrap_or(0)
         .max(1);
@@ -69,10 +65,9 @@ pub fn timeline(all: &Timeline, part: &Timeline, part_label: &str) -> Markup {
         d.push('Z');
         d
     };
-    let p = |k: usize| part.counts.get(k).copied().unwrap_or(0);
     let part_path = steps(&|_| 0, &p);
     let rest_path = steps(&p, &|k| p(k) + rest[k]);
-    let part_total: u64 = part.counts.iter().sum();
+    let part_total: u64 = (0..n).map(p).sum();
     let rest_total: u64 = rest.iter().sum();
     let unit = if all.bucket_hours == 1 {
         "hour".to_owned()

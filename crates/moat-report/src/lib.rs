@@ -116,3 +116,70 @@ fn script_json(value: &impl serde::Serialize) -> PreEscaped<String> {
     let json = serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned());
     PreEscaped(json.replace('<', "\\u003c"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use moat_core::story::{CampaignStory, Timeline};
+    use moat_core::{CampaignReport, EventTime, Verdict};
+
+    fn data<'a>(
+        report: &'a Report,
+        accounts: &'a [AccountVerdict],
+        story: &'a Story,
+    ) -> ReportData<'a> {
+        ReportData {
+            source: "test <scan>".into(),
+            report,
+            accounts,
+            story,
+            watch: 0.5,
+            block: 0.8,
+            truth: None,
+        }
+    }
+
+    #[test]
+    fn empty_and_partial_inputs_render() {
+        let empty = Report::default();
+        let story = Story::default();
+        let page = report_page(&data(&empty, &[], &story));
+        assert!(page.contains("No campaign found."));
+        assert!(page.contains("test &lt;scan&gt;"), "text is escaped");
+
+        // A campaign the story knows nothing of, and a story with empty timelines.
+        let mut report = Report::default();
+        report.campaigns.push(CampaignReport {
+            id: "campaign-1</script>".into(),
+            accounts: 1,
+            exchanges: 3,
+            first_seen: EventTime::default(),
+            last_seen: EventTime::default(),
+            score: 0.9,
+            evidence: Vec::new(),
+        });
+        let accounts = [AccountVerdict {
+            account_id: "a</script><script>alert(1)</script>".into(),
+            verdict: Verdict::Block,
+            campaign_id: Some("campaign-1</script>".into()),
+            ..AccountVerdict::default()
+        }];
+        let story = Story {
+            all: Timeline::default(),
+            campaigns: vec![CampaignStory {
+                id: "campaign-1</script>".into(),
+                ..CampaignStory::default()
+            }],
+        };
+        for page in [
+            report_page(&data(&report, &accounts, &story)),
+            dashboard_page(&data(&report, &accounts, &story)),
+        ] {
+            assert!(!page.contains("<script>alert(1)"), "no markup injected");
+            assert_eq!(
+                page.matches("</script>").count(),
+                page.matches("<script").count()
+            );
+        }
+    }
+}

@@ -35,7 +35,7 @@
         cell(tr, r[4]);
         cell(tr, r[5], 'signals');
         if (live) {
-          var td = cell(tr, '');
+          var td = cell(tr, '', 'actions');
           ['block', 'allow', 'clear'].forEach(function (action) {
             var b = document.createElement('button');
             b.type = 'button';

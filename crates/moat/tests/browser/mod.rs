@@ -100,6 +100,12 @@ impl Browser {
     /// Sends a command and waits for its answer (to the page once attached, else to the
     /// browser); panics on a protocol error.
     pub fn call(&mut self, method: &str, params: Value) -> Value {
+        self.try_call(method, params)
+            .unwrap_or_else(|e| panic!("{method}: {e}"))
+    }
+
+    /// Sends a command and waits for its answer or its protocol error.
+    fn try_call(&mut self, method: &str, params: Value) -> Result<Value, Value> {
         self.next_id += 1;
         let id = self.next_id;
         let mut message = json!({"id": id, "method": method, "params": params});
@@ -112,10 +118,10 @@ impl Browser {
         loop {
             let reply = self.receive();
             if reply["id"] == json!(id) {
-                if let Some(e) = reply.get("error") {
-                    panic!("{method}: {e}");
-                }
-                return reply["result"].clone();
+                return match reply.get("error") {
+                    Some(e) => Err(e.clone()),
+                    None => Ok(reply["result"].clone()),
+                };
             }
             self.note(reply);
         }
@@ -181,10 +187,18 @@ impl Browser {
         r["result"]["value"].clone()
     }
 
-    /// Waits until a JavaScript expression is true.
+    /// Waits until a JavaScript expression is true; while a page loads, or while the
+    /// expression throws, it is not.
     pub fn wait_until(&mut self, expression: &str, within: Duration) {
         let deadline = Instant::now() + within;
-        while self.eval(expression) != json!(true) {
+        let guarded = format!(
+            "(async () => {{ try {{ return await ({expression}); }} catch (e) {{ return false; }} }})()"
+        );
+        let params = json!({"expression": guarded, "returnByValue": true, "awaitPromise": true});
+        while self
+            .try_call("Runtime.evaluate", params.clone())
+            .map_or(true, |r| r["result"]["value"] != json!(true))
+        {
             assert!(
                 Instant::now() < deadline,
                 "{expression} not true within {within:?}"
