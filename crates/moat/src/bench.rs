@@ -27,6 +27,8 @@ pub enum Command {
     /// Live service: decisions per second and their latency over loopback, from the HTTP
     /// check API and the Envoy ext_authz gRPC API, while exchanges are ingested.
     Serve(crate::bench_serve::Args),
+    /// Report: how long a scan's report takes to draw, and to open in headless Chromium.
+    Report(crate::bench_report::Args),
 }
 
 #[derive(Debug, clap::Args)]
@@ -98,6 +100,7 @@ pub fn run(command: Command, config: &Config, out: Output) -> anyhow::Result<Exi
         Command::Decode(args) => decode(args, out),
         Command::Simulate(args) => simulate(args),
         Command::Serve(args) => crate::bench_serve::run(args, config),
+        Command::Report(args) => crate::bench_report::run(args, config, out),
     }
 }
 

@@ -27,24 +27,12 @@ pub struct Args {
 }
 
 pub fn run(args: Args, config: &Config, _out: Output) -> anyhow::Result<ExitCode> {
-    let read = |name: &str| args.scan.join(name);
-    let report: Report =
-        moat_io::read_scan_json(&read("report.json")).map_err(anyhow::Error::msg)?;
-    let accounts = moat_io::read_accounts_csv(&read("accounts.csv")).map_err(anyhow::Error::msg)?;
-    let story_path = read("story.json");
-    let story: Story = if story_path.exists() {
-        moat_io::read_scan_json(&story_path).map_err(anyhow::Error::msg)?
-    } else {
-        anyhow::bail!(
-            "{} is missing: scan again with this version of moat to draw timelines and networks",
-            story_path.display()
-        );
-    };
+    let (report, accounts, story) = read_scan(&args.scan)?;
     let truth = match &args.truth {
         Some(path) => Some(read_truth(path)?),
         None => None,
     };
-    let page = args.out.unwrap_or_else(|| read("report.html"));
+    let page = args.out.unwrap_or_else(|| args.scan.join("report.html"));
     write(
         &page,
         &args.scan,
@@ -56,6 +44,23 @@ pub fn run(args: Args, config: &Config, _out: Output) -> anyhow::Result<ExitCode
     )?;
     print_stdout(&format!("Report: {}\n", page.display()))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Reads what `moat scan` wrote into `dir`: the report, the verdicts and the story.
+pub fn read_scan(dir: &Path) -> anyhow::Result<(Report, Vec<AccountVerdict>, Story)> {
+    let read = |name: &str| dir.join(name);
+    let report: Report =
+        moat_io::read_scan_json(&read("report.json")).map_err(anyhow::Error::msg)?;
+    let accounts = moat_io::read_accounts_csv(&read("accounts.csv")).map_err(anyhow::Error::msg)?;
+    let story_path = read("story.json");
+    if !story_path.exists() {
+        anyhow::bail!(
+            "{} is missing: scan again with this version of moat to draw timelines and networks",
+            story_path.display()
+        );
+    }
+    let story: Story = moat_io::read_scan_json(&story_path).map_err(anyhow::Error::msg)?;
+    Ok((report, accounts, story))
 }
 
 /// Per account of a simulation's truth, whether it carries a campaign's traffic.

@@ -134,6 +134,7 @@
   }
 
   init(document);
+  document.body.dataset.readyMs = String(Math.round(performance.now()));
   if (document.body.dataset.mode === 'live') {
     stamp();
     setInterval(refresh, 5000);
