@@ -6,6 +6,7 @@ use xxhash_rust::xxh3::xxh3_64;
 use crate::config::Limits;
 use crate::content::{ContentSignals, Signature};
 use crate::exchange::{AccountInfo, Exchange};
+use crate::intel::IntelMatch;
 use crate::keys::{self, Key, KeyKind, TEMPLATE_BANDS};
 use crate::profile::Profile;
 use crate::sketch::Top;
@@ -26,6 +27,8 @@ pub struct AccountState {
     early_mover: bool,
     /// The kinds of partners' indicators the account's first exchanges matched, as bits.
     partner_kinds: u8,
+    /// The partners whose indicators they matched, as bits.
+    partners: u32,
     /// Payment, e-mail domain and sign-up hour keys.
     own_keys: [Option<Key>; 3],
     ips: Top<2>,
@@ -220,9 +223,20 @@ impl AccountState {
         p
     }
 
-    /// Records the kinds of partners' indicators an exchange of the account matched.
-    pub fn add_partner_kinds(&mut self, kinds: u8) {
-        self.partner_kinds |= kinds;
+    /// Records what an exchange of the account matched of partners' indicators.
+    pub fn add_partner_match(&mut self, m: IntelMatch) {
+        self.partner_kinds |= m.kinds;
+        self.partners |= m.partners;
+    }
+
+    /// The partners whose indicators the account matched, as bits, once they give it the
+    /// `partner_intel` signal (two kinds or more).
+    pub fn partners(&self) -> u32 {
+        if self.partner_kinds.count_ones() >= 2 {
+            self.partners
+        } else {
+            0
+        }
     }
 
     /// The keys the account holds now: its own (payment, domain, sign-up hour), its most

@@ -12,7 +12,7 @@ use crate::campaign::{self, Campaign};
 use crate::config::DetectConfig;
 use crate::content;
 use crate::exchange::{AccountRecord, Exchange};
-use crate::intel::PartnerIntel;
+use crate::intel::{self, PartnerIntel};
 use crate::linker;
 use crate::signal::{Findings, Scope, Signal, profile_findings};
 use crate::story::{self, AccountActivity, Story};
@@ -60,6 +60,8 @@ pub struct Engine {
     rounds: u64,
     /// Partners' indicators to check new accounts against, if any.
     intel: Option<Box<dyn PartnerIntel>>,
+    /// The partners' names, by their bit.
+    partners: Vec<String>,
     /// Per account, its activity for the story of the scan, when a story is kept.
     activity: Option<Vec<AccountActivity>>,
 }
@@ -120,6 +122,7 @@ impl Engine {
             exchanges: 0,
             rounds: 0,
             intel: None,
+            partners: Vec::new(),
             activity: None,
         }
     }
@@ -134,6 +137,7 @@ impl Engine {
     /// Checks the first exchanges of every account against partners' indicators (the
     /// `partner_intel` signal).
     pub fn with_intel(mut self, intel: Box<dyn PartnerIntel>) -> Self {
+        self.partners = intel.partners();
         self.intel = Some(intel);
         self
     }
@@ -210,7 +214,7 @@ impl Engine {
         state.observe(e, content, news, &self.config.limits);
         if let Some(intel) = &self.intel {
             if state.exchange_count() <= crate::intel::CHECKED_EXCHANGES {
-                state.add_partner_kinds(intel.matches(e, content));
+                state.add_partner_match(intel.matches(e, content));
             }
         }
         if let Some(activity) = &mut self.activity {
@@ -591,6 +595,7 @@ impl Engine {
                 .into_iter()
                 .map(|(s, _, _)| s.name().to_owned())
                 .collect(),
+            partners: intel::partner_names(&self.partners, state.partners()),
         }
     }
 
@@ -607,8 +612,10 @@ impl Engine {
         let mut exchanges = 0u64;
         let mut first = i64::MAX;
         let mut last = i64::MIN;
+        let mut partners = 0u32;
         for &m in members {
             let a = &self.accounts[m as usize];
+            partners |= a.partners();
             exchanges += u64::from(a.exchange_count());
             if let Some((f, l)) = a.span() {
                 first = first.min(f);
@@ -626,10 +633,17 @@ impl Engine {
             evidence: findings
                 .fired()
                 .into_iter()
-                .map(|(signal, weight, value)| Evidence {
-                    signal: signal.name().to_owned(),
-                    weight,
-                    detail: signal.describe(value),
+                .map(|(signal, weight, value)| {
+                    let mut detail = signal.describe(value);
+                    if signal == Signal::PartnerIntel && partners != 0 {
+                        let names = intel::partner_names(&self.partners, partners);
+                        detail.push_str(&format!(" (indicators from {})", names.join(", ")));
+                    }
+                    Evidence {
+                        signal: signal.name().to_owned(),
+                        weight,
+                        detail,
+                    }
                 })
                 .collect(),
         }

@@ -35,7 +35,7 @@ pub use engine::{Engine, Outcome};
 pub use exchange::{
     AccountInfo, AccountRecord, Client, Exchange, Message, Record, Request, Response, Role, Usage,
 };
-pub use intel::PartnerIntel;
+pub use intel::{IntelMatch, PartnerIntel};
 pub use profile::Profile;
 pub use signal::{Findings, Signal};
 pub use story::Story;

@@ -53,6 +53,10 @@ pub struct AccountVerdict {
     pub exchanges: u64,
     /// The names of the signals that drove the verdict.
     pub signals: Vec<String>,
+    /// The partners whose indicators of a campaign the account's first exchanges carried
+    /// (the provenance of `partner_intel`); not part of `accounts.csv`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub partners: Vec<String>,
 }
 
 /// One piece of evidence: a signal, how much it weighed, and what it saw.

@@ -8,7 +8,7 @@
 //! key the sharing partners agree on, so a partner holding the key can match its own
 //! traffic, and nobody else can read or test values against the bundle.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use hmac::{Hmac, KeyInit, Mac};
@@ -16,8 +16,9 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 use uuid::Uuid;
 
+use moat_core::intel::partner_bit;
 use moat_core::keys::{self, EmailKind};
-use moat_core::{CampaignReport, ContentSignals, EventTime, Exchange, PartnerIntel};
+use moat_core::{CampaignReport, ContentSignals, EventTime, Exchange, IntelMatch, PartnerIntel};
 
 /// The namespace STIX 2.1 gives for the UUIDv5 of cyber-observable objects.
 const SCO_NAMESPACE: Uuid = Uuid::from_u128(0x00abedb4_aa42_466c_9c01_fed23315a9b7);
@@ -526,14 +527,18 @@ pub fn read_key(path: &Path) -> Result<Vec<u8>, String> {
 
 /// Partners' bundles as the engine checks exchanges against them.
 pub struct BundleIntel {
-    wanted: HashSet<(IndicatorKind, String)>,
+    /// Each indicator, with the partners (bits) that shared it.
+    wanted: HashMap<(IndicatorKind, String), u32>,
+    /// The partners (the bundles' producers), by their bit.
+    partners: Vec<String>,
     key: Vec<u8>,
 }
 
 impl BundleIntel {
     /// Reads the indicators of `bundles`; fingerprints can match only with a `key`.
     pub fn load(bundles: &[PathBuf], key: Option<&Path>) -> Result<Self, String> {
-        let mut wanted = HashSet::new();
+        let mut wanted: HashMap<(IndicatorKind, String), u32> = HashMap::new();
+        let mut partners: Vec<String> = Vec::new();
         for path in bundles {
             let text =
                 std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -541,10 +546,23 @@ impl BundleIntel {
                 .map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
             let indicators =
                 read_indicators(&bundle).map_err(|e| format!("{}: {e}", path.display()))?;
-            wanted.extend(indicators.into_iter().map(|i| (i.kind, i.value)));
+            for i in indicators {
+                let n = match partners.iter().position(|p| *p == i.producer) {
+                    Some(n) => n,
+                    None => {
+                        partners.push(i.producer);
+                        partners.len() - 1
+                    }
+                };
+                *wanted.entry((i.kind, i.value)).or_default() |= partner_bit(n);
+            }
         }
         let key = key.map(read_key).transpose()?.unwrap_or_default();
-        Ok(Self { wanted, key })
+        Ok(Self {
+            wanted,
+            partners,
+            key,
+        })
     }
 
     /// How many indicators were read.
@@ -559,16 +577,21 @@ impl BundleIntel {
 }
 
 impl PartnerIntel for BundleIntel {
-    fn matches(&self, e: &Exchange, content: &ContentSignals) -> u8 {
-        let mut kinds = 0u8;
+    fn partners(&self) -> Vec<String> {
+        self.partners.clone()
+    }
+
+    fn matches(&self, e: &Exchange, content: &ContentSignals) -> IntelMatch {
+        let mut found = IntelMatch::default();
         for (kind, value) in values(e, content, &self.key) {
-            if (self.key.is_empty() && kind.is_fingerprint()) || kinds & kind.bit() != 0 {
+            if self.key.is_empty() && kind.is_fingerprint() {
                 continue;
             }
-            if self.wanted.contains(&(kind, value)) {
-                kinds |= kind.bit();
+            if let Some(&partners) = self.wanted.get(&(kind, value)) {
+                found.kinds |= kind.bit();
+                found.partners |= partners;
             }
         }
-        kinds
+        found
     }
 }

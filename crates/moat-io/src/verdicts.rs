@@ -128,6 +128,7 @@ pub fn read_accounts_csv(path: &Path) -> Result<Vec<AccountVerdict>, String> {
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned)
                 .collect(),
+            partners: Vec::new(),
         });
     }
     Ok(out)
@@ -151,6 +152,7 @@ mod tests {
                 flagged_at: Some(t),
                 exchanges: 40,
                 signals: vec!["shared_payment".into(), "reasoning_asks".into()],
+                partners: Vec::new(),
             },
             AccountVerdict {
                 account_id: "b".into(),

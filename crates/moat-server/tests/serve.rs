@@ -12,7 +12,7 @@ use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, 
 use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
 use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
 use envoy_types::pb::envoy::service::auth::v3::{AttributeContext, CheckRequest};
-use moat_core::{ContentSignals, DetectConfig, Exchange, PartnerIntel};
+use moat_core::{ContentSignals, DetectConfig, Exchange, IntelMatch, PartnerIntel};
 use moat_server::{ServeConfig, Server};
 use moat_sim::{Scenario, SimOptions, Simulation, TruthRow};
 use serde_json::{Value, json};
@@ -575,8 +575,19 @@ async fn an_opentelemetry_collector_can_export_traces() {
 struct KnownAddress(std::net::IpAddr);
 
 impl PartnerIntel for KnownAddress {
-    fn matches(&self, e: &Exchange, _: &ContentSignals) -> u8 {
-        if e.client.ip == Some(self.0) { 0b11 } else { 0 }
+    fn partners(&self) -> Vec<String> {
+        vec!["Provider A".into(), "Provider B".into()]
+    }
+
+    fn matches(&self, e: &Exchange, _: &ContentSignals) -> IntelMatch {
+        if e.client.ip == Some(self.0) {
+            IntelMatch {
+                kinds: 0b11,
+                partners: 0b10,
+            }
+        } else {
+            IntelMatch::default()
+        }
     }
 }
 
@@ -606,6 +617,11 @@ async fn partners_indicators_reach_the_live_engine() {
     assert!(
         signals(&newcomer).contains(&json!("partner_intel")),
         "{newcomer}"
+    );
+    assert_eq!(
+        newcomer["partners"],
+        json!(["Provider B"]),
+        "the provenance"
     );
     let (_, someone) = server.get("/v1/accounts/someone", Some(ADMIN)).await;
     assert!(

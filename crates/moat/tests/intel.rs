@@ -394,6 +394,8 @@ fn a_partners_bundle_stops_the_same_operator_sooner() {
         &p("a/events.jsonl"),
         "--key-file",
         &p("key.bin"),
+        "--producer",
+        "Provider A",
         "--out",
         &p("bundle.json"),
     ]);
@@ -409,6 +411,27 @@ fn a_partners_bundle_stops_the_same_operator_sooner() {
         "--intel-key",
         &p("key.bin"),
     ]);
+    // The signal says whose indicators it saw.
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(p("b-intel/report.json")).unwrap()).unwrap();
+    let partner_evidence: Vec<&str> = report["campaigns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["evidence"].as_array().unwrap())
+        .filter(|e| e["signal"] == "partner_intel")
+        .map(|e| e["detail"].as_str().unwrap())
+        .collect();
+    assert!(
+        !partner_evidence.is_empty(),
+        "no campaign shows partner_intel"
+    );
+    assert!(
+        partner_evidence
+            .iter()
+            .all(|d| d.ends_with("(indicators from Provider A)")),
+        "{partner_evidence:?}"
+    );
     let (alone_first, alone_before, alone_benign) = outcome(dir.path(), "b", "b-alone");
     let (intel_first, intel_before, intel_benign) = outcome(dir.path(), "b", "b-intel");
     assert!(
