@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use maud::{Markup, html};
 use moat_core::story::{CampaignStory, Timeline};
-use moat_core::{AccountVerdict, CampaignReport, EventTime, Verdict};
+use moat_core::{AccountVerdict, CampaignReport, EventTime, Signal, Verdict};
 
 use crate::chart::{self, verdict_colour};
 use crate::format::{count, day, moment, percent};
@@ -310,26 +310,45 @@ fn legend() -> Markup {
     }
 }
 
+/// One member account, compact (a campaign can have a hundred thousand): id, verdict
+/// (0 allow, 1 watch, 2 block), score, exchanges, minute blocked (since the Unix epoch; 0
+/// when never), signals as bits of [`Signal::ALL`].
 #[derive(serde::Serialize)]
-struct Row<'a>(&'a str, &'a str, f64, u64, String, String);
+struct Row<'a>(&'a str, u8, f64, u64, i64, u32);
 
 fn member_table(id: &str, members: &[&AccountVerdict], mode: Mode) -> Markup {
+    let signal_bit = |name: &str| {
+        Signal::ALL
+            .iter()
+            .position(|s| s.name() == name)
+            .map_or(0, |i| 1u32 << i)
+    };
     let mut rows: Vec<Row> = members
         .iter()
         .map(|a| {
             Row(
                 &a.account_id,
-                a.verdict.as_str(),
+                match a.verdict {
+                    Verdict::Allow => 0,
+                    Verdict::Watch => 1,
+                    Verdict::Block => 2,
+                },
                 (a.score * 1e4).round() / 1e4,
                 a.exchanges,
-                a.flagged_at.map(moment).unwrap_or_default(),
-                a.signals.join(", "),
+                a.flagged_at
+                    .map_or(0, |t| t.as_unix_micros().div_euclid(60_000_000)),
+                a.signals
+                    .iter()
+                    .map(|s| signal_bit(s))
+                    .fold(0, |m, b| m | b),
             )
         })
         .collect();
     rows.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(b.0)));
+    let signals: Vec<&str> = Signal::ALL.iter().map(|s| s.name()).collect();
     html! {
-        div.members data-campaign=(id) data-rows=(rows.len()) data-actions=(mode == Mode::Live) {
+        div.members data-campaign=(id) data-rows=(rows.len()) data-actions=(mode == Mode::Live)
+            data-signals=(signals.join(",")) {
             input.filter type="search" placeholder="filter accounts" aria-label="filter accounts";
             table {
                 thead { tr {

@@ -38,7 +38,8 @@ struct Figures {
     read_s: f64,
     render_s: f64,
     page_mb: f64,
-    /// Median wall time of headless Chromium loading the page and printing its DOM.
+    /// Median wall time of headless Chromium opening the page, drawing it and taking a
+    /// screenshot of it.
     open_s: f64,
     /// The same for an empty page: the browser's own start-up and exit.
     blank_s: f64,
@@ -68,10 +69,9 @@ pub fn run(args: Args, config: &Config, _out: Output) -> anyhow::Result<ExitCode
     let mut blank_runs = Vec::new();
     let mut ready = Vec::new();
     for _ in 0..args.runs.max(1) {
-        let (s, _) = dump_dom(&chromium, &blank, dir.path())?;
-        blank_runs.push(s);
-        let (s, dom) = dump_dom(&chromium, &page, dir.path())?;
-        open.push(s);
+        blank_runs.push(chromium_run(&chromium, &blank, dir.path(), "--screenshot")?.0);
+        open.push(chromium_run(&chromium, &page, dir.path(), "--screenshot")?.0);
+        let (_, dom) = chromium_run(&chromium, &page, dir.path(), "--dump-dom")?;
         let ms = dom
             .split("data-ready-ms=\"")
             .nth(1)
@@ -103,7 +103,7 @@ pub fn run(args: Args, config: &Config, _out: Output) -> anyhow::Result<ExitCode
             "report of {} ({} accounts, {} campaigns, largest {} accounts)\n\
              read the scan      {:>8.3} s\n\
              draw the page      {:>8.3} s ({:.1} MB)\n\
-             open in Chromium   {:>8.3} s (median of {}; an empty page takes {:.3} s)\n\
+             open in Chromium   {:>8.3} s (to a screenshot; median of {}; an empty page takes {:.3} s)\n\
              page ready after   {:>8.0} ms (the page's own measure, from navigation)\n",
             args.scan.display(),
             figures.accounts,
@@ -129,8 +129,14 @@ fn find_chromium() -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-/// Opens `page` in headless Chromium and returns the wall time and the DOM it printed.
-fn dump_dom(chromium: &Path, page: &Path, scratch: &Path) -> anyhow::Result<(f64, String)> {
+/// Opens `page` in headless Chromium with `mode` (`--screenshot` or `--dump-dom`) and
+/// returns the wall time and what it printed.
+fn chromium_run(
+    chromium: &Path,
+    page: &Path,
+    scratch: &Path,
+    mode: &str,
+) -> anyhow::Result<(f64, String)> {
     let started = Instant::now();
     let out = Command::new(chromium)
         .args([
@@ -139,12 +145,14 @@ fn dump_dom(chromium: &Path, page: &Path, scratch: &Path) -> anyhow::Result<(f64
             "--disable-gpu",
             "--no-first-run",
         ])
+        .arg("--window-size=1400,1000")
         .arg(format!(
             "--user-data-dir={}",
             scratch.join("profile").display()
         ))
-        .arg("--dump-dom")
+        .arg(mode)
         .arg(format!("file://{}", page.display()))
+        .current_dir(scratch)
         .stderr(Stdio::null())
         .output()
         .with_context(|| format!("cannot run {}", chromium.display()))?;

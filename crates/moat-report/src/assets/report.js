@@ -12,8 +12,21 @@
     return td;
   }
 
+  var VERDICTS = ['allow', 'watch', 'block'];
+
+  function when(minute) {
+    if (!minute) return '';
+    return new Date(minute * 60000).toISOString().slice(0, 16).replace('T', ' ') + ' UTC';
+  }
+
   function members(box) {
-    var rows = JSON.parse(box.querySelector('script[type="application/json"]').textContent);
+    var names = box.dataset.signals.split(',');
+    // Rows come compact: [id, verdict, score, exchanges, minute blocked, signal bits].
+    var rows = JSON.parse(box.querySelector('script[type="application/json"]').textContent).map(function (r) {
+      var signals = [];
+      for (var i = 0; i < names.length; i++) if (r[5] & (1 << i)) signals.push(names[i]);
+      return [r[0], VERDICTS[r[1]], r[2], r[3], r[4], signals.join(', ')];
+    });
     var live = box.dataset.actions === 'true';
     var tbody = box.querySelector('tbody');
     var pager = box.querySelector('.pager');
@@ -32,7 +45,7 @@
         cell(tr, r[1], 'verdict ' + r[1]);
         cell(tr, r[2].toFixed(2), 'num');
         cell(tr, r[3].toLocaleString('en'), 'num');
-        cell(tr, r[4]);
+        cell(tr, when(r[4]));
         cell(tr, r[5], 'signals');
         if (live) {
           var td = cell(tr, '', 'actions');
