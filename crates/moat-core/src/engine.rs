@@ -3,6 +3,7 @@
 //! each stamped with the event time at which it was taken.
 
 use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -64,6 +65,22 @@ pub struct Engine {
     partners: Vec<String>,
     /// Per account, its activity for the story of the scan, when a story is kept.
     activity: Option<Vec<AccountActivity>>,
+    /// Time spent in linking rounds, by stage.
+    costs: RoundCosts,
+}
+
+/// Time the engine spent in its linking rounds, by stage (wall clock; the verdicts never
+/// depend on it).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RoundCosts {
+    /// Judging the accounts that changed on their own and re-indexing their keys.
+    pub judge: Duration,
+    /// Linking: which shared keys link which accounts, and the clusters.
+    pub link: Duration,
+    /// Reading each cluster's evidence.
+    pub assess: Duration,
+    /// Scoring the accounts that changed or are linked, and the blocklist.
+    pub score: Duration,
 }
 
 /// Accounts whose decision may have changed, each once.
@@ -95,6 +112,8 @@ pub struct Outcome {
     pub report: Report,
     /// What a report draws, when the engine kept it ([`Engine::with_story`]).
     pub story: Option<Story>,
+    /// Time the engine spent in its linking rounds, by stage.
+    pub costs: RoundCosts,
 }
 
 impl Engine {
@@ -124,6 +143,7 @@ impl Engine {
             intel: None,
             partners: Vec::new(),
             activity: None,
+            costs: RoundCosts::default(),
         }
     }
 
@@ -287,6 +307,7 @@ impl Engine {
     /// accounts that changed or are (or were) linked, take verdicts at `ts`.
     fn round(&mut self, ts: i64) {
         self.rounds += 1;
+        let started = Instant::now();
         let limits = &self.config.limits;
         let dirty = std::mem::take(&mut self.dirty);
         let mut keys = Vec::new();
@@ -306,7 +327,9 @@ impl Engine {
             keys.dedup();
             self.index.update(i, keys.clone(), judged);
         }
+        let judged = Instant::now();
         let links = self.index.link(&self.judged, &self.config);
+        let linked = Instant::now();
         let holders = campaign::template_holders(&links);
         let min = (self.config.limits.min_cluster as usize).max(2);
         let mut campaigns: HashMap<u32, Campaign> = HashMap::new();
@@ -314,6 +337,7 @@ impl Engine {
             let c = campaign::assess(root, members, &self.accounts, &holders, &self.config);
             campaigns.insert(root, c);
         }
+        let assessed = Instant::now();
         let mut rescore = dirty;
         rescore.extend(links.root.keys());
         rescore.append(&mut self.linked);
@@ -376,6 +400,11 @@ impl Engine {
             }
         }
         self.campaigns = campaigns;
+        let costs = &mut self.costs;
+        costs.judge += judged - started;
+        costs.link += linked - judged;
+        costs.assess += assessed - linked;
+        costs.score += assessed.elapsed();
     }
 
     /// Ends the input: a last round at the last event time, then the verdicts and report.
@@ -432,6 +461,7 @@ impl Engine {
             before_block,
             report: Report { summary, campaigns },
             story: None,
+            costs: self.costs,
         }
     }
 
@@ -533,6 +563,11 @@ impl Engine {
     /// How many accounts were seen.
     pub fn accounts(&self) -> usize {
         self.accounts.len()
+    }
+
+    /// Time spent in linking rounds so far, by stage.
+    pub fn round_costs(&self) -> RoundCosts {
+        self.costs
     }
 
     /// How many rounds of linking and scoring ran.

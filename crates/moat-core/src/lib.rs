@@ -31,7 +31,7 @@ pub use account::AccountState;
 pub use blocklist::Blocklist;
 pub use config::DetectConfig;
 pub use content::{Capabilities, ContentSignals, Signature, analyse};
-pub use engine::{Engine, Outcome};
+pub use engine::{Engine, Outcome, RoundCosts};
 pub use exchange::{
     AccountInfo, AccountRecord, Client, Exchange, Message, Record, Request, Response, Role, Usage,
 };

@@ -29,6 +29,9 @@ pub enum Command {
     Serve(crate::bench_serve::Args),
     /// Report: how long a scan's report takes to draw, and to open in headless Chromium.
     Report(crate::bench_report::Args),
+    /// Linking: the round that links and scores a whole population at once, as the
+    /// population grows (10 k, 100 k, 1 M accounts with one 25,000-account campaign).
+    Link(crate::bench_link::Args),
 }
 
 #[derive(Debug, clap::Args)]
@@ -101,6 +104,7 @@ pub fn run(command: Command, config: &Config, out: Output) -> anyhow::Result<Exi
         Command::Simulate(args) => simulate(args),
         Command::Serve(args) => crate::bench_serve::run(args, config),
         Command::Report(args) => crate::bench_report::run(args, config, out),
+        Command::Link(args) => crate::bench_link::run(args, config),
     }
 }
 

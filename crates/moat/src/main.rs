@@ -1,6 +1,7 @@
 //! `moat`: find and stop distillation campaigns against model APIs.
 
 mod bench;
+mod bench_link;
 mod bench_report;
 mod bench_serve;
 mod config;

@@ -55,6 +55,14 @@ pub fn run(args: Args, config: &Config, out: Output) -> anyhow::Result<ExitCode>
         return Ok(ExitCode::from(1));
     }
     let mut outcome = engine.finish();
+    let c = &outcome.costs;
+    tracing::info!(
+        "linking rounds: judge {:.2} s, link {:.2} s, assess {:.2} s, score {:.2} s",
+        c.judge.as_secs_f64(),
+        c.link.as_secs_f64(),
+        c.assess.as_secs_f64(),
+        c.score.as_secs_f64()
+    );
     outcome.report.summary.records_rejected = stats.rejected;
     let story = outcome.story.take().unwrap_or_default();
     moat_io::write_verdicts(&args.out, &outcome.accounts, &outcome.report)
