@@ -13,9 +13,8 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use crate::account::AccountState;
 use crate::config::Limits;
-use crate::keys::{Key, KeyKind};
-
 use crate::content::{Capabilities, ContentSignals};
+use crate::keys::{Key, KeyKind};
 use crate::time::EventTime;
 use crate::verdict::Verdict;
 

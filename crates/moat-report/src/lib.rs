@@ -38,7 +38,7 @@ pub struct ReportData<'a> {
 
 /// Where a page is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub(crate) enum Mode {
     /// A file, read offline.
     Static,
     /// `moat serve`'s dashboard: refreshed as traffic flows, with admin actions.

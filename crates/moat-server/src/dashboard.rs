@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{Form, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Form, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -16,7 +17,7 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use crate::http::{ApiError, AppState, ask};
-use crate::live::Command;
+use crate::live::{Command, View};
 
 /// The session cookie's name.
 pub const COOKIE: &str = "moat_session";
@@ -76,23 +77,40 @@ async fn page(State(s): State<Shared>, headers: HeaderMap) -> Result<Response, A
     if !s.sessions.admits(&headers) {
         return Ok(Html(moat_report::sign_in_page(false)).into_response());
     }
-    Ok(Html(render(&s, moat_report::dashboard_page).await?).into_response())
+    let view = ask(&s, |reply| Command::Dashboard { reply }).await?;
+    Ok(Html(render(view, moat_report::dashboard_page).await?).into_response())
 }
 
-async fn content(State(s): State<Shared>, headers: HeaderMap) -> Result<Response, ApiError> {
+/// What the page already shows: the view taken after this many exchanges.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Shown {
+    #[serde(default)]
+    exchanges: Option<u64>,
+}
+
+async fn content(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    shown: Result<Query<Shown>, QueryRejection>,
+) -> Result<Response, ApiError> {
     if !s.sessions.admits(&headers) {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "sign in at /dashboard",
         ));
     }
-    let html = render(&s, moat_report::dashboard_content).await?;
+    let Query(shown) = shown?;
+    let view = ask(&s, |reply| Command::Dashboard { reply }).await?;
+    if shown.exchanges == Some(view.report.summary.exchanges) {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    let html = render(view, moat_report::dashboard_content).await?;
     Ok(([(header::CACHE_CONTROL, "no-store")], Html(html)).into_response())
 }
 
-/// Draws the engine's current view with `draw`, off the async threads.
-async fn render(s: &AppState, draw: fn(&ReportData) -> String) -> Result<String, ApiError> {
-    let view = ask(s, |reply| Command::Dashboard { reply }).await?;
+/// Draws a view with `draw`, off the async threads.
+async fn render(view: Arc<View>, draw: fn(&ReportData) -> String) -> Result<String, ApiError> {
     let (watch, block) = view.thresholds;
     let source = match view.report.summary.last_seen {
         Some(t) => format!("live engine · traffic up to {t}"),

@@ -198,6 +198,19 @@ fn the_dashboard_follows_live_traffic_and_takes_admin_actions() {
     assert_eq!(last["reason"], "known customer, ticket 4411");
     assert_eq!(last["actor"], "dashboard");
 
+    // A refresh of figures still current costs nothing; a bad query is a JSON 400.
+    assert_eq!(
+        b.eval(&format!(
+            "fetch('/dashboard/content?exchanges={total}').then(r => r.status)"
+        )),
+        json!(204)
+    );
+    assert_eq!(
+        b.eval("fetch('/dashboard/content?exchanges=many').then(r => r.json()).then(j => typeof j.error)"),
+        json!("string")
+    );
+    b.errors.clear(); // the browser logs the 400
+
     assert_eq!(b.eval("window.moatErrors.length"), json!(0));
     assert!(b.errors.is_empty(), "console errors: {:?}", b.errors);
     b.eval(&format!(

@@ -127,8 +127,12 @@
   function refresh() {
     var root = document.getElementById('content');
     if (busy(root)) return;
-    fetch('/dashboard/content', { credentials: 'same-origin' }).then(function (r) {
+    // The server answers 204 while the figures shown are still current.
+    var shown = root.querySelector('[data-metric=exchanges]');
+    var query = shown ? '?exchanges=' + shown.dataset.value : '';
+    fetch('/dashboard/content' + query, { credentials: 'same-origin' }).then(function (r) {
       if (r.status === 401) { location.reload(); return null; }
+      if (r.status === 204) { stamp(); return null; }
       return r.ok ? r.text() : null;
     }).then(function (html) {
       if (html === null || busy(root)) return;
