@@ -1,7 +1,7 @@
 //! The keys of blocked campaigns. An exchange that carries enough of them is the campaign
 //! come back under another account, and is blocked before any round links it.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use smallvec::SmallVec;
 

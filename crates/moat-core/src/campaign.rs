@@ -1,7 +1,7 @@
 //! Campaign evidence: what a cluster of linked accounts shows together, beyond what each
 //! member shows alone.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashSet};
 
 use crate::account::AccountState;
 use crate::config::DetectConfig;
@@ -117,13 +117,13 @@ pub fn assess(
 /// Per cluster root, how many members hold at least one linking template or system
 /// prompt key: accounts tied to the others by what they send, not only by where from.
 pub fn template_holders(links: &Links) -> HashMap<u32, u32> {
-    let mut holders: HashSet<u32> = HashSet::new();
+    let mut holders: HashSet<u32> = HashSet::default();
     for s in &links.shared {
         if matches!(s.key.kind(), KeyKind::Template | KeyKind::SystemPrompt) {
             holders.extend(&s.members);
         }
     }
-    let mut per_root: HashMap<u32, u32> = HashMap::new();
+    let mut per_root: HashMap<u32, u32> = HashMap::default();
     for m in holders {
         *per_root.entry(links.root[&m]).or_default() += 1;
     }

@@ -2,7 +2,7 @@
 //! cadence of event time links accounts, scores accounts and campaigns, and takes verdicts,
 //! each stamped with the event time at which it was taken.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use xxhash_rust::xxh3::xxh3_64;
@@ -121,10 +121,10 @@ impl Engine {
     pub fn new(config: DetectConfig) -> Self {
         Self {
             config,
-            ids: HashMap::new(),
+            ids: HashMap::default(),
             names: Vec::new(),
             accounts: Vec::new(),
-            models: HashMap::new(),
+            models: HashMap::default(),
             first_ts: None,
             now: i64::MIN,
             next_round: None,
@@ -134,9 +134,9 @@ impl Engine {
             dirty: Vec::new(),
             is_dirty: Vec::new(),
             linked: Vec::new(),
-            campaigns: HashMap::new(),
-            blocked_campaigns: HashMap::new(),
-            with_blocks: HashSet::new(),
+            campaigns: HashMap::default(),
+            blocked_campaigns: HashMap::default(),
+            with_blocks: HashSet::default(),
             changes: None,
             exchanges: 0,
             rounds: 0,
@@ -332,7 +332,7 @@ impl Engine {
         let linked = Instant::now();
         let holders = campaign::template_holders(&links);
         let min = (self.config.limits.min_cluster as usize).max(2);
-        let mut campaigns: HashMap<u32, Campaign> = HashMap::new();
+        let mut campaigns: HashMap<u32, Campaign> = HashMap::default();
         for (&root, members) in links.clusters.iter().filter(|(_, m)| m.len() >= min) {
             let c = campaign::assess(root, members, &self.accounts, &holders, &self.config);
             campaigns.insert(root, c);
@@ -422,7 +422,7 @@ impl Engine {
     pub fn snapshot(&self) -> Outcome {
         let mut accounts = Vec::with_capacity(self.accounts.len());
         let mut before_block = Vec::with_capacity(self.accounts.len());
-        let mut members: HashMap<u32, Vec<u32>> = HashMap::new();
+        let mut members: HashMap<u32, Vec<u32>> = HashMap::default();
         for i in 0..self.accounts.len() as u32 {
             if let Some(root) = self.reported_campaign(i) {
                 members.entry(root).or_default().push(i);
@@ -470,7 +470,7 @@ impl Engine {
     /// ([`Engine::with_story`]). Costs a pass over every account.
     pub fn story(&self, report: &Report) -> Option<Story> {
         let activity = self.activity.as_ref()?;
-        let mut members: HashMap<String, Vec<u32>> = HashMap::new();
+        let mut members: HashMap<String, Vec<u32>> = HashMap::default();
         for i in 0..self.accounts.len() as u32 {
             if let Some(root) = self.reported_campaign(i) {
                 members.entry(self.campaign_id(root)).or_default().push(i);

@@ -11,7 +11,9 @@
 //! that changed, with running counts of each key's judged and suspicious holders; a round
 //! then only visits the keys more than one account holds.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+use foldhash::{HashMap, HashSet};
 
 use smallvec::SmallVec;
 
@@ -178,8 +180,8 @@ impl KeyIndex {
             shared.push(SharedKey { key, members });
         }
 
-        let mut parent: HashMap<u32, u32> = HashMap::new();
-        let mut fit: HashMap<u32, f64> = HashMap::new();
+        let mut parent: HashMap<u32, u32> = HashMap::default();
+        let mut fit: HashMap<u32, f64> = HashMap::default();
         for s in &shared {
             let strength = linking.strength.get(s.key.kind());
             for &m in &s.members {
@@ -187,7 +189,7 @@ impl KeyIndex {
                 *fit.entry(m).or_default() += strength;
             }
         }
-        let mut root = HashMap::with_capacity(parent.len());
+        let mut root = HashMap::with_capacity_and_hasher(parent.len(), Default::default());
         let mut clusters: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
         let mut linked: Vec<u32> = parent.keys().copied().collect();
         linked.sort_unstable();

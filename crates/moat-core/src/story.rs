@@ -6,7 +6,9 @@
 //!
 //! [`Engine::with_story`]: crate::Engine::with_story
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
+
+use foldhash::HashSet;
 
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
@@ -390,7 +392,7 @@ fn network(members: &[u32], accounts: &[AccountState], names: &[Box<str>]) -> Ne
     }
 
     let mut edges = Vec::new();
-    let mut seen: HashSet<(u32, u32, KeyKind)> = HashSet::new();
+    let mut seen: HashSet<(u32, u32, KeyKind)> = HashSet::default();
     let mut kinds: Vec<SharedKind> = Vec::new();
     let mut holding = vec![false; members.len()];
     for same_kind in held.chunk_by(|x, y| x.0.kind() == y.0.kind()) {
