@@ -2,11 +2,13 @@
 //! targets, and fingerprints of its template. Computed once per exchange from the text,
 //! which is then dropped; only these signals are kept.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use serde::{Deserialize, Serialize};
-use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
+use xxhash_rust::xxh3::{Xxh3, xxh3_64, xxh3_64_with_seed};
 
 use crate::exchange::{Request, Role};
 
@@ -266,16 +268,63 @@ fn phrases() -> &'static Phrases {
 }
 
 /// Collapses white space and case, so that trivially different copies of one system prompt
-/// hash alike.
+/// hash alike: the hash of the lowercased words joined by single spaces, streamed without
+/// building the joined text.
 fn normalised_hash(text: &str) -> u64 {
-    let mut normal = String::with_capacity(text.len());
-    for word in text.split_whitespace() {
-        if !normal.is_empty() {
-            normal.push(' ');
+    let mut hasher = Xxh3::new();
+    let mut buf = [0u8; 64];
+    for (n, word) in text.split_whitespace().enumerate() {
+        if n > 0 {
+            hasher.update(b" ");
         }
-        normal.extend(word.chars().flat_map(char::to_lowercase));
+        if word.is_ascii() && word.len() <= buf.len() {
+            let lower = &mut buf[..word.len()];
+            lower.copy_from_slice(word.as_bytes());
+            lower.make_ascii_lowercase();
+            hasher.update(lower);
+        } else {
+            let lower: String = word.chars().flat_map(char::to_lowercase).collect();
+            hasher.update(lower.as_bytes());
+        }
     }
-    xxh3_64(normal.as_bytes())
+    hasher.digest()
+}
+
+/// What a text's phrases mark: a reasoning ask, a grading ask, the capabilities targeted.
+fn marks(text: &str) -> (bool, bool, Capabilities) {
+    let p = phrases();
+    let (mut reasoning, mut grading, mut capabilities) = (false, false, Capabilities::default());
+    // Overlapping matches: a phrase inside another ("function call" in "function") still
+    // counts for its own list.
+    for found in p.automaton.find_overlapping_iter(text) {
+        match p.marks[found.pattern().as_usize()] {
+            Mark::Reasoning => reasoning = true,
+            Mark::Grading => grading = true,
+            Mark::Capability(c) => capabilities = capabilities | c,
+        }
+    }
+    (reasoning, grading, capabilities)
+}
+
+/// [`marks`] of a system prompt, remembered by the hash of its exact text: most traffic
+/// repeats a handful of system prompts, so each thread reads each one once.
+fn system_marks(text: &str) -> (bool, bool, Capabilities) {
+    const REMEMBERED: usize = 4096;
+    thread_local! {
+        static SEEN: RefCell<HashMap<u64, (bool, bool, Capabilities)>> = RefCell::default();
+    }
+    let hash = xxh3_64(text.as_bytes());
+    SEEN.with_borrow_mut(|seen| {
+        if let Some(&m) = seen.get(&hash) {
+            return m;
+        }
+        if seen.len() >= REMEMBERED {
+            seen.clear();
+        }
+        let m = marks(text);
+        seen.insert(hash, m);
+        m
+    })
 }
 
 /// Words of a text for shingling: lowercase runs of letters; digits stand for any number,
@@ -322,22 +371,15 @@ pub fn signature(text: &str) -> Option<Signature> {
 
 /// The content signals of a request.
 pub fn analyse(request: &Request) -> ContentSignals {
-    let p = phrases();
     let system = request.system_text();
     let prompt = request.last_user_text();
-    let mut reasoning_ask = false;
-    let mut grading_ask = false;
-    let mut capabilities = Capabilities::default();
-    for text in [system, prompt].into_iter().flatten() {
-        // Overlapping matches: a phrase inside another ("function call" in "function")
-        // still counts for its own list.
-        for found in p.automaton.find_overlapping_iter(text) {
-            match p.marks[found.pattern().as_usize()] {
-                Mark::Reasoning => reasoning_ask = true,
-                Mark::Grading => grading_ask = true,
-                Mark::Capability(c) => capabilities = capabilities | c,
-            }
-        }
+    let (mut reasoning_ask, mut grading_ask, mut capabilities) =
+        system.map_or((false, false, Capabilities::default()), system_marks);
+    if let Some(text) = prompt {
+        let (r, g, c) = marks(text);
+        reasoning_ask |= r;
+        grading_ask |= g;
+        capabilities = capabilities | c;
     }
     if request.tools.is_some_and(|n| n > 0) {
         capabilities = capabilities | Capabilities::AGENTIC;
@@ -361,6 +403,34 @@ pub fn analyse(request: &Request) -> ContentSignals {
 mod tests {
     use super::*;
     use crate::exchange::Message;
+
+    #[test]
+    fn system_prompt_hash_is_that_of_the_normalised_text() {
+        // Partners' bundles carry these hashes: the streamed hash must stay the hash of
+        // the lowercased words joined by single spaces.
+        let joined = |text: &str| {
+            let words: Vec<String> = text
+                .split_whitespace()
+                .map(|w| w.chars().flat_map(char::to_lowercase).collect())
+                .collect();
+            xxh3_64(words.join(" ").as_bytes())
+        };
+        let long = "x".repeat(100);
+        for text in [
+            "",
+            "   ",
+            "You are a helpful assistant.",
+            "  You ARE\ta\n\nhelpful   ASSISTANT. ",
+            "Ты — ПОЛЕЗНЫЙ помощник. ΣΟΦΟΣ",
+            &format!("word {long} Straße {long}é"),
+        ] {
+            assert_eq!(normalised_hash(text), joined(text), "{text:?}");
+        }
+        assert_eq!(
+            normalised_hash("You are  a helpful\nassistant"),
+            normalised_hash("you are a HELPFUL assistant")
+        );
+    }
 
     fn request(system: Option<&str>, prompt: &str) -> Request {
         Request {
