@@ -348,3 +348,49 @@ fn scan_finds_a_simulated_campaign_whatever_the_reading_threads() {
     assert!(table.contains("hydra:reasoning-150k"), "{table}");
     assert!(table.contains("100.00%"), "{table}");
 }
+
+#[test]
+fn report_draws_a_scan_and_names_what_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = write(dir.path(), "logs.jsonl", &format!("{GOOD}\n{GOOD2}\n"));
+    let scan = dir.path().join("scan");
+    let out = moat()
+        .arg("scan")
+        .arg(&logs)
+        .arg("--out")
+        .arg(&scan)
+        .arg("--html")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let page = std::fs::read_to_string(scan.join("report.html")).unwrap();
+    assert!(page.contains("No campaign found."));
+    for secret in ["SECRET", "pm_1", "203.0.113.7"] {
+        assert!(!page.contains(secret), "the report shows {secret}");
+    }
+
+    // Drawn again elsewhere from the folder alone.
+    let again = dir.path().join("again.html");
+    let out = moat()
+        .arg("report")
+        .arg(&scan)
+        .arg("--out")
+        .arg(&again)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let again = std::fs::read_to_string(&again).unwrap();
+    assert!(again.contains(r#"data-metric="exchanges" data-value="2""#));
+
+    // A folder without its story says so, and writes nothing.
+    std::fs::remove_file(scan.join("story.json")).unwrap();
+    std::fs::remove_file(scan.join("report.html")).unwrap();
+    let out = moat().arg("report").arg(&scan).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("story.json"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!scan.join("report.html").exists());
+}
