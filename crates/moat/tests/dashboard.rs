@@ -3,10 +3,10 @@
 //! action taken from the page and found in the audit log, no console error.
 
 mod browser;
+mod server;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use browser::Browser;
@@ -25,25 +25,8 @@ impl Drop for Server {
 }
 
 fn spawn_server(dir: &Path) -> (Server, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_moat"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--grpc-listen", "off"])
-        .arg("--data-dir")
-        .arg(dir)
-        .env("MOAT_INGEST_TOKEN", INGEST)
-        .env("MOAT_ADMIN_TOKEN", ADMIN)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .split_whitespace()
-        .nth(3)
-        .expect("the server says where it listens");
-    (Server(child), format!("http://{addr}"))
+    let (child, base) = server::spawn(dir, INGEST, ADMIN);
+    (Server(child), base)
 }
 
 fn ingest(http: &reqwest::blocking::Client, base: &str, lines: &[&str]) {

@@ -2,8 +2,9 @@
 //! with every exchange it acknowledged and the verdicts they led to, exactly as an engine
 //! that read the same exchanges in memory.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod server;
+
+use std::process::Child;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -17,32 +18,7 @@ const ADMIN: &str = "admin-token-for-crash-test";
 const BATCH: usize = 2000;
 
 fn spawn_server(dir: &std::path::Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_moat"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--grpc-listen",
-            "off",
-            "--data-dir",
-        ])
-        .arg(dir)
-        .env("MOAT_INGEST_TOKEN", INGEST)
-        .env("MOAT_ADMIN_TOKEN", ADMIN)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    // "moat serve: http ADDR grpc off store DIR"
-    let addr = line
-        .split_whitespace()
-        .nth(3)
-        .expect("the server says where it listens");
-    (child, format!("http://{addr}"))
+    server::spawn(dir, INGEST, ADMIN)
 }
 
 fn wait_ready(http: &reqwest::blocking::Client, base: &str) -> u64 {
