@@ -470,12 +470,16 @@ impl Engine {
     /// ([`Engine::with_story`]). Costs a pass over every account.
     pub fn story(&self, report: &Report) -> Option<Story> {
         let activity = self.activity.as_ref()?;
-        let mut members: HashMap<String, Vec<u32>> = HashMap::default();
+        let mut by_root: HashMap<u32, Vec<u32>> = HashMap::default();
         for i in 0..self.accounts.len() as u32 {
             if let Some(root) = self.reported_campaign(i) {
-                members.entry(self.campaign_id(root)).or_default().push(i);
+                by_root.entry(root).or_default().push(i);
             }
         }
+        let members: HashMap<String, Vec<u32>> = by_root
+            .into_iter()
+            .map(|(root, m)| (self.campaign_id(root), m))
+            .collect();
         let ordered: Vec<(&str, &[u32])> = report
             .campaigns
             .iter()
