@@ -70,13 +70,72 @@ impl EventTime {
 }
 
 impl fmt::Display for EventTime {
-    /// Writes RFC 3339 in UTC with as many fractional digits as needed (none, 3 or 6).
+    /// Writes RFC 3339 in UTC with as many fractional digits as needed (none to six).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match jiff::Timestamp::from_microsecond(self.0) {
-            Ok(ts) => write!(f, "{ts}"),
-            Err(_) => write!(f, "@{}us", self.0),
-        }
+        let mut buf = [0u8; RFC3339_MAX];
+        f.write_str(self.rfc3339(&mut buf))
     }
+}
+
+/// The longest RFC 3339 text an [`EventTime`] prints: `9999-12-31T23:59:59.999999Z`.
+const RFC3339_MAX: usize = 27;
+
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+impl EventTime {
+    /// This time as RFC 3339 in UTC, written into `buf` without allocating (every log
+    /// writer prints one per record).
+    fn rfc3339(self, buf: &mut [u8; RFC3339_MAX]) -> &str {
+        fn digits(out: &mut [u8], mut value: i64) {
+            for slot in out.iter_mut().rev() {
+                *slot = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        }
+        let (year, month, day) = civil_from_days(self.0.div_euclid(MICROS_PER_DAY));
+        let of_day = self.0.rem_euclid(MICROS_PER_DAY);
+        let secs = of_day / 1_000_000;
+        let mut fraction = of_day % 1_000_000;
+        *buf = *b"0000-00-00T00:00:00.000000Z";
+        digits(&mut buf[0..4], year);
+        digits(&mut buf[5..7], month);
+        digits(&mut buf[8..10], day);
+        digits(&mut buf[11..13], secs / 3600);
+        digits(&mut buf[14..16], secs / 60 % 60);
+        digits(&mut buf[17..19], secs % 60);
+        let mut len = 19;
+        if fraction > 0 {
+            let mut places = 6;
+            while fraction % 10 == 0 {
+                fraction /= 10;
+                places -= 1;
+            }
+            digits(&mut buf[20..20 + places], fraction);
+            len = 20 + places;
+        }
+        buf[len] = b'Z';
+        std::str::from_utf8(&buf[..=len]).expect("ASCII digits")
+    }
+}
+
+/// The year, month and day of the `days`-th day after 1970-01-01 in the proleptic Gregorian
+/// calendar (H. Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
 impl FromStr for EventTime {
@@ -89,7 +148,8 @@ impl FromStr for EventTime {
 
 impl serde::Serialize for EventTime {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        let mut buf = [0u8; RFC3339_MAX];
+        serializer.serialize_str(self.rfc3339(&mut buf))
     }
 }
 
@@ -127,6 +187,46 @@ mod tests {
                 "{bad:?} was accepted"
             );
         }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn prints_what_jiff_prints(micros in MIN_MICROS..=JIFF_MAX) {
+            let t = EventTime::from_unix_micros(micros).unwrap();
+            let jiff = jiff::Timestamp::from_microsecond(micros).unwrap().to_string();
+            proptest::prop_assert_eq!(t.to_string(), jiff);
+        }
+
+        #[test]
+        fn prints_round_times_as_jiff_does(secs in MIN_MICROS / 1_000_000..JIFF_MAX / 1_000_000, ms in 0i64..1000) {
+            let micros = secs * 1_000_000 + ms * 1000;
+            let t = EventTime::from_unix_micros(micros).unwrap();
+            let jiff = jiff::Timestamp::from_microsecond(micros).unwrap().to_string();
+            proptest::prop_assert_eq!(t.to_string(), jiff);
+        }
+    }
+
+    /// jiff's timestamps end a day short of the year 9999 (room for offsets).
+    const JIFF_MAX: i64 = 253_402_207_200_000_000;
+
+    #[test]
+    fn prints_the_ends_of_its_range() {
+        for micros in [
+            MIN_MICROS,
+            JIFF_MAX,
+            0,
+            -1,
+            951_782_400_000_000,
+            1_776_827_647_000_100,
+        ] {
+            let t = EventTime::from_unix_micros(micros).unwrap();
+            let jiff = jiff::Timestamp::from_microsecond(micros)
+                .unwrap()
+                .to_string();
+            assert_eq!(t.to_string(), jiff);
+        }
+        let last = EventTime::from_unix_micros(MAX_MICROS).unwrap();
+        assert_eq!(last.to_string(), "9999-12-31T23:59:59.999999Z");
     }
 
     #[test]
