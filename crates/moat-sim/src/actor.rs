@@ -2,27 +2,27 @@
 
 use std::net::IpAddr;
 
-use moat_core::{
-    AccountInfo, Client, EventTime, Exchange, Message, Request, Response, Role, Usage,
-};
+use compact_str::CompactString;
+use moat_core::{AccountInfo, EventTime, Exchange, Message, Role, Usage};
 use rand::rngs::SmallRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, LogNormal};
 
-use crate::identity::{hex_id, mix, same_slash24};
+use crate::identity::{hex_id, hex_id_into, mix, same_slash24};
 use crate::rhythm::{DAY, Rhythm, next_arrival, pause};
 use crate::text::{self, COMMON_SYSTEM_PROMPTS, Topic, Wording};
 use crate::world::{CampaignState, World};
 
-/// What every exchange of an account carries.
+/// What every exchange of an account carries. Held inline (short strings need no
+/// allocation of their own), so that a step finds it in the actor's own memory.
 #[derive(Debug, Clone)]
 pub(crate) struct Identity {
-    pub account_id: String,
+    pub account_id: CompactString,
     /// The key the account sends with.
-    pub api_key_id: String,
-    pub org_id: Option<String>,
-    pub account: AccountInfo,
+    pub api_key_id: CompactString,
+    pub org_id: Option<CompactString>,
+    pub account: SignUp,
     pub ip: IpAddr,
     /// How many hosts of the /24 of `ip` it sends from (1: always `ip`).
     pub hosts: u8,
@@ -31,6 +31,61 @@ pub(crate) struct Identity {
     pub utc_offset: f64,
     pub user_agent: &'static str,
     pub tls: &'static str,
+}
+
+/// What the provider knows of an account from its sign-up ([`AccountInfo`], inline).
+#[derive(Debug, Clone)]
+pub(crate) struct SignUp {
+    pub created_at: Option<EventTime>,
+    signup_channel: Option<CompactString>,
+    email_domain: Option<CompactString>,
+    payment_fingerprint: Option<CompactString>,
+    verified: Option<bool>,
+}
+
+impl From<AccountInfo> for SignUp {
+    fn from(a: AccountInfo) -> Self {
+        Self {
+            created_at: a.created_at,
+            signup_channel: a.signup_channel.map(Into::into),
+            email_domain: a.email_domain.map(Into::into),
+            payment_fingerprint: a.payment_fingerprint.map(Into::into),
+            verified: a.verified,
+        }
+    }
+}
+
+impl SignUp {
+    /// Writes itself into `a`, into the strings already there.
+    fn write_into(&self, a: &mut AccountInfo) {
+        a.created_at = self.created_at;
+        put_opt(&mut a.signup_channel, self.signup_channel.as_deref());
+        put_opt(&mut a.email_domain, self.email_domain.as_deref());
+        put_opt(
+            &mut a.payment_fingerprint,
+            self.payment_fingerprint.as_deref(),
+        );
+        a.verified = self.verified;
+    }
+}
+
+/// Sets `slot` to `value`, into the string already there if there is one.
+fn put(slot: &mut Option<String>, value: &str) {
+    match slot {
+        Some(s) => {
+            s.clear();
+            s.push_str(value);
+        }
+        None => *slot = Some(value.to_owned()),
+    }
+}
+
+/// Sets `slot` to `value` or to nothing.
+fn put_opt(slot: &mut Option<String>, value: Option<&str>) {
+    match value {
+        Some(value) => put(slot, value),
+        None => *slot = None,
+    }
 }
 
 /// How an actor behaves.
@@ -60,7 +115,7 @@ pub(crate) enum Behaviour {
     /// A reseller relaying many end users' requests.
     Reseller { per_day: f64 },
     /// One account slot of a campaign.
-    Campaign(Box<CampaignSlot>),
+    Campaign(CampaignSlot),
 }
 
 /// A campaign account slot: when its account is replaced, the slot goes on with a new one.
@@ -196,21 +251,21 @@ impl Actor {
         })
     }
 
-    /// The exchange this actor sends at `now`, and when it sends the next one.
-    pub fn step(&mut self, now: i64, world: &mut World) -> (Exchange, Option<i64>) {
+    /// Writes the exchange this actor sends at `now` over `exchange` (reusing its strings),
+    /// and tells when it sends the next one.
+    pub fn step(&mut self, now: i64, world: &mut World, exchange: &mut Exchange) -> Option<i64> {
         if let Behaviour::Campaign(slot) = &self.behaviour {
             if now >= slot.retire_at {
                 self.replace_campaign_account(now, world);
             }
         }
-        let mut exchange = self.base_exchange(now, world);
-        let in_session = self.fill(&mut exchange, world);
-        let next = if in_session {
+        self.start_exchange(now, world, exchange);
+        let in_session = self.fill(exchange, world);
+        if in_session {
             Some(now + self.turn_pause())
         } else {
             self.next_after(now)
-        };
-        (exchange, next)
+        }
     }
 
     /// The pause before the next turn of a session under way.
@@ -223,19 +278,19 @@ impl Actor {
         }
     }
 
-    fn model(&mut self, now: i64, world: &World) -> String {
+    fn model<'w>(&mut self, now: i64, world: &'w World) -> &'w str {
         let models = &world.models;
         if let Behaviour::Campaign(slot) = &self.behaviour {
             if let (Some(at), Some(new)) = (slot.switch_at, &models.new_model) {
                 if now >= at {
-                    return new.clone();
+                    return new;
                 }
             }
-            return models.current.clone();
+            return &models.current;
         }
         if let (Some(at), Some(new)) = (self.adopts_new_at, &models.new_model) {
             if now >= at && self.rng.random_bool(0.7) {
-                return new.clone();
+                return new;
             }
         }
         if self.other_models > 0.0
@@ -245,14 +300,15 @@ impl Actor {
             return models
                 .others
                 .choose(&mut self.rng)
-                .cloned()
-                .unwrap_or_default();
+                .map_or("", String::as_str);
         }
-        models.current.clone()
+        &models.current
     }
 
-    fn base_exchange(&mut self, now: i64, world: &mut World) -> Exchange {
+    /// Writes what every exchange of this actor carries over `e`, and clears the rest.
+    fn start_exchange(&mut self, now: i64, world: &mut World, e: &mut Exchange) {
         let model = self.model(now, world);
+        put(&mut e.model, model);
         let id = &self.id;
         let proxied =
             |slot: &CampaignSlot| self.proxied && world.campaigns[slot.campaign].proxy_pool > 0;
@@ -273,30 +329,28 @@ impl Actor {
             }
             _ => id.asn,
         };
-        Exchange {
-            ts: EventTime::from_unix_micros(now).expect("simulated times are in range"),
-            account_id: id.account_id.clone(),
-            request_id: Some(hex_id(
-                "req",
-                mix(world.seed ^ 0x5e9, world.next_request()),
-                16,
-            )),
-            org_id: id.org_id.clone(),
-            api_key_id: Some(id.api_key_id.clone()),
-            conversation_id: None,
-            model: Some(model),
-            client: Client {
-                ip: Some(ip),
-                asn: Some(asn),
-                country: Some(id.country.to_owned()),
-                user_agent: Some(id.user_agent.to_owned()),
-                tls_fingerprint: Some(id.tls.to_owned()),
-            },
-            account: id.account.clone(),
-            request: Request::default(),
-            usage: Usage::default(),
-            response: Response::default(),
-        }
+        e.ts = EventTime::from_unix_micros(now).expect("simulated times are in range");
+        e.account_id.clear();
+        e.account_id.push_str(&id.account_id);
+        let request = mix(world.seed ^ 0x5e9, world.next_request());
+        hex_id_into(e.request_id.get_or_insert_default(), "req", request, 16);
+        put_opt(&mut e.org_id, id.org_id.as_deref());
+        put(&mut e.api_key_id, &id.api_key_id);
+        e.conversation_id = None;
+        let client = &mut e.client;
+        client.ip = Some(ip);
+        client.asn = Some(asn);
+        put(&mut client.country, id.country);
+        put(&mut client.user_agent, id.user_agent);
+        put(&mut client.tls_fingerprint, id.tls);
+        id.account.write_into(&mut e.account);
+        let request = &mut e.request;
+        (request.system, request.prompt) = (None, None);
+        request.messages.clear();
+        (request.tools, request.max_tokens) = (None, None);
+        (request.temperature, request.reasoning) = (None, None);
+        e.usage = Usage::default();
+        e.response.text = None;
     }
 
     /// Fills the request of `e`; true while a session has more turns to come.
@@ -552,14 +606,12 @@ fn usage<R: Rng>(rng: &mut R, e: &mut Exchange, median_out: f64, reasoning: bool
     e.usage.input_tokens = Some((chars / 4).max(1) as u64);
     e.usage.output_tokens = Some(out);
     e.usage.reasoning_tokens = reasoning.then(|| (out as f64 * rng.random_range(0.3..0.8)) as u64);
-    e.response.finish_reason = Some(
-        if Some(out) == e.request.max_tokens {
-            "length"
-        } else {
-            "stop"
-        }
-        .to_owned(),
-    );
+    let finish = if Some(out) == e.request.max_tokens {
+        "length"
+    } else {
+        "stop"
+    };
+    put(&mut e.response.finish_reason, finish);
 }
 
 /// The mean number of requests in a human-timed campaign session (2 to 7).

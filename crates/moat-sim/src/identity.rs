@@ -22,14 +22,20 @@ pub fn opaque_id(prefix: &str, seed: u64, n: u64) -> String {
 /// `prefix_` and the last `digits` hex digits of `value`, without the formatting machinery
 /// (ids are made for every exchange).
 pub fn hex_id(prefix: &str, value: u64, digits: usize) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut id = String::with_capacity(prefix.len() + 1 + digits);
+    hex_id_into(&mut id, prefix, value, digits);
+    id
+}
+
+/// [`hex_id`], written over `id`.
+pub fn hex_id_into(id: &mut String, prefix: &str, value: u64, digits: usize) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    id.clear();
     id.push_str(prefix);
     id.push('_');
     for i in (0..digits.min(16)).rev() {
         id.push(HEX[(value >> (4 * i) & 0xf) as usize] as char);
     }
-    id
 }
 
 /// A country: its code, its UTC offset in hours, and autonomous systems of its ISPs.

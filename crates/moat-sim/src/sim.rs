@@ -1,10 +1,10 @@
 //! The simulation: actors in event-time order, one exchange at a time.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 use moat_core::Exchange;
+use radix_heap::RadixHeapMap;
 
 use crate::actor::Actor;
 use crate::scenario::Scenario;
@@ -32,7 +32,14 @@ pub struct SimOptions {
 pub struct Simulation {
     world: World,
     actors: Vec<Actor>,
-    queue: BinaryHeap<Reverse<(i64, u32)>>,
+    /// Each actor's next exchange, by (time, actor). Times only move forward, so a radix
+    /// heap does: pushes append to a bucket and pops sweep buckets in order, which stays fast
+    /// when a million actors wait in it (a binary heap's pops wander over all of them).
+    queue: RadixHeapMap<Reverse<(i64, u32)>, ()>,
+    /// The entry after the one being stepped, taken from the queue early so that its actor
+    /// is on its way into the cache while this one works (at a million actors, fetching an
+    /// actor's state from memory is much of a step's cost).
+    ahead: Option<(i64, u32)>,
     end: i64,
 }
 
@@ -47,15 +54,16 @@ impl Simulation {
             corpus: options.corpus.clone(),
         });
         let mut actors = Vec::with_capacity(scheduled.len());
-        let mut queue = BinaryHeap::with_capacity(scheduled.len());
+        let mut queue = RadixHeapMap::new();
         for (i, (actor, t)) in scheduled.into_iter().enumerate() {
             actors.push(actor);
-            queue.push(Reverse((t, i as u32)));
+            queue.push(Reverse((t, i as u32)), ());
         }
         Self {
             world,
             actors,
             queue,
+            ahead: None,
             end,
         }
     }
@@ -71,11 +79,52 @@ impl Iterator for Simulation {
     type Item = Exchange;
 
     fn next(&mut self) -> Option<Exchange> {
-        let Reverse((t, i)) = self.queue.pop()?;
-        let (exchange, next) = self.actors[i as usize].step(t, &mut self.world);
-        if let Some(next) = next.filter(|n| *n < self.end) {
-            self.queue.push(Reverse((next.max(t), i)));
+        let mut exchange = Exchange::default();
+        self.next_into(&mut exchange).then_some(exchange)
+    }
+}
+
+impl Simulation {
+    /// Writes the next exchange over `exchange`, reusing its strings: a writer that hands
+    /// its records back makes traffic without allocating. False at the end.
+    pub fn next_into(&mut self, exchange: &mut Exchange) -> bool {
+        let Some((t, i)) = self.ahead.take().or_else(|| self.pop()) else {
+            return false;
+        };
+        self.ahead = self.pop();
+        if let Some((_, j)) = self.ahead {
+            prefetch(&self.actors[j as usize]);
         }
-        Some(exchange)
+        let next = self.actors[i as usize].step(t, &mut self.world, exchange);
+        if let Some(next) = next.filter(|n| *n < self.end) {
+            let entry = (next.max(t), i);
+            match self.ahead {
+                // The queue's last entry out is `ahead`: only what comes after it may go in.
+                Some(ahead) if entry < ahead => {
+                    self.queue.push(Reverse(ahead), ());
+                    self.ahead = Some(entry);
+                }
+                _ => self.queue.push(Reverse(entry), ()),
+            }
+        }
+        true
+    }
+
+    fn pop(&mut self) -> Option<(i64, u32)> {
+        self.queue.pop().map(|(Reverse(entry), ())| entry)
+    }
+}
+
+/// Asks the processor to bring `value` into its cache without waiting for it.
+fn prefetch<T>(value: &T) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        let start = std::ptr::from_ref(value).cast::<i8>();
+        for offset in (0..size_of::<T>()).step_by(64) {
+            // SAFETY: a prefetch is a hint that never faults and changes nothing the program
+            // can observe; the addresses lie within `value` besides.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(offset)) };
+        }
     }
 }

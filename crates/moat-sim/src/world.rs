@@ -169,8 +169,8 @@ impl World {
         };
         let group = format!("hydra:{}", state.id);
         let identity = Identity {
-            api_key_id: key_id(&account_id),
-            account_id: account_id.clone(),
+            api_key_id: key_id(&account_id).into(),
+            account_id: account_id.as_str().into(),
             org_id: None,
             account: AccountInfo {
                 created_at: EventTime::from_unix_micros(created_at),
@@ -178,7 +178,8 @@ impl World {
                 email_domain: Some(email_domain),
                 payment_fingerprint: Some(payment),
                 verified: Some(rng.random_bool(0.05)),
-            },
+            }
+            .into(),
             ip,
             hosts: 1,
             asn,
@@ -304,16 +305,17 @@ fn persona_identity(
     let (user_agent, tls) = *CLIENTS.choose(rng).unwrap_or(&CLIENTS[0]);
     world.record(&account_id, label, group);
     Identity {
-        api_key_id: key_id(&account_id),
-        account_id,
-        org_id: p.org_id,
+        api_key_id: key_id(&account_id).into(),
+        account_id: account_id.into(),
+        org_id: p.org_id.map(Into::into),
         account: AccountInfo {
             created_at: EventTime::from_unix_micros(p.created_at),
             signup_channel: Some(p.channel.to_owned()),
             email_domain: Some(p.email_domain),
             payment_fingerprint: Some(p.card),
             verified: Some(p.verified),
-        },
+        }
+        .into(),
         ip,
         hosts,
         asn,
@@ -745,7 +747,7 @@ fn add_campaign(
         if slot < resold {
             slot_state.retire_at = i64::MAX;
         }
-        let behaviour = Behaviour::Campaign(Box::new(slot_state));
+        let behaviour = Behaviour::Campaign(slot_state);
         let mut actor = Actor::new(seed, slot, identity, behaviour);
         if slot < resold {
             actor.proxied = false;

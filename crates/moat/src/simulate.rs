@@ -119,13 +119,15 @@ pub fn run(args: Args, _config: &Config, out: Output) -> anyhow::Result<ExitCode
 }
 
 /// Exchanges a batch holds on its way from the simulation to the writing thread.
-const BATCH: usize = 4096;
+const BATCH: usize = 128;
 
 /// Runs the simulation on this thread and writes its events on another, so that making
 /// traffic and writing it out share the machine's cores. Written batches come back to be
-/// emptied and refilled here, where their records were made. Returns how many were written.
+/// written over here, where their records were made, so making traffic allocates next to
+/// nothing; batches are small, so that what they hold is still in the caches when it comes
+/// back. Returns how many were written.
 pub fn write_events(sim: &mut Simulation, out: Box<dyn Write + Send>) -> io::Result<u64> {
-    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Vec<moat_core::Exchange>>(4);
+    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Vec<moat_core::Exchange>>(2);
     let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<moat_core::Exchange>>();
     std::thread::scope(|scope| {
         let writer = scope.spawn(move || -> io::Result<u64> {
@@ -142,12 +144,14 @@ pub fn write_events(sim: &mut Simulation, out: Box<dyn Write + Send>) -> io::Res
             Ok(count)
         });
         loop {
-            let mut batch = empty_rx
-                .try_recv()
-                .unwrap_or_else(|_| Vec::with_capacity(BATCH));
-            batch.clear();
-            batch.extend(sim.by_ref().take(BATCH));
-            if batch.is_empty() || full_tx.send(batch).is_err() {
+            let mut batch = empty_rx.try_recv().unwrap_or_default();
+            batch.resize_with(BATCH, moat_core::Exchange::default);
+            let mut made = 0;
+            while made < BATCH && sim.next_into(&mut batch[made]) {
+                made += 1;
+            }
+            batch.truncate(made);
+            if made == 0 || full_tx.send(batch).is_err() {
                 break;
             }
         }
