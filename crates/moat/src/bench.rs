@@ -29,6 +29,9 @@ pub enum Command {
     Serve(crate::bench_serve::Args),
     /// Report: how long a scan's report takes to draw, and to open in headless Chromium.
     Report(crate::bench_report::Args),
+    /// Scanning: a scan end to end and by stage against the floor of reading and parsing
+    /// the same file (made by the simulator), with its peak memory and memory per account.
+    Scan(crate::bench_scan::Args),
     /// Linking: the round that links and scores a whole population at once, as the
     /// population grows (10 k, 100 k, 1 M accounts with one 25,000-account campaign).
     Link(crate::bench_link::Args),
@@ -105,6 +108,7 @@ pub fn run(command: Command, config: &Config, out: Output) -> anyhow::Result<Exi
         Command::Serve(args) => crate::bench_serve::run(args, config),
         Command::Report(args) => crate::bench_report::run(args, config, out),
         Command::Link(args) => crate::bench_link::run(args, config),
+        Command::Scan(args) => crate::bench_scan::run(args, config, out),
     }
 }
 
@@ -260,8 +264,22 @@ fn decode(args: DecodeArgs, out: Output) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A figure in KiB from this process's `/proc/self/status` (`VmRSS`, `VmHWM`; Linux, 0
+/// elsewhere).
+pub(crate) fn status_kib(field: &str) -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s
+                .lines()
+                .find(|l| l.strip_prefix(field).is_some_and(|r| r.starts_with(':')))?;
+            line.split_whitespace().nth(1)?.parse::<f64>().ok()
+        })
+        .unwrap_or(0.0)
+}
+
 /// The time to read the file into memory and throw it away.
-fn time_read_only(path: &Path) -> anyhow::Result<Duration> {
+pub(crate) fn time_read_only(path: &Path) -> anyhow::Result<Duration> {
     let mut file = File::open(path)?;
     let mut buf = vec![0u8; 1 << 20];
     let start = Instant::now();

@@ -49,6 +49,9 @@ struct Figures {
     campaign_blocked: u32,
     others_blocked: u32,
     rss_mb: f64,
+    /// The whole process's resident memory over the accounts: an upper bound on what an
+    /// account's state costs.
+    rss_bytes_per_account: f64,
 }
 
 pub fn run(args: Args, config: &Config) -> anyhow::Result<ExitCode> {
@@ -82,6 +85,7 @@ pub fn run(args: Args, config: &Config) -> anyhow::Result<ExitCode> {
                 .filter(|a| a.verdict == Verdict::Block && a.account_id.starts_with('h') == hydra)
                 .count() as u32
         };
+        let rss_mb = resident_mb();
         all.push(Figures {
             accounts: n,
             campaign_accounts: campaign,
@@ -94,18 +98,19 @@ pub fn run(args: Args, config: &Config) -> anyhow::Result<ExitCode> {
             score_s: stage(|c| c.score),
             campaign_blocked: blocked(true),
             others_blocked: blocked(false),
-            rss_mb: resident_mb(),
+            rss_mb,
+            rss_bytes_per_account: rss_mb * 1024.0 * 1024.0 / f64::from(n),
         });
     }
     let text = if args.json {
         serde_json::to_string_pretty(&all)? + "\n"
     } else {
         let mut t = String::from(
-            "accounts   campaign  exchanges    read s  round s   judge    link  assess   score  blocked (campaign / others)  RSS MB\n",
+            "accounts   campaign  exchanges    read s  round s   judge    link  assess   score  blocked (campaign / others)  RSS MB  bytes/account\n",
         );
         for f in &all {
             t.push_str(&format!(
-                "{:>9} {:>9} {:>10} {:>9.2} {:>8.2} {:>7.2} {:>7.2} {:>7.2} {:>7.2}  {:>9} / {:<15} {:>7.0}\n",
+                "{:>9} {:>9} {:>10} {:>9.2} {:>8.2} {:>7.2} {:>7.2} {:>7.2} {:>7.2}  {:>9} / {:<15} {:>7.0}  {:>13.0}\n",
                 f.accounts,
                 f.campaign_accounts,
                 f.exchanges,
@@ -117,7 +122,8 @@ pub fn run(args: Args, config: &Config) -> anyhow::Result<ExitCode> {
                 f.score_s,
                 f.campaign_blocked,
                 f.others_blocked,
-                f.rss_mb
+                f.rss_mb,
+                f.rss_bytes_per_account
             ));
         }
         t
@@ -126,15 +132,9 @@ pub fn run(args: Args, config: &Config) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The process's resident memory now, in MB (Linux; 0 elsewhere).
+/// The process's resident memory now, in MiB (Linux; 0 elsewhere).
 fn resident_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
-            line.split_whitespace().nth(1)?.parse::<f64>().ok()
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
+    crate::bench::status_kib("VmRSS") / 1024.0
 }
 
 const TOPICS: [&str; 12] = [

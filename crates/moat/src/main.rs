@@ -3,6 +3,7 @@
 mod bench;
 mod bench_link;
 mod bench_report;
+mod bench_scan;
 mod bench_serve;
 mod config;
 mod convert;

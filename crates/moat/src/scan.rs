@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use moat_core::{Engine, Outcome, Record, Report, Verdict};
+use moat_io::Batch;
 
 use crate::config::Config;
 use crate::input::{InputArgs, Output, finish, print_stdout};
@@ -40,13 +41,7 @@ pub fn run(args: Args, config: &Config, out: Output) -> anyhow::Result<ExitCode>
         engine = engine.with_intel(intel);
     }
     let (stats, stopped) = args.input.read_batches(config, out, true, |batch| {
-        for (record, content) in batch.records.iter().zip(&batch.content) {
-            match (record, content) {
-                (Record::Exchange(e), Some(content)) => engine.observe_analysed(e, content),
-                (Record::Exchange(e), None) => engine.observe(e),
-                (Record::Account(a), _) => engine.observe_account(a),
-            }
-        }
+        observe(&mut engine, &batch);
         Ok(())
     })?;
     if let Some(e) = stopped {
@@ -84,6 +79,17 @@ pub fn run(args: Args, config: &Config, out: Output) -> anyhow::Result<ExitCode>
     }
     print_stdout(&text)?;
     Ok(finish(&stats, None))
+}
+
+/// Hands a batch read with its content analysed to the engine.
+pub fn observe(engine: &mut Engine, batch: &Batch) {
+    for (record, content) in batch.records.iter().zip(&batch.content) {
+        match (record, content) {
+            (Record::Exchange(e), Some(content)) => engine.observe_analysed(e, content),
+            (Record::Exchange(e), None) => engine.observe(e),
+            (Record::Account(a), _) => engine.observe_account(a),
+        }
+    }
 }
 
 /// The scan in Markdown: totals, then one line per campaign with its strongest evidence.
