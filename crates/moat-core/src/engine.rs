@@ -40,8 +40,6 @@ pub struct Engine {
     blocklist: Blocklist,
     /// Who holds which link key, kept between rounds.
     index: linker::KeyIndex,
-    /// How the linker saw each account at its last change.
-    judged: Vec<linker::Judged>,
     /// Accounts read since the last round, to be judged again.
     dirty: Vec<u32>,
     is_dirty: Vec<bool>,
@@ -130,7 +128,6 @@ impl Engine {
             next_round: None,
             blocklist: Blocklist::default(),
             index: linker::KeyIndex::default(),
-            judged: Vec::new(),
             dirty: Vec::new(),
             is_dirty: Vec::new(),
             linked: Vec::new(),
@@ -182,7 +179,6 @@ impl Engine {
         self.ids.insert(id.into(), i);
         self.names.push(id.into());
         self.accounts.push(AccountState::default());
-        self.judged.push(linker::Judged::default());
         self.is_dirty.push(false);
         i
     }
@@ -320,7 +316,6 @@ impl Engine {
                 judged: profile.exchanges >= limits.min_exchanges,
                 suspicious: score >= self.config.linking.suspicion,
             };
-            self.judged[i as usize] = judged;
             keys.clear();
             account.keys(|k| keys.push(k.raw()));
             keys.sort_unstable();
@@ -328,7 +323,7 @@ impl Engine {
             self.index.update(i, keys.clone(), judged);
         }
         let judged = Instant::now();
-        let links = self.index.link(&self.judged, &self.config);
+        let links = self.index.link(&self.config);
         let linked = Instant::now();
         let holders = campaign::template_holders(&links);
         let min = (self.config.limits.min_cluster as usize).max(2);

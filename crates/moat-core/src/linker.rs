@@ -9,7 +9,8 @@
 //!
 //! The index of who holds which key is kept between rounds and updated only for accounts
 //! that changed, with running counts of each key's judged and suspicious holders; a round
-//! then only visits the keys more than one account holds.
+//! then only decides again for the keys whose holders changed, and keeps the others'
+//! decisions.
 
 use std::collections::BTreeMap;
 
@@ -56,9 +57,18 @@ pub struct KeyIndex {
     holders: HashMap<u64, Holders>,
     /// Per account, the keys it is registered under and how it was judged then.
     held: Vec<(Vec<u64>, Judged)>,
-    /// Keys more than one account holds.
-    shared: HashSet<u64>,
+    /// Keys whose holders, or how they were judged, changed since the last round.
+    touched: HashSet<u64>,
+    /// The keys that linked in the last round, with the accounts each linked.
+    linking: BTreeMap<u64, Vec<u32>>,
+    /// A round's union-find and summed key strengths, per account, kept between rounds
+    /// and cleared after each ([`UNLINKED`] and 0 for accounts no linking key holds).
+    parent: Vec<u32>,
+    fit: Vec<f64>,
 }
+
+/// In [`KeyIndex::parent`]: no linking key holds the account.
+const UNLINKED: u32 = u32::MAX;
 
 /// A key that links the accounts sharing it.
 #[derive(Debug, Clone)]
@@ -96,6 +106,7 @@ impl KeyIndex {
                     let h = self.holders.entry(k).or_default();
                     h.count(old_judged, -1);
                     h.count(judged, 1);
+                    self.touch(k);
                 }
                 continue;
             }
@@ -104,15 +115,10 @@ impl KeyIndex {
                 if let Some(pos) = h.accounts.iter().position(|&a| a == i) {
                     h.accounts.swap_remove(pos);
                 }
-                match h.accounts.len() {
-                    0 => {
-                        self.holders.remove(&k);
-                    }
-                    1 => {
-                        self.shared.remove(&k);
-                    }
-                    _ => {}
+                if h.accounts.is_empty() {
+                    self.holders.remove(&k);
                 }
+                self.touch(k);
             }
         }
         for &k in &keys {
@@ -122,11 +128,18 @@ impl KeyIndex {
             let h = self.holders.entry(k).or_default();
             h.accounts.push(i);
             h.count(judged, 1);
-            if h.accounts.len() == 2 {
-                self.shared.insert(k);
-            }
+            self.touch(k);
         }
         self.held[i_us] = (keys, judged);
+    }
+
+    /// Marks `k` to be decided again: a key one account holds never links, unless it
+    /// linked before (and must now be let go).
+    fn touch(&mut self, k: u64) {
+        let held_by_many = self.holders.get(&k).is_some_and(|h| h.accounts.len() > 1);
+        if held_by_many || self.linking.contains_key(&k) {
+            self.touched.insert(k);
+        }
     }
 
     /// Links the accounts, given how each is judged now.
@@ -137,66 +150,54 @@ impl KeyIndex {
     /// and it names an operator by itself. A key that does not name an operator by itself
     /// (a network, a template, a sign-up hour) links three accounts or more, never two. An
     /// account's `fit` sums the strengths of the linking keys it holds.
-    pub fn link(&self, judged: &[Judged], config: &DetectConfig) -> Links {
-        let linking = &config.linking;
-        let mut keys: Vec<u64> = self.shared.iter().copied().collect();
-        keys.sort_unstable();
-        let mut shared = Vec::new();
-        for raw in keys {
-            let h = &self.holders[&raw];
-            let n = h.accounts.len();
-            if n < 2 {
-                continue;
-            }
-            let key = Key::from_raw(raw);
-            let strength = linking.strength.get(key.kind());
-            let mut members: Vec<u32> = if h.judged < 2 {
-                if n as f64 > linking.rare.get(key.kind()) || strength < 1.0 {
-                    continue;
-                }
-                h.accounts.to_vec()
-            } else if h.suspicious as f64 >= linking.suspicious_share * h.judged as f64 {
-                h.accounts
-                    .iter()
-                    .copied()
-                    .filter(|&m| {
-                        let j = judged[m as usize];
-                        if j.judged {
-                            j.suspicious
-                        } else {
-                            strength >= 1.0
-                        }
-                    })
-                    .collect()
-            } else {
-                continue;
+    ///
+    /// Only keys touched since the last call are decided again, so every call must pass
+    /// the same `config`.
+    pub fn link(&mut self, config: &DetectConfig) -> Links {
+        for raw in std::mem::take(&mut self.touched) {
+            match self.decide(raw, config) {
+                Some(members) => self.linking.insert(raw, members),
+                None => self.linking.remove(&raw),
             };
-            // Two accounts opened in the same hour, or sharing one network, may be chance;
-            // a key that is not an operator's by itself links three or more.
-            if members.len() < if strength >= 1.0 { 2 } else { 3 } {
-                continue;
-            }
-            members.sort_unstable();
-            shared.push(SharedKey { key, members });
         }
+        let linking = &config.linking;
+        let shared: Vec<SharedKey> = self
+            .linking
+            .iter()
+            .map(|(&raw, members)| SharedKey {
+                key: Key::from_raw(raw),
+                members: members.clone(),
+            })
+            .collect();
 
-        let mut parent: HashMap<u32, u32> = HashMap::default();
-        let mut fit: HashMap<u32, f64> = HashMap::default();
+        let (parent, fits) = (&mut self.parent, &mut self.fit);
+        parent.resize(self.held.len(), UNLINKED);
+        fits.resize(self.held.len(), 0.0);
+        let mut linked = Vec::new();
         for s in &shared {
             let strength = linking.strength.get(s.key.kind());
             for &m in &s.members {
-                union(&mut parent, s.members[0], m);
-                *fit.entry(m).or_default() += strength;
+                if parent[m as usize] == UNLINKED {
+                    parent[m as usize] = m;
+                    linked.push(m);
+                }
+                union(parent, s.members[0], m);
+                fits[m as usize] += strength;
             }
         }
-        let mut root = HashMap::with_capacity_and_hasher(parent.len(), Default::default());
-        let mut clusters: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
-        let mut linked: Vec<u32> = parent.keys().copied().collect();
         linked.sort_unstable();
-        for m in linked {
-            let r = find(&mut parent, m);
+        let mut root = HashMap::with_capacity_and_hasher(linked.len(), Default::default());
+        let mut fit = HashMap::with_capacity_and_hasher(linked.len(), Default::default());
+        let mut clusters: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+        for &m in &linked {
+            let r = find(parent, m);
             root.insert(m, r);
+            fit.insert(m, fits[m as usize]);
             clusters.entry(r).or_default().push(m);
+        }
+        for &m in &linked {
+            parent[m as usize] = UNLINKED;
+            fits[m as usize] = 0.0;
         }
         Links {
             shared,
@@ -205,27 +206,68 @@ impl KeyIndex {
             fit,
         }
     }
+
+    /// The accounts key `raw` links now, if it links.
+    fn decide(&self, raw: u64, config: &DetectConfig) -> Option<Vec<u32>> {
+        let linking = &config.linking;
+        let h = self.holders.get(&raw)?;
+        let n = h.accounts.len();
+        if n < 2 {
+            return None;
+        }
+        let kind = Key::from_raw(raw).kind();
+        let strength = linking.strength.get(kind);
+        let mut members: Vec<u32> = if h.judged < 2 {
+            if n as f64 > linking.rare.get(kind) || strength < 1.0 {
+                return None;
+            }
+            h.accounts.to_vec()
+        } else if h.suspicious as f64 >= linking.suspicious_share * h.judged as f64 {
+            h.accounts
+                .iter()
+                .copied()
+                .filter(|&m| {
+                    let j = self.held[m as usize].1;
+                    if j.judged {
+                        j.suspicious
+                    } else {
+                        strength >= 1.0
+                    }
+                })
+                .collect()
+        } else {
+            return None;
+        };
+        // Two accounts opened in the same hour, or sharing one network, may be chance;
+        // a key that is not an operator's by itself links three or more.
+        if members.len() < if strength >= 1.0 { 2 } else { 3 } {
+            return None;
+        }
+        members.sort_unstable();
+        Some(members)
+    }
 }
 
-/// Union-find with path halving over the linked accounts only; the smaller index becomes
-/// the root, so a cluster is named by its earliest account.
-fn find(parent: &mut HashMap<u32, u32>, mut i: u32) -> u32 {
+/// Union-find with path halving over the linked accounts (each its own parent when it
+/// joins); the smaller index becomes the root, so a cluster is named by its earliest
+/// account.
+fn find(parent: &mut [u32], mut i: u32) -> u32 {
     loop {
-        let p = *parent.entry(i).or_insert(i);
+        let p = parent[i as usize];
         if p == i {
             return i;
         }
-        let grand = *parent.entry(p).or_insert(p);
-        parent.insert(i, grand);
+        let grand = parent[p as usize];
+        parent[i as usize] = grand;
         i = grand;
     }
 }
 
-fn union(parent: &mut HashMap<u32, u32>, a: u32, b: u32) {
+fn union(parent: &mut [u32], a: u32, b: u32) {
     let (ra, rb) = (find(parent, a), find(parent, b));
     if ra != rb {
         let (low, high) = if ra < rb { (ra, rb) } else { (rb, ra) };
-        parent.insert(high, low);
+        parent[high as usize] = low;
     }
 }
 
@@ -262,19 +304,16 @@ mod tests {
         let card = key(KeyKind::Payment, "pm_1");
         let nat = key(KeyKind::Ip, "198.51.100.7");
         let mut index = KeyIndex::default();
-        let mut judged = Vec::new();
         // Three new accounts share a card; thirty ordinary ones and one suspicious one
         // share a NAT address.
         for i in 0..3 {
             index.update(i, vec![card], NEW);
-            judged.push(NEW);
         }
         for i in 3..34 {
             let j = if i == 3 { BAD } else { GOOD };
             index.update(i, vec![nat], j);
-            judged.push(j);
         }
-        let links = index.link(&judged, &config);
+        let links = index.link(&config);
         assert_eq!(links.clusters.len(), 1);
         assert_eq!(links.clusters[&0], vec![0, 1, 2]);
         assert_eq!(links.fit[&1], 1.0);
@@ -287,22 +326,19 @@ mod tests {
         let template = key(KeyKind::Template, "band");
         let system = key(KeyKind::SystemPrompt, "sys");
         let mut index = KeyIndex::default();
-        let mut judged = Vec::new();
         for i in 0..20u32 {
             let j = if i == 7 { GOOD } else { BAD };
             index.update(i, sorted(vec![template, system]), j);
-            judged.push(j);
         }
-        let links = index.link(&judged, &config);
+        let links = index.link(&config);
         assert_eq!(links.clusters[&0].len(), 19);
         assert!(!links.root.contains_key(&7));
         assert_eq!(links.fit[&0], 1.0);
         // Judged again as ordinary, most of them: the keys stop linking.
         for i in 0..15u32 {
             index.update(i, sorted(vec![template, system]), GOOD);
-            judged[i as usize] = GOOD;
         }
-        assert!(index.link(&judged, &config).clusters.is_empty());
+        assert!(index.link(&config).clusters.is_empty());
         // An account that drops a key leaves its holders.
         index.update(0, vec![], GOOD);
         assert_eq!(index.holders[&template].accounts.len(), 19);
