@@ -328,24 +328,41 @@ fn system_marks(text: &str) -> (bool, bool, Capabilities) {
 }
 
 /// Words of a text for shingling: lowercase runs of letters; digits stand for any number,
-/// so that the numbers filling a template's slots do not tell copies apart.
-fn words(text: &str) -> impl Iterator<Item = u64> + '_ {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(|w| {
-            if w.bytes().all(|b| b.is_ascii_digit()) {
-                return 0;
-            }
-            // Short ASCII words, the common case, are lowered on the stack.
-            let mut buf = [0u8; 32];
-            if w.is_ascii() && w.len() <= buf.len() {
-                buf[..w.len()].copy_from_slice(w.as_bytes());
-                buf[..w.len()].make_ascii_lowercase();
-                xxh3_64(&buf[..w.len()])
-            } else {
-                xxh3_64(w.to_lowercase().as_bytes())
-            }
-        })
+/// so that the numbers filling a template's slots do not tell copies apart. Each word is
+/// given as its hash, to `each`.
+fn words(text: &str, mut each: impl FnMut(u64)) {
+    if text.is_ascii() {
+        // The common case: split bytes, no characters to decode.
+        text.as_bytes()
+            .split(|b| !b.is_ascii_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .for_each(|w| each(ascii_word_hash(w)));
+    } else {
+        text.split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .for_each(|w| {
+                each(if w.is_ascii() {
+                    ascii_word_hash(w.as_bytes())
+                } else {
+                    xxh3_64(w.to_lowercase().as_bytes())
+                })
+            });
+    }
+}
+
+/// The hash of an ASCII word, lowered (0 for a number).
+fn ascii_word_hash(w: &[u8]) -> u64 {
+    if w.iter().all(u8::is_ascii_digit) {
+        return 0;
+    }
+    let mut buf = [0u8; 32];
+    if w.len() <= buf.len() {
+        buf[..w.len()].copy_from_slice(w);
+        buf[..w.len()].make_ascii_lowercase();
+        xxh3_64(&buf[..w.len()])
+    } else {
+        xxh3_64(&w.to_ascii_lowercase())
+    }
 }
 
 /// The signature of a text's 3-word shingles; `None` for fewer than 3 words.
@@ -353,7 +370,7 @@ pub fn signature(text: &str) -> Option<Signature> {
     let mut bins = [u32::MAX; SIGNATURE_BINS];
     let mut window = [0u64; 3];
     let mut seen = 0usize;
-    for w in words(text) {
+    words(text, |w| {
         window = [window[1], window[2], w];
         seen += 1;
         if seen >= 3 {
@@ -365,7 +382,7 @@ pub fn signature(text: &str) -> Option<Signature> {
             let bin = (h % SIGNATURE_BINS as u64) as usize;
             bins[bin] = bins[bin].min((h >> 32) as u32);
         }
-    }
+    });
     (seen >= 3).then_some(Signature(bins))
 }
 
@@ -403,6 +420,41 @@ pub fn analyse(request: &Request) -> ContentSignals {
 mod tests {
     use super::*;
     use crate::exchange::Message;
+
+    /// Signatures as first defined: characters split on anything not alphanumeric, each
+    /// word lowered and hashed (numbers as 0). Partners' bundles carry template
+    /// fingerprints made from them, so the fast path must not change a bit.
+    fn signature_by_characters(text: &str) -> Option<Signature> {
+        let mut bins = [u32::MAX; SIGNATURE_BINS];
+        let words: Vec<u64> = text
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(|w| {
+                if w.bytes().all(|b| b.is_ascii_digit()) {
+                    0
+                } else {
+                    xxh3_64(w.to_lowercase().as_bytes())
+                }
+            })
+            .collect();
+        for window in words.windows(3) {
+            let mut shingle = [0u8; 24];
+            for (chunk, word) in shingle.chunks_exact_mut(8).zip(window) {
+                chunk.copy_from_slice(&word.to_le_bytes());
+            }
+            let h = xxh3_64_with_seed(&shingle, 0x6d6f6174);
+            let bin = (h % SIGNATURE_BINS as u64) as usize;
+            bins[bin] = bins[bin].min((h >> 32) as u32);
+        }
+        (words.len() >= 3).then_some(Signature(bins))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn signature_is_that_of_its_first_definition(text in "([A-Za-z0-9]{1,40}|[ .,;:!?\n\"'()-]{1,3}|é|ß|İ|数据|Ǆ){0,60}") {
+            proptest::prop_assert_eq!(signature(&text), signature_by_characters(&text));
+        }
+    }
 
     #[test]
     fn system_prompt_hash_is_that_of_the_normalised_text() {
