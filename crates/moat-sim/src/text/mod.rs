@@ -37,23 +37,38 @@ fn pick<'a, R: Rng>(rng: &mut R, words: &[&'a str]) -> &'a str {
 
 /// A few lines of code-like text, as people paste into questions.
 fn code_snippet<R: Rng>(rng: &mut R) -> String {
-    use std::fmt::Write;
+    const NUMBERS: [&str; 12] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11"];
     let names = [
         "items", "rows", "cache", "result", "buf", "user", "cfg", "total", "node", "queue",
     ];
     let mut code = String::with_capacity(320);
     let function = pick(rng, &["process", "handle", "run", "main", "update"]);
-    let _ = write!(code, "def {function}({}):", pick(rng, &names));
-    for i in 0..rng.random_range(3..12) {
+    let argument = pick(rng, &names);
+    for part in ["def ", function, "(", argument, "):"] {
+        code.push_str(part);
+    }
+    for i in 0..rng.random_range(3..12i32) {
         let a = pick(rng, &names);
         let b = pick(rng, &names);
-        let _ = match rng.random_range(0..5) {
-            0 => write!(code, "\n    {a} = {b}.get({i})"),
-            1 => write!(code, "\n    for x in {a}:\n        {b}.append(x * {i})"),
-            2 => write!(code, "\n    if not {a}:\n        return {b}"),
-            3 => write!(code, "\n    {a}[{i}] += len({b})"),
-            _ => write!(code, "\n    print({a}, {b})"),
+        let i = NUMBERS[i as usize];
+        let line: &[&str] = match rng.random_range(0..5) {
+            0 => &["\n    ", a, " = ", b, ".get(", i, ")"],
+            1 => &[
+                "\n    for x in ",
+                a,
+                ":\n        ",
+                b,
+                ".append(x * ",
+                i,
+                ")",
+            ],
+            2 => &["\n    if not ", a, ":\n        return ", b],
+            3 => &["\n    ", a, "[", i, "] += len(", b, ")"],
+            _ => &["\n    print(", a, ", ", b, ")"],
         };
+        for part in line {
+            code.push_str(part);
+        }
     }
     code
 }
@@ -384,10 +399,15 @@ pub fn campaign_prompt<R: Rng>(
             let tools = rng.random_range(4..12);
             let context = code_snippet(rng);
             (
-                format!(
-                    "Repository context:\n{context}\n\nTask: {body}\n\n{}",
-                    wording.get(rng, 3, AGENT_ASKS)
-                ),
+                [
+                    "Repository context:\n",
+                    &context,
+                    "\n\nTask: ",
+                    &body,
+                    "\n\n",
+                    wording.get(rng, 3, AGENT_ASKS),
+                ]
+                .concat(),
                 tools,
             )
         }
@@ -399,7 +419,7 @@ pub fn campaign_prompt<R: Rng>(
                 wording.get(rng, 3, AGENT_ASKS)
             };
             (
-                format!("{body}\n\n```\n{context}\n```\n\n{ask}"),
+                [&body, "\n\n```\n", &context, "\n```\n\n", ask].concat(),
                 rng.random_range(0..6),
             )
         }
