@@ -3,7 +3,9 @@
 use std::net::IpAddr;
 
 use compact_str::CompactString;
-use moat_core::{AccountInfo, EventTime, Exchange, Message, Role, Usage};
+use moat_core::{
+    AccountInfo, Client, EventTime, Exchange, Message, Request, Response, Role, Usage,
+};
 use rand::rngs::SmallRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
@@ -58,14 +60,18 @@ impl From<AccountInfo> for SignUp {
 impl SignUp {
     /// Writes itself into `a`, into the strings already there.
     fn write_into(&self, a: &mut AccountInfo) {
-        a.created_at = self.created_at;
-        put_opt(&mut a.signup_channel, self.signup_channel.as_deref());
-        put_opt(&mut a.email_domain, self.email_domain.as_deref());
-        put_opt(
-            &mut a.payment_fingerprint,
-            self.payment_fingerprint.as_deref(),
-        );
-        a.verified = self.verified;
+        let AccountInfo {
+            created_at,
+            signup_channel,
+            email_domain,
+            payment_fingerprint,
+            verified,
+        } = a;
+        *created_at = self.created_at;
+        put_opt(signup_channel, self.signup_channel.as_deref());
+        put_opt(email_domain, self.email_domain.as_deref());
+        put_opt(payment_fingerprint, self.payment_fingerprint.as_deref());
+        *verified = self.verified;
     }
 }
 
@@ -329,28 +335,61 @@ impl Actor {
             }
             _ => id.asn,
         };
-        e.ts = EventTime::from_unix_micros(now).expect("simulated times are in range");
-        e.account_id.clear();
-        e.account_id.push_str(&id.account_id);
-        let request = mix(world.seed ^ 0x5e9, world.next_request());
-        hex_id_into(e.request_id.get_or_insert_default(), "req", request, 16);
-        put_opt(&mut e.org_id, id.org_id.as_deref());
-        put(&mut e.api_key_id, &id.api_key_id);
-        e.conversation_id = None;
-        let client = &mut e.client;
-        client.ip = Some(ip);
-        client.asn = Some(asn);
-        put(&mut client.country, id.country);
-        put(&mut client.user_agent, id.user_agent);
-        put(&mut client.tls_fingerprint, id.tls);
-        id.account.write_into(&mut e.account);
-        let request = &mut e.request;
-        (request.system, request.prompt) = (None, None);
-        request.messages.clear();
-        (request.tools, request.max_tokens) = (None, None);
-        (request.temperature, request.reasoning) = (None, None);
-        e.usage = Usage::default();
-        e.response.text = None;
+        // Every field named, so that a field added to exchanges cannot be left over from
+        // the record this one is written over.
+        let Exchange {
+            ts,
+            account_id,
+            request_id,
+            org_id,
+            api_key_id,
+            conversation_id,
+            model: _, // written first
+            client,
+            account,
+            request,
+            usage,
+            response,
+        } = e;
+        *ts = EventTime::from_unix_micros(now).expect("simulated times are in range");
+        account_id.clear();
+        account_id.push_str(&id.account_id);
+        let n = mix(world.seed ^ 0x5e9, world.next_request());
+        hex_id_into(request_id.get_or_insert_default(), "req", n, 16);
+        put_opt(org_id, id.org_id.as_deref());
+        put(api_key_id, &id.api_key_id);
+        *conversation_id = None;
+        let Client {
+            ip: client_ip,
+            asn: client_asn,
+            country,
+            user_agent,
+            tls_fingerprint,
+        } = client;
+        (*client_ip, *client_asn) = (Some(ip), Some(asn));
+        put(country, id.country);
+        put(user_agent, id.user_agent);
+        put(tls_fingerprint, id.tls);
+        id.account.write_into(account);
+        let Request {
+            system,
+            prompt,
+            messages,
+            tools,
+            max_tokens,
+            temperature,
+            reasoning,
+        } = request;
+        (*system, *prompt) = (None, None);
+        messages.clear();
+        (*tools, *max_tokens, *temperature, *reasoning) = (None, None, None, None);
+        *usage = Usage::default();
+        // The reason it finished is written with the usage.
+        let Response {
+            text,
+            finish_reason: _,
+        } = response;
+        *text = None;
     }
 
     /// Fills the request of `e`; true while a session has more turns to come.
