@@ -211,17 +211,8 @@ fn decode(args: DecodeArgs, out: Output) -> anyhow::Result<ExitCode> {
     let mut times = Vec::new();
     let mut records = 0;
     for _ in 0..args.runs.max(1) {
-        let start = Instant::now();
-        let mut stream = RecordStream::open(vec![Source::File(path.clone())], &options);
-        let mut n = 0u64;
-        for batch in stream.by_ref() {
-            n += batch?.records.len() as u64;
-        }
-        times.push(start.elapsed());
-        anyhow::ensure!(
-            stream.stats().rejected == 0,
-            "the benchmark file has rejected records"
-        );
+        let (time, n) = time_reading(&path, &options)?;
+        times.push(time);
         records = n;
     }
     times.sort();
@@ -276,6 +267,22 @@ pub(crate) fn status_kib(field: &str) -> f64 {
             line.split_whitespace().nth(1)?.parse::<f64>().ok()
         })
         .unwrap_or(0.0)
+}
+
+/// The time for moat's reader to read the file, and the records it read; a record it
+/// rejects is an error.
+pub(crate) fn time_reading(path: &Path, options: &ReadOptions) -> anyhow::Result<(Duration, u64)> {
+    let start = Instant::now();
+    let mut stream = RecordStream::open(vec![Source::File(path.to_owned())], options);
+    let mut records = 0u64;
+    for batch in stream.by_ref() {
+        records += batch?.records.len() as u64;
+    }
+    anyhow::ensure!(
+        stream.stats().rejected == 0,
+        "the benchmark file has rejected records"
+    );
+    Ok((start.elapsed(), records))
 }
 
 /// The time to read the file into memory and throw it away.

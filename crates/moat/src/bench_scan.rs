@@ -135,9 +135,9 @@ pub fn run(args: Args, config: &Config, out: Output) -> anyhow::Result<ExitCode>
     let read = crate::bench::time_read_only(&path)?;
     let (parse, parsed) = time_parse(&path, threads)?;
     let (parse_one_thread, _) = time_parse(&path, 1)?;
-    let (decode, _) = time_reading(&path, &options(false))?;
+    let (decode, _) = crate::bench::time_reading(&path, &options(false))?;
     reset_peak_memory();
-    let (decode_signals, exchanges) = time_reading(&path, &options(true))?;
+    let (decode_signals, exchanges) = crate::bench::time_reading(&path, &options(true))?;
     let reading_peak_mb = peak_memory_mb();
     anyhow::ensure!(
         parsed == exchanges,
@@ -308,21 +308,6 @@ fn time_parse(path: &Path, threads: usize) -> anyhow::Result<(Duration, u64)> {
         Ok(lines)
     })?;
     Ok((start.elapsed(), lines))
-}
-
-/// The time for moat's reader to read the file, and the records it read.
-fn time_reading(path: &Path, options: &ReadOptions) -> anyhow::Result<(Duration, u64)> {
-    let start = Instant::now();
-    let mut stream = RecordStream::open(vec![Source::File(path.to_owned())], options);
-    let mut records = 0u64;
-    for batch in stream.by_ref() {
-        records += batch?.records.len() as u64;
-    }
-    anyhow::ensure!(
-        stream.stats().rejected == 0,
-        "the benchmark file has rejected records"
-    );
-    Ok((start.elapsed(), records))
 }
 
 struct Scan {
