@@ -7,6 +7,7 @@
 use std::borrow::Cow;
 use std::net::IpAddr;
 
+use compact_str::CompactString;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::time::EventTime;
@@ -17,22 +18,22 @@ pub struct Exchange {
     /// When the request arrived.
     pub ts: EventTime,
     /// The billing account that was charged (opaque).
-    pub account_id: String,
+    pub account_id: CompactString,
     /// Unique id of the exchange.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub request_id: Option<String>,
+    pub request_id: Option<CompactString>,
     /// The organisation the account belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub org_id: Option<String>,
+    pub org_id: Option<CompactString>,
     /// Which key of the account was used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_key_id: Option<String>,
+    pub api_key_id: Option<CompactString>,
     /// Groups the turns of one conversation (`gen_ai.conversation.id`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub conversation_id: Option<String>,
+    pub conversation_id: Option<CompactString>,
     /// The model asked for (`gen_ai.request.model`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub model: Option<String>,
+    pub model: Option<CompactString>,
     /// Where the request came from.
     #[serde(default, skip_serializing_if = "Client::is_empty")]
     pub client: Client,
@@ -77,13 +78,13 @@ pub struct Client {
     pub asn: Option<u32>,
     /// ISO 3166-1 alpha-2 country of `ip`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub country: Option<String>,
+    pub country: Option<CompactString>,
     /// HTTP User-Agent (SDK name and version).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_agent: Option<String>,
+    pub user_agent: Option<CompactString>,
     /// JA3/JA4-style TLS client fingerprint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tls_fingerprint: Option<String>,
+    pub tls_fingerprint: Option<CompactString>,
 }
 
 impl Client {
@@ -102,13 +103,13 @@ pub struct AccountInfo {
     /// How the account was opened: `self_serve`, `education`, `startup`, `research`,
     /// `enterprise`, `reseller`, or another word.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub signup_channel: Option<String>,
+    pub signup_channel: Option<CompactString>,
     /// Domain of the account's e-mail address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub email_domain: Option<String>,
+    pub email_domain: Option<CompactString>,
     /// Opaque fingerprint of the payment instrument (never the card number).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub payment_fingerprint: Option<String>,
+    pub payment_fingerprint: Option<CompactString>,
     /// Whether identity or organisation verification passed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verified: Option<bool>,
@@ -357,7 +358,7 @@ pub struct Response {
     pub text: Option<String>,
     /// `gen_ai.response.finish_reasons[0]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub finish_reason: Option<String>,
+    pub finish_reason: Option<CompactString>,
 }
 
 impl Response {
@@ -372,7 +373,7 @@ impl Response {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct AccountRecord {
     /// The account.
-    pub account_id: String,
+    pub account_id: CompactString,
     /// What is known of it.
     pub account: AccountInfo,
 }

@@ -29,6 +29,7 @@ pub mod verdict;
 
 pub use account::AccountState;
 pub use blocklist::Blocklist;
+pub use compact_str::{CompactString, format_compact};
 pub use config::DetectConfig;
 pub use content::{Capabilities, ContentSignals, Signature, analyse};
 pub use engine::{Engine, Outcome, RoundCosts};

@@ -1,6 +1,9 @@
 //! The engine on hand-built traffic: a small campaign among ordinary customers.
 
-use moat_core::{AccountInfo, Client, DetectConfig, Engine, EventTime, Exchange, Request, Verdict};
+use moat_core::{
+    AccountInfo, Client, DetectConfig, Engine, EventTime, Exchange, Request, Verdict,
+    format_compact,
+};
 
 const HOUR: i64 = 3_600_000_000;
 const DAY: i64 = 24 * HOUR;
@@ -21,7 +24,7 @@ fn at(micros: i64) -> EventTime {
 fn campaign_exchange(a: usize, n: usize, t: i64) -> Exchange {
     Exchange {
         ts: at(t),
-        account_id: format!("hydra-{a:02}"),
+        account_id: format_compact!("hydra-{a:02}"),
         client: Client {
             ip: Some(format!("198.51.100.{}", 10 + a % 5).parse().unwrap()),
             ..Client::default()
@@ -54,8 +57,8 @@ fn customer_exchange(c: usize, n: usize, t: i64) -> Exchange {
     let w = |k: usize| WORDS[(c * 7 + n * 3 + k * 5) % WORDS.len()];
     Exchange {
         ts: at(t),
-        account_id: format!("customer-{c:02}"),
-        conversation_id: Some(format!("conv-{c}-{}", n / 3)),
+        account_id: format_compact!("customer-{c:02}"),
+        conversation_id: Some(format_compact!("conv-{c}-{}", n / 3)),
         client: Client {
             ip: Some(format!("203.0.{}.{}", 10 + c, 1 + n % 3).parse().unwrap()),
             ..Client::default()
@@ -64,7 +67,7 @@ fn customer_exchange(c: usize, n: usize, t: i64) -> Exchange {
             created_at: Some(at(START - 400 * DAY + c as i64 * DAY)),
             signup_channel: Some("self_serve".into()),
             email_domain: Some("gmail.com".into()),
-            payment_fingerprint: Some(format!("pm_{c}")),
+            payment_fingerprint: Some(format_compact!("pm_{c}")),
             verified: Some(true),
         },
         request: Request {

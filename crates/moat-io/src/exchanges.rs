@@ -53,7 +53,7 @@ mod tests {
         let exchanges: Vec<Exchange> = (0..3)
             .map(|i| Exchange {
                 ts: moat_core::EventTime::from_unix_micros(1_714_000_000_000_000 + i).unwrap(),
-                account_id: format!("a{i}"),
+                account_id: format!("a{i}").into(),
                 model: Some("m \"quoted\" é".into()),
                 ..Exchange::default()
             })

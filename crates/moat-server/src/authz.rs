@@ -89,11 +89,11 @@ fn read_check(request: &EnvoyCheck, account_header: &str) -> Option<CheckRequest
         .filter_map(|m| serde_json::from_value(m).ok())
         .collect();
     Some(CheckRequest {
-        account_id,
-        model: body.model,
+        account_id: account_id.into(),
+        model: body.model.map(Into::into),
         client: Client {
             ip: forwarded.or(peer),
-            user_agent: headers.get("user-agent").cloned(),
+            user_agent: headers.get("user-agent").map(|ua| ua.as_str().into()),
             ..Client::default()
         },
         request: Request {

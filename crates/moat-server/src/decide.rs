@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use moat_core::blocklist::ExchangeKeys;
-use moat_core::{AccountInfo, Blocklist, Client, EventTime, Exchange, Request, Verdict, analyse};
+use moat_core::{
+    AccountInfo, Blocklist, Client, CompactString, EventTime, Exchange, Request, Verdict, analyse,
+};
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -20,16 +22,16 @@ use crate::store::OverrideAction;
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct CheckRequest {
     /// The billing account.
-    pub account_id: String,
+    pub account_id: CompactString,
     /// When the request arrived (default: now).
     #[serde(default)]
     pub ts: Option<EventTime>,
     /// Which key of the account is used.
     #[serde(default)]
-    pub api_key_id: Option<String>,
+    pub api_key_id: Option<CompactString>,
     /// The model asked for.
     #[serde(default)]
-    pub model: Option<String>,
+    pub model: Option<CompactString>,
     /// Where the request comes from.
     #[serde(default)]
     pub client: Client,

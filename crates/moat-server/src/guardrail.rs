@@ -87,11 +87,11 @@ impl GuardrailRequest {
             .as_ref()
             .and_then(|h| h.get("user-agent"))
             .filter(|ua| ua.as_str() != "[present]")
-            .cloned();
+            .map(|ua| ua.as_str().into());
         Some(CheckRequest {
-            account_id,
-            api_key_id: caller.user_api_key_hash,
-            model: self.model,
+            account_id: account_id.into(),
+            api_key_id: caller.user_api_key_hash.map(Into::into),
+            model: self.model.map(Into::into),
             client: Client {
                 user_agent,
                 ..Client::default()

@@ -24,7 +24,7 @@ pub(crate) struct Identity {
     /// The key the account sends with.
     pub api_key_id: CompactString,
     pub org_id: Option<CompactString>,
-    pub account: SignUp,
+    pub account: AccountInfo,
     pub ip: IpAddr,
     /// How many hosts of the /24 of `ip` it sends from (1: always `ip`).
     pub hosts: u8,
@@ -35,59 +35,19 @@ pub(crate) struct Identity {
     pub tls: &'static str,
 }
 
-/// What the provider knows of an account from its sign-up ([`AccountInfo`], inline).
-#[derive(Debug, Clone)]
-pub(crate) struct SignUp {
-    pub created_at: Option<EventTime>,
-    signup_channel: Option<CompactString>,
-    email_domain: Option<CompactString>,
-    payment_fingerprint: Option<CompactString>,
-    verified: Option<bool>,
-}
-
-impl From<AccountInfo> for SignUp {
-    fn from(a: AccountInfo) -> Self {
-        Self {
-            created_at: a.created_at,
-            signup_channel: a.signup_channel.map(Into::into),
-            email_domain: a.email_domain.map(Into::into),
-            payment_fingerprint: a.payment_fingerprint.map(Into::into),
-            verified: a.verified,
-        }
-    }
-}
-
-impl SignUp {
-    /// Writes itself into `a`, into the strings already there.
-    fn write_into(&self, a: &mut AccountInfo) {
-        let AccountInfo {
-            created_at,
-            signup_channel,
-            email_domain,
-            payment_fingerprint,
-            verified,
-        } = a;
-        *created_at = self.created_at;
-        put_opt(signup_channel, self.signup_channel.as_deref());
-        put_opt(email_domain, self.email_domain.as_deref());
-        put_opt(payment_fingerprint, self.payment_fingerprint.as_deref());
-        *verified = self.verified;
-    }
-}
-
 /// Sets `slot` to `value`, into the string already there if there is one.
-fn put(slot: &mut Option<String>, value: &str) {
+fn put(slot: &mut Option<CompactString>, value: &str) {
     match slot {
         Some(s) => {
             s.clear();
             s.push_str(value);
         }
-        None => *slot = Some(value.to_owned()),
+        None => *slot = Some(value.into()),
     }
 }
 
 /// Sets `slot` to `value` or to nothing.
-fn put_opt(slot: &mut Option<String>, value: Option<&str>) {
+fn put_opt(slot: &mut Option<CompactString>, value: Option<&str>) {
     match value {
         Some(value) => put(slot, value),
         None => *slot = None,
@@ -145,7 +105,7 @@ pub(crate) struct CampaignSlot {
 struct Session {
     /// Turns still to send.
     left: u32,
-    conversation: Option<String>,
+    conversation: Option<CompactString>,
     /// The user turns of the conversation, planned at its start.
     user_turns: Vec<String>,
     /// How many of them were sent.
@@ -370,7 +330,7 @@ impl Actor {
         put(country, id.country);
         put(user_agent, id.user_agent);
         put(tls_fingerprint, id.tls);
-        id.account.write_into(account);
+        account.clone_from(&id.account);
         let Request {
             system,
             prompt,
@@ -606,7 +566,7 @@ impl Actor {
 }
 
 /// A fresh conversation id.
-fn conversation_id<R: Rng>(rng: &mut R) -> String {
+fn conversation_id<R: Rng>(rng: &mut R) -> CompactString {
     hex_id("conv", rng.random(), 12)
 }
 

@@ -3,6 +3,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use compact_str::CompactString;
 use rand::Rng;
 use rand::seq::IndexedRandom;
 
@@ -15,20 +16,20 @@ pub fn mix(seed: u64, n: u64) -> u64 {
 }
 
 /// An opaque id with a prefix, the same for the same seed and number.
-pub fn opaque_id(prefix: &str, seed: u64, n: u64) -> String {
+pub fn opaque_id(prefix: &str, seed: u64, n: u64) -> CompactString {
     hex_id(prefix, mix(seed, n), 12)
 }
 
 /// `prefix_` and the last `digits` hex digits of `value`, without the formatting machinery
 /// (ids are made for every exchange).
-pub fn hex_id(prefix: &str, value: u64, digits: usize) -> String {
-    let mut id = String::with_capacity(prefix.len() + 1 + digits);
+pub fn hex_id(prefix: &str, value: u64, digits: usize) -> CompactString {
+    let mut id = CompactString::with_capacity(prefix.len() + 1 + digits);
     hex_id_into(&mut id, prefix, value, digits);
     id
 }
 
 /// [`hex_id`], written over `id`.
-pub fn hex_id_into(id: &mut String, prefix: &str, value: u64, digits: usize) {
+pub fn hex_id_into(id: &mut CompactString, prefix: &str, value: u64, digits: usize) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     id.clear();
     id.push_str(prefix);
@@ -252,7 +253,7 @@ pub fn company_domain(seed: u64, n: u64) -> String {
 }
 
 /// A payment fingerprint (opaque).
-pub fn card(seed: u64, n: u64) -> String {
+pub fn card(seed: u64, n: u64) -> CompactString {
     opaque_id("pm", seed ^ 0xca5d, n)
 }
 

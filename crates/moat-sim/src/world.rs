@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use compact_str::CompactString;
 use moat_core::{AccountInfo, EventTime};
 use rand::rngs::SmallRng;
 use rand::seq::IndexedRandom;
@@ -100,7 +101,7 @@ impl World {
         self.requests
     }
 
-    fn new_account_id(&mut self) -> String {
+    fn new_account_id(&mut self) -> CompactString {
         self.accounts += 1;
         opaque_id("acct", self.seed, self.accounts)
     }
@@ -170,16 +171,15 @@ impl World {
         let group = format!("hydra:{}", state.id);
         let identity = Identity {
             api_key_id: key_id(&account_id).into(),
-            account_id: account_id.as_str().into(),
+            account_id: account_id.clone(),
             org_id: None,
             account: AccountInfo {
                 created_at: EventTime::from_unix_micros(created_at),
-                signup_channel: Some(channel),
-                email_domain: Some(email_domain),
+                signup_channel: Some(channel.into()),
+                email_domain: Some(email_domain.into()),
                 payment_fingerprint: Some(payment),
                 verified: Some(rng.random_bool(0.05)),
-            }
-            .into(),
+            },
             ip,
             hosts: 1,
             asn,
@@ -208,10 +208,10 @@ fn key_id(account_id: &str) -> String {
 struct Persona<'a> {
     channel: &'a str,
     email_domain: String,
-    card: String,
+    card: CompactString,
     verified: bool,
     created_at: i64,
-    org_id: Option<String>,
+    org_id: Option<CompactString>,
     ip: Option<(std::net::IpAddr, u8, u32)>,
 }
 
@@ -306,16 +306,15 @@ fn persona_identity(
     world.record(&account_id, label, group);
     Identity {
         api_key_id: key_id(&account_id).into(),
-        account_id: account_id.into(),
-        org_id: p.org_id.map(Into::into),
+        account_id,
+        org_id: p.org_id,
         account: AccountInfo {
             created_at: EventTime::from_unix_micros(p.created_at),
-            signup_channel: Some(p.channel.to_owned()),
-            email_domain: Some(p.email_domain),
+            signup_channel: Some(p.channel.into()),
+            email_domain: Some(p.email_domain.into()),
             payment_fingerprint: Some(p.card),
             verified: Some(p.verified),
-        }
-        .into(),
+        },
         ip,
         hosts,
         asn,

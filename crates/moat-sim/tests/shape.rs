@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
-use moat_core::Exchange;
+use moat_core::{CompactString, Exchange};
 use moat_sim::text::Corpus;
 use moat_sim::{Scenario, SimOptions, Simulation, TruthRow};
 
@@ -42,10 +42,14 @@ fn run_with_operator(scenario: &str, scale: f64, seed: u64, operator_seed: Optio
 
 impl Run {
     fn label(&self, e: &Exchange) -> &str {
-        self.truth[&e.account_id].label
+        self.truth[e.account_id.as_str()].label
     }
     fn group(&self, e: &Exchange) -> &str {
-        self.truth[&e.account_id].group.split(':').next().unwrap()
+        self.truth[e.account_id.as_str()]
+            .group
+            .split(':')
+            .next()
+            .unwrap()
     }
     fn of<'a>(
         &'a self,
@@ -112,7 +116,11 @@ fn same_seed_same_bytes_other_seed_other_bytes() {
 fn events_are_in_time_order_and_every_account_is_known() {
     let r = run("hydra-29m", 0.002, 1);
     assert!(r.events.windows(2).all(|w| w[0].ts <= w[1].ts));
-    assert!(r.events.iter().all(|e| r.truth.contains_key(&e.account_id)));
+    assert!(
+        r.events
+            .iter()
+            .all(|e| r.truth.contains_key(e.account_id.as_str()))
+    );
 }
 
 #[test]
@@ -247,8 +255,8 @@ fn enterprises_share_org_card_domain_and_nat() {
     #[derive(Default)]
     struct Org<'a> {
         members: HashSet<&'a str>,
-        cards: HashSet<String>,
-        domains: HashSet<String>,
+        cards: HashSet<CompactString>,
+        domains: HashSet<CompactString>,
         nets: HashSet<String>,
     }
     let mut orgs: HashMap<&str, Org> = HashMap::new();
@@ -278,7 +286,9 @@ fn universities_sign_up_in_a_wave_behind_a_campus_nat() {
     let mut unis: HashMap<&str, (HashSet<String>, Vec<i64>)> = HashMap::new();
     let mut seen = HashSet::new();
     for e in r.of(|e| r.group(e) == "university") {
-        let u = unis.entry(&r.truth[&e.account_id].group).or_default();
+        let u = unis
+            .entry(&r.truth[e.account_id.as_str()].group)
+            .or_default();
         u.0.insert(slash24(e));
         if seen.insert(&e.account_id) {
             u.1.push(e.account.created_at.unwrap().as_unix_micros());

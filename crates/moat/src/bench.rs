@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use moat_core::{Client, EventTime, Exchange, Request, Usage};
+use moat_core::{Client, EventTime, Exchange, Request, Usage, format_compact};
 use moat_io::{ErrorPolicy, ReadOptions, RecordStream, Source};
 use rand::rngs::SmallRng;
 use rand::seq::IndexedRandom;
@@ -373,10 +373,10 @@ fn generate(path: &Path, bytes: u64) -> anyhow::Result<()> {
         let account = rng.random_range(0..20_000u32);
         let exchange = Exchange {
             ts: EventTime::from_unix_micros(ts).expect("in range"),
-            account_id: format!("acct_{account:05}"),
-            request_id: Some(format!("req_{i}")),
-            conversation_id: Some(format!("conv_{}", i / 3)),
-            model: Some("frontier-2".to_owned()),
+            account_id: format_compact!("acct_{account:05}"),
+            request_id: Some(format_compact!("req_{i}")),
+            conversation_id: Some(format_compact!("conv_{}", i / 3)),
+            model: Some("frontier-2".into()),
             client: Client {
                 ip: Some(std::net::IpAddr::from([
                     203,
@@ -385,8 +385,8 @@ fn generate(path: &Path, bytes: u64) -> anyhow::Result<()> {
                     (account / 256 % 256) as u8,
                 ])),
                 asn: Some(64500 + account % 50),
-                country: Some("SG".to_owned()),
-                user_agent: Some("sdk-python/0.49.0".to_owned()),
+                country: Some("SG".into()),
+                user_agent: Some("sdk-python/0.49.0".into()),
                 ..Client::default()
             },
             request: Request {

@@ -7,7 +7,9 @@ use std::net::IpAddr;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use moat_core::{AccountInfo, Client, Engine, EventTime, Exchange, Request, RoundCosts, Verdict};
+use moat_core::{
+    AccountInfo, Client, Engine, EventTime, Exchange, Request, RoundCosts, Verdict, format_compact,
+};
 use rand::rngs::SmallRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
@@ -178,15 +180,15 @@ impl Population {
         let (id, ip, info, system, prompt) = if hydra {
             let card = account / 10;
             (
-                format!("h{account}"),
+                format_compact!("h{account}"),
                 IpAddr::from([198, 51, (account % 200) as u8, (account / 200 % 250) as u8]),
                 AccountInfo {
                     created_at: EventTime::from_unix_micros(
                         self.start - 86_400_000_000 + i64::from(account % 3_600) * 1_000_000,
                     ),
-                    signup_channel: Some("education".to_owned()),
-                    email_domain: Some(format!("student{}.example.edu", account % 40)),
-                    payment_fingerprint: Some(format!("pm_h{card}")),
+                    signup_channel: Some("education".into()),
+                    email_domain: Some(format_compact!("student{}.example.edu", account % 40)),
+                    payment_fingerprint: Some(format_compact!("pm_h{card}")),
                     verified: Some(false),
                 },
                 Some("You are an expert software engineer. Think step by step.".to_owned()),
@@ -199,7 +201,7 @@ impl Population {
             )
         } else {
             (
-                format!("c{account}"),
+                format_compact!("c{account}"),
                 IpAddr::from([
                     10,
                     (account >> 16) as u8,
@@ -210,9 +212,9 @@ impl Population {
                     created_at: EventTime::from_unix_micros(
                         self.start - i64::from(account % 700) * 86_400_000_000,
                     ),
-                    signup_channel: Some("self_serve".to_owned()),
-                    email_domain: Some("gmail.com".to_owned()),
-                    payment_fingerprint: Some(format!("pm_c{account}")),
+                    signup_channel: Some("self_serve".into()),
+                    email_domain: Some("gmail.com".into()),
+                    payment_fingerprint: Some(format_compact!("pm_c{account}")),
                     verified: Some(true),
                 },
                 None,
@@ -225,8 +227,8 @@ impl Population {
         Exchange {
             ts: EventTime::from_unix_micros(ts).expect("in range"),
             account_id: id,
-            conversation_id: Some(format!("{account}-{round}")),
-            model: Some("frontier-2".to_owned()),
+            conversation_id: Some(format_compact!("{account}-{round}")),
+            model: Some("frontier-2".into()),
             client: Client {
                 ip: Some(ip),
                 user_agent: Some(
@@ -235,7 +237,7 @@ impl Population {
                     } else {
                         "Mozilla/5.0"
                     }
-                    .to_owned(),
+                    .into(),
                 ),
                 ..Client::default()
             },

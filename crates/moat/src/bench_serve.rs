@@ -299,9 +299,9 @@ async fn post(
 
 fn authz_request(e: &Exchange) -> CheckRequest {
     let mut headers = HashMap::new();
-    headers.insert("x-moat-account".to_owned(), e.account_id.clone());
+    headers.insert("x-moat-account".to_owned(), e.account_id.to_string());
     if let Some(ua) = &e.client.user_agent {
-        headers.insert("user-agent".to_owned(), ua.clone());
+        headers.insert("user-agent".to_owned(), ua.to_string());
     }
     if let Some(ip) = e.client.ip {
         headers.insert("x-forwarded-for".to_owned(), ip.to_string());

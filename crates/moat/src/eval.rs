@@ -118,7 +118,7 @@ pub fn simulate_and_scan(scenario: &Scenario, options: &SimOptions, config: &Con
     let mut first_seen: HashMap<String, EventTime> = HashMap::new();
     for exchange in sim.by_ref() {
         first_seen
-            .entry(exchange.account_id.clone())
+            .entry(exchange.account_id.to_string())
             .or_insert(exchange.ts);
         engine.observe(&exchange);
     }
@@ -187,7 +187,7 @@ fn from_files(
             let Record::Exchange(e) = record else {
                 continue;
             };
-            if let Some(s) = scored.get_mut(&e.account_id) {
+            if let Some(s) = scored.get_mut(e.account_id.as_str()) {
                 let first = s.first_seen.get_or_insert(e.ts);
                 *first = (*first).min(e.ts);
                 let stopped =

@@ -94,7 +94,7 @@ pub fn run(args: Args, config: &Config, out: Output) -> anyhow::Result<ExitCode>
         f.first_seen = Some(f.first_seen.map_or(e.ts, |t| t.min(e.ts)));
         f.last_seen = Some(f.last_seen.map_or(e.ts, |t| t.max(e.ts)));
         if let Some(model) = &e.model {
-            *models.entry(model.clone()).or_default() += 1;
+            *models.entry(model.to_string()).or_default() += 1;
         }
         for (slot, (_, known)) in filled.iter_mut().zip(FIELDS) {
             *slot += u64::from(known(&e));

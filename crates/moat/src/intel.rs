@@ -282,7 +282,7 @@ fn match_bundle(args: MatchArgs, config: &Config, out: Output) -> anyhow::Result
                 hits.push(*i);
             }
         }
-        let a = accounts.entry(e.account_id.clone()).or_default();
+        let a = accounts.entry(e.account_id.to_string()).or_default();
         a.exchanges += 1;
         if !hits.is_empty() {
             a.matched_exchanges += 1;

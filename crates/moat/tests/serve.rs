@@ -145,7 +145,7 @@ fn kill_9_loses_no_acknowledged_exchange_and_no_verdict() {
         assert_eq!(r["campaign_id"].as_str(), v.campaign_id.as_deref());
     }
     for account in &blocked_before {
-        let v = expected.iter().find(|v| &v.account_id == account).unwrap();
+        let v = expected.iter().find(|v| v.account_id == *account).unwrap();
         assert_eq!(v.verdict, Verdict::Block, "{account} lost its block");
         let r: Value = http
             .post(format!("{base}/v1/check"))

@@ -1,7 +1,9 @@
 //! LiteLLM's `StandardLoggingPayload`, the object its loggers (the generic API logger among
 //! them) send for every call.
 
-use moat_core::{Client, Exchange, Record, Request, Response, Usage, exchange::parse_ip};
+use moat_core::{
+    Client, CompactString, Exchange, Record, Request, Response, Usage, exchange::parse_ip,
+};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::Value;
@@ -12,16 +14,16 @@ use super::{parse, require_account};
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct Payload {
-    id: Option<String>,
+    id: Option<CompactString>,
     #[serde(rename = "startTime")]
     start_time: Option<LooseTime>,
-    model: Option<String>,
+    model: Option<CompactString>,
     prompt_tokens: Option<u64>,
     completion_tokens: Option<u64>,
     metadata: Option<Metadata>,
     end_user: Option<String>,
     requester_ip_address: Option<String>,
-    user_agent: Option<String>,
+    user_agent: Option<CompactString>,
     messages: Option<Value>,
     response: Option<Value>,
     model_parameters: Option<Parameters>,
@@ -30,14 +32,14 @@ struct Payload {
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct Metadata {
-    user_api_key_hash: Option<String>,
+    user_api_key_hash: Option<CompactString>,
     user_api_key_user_id: Option<String>,
     user_api_key_team_id: Option<String>,
-    user_api_key_org_id: Option<String>,
+    user_api_key_org_id: Option<CompactString>,
     user_api_key_end_user_id: Option<String>,
     requester_ip_address: Option<String>,
     requester_metadata: Option<Value>,
-    user_agent: Option<String>,
+    user_agent: Option<CompactString>,
 }
 
 #[derive(Deserialize, Default)]
@@ -64,7 +66,7 @@ fn response_of(value: &Value) -> Response {
                 finish_reason: choice
                     .and_then(|c| c.get("finish_reason"))
                     .and_then(Value::as_str)
-                    .map(str::to_owned),
+                    .map(CompactString::from),
             }
         }
         Value::Array(items) => items.first().map(response_of).unwrap_or_default(),
@@ -101,8 +103,7 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Record, String> {
             meta.user_api_key_hash.as_deref(),
             p.end_user.as_deref(),
             meta.user_api_key_end_user_id.as_deref(),
-        ])
-        .map(str::to_owned),
+        ]),
         "metadata.user_api_key_user_id, user_api_key_team_id, user_api_key_hash or end_user",
     )?;
     let user_agent = meta
@@ -110,7 +111,7 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Record, String> {
         .as_ref()
         .and_then(|m| m.get("user_agent").or_else(|| m.get("user-agent")))
         .and_then(Value::as_str)
-        .map(str::to_owned)
+        .map(CompactString::from)
         .or(meta.user_agent)
         .or(p.user_agent);
     let params = p.model_parameters.unwrap_or_default();

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use moat_core::Record;
+use moat_core::{CompactString, Record};
 use serde::de::DeserializeOwned;
 
 mod exchange_v1;
@@ -194,9 +194,12 @@ fn redact_strings(message: &str) -> String {
 }
 
 /// Turns an empty `account_id` into an error, the one field every record needs.
-pub(crate) fn require_account(account_id: Option<String>, from: &str) -> Result<String, String> {
+pub(crate) fn require_account<S: Into<CompactString> + AsRef<str>>(
+    account_id: Option<S>,
+    from: &str,
+) -> Result<CompactString, String> {
     match account_id {
-        Some(id) if !id.trim().is_empty() => Ok(id),
+        Some(id) if !id.as_ref().trim().is_empty() => Ok(id.into()),
         Some(_) => Err(format!("empty account id ({from})")),
         None => Err(format!("no account id ({from})")),
     }

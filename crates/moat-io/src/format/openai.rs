@@ -1,7 +1,9 @@
 //! OpenAI-style request logs: a chat completion request (and optionally its response) with
 //! the caller's `user`, as many gateways log them, flat or as `{request, response}` bodies.
 
-use moat_core::{Client, Exchange, Record, Request, Response, Usage, exchange::parse_ip};
+use moat_core::{
+    Client, CompactString, Exchange, Record, Request, Response, Usage, exchange::parse_ip,
+};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::Value;
@@ -18,15 +20,15 @@ struct Log {
     timestamp: Option<LooseTime>,
     created_at: Option<LooseTime>,
     created: Option<LooseTime>,
-    account_id: Option<String>,
-    user: Option<String>,
-    request_id: Option<String>,
-    id: Option<String>,
-    org_id: Option<String>,
-    organization: Option<String>,
-    api_key_id: Option<String>,
-    conversation_id: Option<String>,
-    model: Option<String>,
+    account_id: Option<CompactString>,
+    user: Option<CompactString>,
+    request_id: Option<CompactString>,
+    id: Option<CompactString>,
+    org_id: Option<CompactString>,
+    organization: Option<CompactString>,
+    api_key_id: Option<CompactString>,
+    conversation_id: Option<CompactString>,
+    model: Option<CompactString>,
     messages: Option<Value>,
     tools: Option<Vec<IgnoredAny>>,
     max_tokens: Option<u64>,
@@ -38,7 +40,7 @@ struct Log {
     choices: Option<Vec<Choice>>,
     ip: Option<String>,
     client_ip: Option<String>,
-    user_agent: Option<String>,
+    user_agent: Option<CompactString>,
     request: Option<Box<Log>>,
     body: Option<Box<Log>>,
     response: Option<Box<Log>>,
@@ -66,7 +68,7 @@ struct Details {
 struct Choice {
     message: Option<Value>,
     text: Option<String>,
-    finish_reason: Option<String>,
+    finish_reason: Option<CompactString>,
 }
 
 /// The first of the layers (top level, request body, response body) that has a field.

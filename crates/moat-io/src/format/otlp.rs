@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use moat_core::{
-    Client, EventTime, Exchange, Message, Record, Request, Response, Role, Usage,
+    Client, CompactString, EventTime, Exchange, Message, Record, Request, Response, Role, Usage,
     exchange::parse_ip,
 };
 use serde::Deserialize;
@@ -139,8 +139,9 @@ impl<'a> Attributes<'a> {
         keys.iter().find_map(|k| self.0.get(k).copied())
     }
 
-    fn str(&self, keys: &[&str]) -> Option<String> {
-        self.get(keys).and_then(AnyValue::as_str).map(str::to_owned)
+    /// A string attribute, as the owned string the caller wants.
+    fn str<S: for<'s> From<&'s str>>(&self, keys: &[&str]) -> Option<S> {
+        self.get(keys).and_then(AnyValue::as_str).map(S::from)
     }
 
     fn u64(&self, keys: &[&str]) -> Option<u64> {
@@ -161,8 +162,8 @@ impl<'a> Attributes<'a> {
     fn indexed_messages(&self, prefix: &str) -> Vec<Message> {
         (0..)
             .map_while(|i| {
-                let role = self.str(&[&format!("{prefix}.{i}.role")]);
-                let content = self.str(&[&format!("{prefix}.{i}.content")]);
+                let role: Option<String> = self.str(&[&format!("{prefix}.{i}.role")]);
+                let content: Option<String> = self.str(&[&format!("{prefix}.{i}.content")]);
                 (role.is_some() || content.is_some()).then(|| Message {
                     role: role.as_deref().map_or(Role::Other, Role::from_name),
                     content: content.unwrap_or_default(),
@@ -206,7 +207,7 @@ fn exchange_of(resource: &[KeyValue], span: &Span) -> Result<Option<Exchange>, S
     }
     let ts = start_time(span).ok_or("no valid startTimeUnixNano")?;
     let account_id = attrs
-        .str(&["account.id", "user.id", "enduser.id", "gen_ai.request.user"])
+        .str::<CompactString>(&["account.id", "user.id", "enduser.id", "gen_ai.request.user"])
         .filter(|a| !a.trim().is_empty())
         .ok_or("no account id (account.id, user.id or enduser.id attribute)")?;
     let output = attrs
@@ -227,14 +228,14 @@ fn exchange_of(resource: &[KeyValue], span: &Span) -> Result<Option<Exchange>, S
         account_id,
         request_id: attrs
             .str(&["gen_ai.response.id"])
-            .or_else(|| span.span_id.clone()),
+            .or_else(|| span.span_id.as_deref().map(CompactString::from)),
         org_id: attrs.str(&["organization.id"]),
         api_key_id: None,
         conversation_id: attrs.str(&["gen_ai.conversation.id", "session.id"]),
         model: attrs.str(&["gen_ai.request.model", "gen_ai.response.model"]),
         client: Client {
             ip: attrs
-                .str(&["client.address", "http.client_ip", "net.peer.ip"])
+                .str::<String>(&["client.address", "http.client_ip", "net.peer.ip"])
                 .as_deref()
                 .and_then(parse_ip),
             country: attrs.str(&["client.geo.country.iso_code", "geo.country.iso_code"]),
@@ -272,7 +273,7 @@ fn exchange_of(resource: &[KeyValue], span: &Span) -> Result<Option<Exchange>, S
                 .get(&["gen_ai.response.finish_reasons"])
                 .and_then(AnyValue::first)
                 .and_then(AnyValue::as_str)
-                .map(str::to_owned),
+                .map(CompactString::from),
         },
     }))
 }

@@ -12,8 +12,8 @@ use arrow_array::types::{
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, TimeUnit};
 use moat_core::{
-    AccountInfo, Client, EventTime, Exchange, Message, Record, Request, Response, Role, Usage,
-    exchange::parse_ip,
+    AccountInfo, Client, CompactString, EventTime, Exchange, Message, Record, Request, Response,
+    Role, Usage, exchange::parse_ip,
 };
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{
@@ -404,9 +404,10 @@ impl<'a> Columns<'a> {
         self.cols.iter().find(|(p, _)| *p == path).map(|(_, c)| c)
     }
 
-    fn str(&self, path: &str, row: usize) -> Result<Option<String>, String> {
+    /// A string column's value, as the owned string the caller wants.
+    fn str<S: for<'s> From<&'s str>>(&self, path: &str, row: usize) -> Result<Option<S>, String> {
         Ok(match self.get(path) {
-            Some(c) => c.str(row)?.map(str::to_owned),
+            Some(c) => c.str(row)?.map(S::from),
             None => None,
         })
     }
@@ -421,7 +422,7 @@ impl<'a> Columns<'a> {
 
     fn record(&self, row: usize) -> Result<Record, String> {
         let account_id = self
-            .str("account_id", row)?
+            .str::<CompactString>("account_id", row)?
             .filter(|a| !a.trim().is_empty())
             .ok_or("no account_id")?;
         let account = AccountInfo {
@@ -440,7 +441,7 @@ impl<'a> Columns<'a> {
                 account,
             }));
         };
-        let ip = self.str("client.ip", row)?;
+        let ip: Option<String> = self.str("client.ip", row)?;
         Ok(Record::Exchange(Exchange {
             ts,
             account_id,
