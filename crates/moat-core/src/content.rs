@@ -306,62 +306,148 @@ fn marks(text: &str) -> (bool, bool, Capabilities) {
     (reasoning, grading, capabilities)
 }
 
-/// [`marks`] of a system prompt, remembered by the hash of its exact text: most traffic
-/// repeats a handful of system prompts, so each thread reads each one once.
-fn system_marks(text: &str) -> (bool, bool, Capabilities) {
+/// What a system prompt marks ([`marks`]) and its [`normalised_hash`], remembered by the
+/// hash of its exact text: most traffic repeats a handful of system prompts, so each
+/// thread reads each one once.
+fn system_facts(text: &str) -> SystemFacts {
     const REMEMBERED: usize = 4096;
     thread_local! {
-        static SEEN: RefCell<HashMap<u64, (bool, bool, Capabilities)>> = RefCell::default();
+        static SEEN: RefCell<HashMap<u64, SystemFacts>> = RefCell::default();
     }
     let hash = xxh3_64(text.as_bytes());
     SEEN.with_borrow_mut(|seen| {
-        if let Some(&m) = seen.get(&hash) {
-            return m;
+        if let Some(&facts) = seen.get(&hash) {
+            return facts;
         }
         if seen.len() >= REMEMBERED {
             seen.clear();
         }
-        let m = marks(text);
-        seen.insert(hash, m);
-        m
+        let facts = SystemFacts {
+            marks: marks(text),
+            hash: normalised_hash(text),
+        };
+        seen.insert(hash, facts);
+        facts
     })
+}
+
+/// What [`system_facts`] remembers of a system prompt.
+#[derive(Debug, Clone, Copy)]
+struct SystemFacts {
+    marks: (bool, bool, Capabilities),
+    hash: u64,
 }
 
 /// Words of a text for shingling: lowercase runs of letters; digits stand for any number,
 /// so that the numbers filling a template's slots do not tell copies apart. Each word is
 /// given as its hash, to `each`.
+///
+/// One pass over the bytes, lowering each word into a buffer on the stack as it goes:
+/// ASCII bytes are classified and lowered without decoding, other characters are decoded
+/// one by one. The result is, bit for bit, splitting the text on every character that is
+/// not alphanumeric and hashing each word's `str::to_lowercase` (0 for a number).
 fn words(text: &str, mut each: impl FnMut(u64)) {
-    if text.is_ascii() {
-        // The common case: split bytes, no characters to decode.
-        text.as_bytes()
-            .split(|b| !b.is_ascii_alphanumeric())
-            .filter(|w| !w.is_empty())
-            .for_each(|w| each(ascii_word_hash(w)));
-    } else {
-        text.split(|c: char| !c.is_alphanumeric())
-            .filter(|w| !w.is_empty())
-            .for_each(|w| {
-                each(if w.is_ascii() {
-                    ascii_word_hash(w.as_bytes())
-                } else {
-                    xxh3_64(w.to_lowercase().as_bytes())
-                })
-            });
+    let bytes = text.as_bytes();
+    let mut word = Word::default();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b.is_ascii() {
+            if b.is_ascii_alphanumeric() {
+                word.push_ascii(b, i);
+            } else {
+                word.end(text, i, &mut each);
+            }
+            i += 1;
+        } else {
+            let c = text[i..].chars().next().unwrap_or_default();
+            if c.is_alphanumeric() {
+                word.push_char(c, i);
+            } else {
+                word.end(text, i, &mut each);
+            }
+            i += c.len_utf8();
+        }
+    }
+    word.end(text, bytes.len(), &mut each);
+}
+
+/// The word [`words`] is reading, lowered as it goes.
+struct Word {
+    lowered: [u8; 64],
+    len: usize,
+    /// Where the word starts in the text.
+    start: usize,
+    /// No character read yet.
+    empty: bool,
+    /// Only ASCII digits so far.
+    numeric: bool,
+    /// The word is to be lowered whole at its end: it outgrew the buffer, or it holds a
+    /// capital sigma, which lowers by its place in the word.
+    lower_whole: bool,
+}
+
+impl Default for Word {
+    fn default() -> Self {
+        Self {
+            lowered: [0; 64],
+            len: 0,
+            start: 0,
+            empty: true,
+            numeric: true,
+            lower_whole: false,
+        }
     }
 }
 
-/// The hash of an ASCII word, lowered (0 for a number).
-fn ascii_word_hash(w: &[u8]) -> u64 {
-    if w.iter().all(u8::is_ascii_digit) {
-        return 0;
+impl Word {
+    fn begin(&mut self, at: usize) {
+        if self.empty {
+            self.empty = false;
+            self.start = at;
+        }
     }
-    let mut buf = [0u8; 32];
-    if w.len() <= buf.len() {
-        buf[..w.len()].copy_from_slice(w);
-        buf[..w.len()].make_ascii_lowercase();
-        xxh3_64(&buf[..w.len()])
-    } else {
-        xxh3_64(&w.to_ascii_lowercase())
+
+    fn push_ascii(&mut self, b: u8, at: usize) {
+        self.begin(at);
+        self.numeric &= b.is_ascii_digit();
+        if self.len < self.lowered.len() {
+            self.lowered[self.len] = b.to_ascii_lowercase();
+            self.len += 1;
+        } else {
+            self.lower_whole = true;
+        }
+    }
+
+    fn push_char(&mut self, c: char, at: usize) {
+        self.begin(at);
+        self.numeric = false;
+        self.lower_whole |= c == '\u{3a3}';
+        for l in c.to_lowercase() {
+            if self.len + l.len_utf8() <= self.lowered.len() {
+                self.len += l.encode_utf8(&mut self.lowered[self.len..]).len();
+            } else {
+                self.lower_whole = true;
+            }
+        }
+    }
+
+    /// Ends the word at byte `at` of `text`, giving its hash to `each` if there was one.
+    fn end(&mut self, text: &str, at: usize, each: &mut impl FnMut(u64)) {
+        if self.empty {
+            return;
+        }
+        each(if self.numeric {
+            0
+        } else if self.lower_whole {
+            xxh3_64(text[self.start..at].to_lowercase().as_bytes())
+        } else {
+            xxh3_64(&self.lowered[..self.len])
+        });
+        self.len = 0;
+        self.empty = true;
+        self.numeric = true;
+        self.lower_whole = false;
     }
 }
 
@@ -390,8 +476,9 @@ pub fn signature(text: &str) -> Option<Signature> {
 pub fn analyse(request: &Request) -> ContentSignals {
     let system = request.system_text();
     let prompt = request.last_user_text();
+    let system = system.map(system_facts);
     let (mut reasoning_ask, mut grading_ask, mut capabilities) =
-        system.map_or((false, false, Capabilities::default()), system_marks);
+        system.map_or((false, false, Capabilities::default()), |s| s.marks);
     if let Some(text) = prompt {
         let (r, g, c) = marks(text);
         reasoning_ask |= r;
@@ -410,7 +497,7 @@ pub fn analyse(request: &Request) -> ContentSignals {
         reasoning_ask,
         grading_ask,
         capabilities,
-        system_hash: system.map(normalised_hash),
+        system_hash: system.map(|s| s.hash),
         signature: prompt.and_then(signature),
         earlier_turns: turns > 1,
     }
@@ -451,7 +538,7 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn signature_is_that_of_its_first_definition(text in "([A-Za-z0-9]{1,40}|[ .,;:!?\n\"'()-]{1,3}|é|ß|İ|数据|Ǆ){0,60}") {
+        fn signature_is_that_of_its_first_definition(text in "([A-Za-z0-9]{1,80}|[ .,;:!?\n\"'()-]{1,3}|é|ß|İ|数据|Ǆ|Σ|ΣΑΣ|ς|٣|\u{2019}){0,60}") {
             proptest::prop_assert_eq!(signature(&text), signature_by_characters(&text));
         }
     }
