@@ -7,7 +7,7 @@ use crate::config::Limits;
 use crate::content::{ContentSignals, Signature};
 use crate::exchange::{AccountInfo, Exchange};
 use crate::intel::IntelMatch;
-use crate::keys::{self, Key, KeyKind, TEMPLATE_BANDS};
+use crate::keys::{self, Carried, Key, TEMPLATE_BANDS};
 use crate::profile::Profile;
 use crate::sketch::Top;
 use crate::time::EventTime;
@@ -99,6 +99,7 @@ impl AccountState {
         &mut self,
         e: &Exchange,
         content: &ContentSignals,
+        carried: &Carried,
         news: ModelNews,
         limits: &Limits,
     ) {
@@ -135,30 +136,23 @@ impl AccountState {
                 p.similarity.add(last.similarity(&signature));
             }
             self.last_signature = Some(signature);
-            for (top, band) in self
-                .templates
-                .iter_mut()
-                .zip(keys::template_bands(&signature))
-            {
-                if let Some(band) = band {
-                    top.add(band.raw());
-                }
+        }
+        for (top, band) in self.templates.iter_mut().zip(carried.templates) {
+            if let Some(band) = band {
+                top.add(band.raw());
             }
         }
         self.early_mover |= news.early_move;
-        let (ip, prefix) = keys::network_keys(&e.client);
-        if let Some(k) = ip {
-            self.ips.add(k.raw());
-        }
-        if let Some(k) = prefix {
-            self.prefixes.add(k.raw());
-        }
-        if let Some(k) = keys::client_key(&e.client) {
-            self.clients.add(k.raw());
-        }
-        if let Some(h) = content.system_hash {
-            self.systems
-                .add(Key::new(KeyKind::SystemPrompt, &h.to_le_bytes()).raw());
+        let tops = [
+            (&mut self.ips, carried.ip),
+            (&mut self.prefixes, carried.prefix),
+            (&mut self.clients, carried.client),
+            (&mut self.systems, carried.system),
+        ];
+        for (top, key) in tops {
+            if let Some(k) = key {
+                top.add(k.raw());
+            }
         }
     }
 
@@ -272,13 +266,14 @@ mod tests {
             ..Exchange::default()
         };
         let content = crate::content::analyse(&Default::default());
+        let carried = Carried::default();
         let news = ModelNews { early_move: false };
         let limits = Limits::default();
         for (day, hour) in [(100, 1), (100, 5), (101, 2), (103, 9), (102, 3)] {
-            a.observe(&e(day, hour), &content, news, &limits);
+            a.observe(&e(day, hour), &content, &carried, news, &limits);
         }
         assert_eq!(a.active_days(), (4, 4));
-        a.observe(&e(200, 0), &content, news, &limits);
+        a.observe(&e(200, 0), &content, &carried, news, &limits);
         assert_eq!(a.active_days(), (64, 1));
     }
 }

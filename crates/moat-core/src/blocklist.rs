@@ -8,7 +8,7 @@ use smallvec::SmallVec;
 use crate::config::KindTable;
 use crate::content::ContentSignals;
 use crate::exchange::Exchange;
-use crate::keys::{self, Key, KeyKind};
+use crate::keys::{self, Carried, Key, KeyKind};
 
 /// The keys an exchange carries, as a list small enough for the stack.
 pub type ExchangeKeys = SmallVec<[Key; 32]>;
@@ -49,17 +49,8 @@ impl Blocklist {
     /// Adds to `out` the link keys one exchange carries on its own: network, client
     /// software, account facts, system prompt and template bands.
     pub fn exchange_keys(e: &Exchange, content: &ContentSignals, out: &mut ExchangeKeys) {
-        let (ip, prefix) = keys::network_keys(&e.client);
-        out.extend(ip);
-        out.extend(prefix);
-        out.extend(keys::client_key(&e.client));
+        out.extend(Carried::of(e, content).keys());
         out.extend(keys::account_keys(&e.account).into_iter().flatten());
-        if let Some(h) = content.system_hash {
-            out.push(Key::new(KeyKind::SystemPrompt, &h.to_le_bytes()));
-        }
-        if let Some(signature) = &content.signature {
-            out.extend(keys::template_bands(signature).into_iter().flatten());
-        }
     }
 
     /// The blocked campaign (its root account) whose keys among `found` are worth a full

@@ -14,6 +14,7 @@ use crate::config::DetectConfig;
 use crate::content;
 use crate::exchange::{AccountRecord, Exchange};
 use crate::intel::{self, PartnerIntel};
+use crate::keys::Carried;
 use crate::linker;
 use crate::signal::{Findings, Scope, Signal, profile_findings};
 use crate::story::{self, AccountActivity, Story};
@@ -226,8 +227,9 @@ impl Engine {
         let i = self.account(&e.account_id);
         self.touch(i);
         let news = self.model_news(e, i);
+        let carried = Carried::of(e, content);
         let state = &mut self.accounts[i as usize];
-        state.observe(e, content, news, &self.config.limits);
+        state.observe(e, content, &carried, news, &self.config.limits);
         if let Some(intel) = &self.intel {
             if state.exchange_count() <= crate::intel::CHECKED_EXCHANGES {
                 state.add_partner_match(intel.matches(e, content));
@@ -240,7 +242,7 @@ impl Engine {
             activity[i as usize].observe(e.ts, content);
         }
         if state.decision.verdict != Verdict::Block {
-            self.check_blocked_keys(i, e, content);
+            self.check_blocked_keys(i, e, &carried);
         }
         let decision = &mut self.accounts[i as usize].decision;
         if decision.verdict != Verdict::Block {
@@ -272,13 +274,14 @@ impl Engine {
     }
 
     /// Blocks at once an account whose exchange carries keys of a blocked campaign worth a
-    /// full link (one key per kind counts, so templates alone never suffice).
-    fn check_blocked_keys(&mut self, i: u32, e: &Exchange, content: &content::ContentSignals) {
+    /// full link (one key per kind counts, so templates alone never suffice): the keys the
+    /// exchange carries, and the account's (its own facts, as this exchange updated them,
+    /// and the keys it repeats).
+    fn check_blocked_keys(&mut self, i: u32, e: &Exchange, carried: &Carried) {
         if self.blocklist.is_empty() {
             return;
         }
-        let mut found = ExchangeKeys::new();
-        Blocklist::exchange_keys(e, content, &mut found);
+        let mut found: ExchangeKeys = carried.keys().collect();
         self.accounts[i as usize].keys(|k| found.push(k));
         let Some(root) = self
             .blocklist

@@ -3,10 +3,12 @@
 
 use std::net::IpAddr;
 
+use compact_str::CompactString;
+use smallvec::SmallVec;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
-use crate::content::{SIGNATURE_BINS, Signature};
-use crate::exchange::{AccountInfo, Client};
+use crate::content::{ContentSignals, SIGNATURE_BINS, Signature};
+use crate::exchange::{AccountInfo, Client, Exchange};
 
 /// What kind of value a key stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -139,11 +141,55 @@ pub fn client_key(client: &Client) -> Option<Key> {
     }
     let ua = client.user_agent.as_deref().unwrap_or("");
     let tls = client.tls_fingerprint.as_deref().unwrap_or("");
-    let mut bytes = Vec::with_capacity(ua.len() + tls.len() + 1);
+    let mut bytes = SmallVec::<[u8; 128]>::new();
     bytes.extend_from_slice(ua.as_bytes());
     bytes.push(0);
     bytes.extend_from_slice(tls.as_bytes());
     Some(Key::new(KeyKind::Client, &bytes))
+}
+
+/// The link keys an exchange carries by itself, its account's facts apart: address,
+/// network, client software, system prompt and template bands. Worked out once per
+/// exchange, for the account's state and for the blocklist.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Carried {
+    /// The client's address.
+    pub ip: Option<Key>,
+    /// The client's network.
+    pub prefix: Option<Key>,
+    /// The client software.
+    pub client: Option<Key>,
+    /// The normalised system prompt.
+    pub system: Option<Key>,
+    /// The bands of the prompt's template signature.
+    pub templates: [Option<Key>; TEMPLATE_BANDS],
+}
+
+impl Carried {
+    /// The keys exchange `e`, whose content signals are `content`, carries.
+    pub fn of(e: &Exchange, content: &ContentSignals) -> Self {
+        let (ip, prefix) = network_keys(&e.client);
+        Self {
+            ip,
+            prefix,
+            client: client_key(&e.client),
+            system: content
+                .system_hash
+                .map(|h| Key::new(KeyKind::SystemPrompt, &h.to_le_bytes())),
+            templates: content
+                .signature
+                .as_ref()
+                .map_or([None; TEMPLATE_BANDS], template_bands),
+        }
+    }
+
+    /// Every key carried.
+    pub fn keys(&self) -> impl Iterator<Item = Key> + '_ {
+        [self.ip, self.prefix, self.client, self.system]
+            .into_iter()
+            .chain(self.templates)
+            .flatten()
+    }
 }
 
 /// What kind of address an e-mail domain is.
@@ -196,7 +242,7 @@ const PERSONAL_MAIL: &[&str] = &[
 
 /// Classifies an e-mail domain.
 pub fn email_kind(domain: &str) -> EmailKind {
-    let d = domain.trim().trim_end_matches('.').to_ascii_lowercase();
+    let d = lowered(domain.trim().trim_end_matches('.'));
     if d.is_empty() {
         return EmailKind::Unknown;
     }
@@ -213,6 +259,13 @@ pub fn email_kind(domain: &str) -> EmailKind {
     }
 }
 
+/// `text` in ASCII lower case, without allocating when it is short (as domains are).
+fn lowered(text: &str) -> CompactString {
+    let mut lowered = CompactString::from(text);
+    lowered.make_ascii_lowercase();
+    lowered
+}
+
 /// The keys an account's own record gives: payment, non-personal e-mail domain, sign-up hour.
 pub fn account_keys(info: &AccountInfo) -> [Option<Key>; 3] {
     let payment = info
@@ -225,16 +278,11 @@ pub fn account_keys(info: &AccountInfo) -> [Option<Key>; 3] {
             email_kind(d),
             EmailKind::Education | EmailKind::Organisation
         )
-        .then(|| {
-            Key::new(
-                KeyKind::EmailDomain,
-                d.trim().to_ascii_lowercase().as_bytes(),
-            )
-        })
+        .then(|| Key::new(KeyKind::EmailDomain, lowered(d.trim()).as_bytes()))
     });
     let signup = info.created_at.map(|t| {
         let hour = t.as_unix_micros().div_euclid(3_600_000_000);
-        let mut bytes = hour.to_le_bytes().to_vec();
+        let mut bytes = SmallVec::<[u8; 64]>::from_slice(&hour.to_le_bytes());
         bytes.extend_from_slice(info.signup_channel.as_deref().unwrap_or("").as_bytes());
         Key::new(KeyKind::SignupHour, &bytes)
     });
