@@ -44,8 +44,14 @@ pub struct Engine {
     /// Accounts read since the last round, to be judged again.
     dirty: Vec<u32>,
     is_dirty: Vec<bool>,
-    /// Accounts linked to others in the last round.
-    linked: Vec<u32>,
+    /// The clusters of the last round big enough to be assessed, by root account: their
+    /// members and how many of them hold a linking template, what their evidence was read
+    /// from (a cluster whose members and template holders are the same and did not change
+    /// keeps its evidence).
+    clusters: HashMap<u32, (Vec<u32>, u32)>,
+    /// The accounts that joined a campaign's evidence in the last round (linked strongly
+    /// enough), with the campaign's root account.
+    joined: HashMap<u32, u32>,
     /// The campaigns of the last round, by root account.
     campaigns: HashMap<u32, Campaign>,
     /// The last evidence of every campaign that had blocked accounts, by root account, so
@@ -78,7 +84,7 @@ pub struct RoundCosts {
     pub link: Duration,
     /// Reading each cluster's evidence.
     pub assess: Duration,
-    /// Scoring the accounts that changed or are linked, and the blocklist.
+    /// Scoring the accounts that changed or whose campaign did, and the blocklist.
     pub score: Duration,
 }
 
@@ -131,7 +137,8 @@ impl Engine {
             index: linker::KeyIndex::default(),
             dirty: Vec::new(),
             is_dirty: Vec::new(),
-            linked: Vec::new(),
+            clusters: HashMap::default(),
+            joined: HashMap::default(),
             campaigns: HashMap::default(),
             blocked_campaigns: HashMap::default(),
             with_blocks: HashSet::default(),
@@ -302,8 +309,10 @@ impl Engine {
         self.changed(i);
     }
 
-    /// One round: re-judge the accounts that changed, link, assess clusters, score the
-    /// accounts that changed or are (or were) linked, take verdicts at `ts`.
+    /// One round: re-judge the accounts that changed, link, assess the clusters whose
+    /// members or their states changed, score again the accounts that changed or whose
+    /// campaign did, take verdicts at `ts`. An account that did not change, in a campaign
+    /// whose evidence did not, would score the same: it is left as it is.
     fn round(&mut self, ts: i64) {
         self.rounds += 1;
         let started = Instant::now();
@@ -312,7 +321,6 @@ impl Engine {
         let mut keys = Vec::new();
         for &i in &dirty {
             let account = &self.accounts[i as usize];
-            self.is_dirty[i as usize] = false;
             let profile = account.profile(limits);
             let score = profile_findings(&profile, Scope::Account, &self.config).score();
             let judged = linker::Judged {
@@ -326,31 +334,58 @@ impl Engine {
             self.index.update(i, keys.clone(), judged);
         }
         let judged = Instant::now();
-        let links = self.index.link(&self.config);
+        let mut links = self.index.link(&self.config);
         let linked = Instant::now();
         let holders = campaign::template_holders(&links);
         let min = (self.config.limits.min_cluster as usize).max(2);
         let mut campaigns: HashMap<u32, Campaign> = HashMap::default();
-        for (&root, members) in links.clusters.iter().filter(|(_, m)| m.len() >= min) {
-            let c = campaign::assess(root, members, &self.accounts, &holders, &self.config);
+        let mut clusters = HashMap::default();
+        let mut reassessed = HashSet::default();
+        for (root, members) in std::mem::take(&mut links.clusters) {
+            if members.len() < min {
+                continue;
+            }
+            let holding = holders.get(&root).copied().unwrap_or(0);
+            let unchanged = self.clusters.get(&root).is_some_and(|(before, held)| {
+                *held == holding
+                    && *before == members
+                    && members.iter().all(|&m| !self.is_dirty[m as usize])
+            });
+            let kept = self.campaigns.get(&root).filter(|_| unchanged);
+            let c = match kept {
+                Some(c) => c.clone(),
+                None => {
+                    reassessed.insert(root);
+                    campaign::assess(root, &members, &self.accounts, &holders, &self.config)
+                }
+            };
             campaigns.insert(root, c);
+            clusters.insert(root, (members, holding));
         }
         let assessed = Instant::now();
+        let joined: HashMap<u32, u32> = links
+            .root
+            .iter()
+            .filter(|&(i, root)| campaigns.contains_key(root) && links.fit[i] >= 1.0)
+            .map(|(&i, &root)| (i, root))
+            .collect();
         let mut rescore = dirty;
-        rescore.extend(links.root.keys());
-        rescore.append(&mut self.linked);
+        rescore.extend(
+            joined
+                .iter()
+                .filter(|&(i, root)| reassessed.contains(root) || self.joined.get(i) != Some(root))
+                .map(|(&i, _)| i),
+        );
+        rescore.extend(self.joined.keys().filter(|i| !joined.contains_key(i)));
         rescore.sort_unstable();
         rescore.dedup();
         let at = EventTime::from_unix_micros(ts).unwrap_or_default();
-        for i in rescore {
+        for &i in &rescore {
+            self.is_dirty[i as usize] = false;
             let account = &mut self.accounts[i as usize];
             let mut findings =
                 profile_findings(&account.profile(limits), Scope::Account, &self.config);
-            let joined = links
-                .root
-                .get(&i)
-                .and_then(|root| campaigns.get(root))
-                .filter(|_| links.fit.get(&i).is_some_and(|&fit| fit >= 1.0));
+            let joined = joined.get(&i).and_then(|root| campaigns.get(root));
             if let Some(c) = joined {
                 findings.merge(&c.findings);
             }
@@ -381,7 +416,8 @@ impl Engine {
                 }
             }
         }
-        self.linked = links.root.keys().copied().collect();
+        self.joined = joined;
+        self.clusters = clusters;
         self.blocklist.clear();
         for s in &links.shared {
             let root = links.root[&s.members[0]];
