@@ -56,18 +56,21 @@ impl Blocklist {
     /// The blocked campaign (its root account) whose keys among `found` are worth a full
     /// link: the strengths of the kinds matched, one key per kind, add up to at least 1, so
     /// templates alone never suffice. Ties go to the lowest root.
-    pub fn matching(&self, found: &mut ExchangeKeys, strength: &KindTable) -> Option<u32> {
+    pub fn matching(&self, found: &[Key], strength: &KindTable) -> Option<u32> {
         if self.keys.is_empty() {
             return None;
         }
-        found.sort_unstable();
-        found.dedup();
+        // Each (campaign, kind) counts once, first met in key order, as if `found` had been
+        // sorted: only the few keys that match are.
+        let mut hits: SmallVec<[(u64, u32, KeyKind); 8]> = found
+            .iter()
+            .filter_map(|k| Some((k.raw(), *self.keys.get(&k.raw())?, k.kind())))
+            .collect();
+        hits.sort_unstable();
         let mut matched: SmallVec<[(u32, KeyKind); 8]> = SmallVec::new();
-        for k in found.iter() {
-            if let Some(&root) = self.keys.get(&k.raw()) {
-                if !matched.contains(&(root, k.kind())) {
-                    matched.push((root, k.kind()));
-                }
+        for (_, root, kind) in hits {
+            if !matched.contains(&(root, kind)) {
+                matched.push((root, kind));
             }
         }
         matched

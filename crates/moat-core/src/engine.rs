@@ -292,7 +292,7 @@ impl Engine {
         self.accounts[i as usize].keys(|k| found.push(k));
         let Some(root) = self
             .blocklist
-            .matching(&mut found, &self.config.linking.strength)
+            .matching(&found, &self.config.linking.strength)
         else {
             return;
         };
@@ -331,7 +331,7 @@ impl Engine {
             account.keys(|k| keys.push(k.raw()));
             keys.sort_unstable();
             keys.dedup();
-            self.index.update(i, keys.clone(), judged);
+            self.index.update(i, &keys, judged);
         }
         let judged = Instant::now();
         let mut links = self.index.link(&self.config);

@@ -94,10 +94,13 @@ pub struct Links {
 
 impl KeyIndex {
     /// Registers account `i` under `keys` (sorted, deduplicated), judged `judged`.
-    pub fn update(&mut self, i: u32, keys: Vec<u64>, judged: Judged) {
+    pub fn update(&mut self, i: u32, keys: &[u64], judged: Judged) {
         let i_us = i as usize;
         if self.held.len() <= i_us {
             self.held.resize_with(i_us + 1, Default::default);
+        }
+        if self.held[i_us].0 == keys && self.held[i_us].1 == judged {
+            return;
         }
         let (old_keys, old_judged) = std::mem::take(&mut self.held[i_us]);
         for &k in &old_keys {
@@ -121,7 +124,7 @@ impl KeyIndex {
                 self.touch(k);
             }
         }
-        for &k in &keys {
+        for &k in keys {
             if old_keys.binary_search(&k).is_ok() {
                 continue;
             }
@@ -130,7 +133,7 @@ impl KeyIndex {
             h.count(judged, 1);
             self.touch(k);
         }
-        self.held[i_us] = (keys, judged);
+        self.held[i_us] = (keys.to_vec(), judged);
     }
 
     /// Marks `k` to be decided again: a key one account holds never links, unless it
@@ -307,11 +310,11 @@ mod tests {
         // Three new accounts share a card; thirty ordinary ones and one suspicious one
         // share a NAT address.
         for i in 0..3 {
-            index.update(i, vec![card], NEW);
+            index.update(i, &[card], NEW);
         }
         for i in 3..34 {
             let j = if i == 3 { BAD } else { GOOD };
-            index.update(i, vec![nat], j);
+            index.update(i, &[nat], j);
         }
         let links = index.link(&config);
         assert_eq!(links.clusters.len(), 1);
@@ -328,7 +331,7 @@ mod tests {
         let mut index = KeyIndex::default();
         for i in 0..20u32 {
             let j = if i == 7 { GOOD } else { BAD };
-            index.update(i, sorted(vec![template, system]), j);
+            index.update(i, &sorted(vec![template, system]), j);
         }
         let links = index.link(&config);
         assert_eq!(links.clusters[&0].len(), 19);
@@ -336,11 +339,11 @@ mod tests {
         assert_eq!(links.fit[&0], 1.0);
         // Judged again as ordinary, most of them: the keys stop linking.
         for i in 0..15u32 {
-            index.update(i, sorted(vec![template, system]), GOOD);
+            index.update(i, &sorted(vec![template, system]), GOOD);
         }
         assert!(index.link(&config).clusters.is_empty());
         // An account that drops a key leaves its holders.
-        index.update(0, vec![], GOOD);
+        index.update(0, &[], GOOD);
         assert_eq!(index.holders[&template].accounts.len(), 19);
     }
 }

@@ -183,7 +183,7 @@ impl Decider {
         let content = analyse(&exchange.request);
         let mut keys = ExchangeKeys::new();
         Blocklist::exchange_keys(&exchange, &content, &mut keys);
-        let root = blocked.blocklist.matching(&mut keys, strength)?;
+        let root = blocked.blocklist.matching(&keys, strength)?;
         blocked.ids.get(&root).cloned()
     }
 }
