@@ -120,7 +120,7 @@ pub fn template_holders(links: &Links) -> HashMap<u32, u32> {
     let mut holders: HashSet<u32> = HashSet::default();
     for s in &links.shared {
         if matches!(s.key.kind(), KeyKind::Template | KeyKind::SystemPrompt) {
-            holders.extend(&s.members);
+            holders.extend(s.members);
         }
     }
     let mut per_root: HashMap<u32, u32> = HashMap::default();

@@ -71,19 +71,19 @@ pub struct KeyIndex {
 const UNLINKED: u32 = u32::MAX;
 
 /// A key that links the accounts sharing it.
-#[derive(Debug, Clone)]
-pub struct SharedKey {
+#[derive(Debug, Clone, Copy)]
+pub struct SharedKey<'a> {
     /// The key.
     pub key: Key,
     /// The accounts it links (indices into the engine's accounts), in order.
-    pub members: Vec<u32>,
+    pub members: &'a [u32],
 }
 
-/// The result of one round of linking.
+/// The result of one round of linking, borrowing the index's linking keys.
 #[derive(Debug, Default)]
-pub struct Links {
+pub struct Links<'a> {
     /// The keys that link, in key order, each with the accounts it links.
-    pub shared: Vec<SharedKey>,
+    pub shared: Vec<SharedKey<'a>>,
     /// The clusters: root (the earliest account) → members, in account order.
     pub clusters: BTreeMap<u32, Vec<u32>>,
     /// Per linked account, the root of its cluster.
@@ -156,7 +156,7 @@ impl KeyIndex {
     ///
     /// Only keys touched since the last call are decided again, so every call must pass
     /// the same `config`.
-    pub fn link(&mut self, config: &DetectConfig) -> Links {
+    pub fn link(&mut self, config: &DetectConfig) -> Links<'_> {
         for raw in std::mem::take(&mut self.touched) {
             match self.decide(raw, config) {
                 Some(members) => self.linking.insert(raw, members),
@@ -169,7 +169,7 @@ impl KeyIndex {
             .iter()
             .map(|(&raw, members)| SharedKey {
                 key: Key::from_raw(raw),
-                members: members.clone(),
+                members,
             })
             .collect();
 
@@ -179,7 +179,7 @@ impl KeyIndex {
         let mut linked = Vec::new();
         for s in &shared {
             let strength = linking.strength.get(s.key.kind());
-            for &m in &s.members {
+            for &m in s.members {
                 if parent[m as usize] == UNLINKED {
                     parent[m as usize] = m;
                     linked.push(m);
