@@ -44,10 +44,9 @@ pub struct Engine {
     /// Accounts read since the last round, to be judged again.
     dirty: Vec<u32>,
     is_dirty: Vec<bool>,
-    /// The clusters of the last round big enough to be assessed, by root account: their
-    /// members and how many of them hold a linking template, what their evidence was read
-    /// from (a cluster whose members and template holders are the same and did not change
-    /// keeps its evidence).
+    /// The clusters assessed in the last round, by root account: their members and how
+    /// many of them hold a linking template. A cluster found again with the same members
+    /// and holders, none of whom changed, keeps its evidence.
     clusters: HashMap<u32, (Vec<u32>, u32)>,
     /// The accounts that joined a campaign's evidence in the last round (linked strongly
     /// enough), with the campaign's root account.
