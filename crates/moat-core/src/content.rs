@@ -342,113 +342,131 @@ struct SystemFacts {
 /// so that the numbers filling a template's slots do not tell copies apart. Each word is
 /// given as its hash, to `each`.
 ///
-/// One pass over the bytes, lowering each word into a buffer on the stack as it goes:
-/// ASCII bytes are classified and lowered without decoding, other characters are decoded
-/// one by one. The result is, bit for bit, splitting the text on every character that is
-/// not alphanumeric and hashing each word's `str::to_lowercase` (0 for a number).
+/// The result is, bit for bit, splitting the text on every character that is not
+/// alphanumeric and hashing each word's `str::to_lowercase` (0 for a number). One pass
+/// over the bytes: ASCII bytes are classified without decoding, and a word that is
+/// lowercase ASCII already (most words) is hashed where it lies, without being copied.
 fn words(text: &str, mut each: impl FnMut(u64)) {
     let bytes = text.as_bytes();
-    let mut word = Word::default();
     let mut i = 0;
     while i < bytes.len() {
-        let b = bytes[i];
-        if b.is_ascii() {
-            if b.is_ascii_alphanumeric() {
-                word.push_ascii(b, i);
+        let start = i;
+        let (mut numeric, mut upper, mut ascii) = (true, false, true);
+        while let Some(&b) = bytes.get(i) {
+            if b.is_ascii() {
+                if !b.is_ascii_alphanumeric() {
+                    break;
+                }
+                numeric &= b.is_ascii_digit();
+                upper |= b.is_ascii_uppercase();
+                i += 1;
             } else {
-                word.end(text, i, &mut each);
-            }
-            i += 1;
-        } else {
-            let c = text[i..].chars().next().unwrap_or_default();
-            if c.is_alphanumeric() {
-                word.push_char(c, i);
-            } else {
-                word.end(text, i, &mut each);
-            }
-            i += c.len_utf8();
-        }
-    }
-    word.end(text, bytes.len(), &mut each);
-}
-
-/// The word [`words`] is reading, lowered as it goes.
-struct Word {
-    lowered: [u8; 64],
-    len: usize,
-    /// Where the word starts in the text.
-    start: usize,
-    /// No character read yet.
-    empty: bool,
-    /// Only ASCII digits so far.
-    numeric: bool,
-    /// The word is to be lowered whole at its end: it outgrew the buffer, or it holds a
-    /// capital sigma, which lowers by its place in the word.
-    lower_whole: bool,
-}
-
-impl Default for Word {
-    fn default() -> Self {
-        Self {
-            lowered: [0; 64],
-            len: 0,
-            start: 0,
-            empty: true,
-            numeric: true,
-            lower_whole: false,
-        }
-    }
-}
-
-impl Word {
-    fn begin(&mut self, at: usize) {
-        if self.empty {
-            self.empty = false;
-            self.start = at;
-        }
-    }
-
-    fn push_ascii(&mut self, b: u8, at: usize) {
-        self.begin(at);
-        self.numeric &= b.is_ascii_digit();
-        if self.len < self.lowered.len() {
-            self.lowered[self.len] = b.to_ascii_lowercase();
-            self.len += 1;
-        } else {
-            self.lower_whole = true;
-        }
-    }
-
-    fn push_char(&mut self, c: char, at: usize) {
-        self.begin(at);
-        self.numeric = false;
-        self.lower_whole |= c == '\u{3a3}';
-        for l in c.to_lowercase() {
-            if self.len + l.len_utf8() <= self.lowered.len() {
-                self.len += l.encode_utf8(&mut self.lowered[self.len..]).len();
-            } else {
-                self.lower_whole = true;
+                let (c, facts) = char_facts(&text[i..]);
+                if !facts.alphanumeric {
+                    break;
+                }
+                numeric = false;
+                ascii = false;
+                i += c.len_utf8();
             }
         }
-    }
-
-    /// Ends the word at byte `at` of `text`, giving its hash to `each` if there was one.
-    fn end(&mut self, text: &str, at: usize, each: &mut impl FnMut(u64)) {
-        if self.empty {
-            return;
+        if i == start {
+            // A separator.
+            i += text[i..].chars().next().map_or(1, char::len_utf8);
+            continue;
         }
-        each(if self.numeric {
+        let word = &text[start..i];
+        each(if numeric {
             0
-        } else if self.lower_whole {
-            xxh3_64(text[self.start..at].to_lowercase().as_bytes())
+        } else if ascii && !upper {
+            xxh3_64(word.as_bytes())
         } else {
-            xxh3_64(&self.lowered[..self.len])
+            lowered_hash(word, ascii)
         });
-        self.len = 0;
-        self.empty = true;
-        self.numeric = true;
-        self.lower_whole = false;
     }
+}
+
+/// The hash of a word's `str::to_lowercase`, lowered into a buffer on the stack unless it
+/// outgrows it or holds a character that does not lower to one character by itself.
+fn lowered_hash(word: &str, ascii: bool) -> u64 {
+    let mut buf = [0u8; 64];
+    if ascii && word.len() <= buf.len() {
+        let lowered = &mut buf[..word.len()];
+        lowered.copy_from_slice(word.as_bytes());
+        lowered.make_ascii_lowercase();
+        return xxh3_64(lowered);
+    }
+    let mut len = 0;
+    let mut at = 0;
+    while at < word.len() {
+        let b = word.as_bytes()[at];
+        let (c, lower) = if b.is_ascii() {
+            (char::from(b), Some(char::from(b.to_ascii_lowercase())))
+        } else {
+            let (c, facts) = char_facts(&word[at..]);
+            (c, facts.lower)
+        };
+        match lower {
+            Some(l) if len + l.len_utf8() <= buf.len() => {
+                len += l.encode_utf8(&mut buf[len..]).len();
+            }
+            _ => return xxh3_64(word.to_lowercase().as_bytes()),
+        }
+        at += c.len_utf8();
+    }
+    xxh3_64(&buf[..len])
+}
+
+/// What [`words`] needs of a character beyond ASCII.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct CharFacts {
+    /// The character belongs to words.
+    alphanumeric: bool,
+    /// Its lowercase form, when `str::to_lowercase` gives one character that does not
+    /// depend on the neighbours (it does for a capital sigma).
+    lower: Option<char>,
+}
+
+impl CharFacts {
+    fn of(c: char) -> Self {
+        let mut lower = c.to_lowercase();
+        let lower = match (lower.next(), lower.next()) {
+            (Some(l), None) if c != '\u{3a3}' => Some(l),
+            _ => None,
+        };
+        Self {
+            alphanumeric: c.is_alphanumeric(),
+            lower,
+        }
+    }
+}
+
+/// The CJK Unified Ideographs: letters without case, a common case worth not looking up.
+const CJK_IDEOGRAPHS: std::ops::RangeInclusive<u32> = 0x4e00..=0x9fff;
+
+/// The first character of `text` (not ASCII) with its facts: from a table for the
+/// two-byte characters (Latin, Greek, Cyrillic, Hebrew, Arabic ...), worked out once from
+/// the standard library's own; from the standard library for the rest.
+fn char_facts(text: &str) -> (char, CharFacts) {
+    static TWO_BYTE: OnceLock<Vec<CharFacts>> = OnceLock::new();
+    let c = text.chars().next().unwrap_or_default();
+    let n = u32::from(c);
+    let facts = if (0x80..0x800).contains(&n) {
+        TWO_BYTE.get_or_init(|| {
+            (0x80..0x800)
+                .filter_map(char::from_u32)
+                .map(CharFacts::of)
+                .collect()
+        })[(n - 0x80) as usize]
+    } else if CJK_IDEOGRAPHS.contains(&n) {
+        CharFacts {
+            alphanumeric: true,
+            lower: Some(c),
+        }
+    } else {
+        CharFacts::of(c)
+    };
+    (c, facts)
 }
 
 /// The signature of a text's 3-word shingles; `None` for fewer than 3 words.
@@ -538,8 +556,17 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn signature_is_that_of_its_first_definition(text in "([A-Za-z0-9]{1,80}|[ .,;:!?\n\"'()-]{1,3}|é|ß|İ|数据|Ǆ|Σ|ΣΑΣ|ς|٣|\u{2019}){0,60}") {
+        fn signature_is_that_of_its_first_definition(text in "([A-Za-z0-9]{1,80}|[ .,;:!?\n\"'()-]{1,3}|é|ß|İ|数据|Ǆ|Σ|ΣΑΣ|ς|٣|\u{2019}|\\PC){0,60}") {
             proptest::prop_assert_eq!(signature(&text), signature_by_characters(&text));
+        }
+    }
+
+    #[test]
+    fn looked_up_character_facts_are_the_standard_librarys() {
+        for c in ('\u{80}'..='\u{7ff}').chain(CJK_IDEOGRAPHS.filter_map(char::from_u32)) {
+            let mut text = [0; 4];
+            let (read, facts) = char_facts(c.encode_utf8(&mut text));
+            assert_eq!((read, facts), (c, CharFacts::of(c)), "{c:?}");
         }
     }
 
