@@ -456,10 +456,114 @@ struct SystemFacts {
 /// given as its hash, to `each`.
 ///
 /// The result is, bit for bit, splitting the text on every character that is not
-/// alphanumeric and hashing each word's `str::to_lowercase` (0 for a number). One pass
-/// over the bytes: ASCII bytes are classified without decoding, and a word that is
-/// lowercase ASCII already (most words) is hashed where it lies, without being copied.
+/// alphanumeric and hashing each word's `str::to_lowercase` (0 for a number). Runs of
+/// bytes that may belong to words (ASCII letters and digits, and anything beyond ASCII)
+/// are found from bit masks 64 bytes at a time; a run of ASCII is one word, classified
+/// eight bytes at a time and, when it is lowercase already (most words), hashed where it
+/// lies; a run holding other characters is split by characters.
 fn words(text: &str, mut each: impl FnMut(u64)) {
+    let bytes = text.as_bytes();
+    let mut open = None;
+    for base in (0..bytes.len()).step_by(64) {
+        let mask = word_byte_mask(bytes, base);
+        let mut at = 0;
+        while at < 64 {
+            match open {
+                Some(start) => {
+                    let ones = (!(mask >> at)).trailing_zeros();
+                    if at + ones >= 64 {
+                        break;
+                    }
+                    at += ones;
+                    word_run(text, start, base + at as usize, &mut each);
+                    open = None;
+                }
+                None => {
+                    let rest = mask >> at;
+                    if rest == 0 {
+                        break;
+                    }
+                    at += rest.trailing_zeros();
+                    open = Some(base + at as usize);
+                }
+            }
+        }
+    }
+    if let Some(start) = open {
+        word_run(text, start, bytes.len(), &mut each);
+    }
+}
+
+/// Eight bytes, one per byte lane.
+const LANES: u64 = 0x0101_0101_0101_0101;
+/// The high bit of each byte lane.
+const HIGH_BITS: u64 = LANES * 0x80;
+
+/// The high bit of each byte of `x` that lies in `lo..=hi`; `x`'s bytes must be ASCII.
+fn bytes_in(x: u64, lo: u8, hi: u8) -> u64 {
+    (x + LANES * (0x80 - u64::from(lo))) & !(x + LANES * (0x7f - u64::from(hi))) & HIGH_BITS
+}
+
+/// The eight bytes from `at` as a number, the first in the low byte; zeros past the end.
+fn eight_bytes(bytes: &[u8], at: usize) -> u64 {
+    match bytes.get(at..at + 8) {
+        Some(chunk) => u64::from_le_bytes(chunk.try_into().unwrap_or_default()),
+        None => {
+            let mut padded = [0; 8];
+            let rest = bytes.get(at..).unwrap_or_default();
+            padded[..rest.len()].copy_from_slice(rest);
+            u64::from_le_bytes(padded)
+        }
+    }
+}
+
+/// Bit k is set when byte `base + k` may belong to a word: an ASCII letter or digit, or a
+/// byte beyond ASCII.
+fn word_byte_mask(bytes: &[u8], base: usize) -> u64 {
+    (0..8).fold(0, |mask, k| {
+        let x = eight_bytes(bytes, base + 8 * k);
+        let ascii = x & !HIGH_BITS;
+        let lanes =
+            (bytes_in(ascii, b'0', b'9') | bytes_in(ascii | (LANES * 0x20), b'a', b'z') | x)
+                & HIGH_BITS;
+        // Gathers the eight high bits into the top byte (no two partial products meet).
+        let packed = ((lanes >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56;
+        mask | packed << (8 * k)
+    })
+}
+
+/// Gives `each` the words of the run `start..end` of word bytes.
+fn word_run(text: &str, start: usize, end: usize, each: &mut impl FnMut(u64)) {
+    let bytes = text.as_bytes();
+    let (mut letters, mut upper, mut beyond_ascii) = (0, 0, 0);
+    for at in (start..end).step_by(8) {
+        let left = end - at;
+        let x = eight_bytes(bytes, at)
+            & if left >= 8 {
+                u64::MAX
+            } else {
+                (1 << (8 * left)) - 1
+            };
+        let ascii = x & !HIGH_BITS;
+        let capitals = bytes_in(ascii, b'A', b'Z');
+        letters |= capitals | bytes_in(ascii, b'a', b'z');
+        upper |= capitals;
+        beyond_ascii |= x & HIGH_BITS;
+    }
+    let word = &text[start..end];
+    if beyond_ascii != 0 {
+        split_by_characters(word, each);
+    } else if letters == 0 {
+        each(0);
+    } else if upper == 0 {
+        each(xxh3_64(word.as_bytes()));
+    } else {
+        each(lowered_hash(word, true));
+    }
+}
+
+/// [`words`] for a text holding characters beyond ASCII, one character at a time.
+fn split_by_characters(text: &str, each: &mut impl FnMut(u64)) {
     let bytes = text.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
