@@ -494,14 +494,16 @@ fn words(text: &str, mut each: impl FnMut(u64)) {
     }
 }
 
-/// Eight bytes, one per byte lane.
-const LANES: u64 = 0x0101_0101_0101_0101;
-/// The high bit of each byte lane.
-const HIGH_BITS: u64 = LANES * 0x80;
+/// A one in each of a number's eight bytes.
+const ONE_PER_BYTE: u64 = 0x0101_0101_0101_0101;
+/// The high bit of each of a number's eight bytes.
+const HIGH_BITS: u64 = ONE_PER_BYTE * 0x80;
 
 /// The high bit of each byte of `x` that lies in `lo..=hi`; `x`'s bytes must be ASCII.
 fn bytes_in(x: u64, lo: u8, hi: u8) -> u64 {
-    (x + LANES * (0x80 - u64::from(lo))) & !(x + LANES * (0x7f - u64::from(hi))) & HIGH_BITS
+    (x + ONE_PER_BYTE * (0x80 - u64::from(lo)))
+        & !(x + ONE_PER_BYTE * (0x7f - u64::from(hi)))
+        & HIGH_BITS
 }
 
 /// The eight bytes from `at` as a number, the first in the low byte; zeros past the end.
@@ -523,11 +525,11 @@ fn word_byte_mask(bytes: &[u8], base: usize) -> u64 {
     (0..8).fold(0, |mask, k| {
         let x = eight_bytes(bytes, base + 8 * k);
         let ascii = x & !HIGH_BITS;
-        let lanes =
-            (bytes_in(ascii, b'0', b'9') | bytes_in(ascii | (LANES * 0x20), b'a', b'z') | x)
+        let word_bytes =
+            (bytes_in(ascii, b'0', b'9') | bytes_in(ascii | (ONE_PER_BYTE * 0x20), b'a', b'z') | x)
                 & HIGH_BITS;
         // Gathers the eight high bits into the top byte (no two partial products meet).
-        let packed = ((lanes >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56;
+        let packed = ((word_bytes >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56;
         mask | packed << (8 * k)
     })
 }
