@@ -287,9 +287,9 @@ fn litellm_proxy_blocks_the_hydra_and_passes_customers() {
     // The proxy's logger delivers the calls to moat's ingest (LiteLLM's own payloads),
     // under the accounts the guardrail saw. LiteLLM's batching logger clears its queue
     // after each POST, dropping what was queued while the POST was under way, so a few
-    // calls may never be sent: no customer's count may pass its calls, all but a few
-    // counts must grow (a customer with one call whose log was dropped does not), and all
-    // but a few calls must arrive.
+    // calls may never be sent: no customer's count may pass its calls, and all but a few
+    // calls, the customers' among them, must arrive. (Most customers make one call here,
+    // so whether a given customer's count grows is up to LiteLLM's luck.)
     let answered = (passed("hydra") + passed("benign")) as u64;
     wait_for(
         "LiteLLM's logs reaching moat",
@@ -297,7 +297,7 @@ fn litellm_proxy_blocks_the_hydra_and_passes_customers() {
         || exchanges_in_moat() >= split as u64 + answered * 95 / 100,
     );
     std::thread::sleep(Duration::from_secs(6)); // one more flush of the logger
-    let mut unchanged = Vec::new();
+    let mut arrived = 0;
     let mut distinct: Vec<&Exchange> = customers.to_vec();
     distinct.sort_by(|a, b| a.account_id.cmp(&b.account_id));
     distinct.dedup_by(|a, b| a.account_id == b.account_id);
@@ -326,19 +326,16 @@ fn litellm_proxy_blocks_the_hydra_and_passes_customers() {
                 .unwrap_or_else(|| panic!("{}: {account}", e.account_id))
         };
         assert!(
-            now <= before + proxied,
+            (before..=before + proxied).contains(&now),
             "{}: {before} exchanges before, {proxied} calls, {now} after",
             e.account_id
         );
-        if now == before {
-            unchanged.push(&e.account_id);
-        }
+        arrived += now - before;
     }
     assert!(
-        unchanged.len() * 20 <= distinct.len(),
-        "{} of {} customers' calls never reached moat: {unchanged:?}",
-        unchanged.len(),
-        distinct.len()
+        arrived * 10 >= customers.len() as u64 * 9,
+        "{arrived} of {} customers' calls reached moat",
+        customers.len()
     );
     let r: Value = http
         .get(format!("{moat_url}/metrics"))
