@@ -456,30 +456,31 @@ struct SystemFacts {
 /// given as its hash, to `each`.
 ///
 /// The result is, bit for bit, splitting the text on every character that is not
-/// alphanumeric and hashing each word's `str::to_lowercase` (0 for a number). Runs of
-/// bytes that may belong to words (ASCII letters and digits, and anything beyond ASCII)
-/// are found from bit masks 64 bytes at a time; a run of ASCII is one word, classified
-/// eight bytes at a time and, when it is lowercase already (most words), hashed where it
+/// alphanumeric and hashing each word's `str::to_lowercase` (0 for a number). The text is
+/// classified 64 bytes at a time into bit masks ([`Block`]): runs of bytes that may belong
+/// to words (ASCII letters and digits, and anything beyond ASCII) are read off them, and
+/// so is what each run holds. A run of lowercase ASCII (most words) is hashed where it
 /// lies; a run holding other characters is split by characters.
 fn words(text: &str, mut each: impl FnMut(u64)) {
     let bytes = text.as_bytes();
     let mut open = None;
+    let mut run = Block::default();
     for base in (0..bytes.len()).step_by(64) {
-        let mask = word_byte_mask(bytes, base);
+        let block = Block::of(bytes, base);
         let mut at = 0;
         while at < 64 {
             match open {
                 Some(start) => {
-                    let ones = (!(mask >> at)).trailing_zeros();
-                    if at + ones >= 64 {
+                    let end = at + (!(block.word >> at)).trailing_zeros();
+                    run = run.with(block.within(at, end));
+                    if end == 64 {
                         break;
                     }
-                    at += ones;
-                    word_run(text, start, base + at as usize, &mut each);
-                    open = None;
+                    word_run(text, start..base + end as usize, run, &mut each);
+                    (open, run, at) = (None, Block::default(), end);
                 }
                 None => {
-                    let rest = mask >> at;
+                    let rest = block.word >> at;
                     if rest == 0 {
                         break;
                     }
@@ -490,94 +491,145 @@ fn words(text: &str, mut each: impl FnMut(u64)) {
         }
     }
     if let Some(start) = open {
-        word_run(text, start, bytes.len(), &mut each);
+        word_run(text, start..bytes.len(), run, &mut each);
     }
 }
 
-/// A one in each of a number's eight bytes.
-const ONE_PER_BYTE: u64 = 0x0101_0101_0101_0101;
-/// The high bit of each of a number's eight bytes.
-const HIGH_BITS: u64 = ONE_PER_BYTE * 0x80;
-
-/// The high bit of each byte of `x` that lies in `lo..=hi`; `x`'s bytes must be ASCII.
-fn bytes_in(x: u64, lo: u8, hi: u8) -> u64 {
-    (x + ONE_PER_BYTE * (0x80 - u64::from(lo)))
-        & !(x + ONE_PER_BYTE * (0x7f - u64::from(hi)))
-        & HIGH_BITS
+/// What up to 64 bytes of a text hold, as masks: bit k stands for byte k.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Block {
+    /// Bytes that may belong to a word: ASCII letters and digits, and bytes beyond ASCII.
+    word: u64,
+    /// ASCII letters.
+    letters: u64,
+    /// ASCII capitals.
+    capitals: u64,
+    /// Bytes beyond ASCII.
+    beyond_ascii: u64,
 }
 
-/// The eight bytes from `at` as a number, the first in the low byte; zeros past the end.
-fn eight_bytes(bytes: &[u8], at: usize) -> u64 {
-    match bytes.get(at..at + 8) {
-        Some(chunk) => u64::from_le_bytes(chunk.try_into().unwrap_or_default()),
-        None => {
-            let mut padded = [0; 8];
-            let rest = bytes.get(at..).unwrap_or_default();
-            padded[..rest.len()].copy_from_slice(rest);
-            u64::from_le_bytes(padded)
+impl Block {
+    /// The 64 bytes from `base` (zeros past the end of the text).
+    fn of(bytes: &[u8], base: usize) -> Self {
+        match bytes.get(base..base + 64) {
+            Some(chunk) => Self::of_64(chunk.try_into().unwrap_or(&[0; 64])),
+            None => {
+                let mut padded = [0; 64];
+                let rest = bytes.get(base..).unwrap_or_default();
+                padded[..rest.len()].copy_from_slice(rest);
+                Self::of_64(&padded)
+            }
+        }
+    }
+
+    /// The masks of 64 bytes, sixteen at a time with SSE2.
+    #[cfg(target_arch = "x86_64")]
+    fn of_64(chunk: &[u8; 64]) -> Self {
+        use std::arch::x86_64::{
+            __m128i, _mm_and_si128, _mm_cmpgt_epi8, _mm_cmplt_epi8, _mm_loadu_si128,
+            _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+        };
+        let mut block = Block::default();
+        // SAFETY: every x86-64 processor has SSE2, and each load reads 16 bytes of `chunk`
+        // (no alignment needed).
+        unsafe {
+            // Bytes in `lo..=hi`, for ASCII bounds: bytes beyond ASCII compare as negative.
+            let within = |v: __m128i, lo: u8, hi: u8| {
+                _mm_and_si128(
+                    _mm_cmpgt_epi8(v, _mm_set1_epi8(lo as i8 - 1)),
+                    _mm_cmplt_epi8(v, _mm_set1_epi8(hi as i8 + 1)),
+                )
+            };
+            for (k, sixteen) in chunk.chunks_exact(16).enumerate() {
+                let v = _mm_loadu_si128(sixteen.as_ptr().cast());
+                let bits = |m: __m128i| u64::from(_mm_movemask_epi8(m) as u16) << (16 * k);
+                let letters = within(_mm_or_si128(v, _mm_set1_epi8(0x20)), b'a', b'z');
+                let word = _mm_or_si128(_mm_or_si128(letters, within(v, b'0', b'9')), v);
+                block.word |= bits(word);
+                block.letters |= bits(letters);
+                block.capitals |= bits(within(v, b'A', b'Z'));
+                block.beyond_ascii |= bits(v);
+            }
+        }
+        block
+    }
+
+    /// The masks of 64 bytes, one byte at a time.
+    #[cfg(any(not(target_arch = "x86_64"), test))]
+    fn of_64_bytewise(chunk: &[u8; 64]) -> Self {
+        let mut block = Block::default();
+        for (k, &b) in chunk.iter().enumerate() {
+            let bit = |yes: bool| u64::from(yes) << k;
+            let letter = b.is_ascii_alphabetic();
+            block.word |= bit(letter || b.is_ascii_digit() || !b.is_ascii());
+            block.letters |= bit(letter);
+            block.capitals |= bit(b.is_ascii_uppercase());
+            block.beyond_ascii |= bit(!b.is_ascii());
+        }
+        block
+    }
+
+    /// The masks of 64 bytes.
+    #[cfg(not(target_arch = "x86_64"))]
+    fn of_64(chunk: &[u8; 64]) -> Self {
+        Self::of_64_bytewise(chunk)
+    }
+
+    /// The bytes `from..to` of the block only (`from <= to <= 64`, `from < 64`).
+    fn within(self, from: u32, to: u32) -> Self {
+        let bits = u64::MAX.checked_shr(64 - (to - from)).unwrap_or(0) << from;
+        Block {
+            word: self.word & bits,
+            letters: self.letters & bits,
+            capitals: self.capitals & bits,
+            beyond_ascii: self.beyond_ascii & bits,
+        }
+    }
+
+    /// What this and `other` hold together.
+    fn with(self, other: Block) -> Self {
+        Block {
+            word: self.word | other.word,
+            letters: self.letters | other.letters,
+            capitals: self.capitals | other.capitals,
+            beyond_ascii: self.beyond_ascii | other.beyond_ascii,
         }
     }
 }
 
-/// Bit k is set when byte `base + k` may belong to a word: an ASCII letter or digit, or a
-/// byte beyond ASCII.
-fn word_byte_mask(bytes: &[u8], base: usize) -> u64 {
-    (0..8).fold(0, |mask, k| {
-        let x = eight_bytes(bytes, base + 8 * k);
-        let ascii = x & !HIGH_BITS;
-        let word_bytes =
-            (bytes_in(ascii, b'0', b'9') | bytes_in(ascii | (ONE_PER_BYTE * 0x20), b'a', b'z') | x)
-                & HIGH_BITS;
-        // Gathers the eight high bits into the top byte (no two partial products meet).
-        let packed = ((word_bytes >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56;
-        mask | packed << (8 * k)
-    })
-}
-
-/// Gives `each` the words of the run `start..end` of word bytes.
-fn word_run(text: &str, start: usize, end: usize, each: &mut impl FnMut(u64)) {
-    let bytes = text.as_bytes();
-    let (mut letters, mut upper, mut beyond_ascii) = (0, 0, 0);
-    for at in (start..end).step_by(8) {
-        let left = end - at;
-        let x = eight_bytes(bytes, at)
-            & if left >= 8 {
-                u64::MAX
-            } else {
-                (1 << (8 * left)) - 1
-            };
-        let ascii = x & !HIGH_BITS;
-        let capitals = bytes_in(ascii, b'A', b'Z');
-        letters |= capitals | bytes_in(ascii, b'a', b'z');
-        upper |= capitals;
-        beyond_ascii |= x & HIGH_BITS;
-    }
-    let word = &text[start..end];
-    if beyond_ascii != 0 {
+/// Gives `each` the words of a run of word bytes, whose bytes hold what `held` says.
+/// Inlined into the loop of [`words`], which then keeps `held` in registers.
+#[inline(always)]
+fn word_run(text: &str, run: std::ops::Range<usize>, held: Block, each: &mut impl FnMut(u64)) {
+    let word = &text[run];
+    if held.beyond_ascii != 0 {
         split_by_characters(word, each);
-    } else if letters == 0 {
+    } else if held.letters == 0 {
         each(0);
-    } else if upper == 0 {
+    } else if held.capitals == 0 {
         each(xxh3_64(word.as_bytes()));
     } else {
         each(lowered_hash(word, true));
     }
 }
 
-/// [`words`] for a text holding characters beyond ASCII, one character at a time.
+/// [`words`] for a text holding characters beyond ASCII, one character at a time. Kept
+/// out of line: it is the rare path, and inlined it would bloat the common one.
+#[inline(never)]
 fn split_by_characters(text: &str, each: &mut impl FnMut(u64)) {
     let bytes = text.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
         let start = i;
-        let (mut numeric, mut upper, mut ascii) = (true, false, true);
+        // `lower`: every character is its own lowercase form.
+        let (mut numeric, mut lower, mut ascii) = (true, true, true);
         while let Some(&b) = bytes.get(i) {
             if b.is_ascii() {
                 if !b.is_ascii_alphanumeric() {
                     break;
                 }
                 numeric &= b.is_ascii_digit();
-                upper |= b.is_ascii_uppercase();
+                lower &= !b.is_ascii_uppercase();
                 i += 1;
             } else {
                 let (c, facts) = char_facts(&text[i..]);
@@ -585,6 +637,7 @@ fn split_by_characters(text: &str, each: &mut impl FnMut(u64)) {
                     break;
                 }
                 numeric = false;
+                lower &= facts.lower == Some(c);
                 ascii = false;
                 i += c.len_utf8();
             }
@@ -597,7 +650,7 @@ fn split_by_characters(text: &str, each: &mut impl FnMut(u64)) {
         let word = &text[start..i];
         each(if numeric {
             0
-        } else if ascii && !upper {
+        } else if lower {
             xxh3_64(word.as_bytes())
         } else {
             lowered_hash(word, ascii)
@@ -774,6 +827,14 @@ mod tests {
     }
 
     proptest::proptest! {
+        #[test]
+        fn block_masks_are_those_of_each_byte(bytes in proptest::array::uniform32(proptest::num::u8::ANY), more in proptest::array::uniform32(proptest::num::u8::ANY)) {
+            let mut chunk = [0u8; 64];
+            chunk[..32].copy_from_slice(&bytes);
+            chunk[32..].copy_from_slice(&more);
+            proptest::prop_assert_eq!(Block::of_64(&chunk), Block::of_64_bytewise(&chunk));
+        }
+
         #[test]
         fn signature_is_that_of_its_first_definition(text in "([A-Za-z0-9]{1,80}|[ .,;:!?\n\"'()-]{1,3}|é|ß|İ|数据|Ǆ|Σ|ΣΑΣ|ς|٣|\u{2019}|\\PC){0,60}") {
             proptest::prop_assert_eq!(signature(&text), signature_by_characters(&text));
