@@ -72,6 +72,11 @@ pub struct ModelNews {
 impl AccountState {
     /// Reads what an account record or an exchange says of the account.
     pub fn update_info(&mut self, info: &AccountInfo) {
+        self.update_info_with_keys(info, keys::account_keys(info));
+    }
+
+    /// [`AccountState::update_info`] with the facts' keys worked out already.
+    fn update_info_with_keys(&mut self, info: &AccountInfo, own_keys: [Option<Key>; 3]) {
         if info.is_empty() {
             return;
         }
@@ -79,15 +84,14 @@ impl AccountState {
             self.created_at = info.created_at;
         }
         if let Some(channel) = info.signup_channel.as_deref() {
-            self.program = matches!(
-                channel.to_ascii_lowercase().as_str(),
-                "education" | "research" | "startup"
-            );
+            self.program = ["education", "research", "startup"]
+                .iter()
+                .any(|program| channel.eq_ignore_ascii_case(program));
         }
         if info.verified.is_some() {
             self.verified = info.verified;
         }
-        for (slot, key) in self.own_keys.iter_mut().zip(keys::account_keys(info)) {
+        for (slot, key) in self.own_keys.iter_mut().zip(own_keys) {
             if key.is_some() {
                 *slot = key;
             }
@@ -103,7 +107,7 @@ impl AccountState {
         news: ModelNews,
         limits: &Limits,
     ) {
-        self.update_info(&e.account);
+        self.update_info_with_keys(&e.account, carried.account);
         self.count_day(e.ts.as_unix_micros().div_euclid(MICROS_PER_DAY as i64));
         let p = &mut self.exchanges;
         p.count_exchange(e.ts);

@@ -8,7 +8,7 @@ use smallvec::SmallVec;
 use crate::config::KindTable;
 use crate::content::ContentSignals;
 use crate::exchange::Exchange;
-use crate::keys::{self, Carried, Key, KeyKind};
+use crate::keys::{Carried, Key, KeyKind};
 
 /// The keys an exchange carries, as a list small enough for the stack.
 pub type ExchangeKeys = SmallVec<[Key; 32]>;
@@ -49,8 +49,9 @@ impl Blocklist {
     /// Adds to `out` the link keys one exchange carries on its own: network, client
     /// software, account facts, system prompt and template bands.
     pub fn exchange_keys(e: &Exchange, content: &ContentSignals, out: &mut ExchangeKeys) {
-        out.extend(Carried::of(e, content).keys());
-        out.extend(keys::account_keys(&e.account).into_iter().flatten());
+        let carried = Carried::of(e, content);
+        out.extend(carried.keys());
+        out.extend(carried.account.into_iter().flatten());
     }
 
     /// The blocked campaign (its root account) whose keys among `found` are worth a full

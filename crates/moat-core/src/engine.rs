@@ -24,6 +24,26 @@ use crate::verdict::{AccountVerdict, CampaignReport, Evidence, Report, ScanSumma
 const MICROS_PER_MINUTE: i64 = 60_000_000;
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 
+/// What the engine takes of an exchange besides the exchange itself: its content signals
+/// and the link keys it carries. A scan works them out on its decoding threads, where the
+/// text is read and dropped, so that the engine's thread does not.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prepared {
+    /// The content signals of the exchange's text.
+    pub content: content::ContentSignals,
+    /// The link keys it carries.
+    pub carried: Carried,
+}
+
+impl Prepared {
+    /// Analyses `e`'s text and works out its keys.
+    pub fn of(e: &Exchange) -> Self {
+        let content = content::analyse(&e.request);
+        let carried = Carried::of(e, &content);
+        Self { content, carried }
+    }
+}
+
 /// The detection engine. Deterministic: the same records in the same order give the same
 /// verdicts, however they were read.
 pub struct Engine {
@@ -219,13 +239,22 @@ impl Engine {
 
     /// Reads one exchange.
     pub fn observe(&mut self, e: &Exchange) {
-        let content = content::analyse(&e.request);
-        self.observe_analysed(e, &content);
+        self.observe_prepared(e, &Prepared::of(e));
     }
 
     /// Reads one exchange whose text was already analysed (and perhaps dropped): `content`
     /// must be [`analyse`](content::analyse) of its request.
     pub fn observe_analysed(&mut self, e: &Exchange, content: &content::ContentSignals) {
+        self.take_in(e, content, &Carried::of(e, content));
+    }
+
+    /// Reads one exchange prepared already (its text perhaps dropped): `prepared` must be
+    /// [`Prepared::of`] the exchange.
+    pub fn observe_prepared(&mut self, e: &Exchange, prepared: &Prepared) {
+        self.take_in(e, &prepared.content, &prepared.carried);
+    }
+
+    fn take_in(&mut self, e: &Exchange, content: &content::ContentSignals, carried: &Carried) {
         let ts = e.ts.as_unix_micros();
         self.advance(ts);
         self.first_ts.get_or_insert(ts);
@@ -233,9 +262,8 @@ impl Engine {
         let i = self.account(&e.account_id);
         self.touch(i);
         let news = self.model_news(e, i);
-        let carried = Carried::of(e, content);
         let state = &mut self.accounts[i as usize];
-        state.observe(e, content, &carried, news, &self.config.limits);
+        state.observe(e, content, carried, news, &self.config.limits);
         if let Some(intel) = &self.intel {
             if state.exchange_count() <= crate::intel::CHECKED_EXCHANGES {
                 state.add_partner_match(intel.matches(e, content));
@@ -248,7 +276,7 @@ impl Engine {
             activity[i as usize].observe(e.ts, content);
         }
         if state.decision.verdict != Verdict::Block {
-            self.check_blocked_keys(i, e, &carried);
+            self.check_blocked_keys(i, e, carried);
         }
         let decision = &mut self.accounts[i as usize].decision;
         if decision.verdict != Verdict::Block {

@@ -148,9 +148,9 @@ pub fn client_key(client: &Client) -> Option<Key> {
     Some(Key::new(KeyKind::Client, &bytes))
 }
 
-/// The link keys an exchange carries by itself, its account's facts apart: address,
-/// network, client software, system prompt and template bands. Worked out once per
-/// exchange, for the account's state and for the blocklist.
+/// The link keys an exchange carries: address, network, client software, system prompt
+/// and template bands, and apart from them those of the account facts it holds. Worked out
+/// once per exchange, for the account's state and for the blocklist.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Carried {
     /// The client's address.
@@ -163,6 +163,9 @@ pub struct Carried {
     pub system: Option<Key>,
     /// The bands of the prompt's template signature.
     pub templates: [Option<Key>; TEMPLATE_BANDS],
+    /// The keys of the account facts the exchange holds ([`account_keys`]): the account's
+    /// own, not among [`Carried::keys`].
+    pub account: [Option<Key>; 3],
 }
 
 impl Carried {
@@ -180,10 +183,11 @@ impl Carried {
                 .signature
                 .as_ref()
                 .map_or([None; TEMPLATE_BANDS], template_bands),
+            account: account_keys(&e.account),
         }
     }
 
-    /// Every key carried.
+    /// Every key carried but the account facts'.
     pub fn keys(&self) -> impl Iterator<Item = Key> + '_ {
         [self.ip, self.prefix, self.client, self.system]
             .into_iter()

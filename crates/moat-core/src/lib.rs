@@ -32,7 +32,7 @@ pub use blocklist::Blocklist;
 pub use compact_str::{CompactString, format_compact};
 pub use config::DetectConfig;
 pub use content::{Capabilities, ContentSignals, Signature, analyse};
-pub use engine::{Engine, Outcome, RoundCosts};
+pub use engine::{Engine, Outcome, Prepared, RoundCosts};
 pub use exchange::{
     AccountInfo, AccountRecord, Client, Exchange, Message, Record, Request, Response, Role, Usage,
 };

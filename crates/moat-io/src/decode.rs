@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 use indicatif::{ProgressBar, ProgressStyle};
-use moat_core::{ContentSignals, Record};
+use moat_core::{Prepared, Record};
 
 use crate::format::Format;
 use crate::reject::{ErrorPolicy, Location, Reject};
@@ -32,9 +32,10 @@ pub struct ReadOptions {
     pub errors: ErrorPolicy,
     /// Draw a progress bar on standard error, if it is a terminal.
     pub progress: bool,
-    /// Analyse each exchange's text on the decoding threads and drop the text there
-    /// ([`Batch::content`] holds the signals): the reading thread never sees prompts.
-    pub analyse_content: bool,
+    /// Prepare each exchange on the decoding threads (its content signals and link keys,
+    /// in [`Batch::prepared`]) and drop its text there: the reading thread never sees
+    /// prompts.
+    pub prepare: bool,
 }
 
 /// The default limit on one record's size: 64 MiB.
@@ -49,7 +50,7 @@ impl Default for ReadOptions {
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
             errors: ErrorPolicy::default(),
             progress: true,
-            analyse_content: false,
+            prepare: false,
         }
     }
 }
@@ -64,22 +65,22 @@ pub struct Batch {
     pub rejects: Vec<Reject>,
     /// Input bytes this batch covers (after decompression; 0 for Parquet rows).
     pub bytes: u64,
-    /// With [`ReadOptions::analyse_content`], the content signals of each record (`None`
+    /// With [`ReadOptions::prepare`], each record prepared for the engine (`None`
     /// for account records), in the same order; empty otherwise.
-    pub content: Vec<Option<ContentSignals>>,
+    pub prepared: Vec<Option<Prepared>>,
 }
 
 impl Batch {
-    /// Analyses every exchange's text and drops it.
-    fn analyse_content(&mut self) {
-        self.content = self
+    /// Prepares every exchange and drops its text.
+    fn prepare(&mut self) {
+        self.prepared = self
             .records
             .iter_mut()
             .map(|record| match record {
                 Record::Exchange(e) => {
-                    let content = moat_core::analyse(&e.request);
+                    let prepared = Prepared::of(e);
                     e.drop_text();
-                    Some(content)
+                    Some(prepared)
                 }
                 Record::Account(_) => None,
             })
@@ -150,12 +151,12 @@ impl RecordStream {
         let mut handles = Vec::with_capacity(threads + 1);
         for _ in 0..threads {
             let work_rx = work_rx.clone();
-            let analyse = options.analyse_content;
+            let prepare = options.prepare;
             handles.push(std::thread::spawn(move || {
                 for work in work_rx {
                     let mut batch = decode_job(&work.source, work.job);
-                    if analyse {
-                        batch.analyse_content();
+                    if prepare {
+                        batch.prepare();
                     }
                     let _ = work.reply.send(batch);
                 }

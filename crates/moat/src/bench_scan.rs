@@ -60,7 +60,8 @@ struct Figures {
     parse_one_thread_s: f64,
     /// moat's reader: framing and decoding into exchange records.
     decode_s: f64,
-    /// The same, with each exchange's content signals computed on the decoding threads.
+    /// The same, with each exchange prepared for the engine (content signals and link
+    /// keys) on the decoding threads.
     decode_signals_s: f64,
     /// `moat scan` end to end: reading, signals, the engine, its linking rounds, the
     /// verdicts and the story written to a folder.
@@ -123,11 +124,11 @@ pub fn run(args: Args, config: &Config, out: Output) -> anyhow::Result<ExitCode>
         .threads
         .unwrap_or(ReadOptions::default().threads)
         .max(1);
-    let options = |analyse_content| ReadOptions {
+    let options = |prepare| ReadOptions {
         threads,
         errors: ErrorPolicy::Strict,
         progress: false,
-        analyse_content,
+        prepare,
         ..ReadOptions::default()
     };
     let file_bytes = std::fs::metadata(&path)?.len();

@@ -104,17 +104,18 @@ impl InputArgs {
         })
     }
 
-    /// Like [`InputArgs::read`], a batch at a time; with `analyse`, the decoding threads
-    /// analyse each exchange's text and drop it (see [`moat_io::Batch::content`]).
+    /// Like [`InputArgs::read`], a batch at a time; with `prepare`, the decoding threads
+    /// prepare each exchange for the engine and drop its text (see
+    /// [`moat_io::Batch::prepared`]).
     pub fn read_batches(
         &self,
         config: &Config,
         out: Output,
-        analyse: bool,
+        prepare: bool,
         mut each: impl FnMut(Batch) -> anyhow::Result<()>,
     ) -> anyhow::Result<(ReadStats, Option<moat_io::ReadError>)> {
         let options = ReadOptions {
-            analyse_content: analyse,
+            prepare,
             ..self.options(config, out)?
         };
         let sources = expand_inputs(&self.inputs)?;

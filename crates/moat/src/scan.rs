@@ -81,11 +81,11 @@ pub fn run(args: Args, config: &Config, out: Output) -> anyhow::Result<ExitCode>
     Ok(finish(&stats, None))
 }
 
-/// Hands a batch read with its content analysed to the engine.
+/// Hands a batch read with its exchanges prepared to the engine.
 pub fn observe(engine: &mut Engine, batch: &Batch) {
-    for (record, content) in batch.records.iter().zip(&batch.content) {
-        match (record, content) {
-            (Record::Exchange(e), Some(content)) => engine.observe_analysed(e, content),
+    for (record, prepared) in batch.records.iter().zip(&batch.prepared) {
+        match (record, prepared) {
+            (Record::Exchange(e), Some(prepared)) => engine.observe_prepared(e, prepared),
             (Record::Exchange(e), None) => engine.observe(e),
             (Record::Account(a), _) => engine.observe_account(a),
         }
