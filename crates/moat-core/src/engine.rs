@@ -12,7 +12,7 @@ use crate::blocklist::{Blocklist, ExchangeKeys};
 use crate::campaign::{self, Campaign};
 use crate::config::DetectConfig;
 use crate::content;
-use crate::exchange::{AccountRecord, Exchange};
+use crate::exchange::{AccountRecord, Exchange, Record};
 use crate::intel::{self, PartnerIntel};
 use crate::keys::Carried;
 use crate::linker;
@@ -23,6 +23,8 @@ use crate::verdict::{AccountVerdict, CampaignReport, Evidence, Report, ScanSumma
 
 const MICROS_PER_MINUTE: i64 = 60_000_000;
 const MICROS_PER_DAY: i64 = 86_400_000_000;
+/// How many accounts ahead of its turn an account's state is fetched.
+const PREFETCH_AHEAD: usize = 8;
 
 /// What the engine takes of an exchange besides the exchange itself: its content signals
 /// and the link keys it carries. A scan works them out on its decoding threads, where the
@@ -210,6 +212,17 @@ impl Engine {
         i
     }
 
+    /// Asks the processor to fetch the state of account `i` (which must exist) and its
+    /// activity before they are needed: the states of many accounts outgrow the caches, and
+    /// an account's turn comes at random.
+    fn prefetch_account(&self, i: u32) {
+        let i = i as usize;
+        prefetch(&self.accounts[i]);
+        if let Some(a) = self.activity.as_ref().and_then(|a| a.get(i)) {
+            prefetch(a);
+        }
+    }
+
     fn touch(&mut self, i: u32) {
         if !std::mem::replace(&mut self.is_dirty[i as usize], true) {
             self.dirty.push(i);
@@ -235,6 +248,24 @@ impl Engine {
         let i = self.account(&record.account_id);
         self.accounts[i as usize].update_info(&record.account);
         self.touch(i);
+    }
+
+    /// Reads records in order, each exchange with what it was prepared into, if it was
+    /// ([`Prepared::of`] it, at the same index of `prepared`). Faster than one record at a
+    /// time: the state of each account is fetched a few records before its turn.
+    pub fn observe_records(&mut self, records: &[Record], prepared: &[Option<Prepared>]) {
+        for (n, record) in records.iter().enumerate() {
+            if let Some(Record::Exchange(later)) = records.get(n + PREFETCH_AHEAD) {
+                if let Some(&i) = self.ids.get(later.account_id.as_str()) {
+                    self.prefetch_account(i);
+                }
+            }
+            match (record, prepared.get(n).and_then(Option::as_ref)) {
+                (Record::Exchange(e), Some(p)) => self.observe_prepared(e, p),
+                (Record::Exchange(e), None) => self.observe(e),
+                (Record::Account(a), _) => self.observe_account(a),
+            }
+        }
     }
 
     /// Reads one exchange.
@@ -748,4 +779,19 @@ impl Engine {
                 .collect(),
         }
     }
+}
+
+/// Asks the processor to fetch `value` into the cache (a hint: it may not).
+fn prefetch<T>(value: &T) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        let start: *const T = value;
+        for line in (0..std::mem::size_of::<T>()).step_by(64) {
+            // SAFETY: every x86-64 processor has SSE, and a prefetch never faults.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.cast::<i8>().wrapping_add(line)) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = value;
 }

@@ -1,8 +1,8 @@
 //! The engine on hand-built traffic: a small campaign among ordinary customers.
 
 use moat_core::{
-    AccountInfo, Client, DetectConfig, Engine, EventTime, Exchange, Request, Verdict,
-    format_compact,
+    AccountInfo, Client, DetectConfig, Engine, EventTime, Exchange, Prepared, Record, Request,
+    Verdict, format_compact,
 };
 
 const HOUR: i64 = 3_600_000_000;
@@ -178,4 +178,36 @@ fn customers_alone_are_left_alone_and_nothing_is_no_campaign() {
     assert!(outcome.accounts.iter().all(|a| a.verdict == Verdict::Allow));
     let empty = scan(&[]);
     assert!(empty.accounts.is_empty() && empty.report.campaigns.is_empty());
+}
+
+#[test]
+fn records_read_in_batches_prepared_or_not_give_the_same_verdicts() {
+    let traffic = traffic();
+    let one_at_a_time = scan(&traffic);
+    let records: Vec<Record> = traffic.into_iter().map(Record::Exchange).collect();
+    for prepare in [false, true] {
+        let mut engine = Engine::new(DetectConfig::default());
+        for batch in records.chunks(37) {
+            let mut batch = batch.to_vec();
+            let prepared: Vec<Option<Prepared>> = batch
+                .iter_mut()
+                .map(|r| match r {
+                    Record::Exchange(e) if prepare => {
+                        let p = Prepared::of(e);
+                        e.drop_text();
+                        Some(p)
+                    }
+                    _ => None,
+                })
+                .collect();
+            engine.observe_records(&batch, &prepared);
+        }
+        let outcome = engine.finish();
+        assert_eq!(
+            outcome.accounts, one_at_a_time.accounts,
+            "prepared: {prepare}"
+        );
+        assert_eq!(outcome.before_block, one_at_a_time.before_block);
+        assert_eq!(outcome.report, one_at_a_time.report);
+    }
 }

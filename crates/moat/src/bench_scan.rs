@@ -331,7 +331,7 @@ fn time_scan(
     for batch in stream.by_ref() {
         let batch = batch?;
         let t = Instant::now();
-        crate::scan::observe(&mut engine, &batch);
+        engine.observe_records(&batch.records, &batch.prepared);
         observing += t.elapsed();
     }
     let rounds = engine.round_costs();

@@ -5,8 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use moat_core::{Engine, Outcome, Record, Report, Verdict};
-use moat_io::Batch;
+use moat_core::{Engine, Outcome, Report, Verdict};
 
 use crate::config::Config;
 use crate::input::{InputArgs, Output, finish, print_stdout};
@@ -41,7 +40,7 @@ pub fn run(args: Args, config: &Config, out: Output) -> anyhow::Result<ExitCode>
         engine = engine.with_intel(intel);
     }
     let (stats, stopped) = args.input.read_batches(config, out, true, |batch| {
-        observe(&mut engine, &batch);
+        engine.observe_records(&batch.records, &batch.prepared);
         Ok(())
     })?;
     if let Some(e) = stopped {
@@ -79,17 +78,6 @@ pub fn run(args: Args, config: &Config, out: Output) -> anyhow::Result<ExitCode>
     }
     print_stdout(&text)?;
     Ok(finish(&stats, None))
-}
-
-/// Hands a batch read with its exchanges prepared to the engine.
-pub fn observe(engine: &mut Engine, batch: &Batch) {
-    for (record, prepared) in batch.records.iter().zip(&batch.prepared) {
-        match (record, prepared) {
-            (Record::Exchange(e), Some(prepared)) => engine.observe_prepared(e, prepared),
-            (Record::Exchange(e), None) => engine.observe(e),
-            (Record::Account(a), _) => engine.observe_account(a),
-        }
-    }
 }
 
 /// The scan in Markdown: totals, then one line per campaign with its strongest evidence.
