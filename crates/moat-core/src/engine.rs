@@ -252,17 +252,35 @@ impl Engine {
 
     /// Reads records in order, each exchange with what it was prepared into, if it was
     /// ([`Prepared::of`] it, at the same index of `prepared`). Faster than one record at a
-    /// time: the state of each account is fetched a few records before its turn.
+    /// time: each exchange's account is looked up a few records before its turn, and its
+    /// state fetched into the cache meanwhile.
     pub fn observe_records(&mut self, records: &[Record], prepared: &[Option<Prepared>]) {
-        for (n, record) in records.iter().enumerate() {
-            if let Some(Record::Exchange(later)) = records.get(n + PREFETCH_AHEAD) {
-                if let Some(&i) = self.ids.get(later.account_id.as_str()) {
-                    self.prefetch_account(i);
+        // The account of record `n`, if it was known when looked up ahead, at `n % AHEAD`.
+        let mut ahead = [None; PREFETCH_AHEAD];
+        let look_up = |engine: &Self, n: usize| match records.get(n) {
+            Some(Record::Exchange(e)) => {
+                let known = engine.ids.get(e.account_id.as_str()).copied();
+                if let Some(i) = known {
+                    engine.prefetch_account(i);
                 }
+                known
             }
+            _ => None,
+        };
+        for (n, slot) in ahead.iter_mut().enumerate() {
+            *slot = look_up(self, n);
+        }
+        for (n, record) in records.iter().enumerate() {
+            let known = std::mem::replace(
+                &mut ahead[n % PREFETCH_AHEAD],
+                look_up(self, n + PREFETCH_AHEAD),
+            );
             match (record, prepared.get(n).and_then(Option::as_ref)) {
-                (Record::Exchange(e), Some(p)) => self.observe_prepared(e, p),
-                (Record::Exchange(e), None) => self.observe(e),
+                (Record::Exchange(e), Some(p)) => self.take_in(known, e, &p.content, &p.carried),
+                (Record::Exchange(e), None) => {
+                    let p = Prepared::of(e);
+                    self.take_in(known, e, &p.content, &p.carried);
+                }
                 (Record::Account(a), _) => self.observe_account(a),
             }
         }
@@ -276,21 +294,28 @@ impl Engine {
     /// Reads one exchange whose text was already analysed (and perhaps dropped): `content`
     /// must be [`analyse`](content::analyse) of its request.
     pub fn observe_analysed(&mut self, e: &Exchange, content: &content::ContentSignals) {
-        self.take_in(e, content, &Carried::of(e, content));
+        self.take_in(None, e, content, &Carried::of(e, content));
     }
 
     /// Reads one exchange prepared already (its text perhaps dropped): `prepared` must be
     /// [`Prepared::of`] the exchange.
     pub fn observe_prepared(&mut self, e: &Exchange, prepared: &Prepared) {
-        self.take_in(e, &prepared.content, &prepared.carried);
+        self.take_in(None, e, &prepared.content, &prepared.carried);
     }
 
-    fn take_in(&mut self, e: &Exchange, content: &content::ContentSignals, carried: &Carried) {
+    /// Takes an exchange in; `known` is its account's index, if looked up already.
+    fn take_in(
+        &mut self,
+        known: Option<u32>,
+        e: &Exchange,
+        content: &content::ContentSignals,
+        carried: &Carried,
+    ) {
         let ts = e.ts.as_unix_micros();
         self.advance(ts);
         self.first_ts.get_or_insert(ts);
         self.exchanges += 1;
-        let i = self.account(&e.account_id);
+        let i = known.unwrap_or_else(|| self.account(&e.account_id));
         self.touch(i);
         let news = self.model_news(e, i);
         let state = &mut self.accounts[i as usize];
