@@ -255,7 +255,8 @@ impl Engine {
     /// time: each exchange's account is looked up a few records before its turn, and its
     /// state fetched into the cache meanwhile.
     pub fn observe_records(&mut self, records: &[Record], prepared: &[Option<Prepared>]) {
-        // The account of record `n`, if it was known when looked up ahead, at `n % AHEAD`.
+        // The account of record `n`, if known when it was looked up ahead, at
+        // `n % PREFETCH_AHEAD`.
         let mut ahead = [None; PREFETCH_AHEAD];
         let look_up = |engine: &Self, n: usize| match records.get(n) {
             Some(Record::Exchange(e)) => {
