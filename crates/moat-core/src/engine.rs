@@ -289,19 +289,14 @@ impl Engine {
 
     /// Reads one exchange.
     pub fn observe(&mut self, e: &Exchange) {
-        self.observe_prepared(e, &Prepared::of(e));
+        let p = Prepared::of(e);
+        self.take_in(None, e, &p.content, &p.carried);
     }
 
     /// Reads one exchange whose text was already analysed (and perhaps dropped): `content`
     /// must be [`analyse`](content::analyse) of its request.
     pub fn observe_analysed(&mut self, e: &Exchange, content: &content::ContentSignals) {
         self.take_in(None, e, content, &Carried::of(e, content));
-    }
-
-    /// Reads one exchange prepared already (its text perhaps dropped): `prepared` must be
-    /// [`Prepared::of`] the exchange.
-    pub fn observe_prepared(&mut self, e: &Exchange, prepared: &Prepared) {
-        self.take_in(None, e, &prepared.content, &prepared.carried);
     }
 
     /// Takes an exchange in; `known` is its account's index, if looked up already.
