@@ -73,18 +73,24 @@ pub struct Batch {
 impl Batch {
     /// Prepares every exchange and drops its text.
     fn prepare(&mut self) {
-        self.prepared = self
-            .records
-            .iter_mut()
-            .map(|record| match record {
+        self.prepared.clear();
+        self.prepared
+            .extend(self.records.iter_mut().map(|record| match record {
                 Record::Exchange(e) => {
                     let prepared = Prepared::of(e);
                     e.drop_text();
                     Some(prepared)
                 }
                 Record::Account(_) => None,
-            })
-            .collect();
+            }));
+    }
+
+    /// Empties the batch, keeping the room its vectors have.
+    fn clear(&mut self) {
+        self.records.clear();
+        self.rejects.clear();
+        self.prepared.clear();
+        self.bytes = 0;
     }
 }
 
@@ -132,6 +138,7 @@ struct Work {
 /// threads; dropping the stream stops them.
 pub struct RecordStream {
     ordered: Option<Receiver<Receiver<Batch>>>,
+    spent: Sender<Batch>,
     threads: Vec<JoinHandle<()>>,
     stats: ReadStats,
     errors: ErrorPolicy,
@@ -145,16 +152,18 @@ impl RecordStream {
         let threads = options.threads.max(1);
         let (work_tx, work_rx) = bounded::<Work>(threads * 2);
         let (ordered_tx, ordered_rx) = bounded::<Receiver<Batch>>(threads * 4);
+        let (spent_tx, spent_rx) = bounded::<Batch>(threads * 4);
         let progress =
             (options.progress && io::stderr().is_terminal()).then(|| progress_bar(&sources));
 
         let mut handles = Vec::with_capacity(threads + 1);
         for _ in 0..threads {
-            let work_rx = work_rx.clone();
+            let (work_rx, spent_rx) = (work_rx.clone(), spent_rx.clone());
             let prepare = options.prepare;
             handles.push(std::thread::spawn(move || {
                 for work in work_rx {
-                    let mut batch = decode_job(&work.source, work.job);
+                    let mut batch = spent_rx.try_recv().unwrap_or_default();
+                    decode_job(&work.source, work.job, &mut batch);
                     if prepare {
                         batch.prepare();
                     }
@@ -171,6 +180,7 @@ impl RecordStream {
         handles.push(std::thread::spawn(move || framer.run(sources)));
         Self {
             ordered: Some(ordered_rx),
+            spent: spent_tx,
             threads: handles,
             stats: ReadStats::default(),
             errors: options.errors,
@@ -182,6 +192,14 @@ impl RecordStream {
     /// What was read so far.
     pub fn stats(&self) -> ReadStats {
         self.stats
+    }
+
+    /// Hands a batch whose records are used back to the decoding threads, which fill it
+    /// again: vectors that keep their room spare the allocator fresh pages, which the
+    /// kernel would otherwise clear for every chunk read.
+    pub fn recycle(&self, mut batch: Batch) {
+        batch.clear();
+        let _ = self.spent.try_send(batch);
     }
 
     /// Stops the reading threads; true if one of them had crashed.

@@ -194,9 +194,8 @@ fn sniff(head: &[u8]) -> (bool, Option<JsonFormat>) {
     (lines, None)
 }
 
-/// Decodes one job into a batch.
-pub(crate) fn decode_job(source: &Arc<str>, job: Job) -> Batch {
-    let mut batch = Batch::default();
+/// Decodes one job, adding its records and rejects to `batch`.
+pub(crate) fn decode_job(source: &Arc<str>, job: Job, batch: &mut Batch) {
     let mut rejects = Vec::new();
     match job {
         Job::Lines {
@@ -204,7 +203,7 @@ pub(crate) fn decode_job(source: &Arc<str>, job: Job) -> Batch {
             bytes,
             first_line,
         } => {
-            batch.bytes = bytes.len() as u64;
+            batch.bytes += bytes.len() as u64;
             let mut start = 0;
             let ends = memchr_iter(b'\n', &bytes).chain(std::iter::once(bytes.len()));
             for (line, end) in (first_line..).zip(ends) {
@@ -221,7 +220,7 @@ pub(crate) fn decode_job(source: &Arc<str>, job: Job) -> Batch {
             bytes,
             spans,
         } => {
-            batch.bytes = bytes.len() as u64;
+            batch.bytes += bytes.len() as u64;
             for span in spans {
                 format.decode(
                     &bytes[span.start..span.end],
@@ -234,19 +233,17 @@ pub(crate) fn decode_job(source: &Arc<str>, job: Job) -> Batch {
         Job::Rows(rows) => {
             let mut row_rejects = Vec::new();
             decode_batch(&rows.batch, &mut batch.records, &mut row_rejects);
-            batch.rejects = row_rejects
-                .into_iter()
-                .map(|(row, reason)| {
+            batch
+                .rejects
+                .extend(row_rejects.into_iter().map(|(row, reason)| {
                     let location = Location::Row {
                         group: rows.group,
                         row: rows.first_row + row,
                     };
                     Reject::new(source, location, reason)
-                })
-                .collect();
+                }));
         }
     }
-    batch
 }
 
 /// Turns the rejects of the record that starts at `line` into [`Reject`]s.
@@ -298,9 +295,7 @@ pub fn decode_bytes(bytes: &[u8], format: Format, source: &str) -> (Vec<Record>,
     }
     impl JobSink for Collect {
         fn job(&mut self, job: Job) -> Result<(), Stopped> {
-            let batch = decode_job(&self.source, job);
-            self.batch.records.extend(batch.records);
-            self.batch.rejects.extend(batch.rejects);
+            decode_job(&self.source, job, &mut self.batch);
             Ok(())
         }
         fn reject(&mut self, location: Location, reason: String) -> Result<(), Stopped> {

@@ -33,15 +33,18 @@ fn options() -> ReadOptions {
     }
 }
 
-/// Reads everything; returns the records, the rejects and the error, if any.
+/// Reads everything, handing every batch back for reuse as a scan does; returns the
+/// records, the rejects and the error, if any.
 fn read(paths: &[PathBuf], options: &ReadOptions) -> (Vec<Record>, Vec<Reject>, Option<ReadError>) {
     let sources = paths.iter().cloned().map(Source::File).collect();
     let (mut records, mut rejects, mut error) = (Vec::new(), Vec::new(), None);
-    for batch in RecordStream::open(sources, options) {
+    let mut stream = RecordStream::open(sources, options);
+    while let Some(batch) = stream.next() {
         match batch {
-            Ok(b) => {
-                records.extend(b.records);
-                rejects.extend(b.rejects);
+            Ok(mut b) => {
+                records.append(&mut b.records);
+                rejects.append(&mut b.rejects);
+                stream.recycle(b);
             }
             Err(e) => error = Some(e),
         }
@@ -67,6 +70,38 @@ fn many_chunks_on_many_threads_come_out_in_order() {
     assert!(rejects.is_empty() && error.is_none());
     let expected: Vec<String> = (0..5000).map(|i| format!("acct_{i}")).collect();
     assert_eq!(ids(&records), expected);
+}
+
+#[test]
+fn batches_handed_back_are_filled_afresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let text: String = (0..3000)
+        .map(|i| match i % 97 {
+            5 => "{not json\n".to_owned(),
+            _ => exchange_line(i) + "\n",
+        })
+        .collect();
+    let path = write(dir.path(), "a.jsonl", text.as_bytes());
+    let opts = ReadOptions {
+        threads: 2,
+        chunk_bytes: 2048,
+        prepare: true,
+        ..options()
+    };
+    let fresh: Vec<_> = RecordStream::open(vec![Source::File(path.clone())], &opts)
+        .map(Result::unwrap)
+        .collect();
+    let mut stream = RecordStream::open(vec![Source::File(path)], &opts);
+    for expected in &fresh {
+        let batch = stream.next().unwrap().unwrap();
+        assert_eq!(batch.records, expected.records);
+        assert_eq!(batch.rejects, expected.rejects);
+        assert_eq!(batch.prepared, expected.prepared);
+        assert_eq!(batch.bytes, expected.bytes);
+        stream.recycle(batch);
+    }
+    assert!(stream.next().is_none());
+    assert_eq!(stream.stats().bytes, text.len() as u64);
 }
 
 #[test]

@@ -275,8 +275,10 @@ pub(crate) fn time_reading(path: &Path, options: &ReadOptions) -> anyhow::Result
     let start = Instant::now();
     let mut stream = RecordStream::open(vec![Source::File(path.to_owned())], options);
     let mut records = 0u64;
-    for batch in stream.by_ref() {
-        records += batch?.records.len() as u64;
+    while let Some(batch) = stream.next() {
+        let batch = batch?;
+        records += batch.records.len() as u64;
+        stream.recycle(batch);
     }
     anyhow::ensure!(
         stream.stats().rejected == 0,

@@ -328,11 +328,12 @@ fn time_scan(
     let mut engine = Engine::new(config.detect.clone()).with_story();
     let mut observing = Duration::ZERO;
     let mut stream = RecordStream::open(vec![Source::File(path.to_owned())], options);
-    for batch in stream.by_ref() {
+    while let Some(batch) = stream.next() {
         let batch = batch?;
         let t = Instant::now();
         engine.observe_records(&batch.records, &batch.prepared);
         observing += t.elapsed();
+        stream.recycle(batch);
     }
     let rounds = engine.round_costs();
     let t = Instant::now();

@@ -182,8 +182,9 @@ fn from_files(
         ..ReadOptions::default()
     };
     let mut stream = RecordStream::open(expand_inputs(&events)?, &options);
-    for batch in stream.by_ref() {
-        for record in batch?.records {
+    while let Some(batch) = stream.next() {
+        let mut batch = batch?;
+        for record in batch.records.drain(..) {
             let Record::Exchange(e) = record else {
                 continue;
             };
@@ -195,6 +196,7 @@ fn from_files(
                 s.before_block += u64::from(!stopped);
             }
         }
+        stream.recycle(batch);
     }
     Ok(Evaluation::new(&rows, |id| scored.get(id).cloned()))
 }

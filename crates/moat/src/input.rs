@@ -100,7 +100,7 @@ impl InputArgs {
         mut each: impl FnMut(Record) -> anyhow::Result<()>,
     ) -> anyhow::Result<(ReadStats, Option<moat_io::ReadError>)> {
         self.read_batches(config, out, false, |batch| {
-            batch.records.into_iter().try_for_each(&mut each)
+            batch.records.drain(..).try_for_each(&mut each)
         })
     }
 
@@ -112,7 +112,7 @@ impl InputArgs {
         config: &Config,
         out: Output,
         prepare: bool,
-        mut each: impl FnMut(Batch) -> anyhow::Result<()>,
+        mut each: impl FnMut(&mut Batch) -> anyhow::Result<()>,
     ) -> anyhow::Result<(ReadStats, Option<moat_io::ReadError>)> {
         let options = ReadOptions {
             prepare,
@@ -122,8 +122,8 @@ impl InputArgs {
         tracing::info!(inputs = sources.len(), threads = options.threads, "reading");
         let mut stream = RecordStream::open(sources, &options);
         let mut stopped = None;
-        for batch in stream.by_ref() {
-            let batch = match batch {
+        while let Some(batch) = stream.next() {
+            let mut batch = match batch {
                 Ok(batch) => batch,
                 Err(e) => {
                     stopped = Some(e);
@@ -135,7 +135,8 @@ impl InputArgs {
                     eprintln!("rejected: {reject}");
                 }
             }
-            each(batch)?;
+            each(&mut batch)?;
+            stream.recycle(batch);
         }
         Ok((stream.stats(), stopped))
     }
