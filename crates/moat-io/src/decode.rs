@@ -135,7 +135,9 @@ struct Work {
 }
 
 /// A stream of [`Batch`]es read from many inputs, in order. Reading runs on background
-/// threads; dropping the stream stops them.
+/// threads; dropping the stream stops them. A reader that is done with a batch hands it
+/// back with [`RecordStream::recycle`], so that reading does not allocate anew for every
+/// chunk.
 pub struct RecordStream {
     ordered: Option<Receiver<Receiver<Batch>>>,
     spent: Sender<Batch>,
