@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::clock::ClockConfig;
 use crate::keys::KeyKind;
 use crate::signal::Signal;
 
@@ -23,6 +24,8 @@ pub struct DetectConfig {
     pub limits: Limits,
     /// How shared keys link accounts.
     pub linking: Linking,
+    /// How timestamps far from the stream's time are read.
+    pub clock: ClockConfig,
 }
 
 impl Default for DetectConfig {
@@ -34,6 +37,7 @@ impl Default for DetectConfig {
             weights: Weights::default(),
             limits: Limits::default(),
             linking: Linking::default(),
+            clock: ClockConfig::default(),
         }
     }
 }

@@ -10,6 +10,7 @@ use xxhash_rust::xxh3::xxh3_64;
 use crate::account::{AccountState, ModelNews};
 use crate::blocklist::{Blocklist, ExchangeKeys};
 use crate::campaign::{self, Campaign};
+use crate::clock::{Placed, StreamClock};
 use crate::config::DetectConfig;
 use crate::content;
 use crate::exchange::{AccountRecord, Exchange, Record};
@@ -58,6 +59,8 @@ pub struct Engine {
     first_ts: Option<i64>,
     /// The latest event time read.
     now: i64,
+    /// The stream's event time, on which rounds fall due.
+    clock: StreamClock,
     next_round: Option<i64>,
     /// Keys of blocked campaigns.
     blocklist: Blocklist,
@@ -146,6 +149,7 @@ impl Engine {
     /// An engine with `config` (check it with [`DetectConfig::validate`] first).
     pub fn new(config: DetectConfig) -> Self {
         Self {
+            clock: StreamClock::new(&config.clock),
             config,
             ids: HashMap::default(),
             names: Vec::new(),
@@ -229,18 +233,30 @@ impl Engine {
         }
     }
 
-    /// Moves event time to `ts`, running the rounds of linking and scoring that fall due.
-    fn advance(&mut self, ts: i64) {
+    /// Places a record stamped `ts` on the stream's clock and runs the rounds of linking
+    /// and scoring that fall due; says at what time the record is read.
+    fn advance(&mut self, ts: i64) -> Placed {
+        let placed = self.clock.place(ts);
+        let now = self.clock.now().unwrap_or(placed.ts);
         let every = self.config.link_every_minutes.max(1) as i64 * MICROS_PER_MINUTE;
+        if placed.rewound {
+            self.next_round = None;
+        }
         let next = *self
             .next_round
-            .get_or_insert(ts.div_euclid(every) * every + every);
-        if ts >= next {
-            self.now = self.now.max(ts);
-            self.round(ts);
-            self.next_round = Some(ts.div_euclid(every) * every + every);
+            .get_or_insert(now.div_euclid(every) * every + every);
+        self.now = self.now.max(placed.ts);
+        if now >= next {
+            self.round(now);
+            self.next_round = Some(now.div_euclid(every) * every + every);
         }
-        self.now = self.now.max(ts);
+        placed
+    }
+
+    /// How many exchanges lay too far ahead of the stream's time and were read at it
+    /// ([`ClockConfig`](crate::clock::ClockConfig)).
+    pub fn clamped(&self) -> u64 {
+        self.clock.clamped()
     }
 
     /// Reads what an account record says of an account.
@@ -307,9 +323,19 @@ impl Engine {
         content: &content::ContentSignals,
         carried: &Carried,
     ) {
-        let ts = e.ts.as_unix_micros();
-        self.advance(ts);
-        self.first_ts.get_or_insert(ts);
+        let placed = self.advance(e.ts.as_unix_micros());
+        let at_clock;
+        let e = if placed.clamped {
+            at_clock = Exchange {
+                ts: EventTime::from_unix_micros(placed.ts).unwrap_or(e.ts),
+                ..e.clone()
+            };
+            &at_clock
+        } else {
+            e
+        };
+        let ts = placed.ts;
+        self.first_ts = Some(self.first_ts.map_or(ts, |first| first.min(ts)));
         self.exchanges += 1;
         let i = known.unwrap_or_else(|| self.account(&e.account_id));
         self.touch(i);

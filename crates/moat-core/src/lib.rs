@@ -13,6 +13,7 @@
 pub mod account;
 pub mod blocklist;
 pub mod campaign;
+pub mod clock;
 pub mod config;
 pub mod content;
 pub mod engine;
@@ -29,6 +30,7 @@ pub mod verdict;
 
 pub use account::AccountState;
 pub use blocklist::Blocklist;
+pub use clock::ClockConfig;
 pub use compact_str::{CompactString, format_compact};
 pub use config::DetectConfig;
 pub use content::{Capabilities, ContentSignals, Signature, analyse};

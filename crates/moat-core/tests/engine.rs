@@ -211,3 +211,39 @@ fn records_read_in_batches_prepared_or_not_give_the_same_verdicts() {
         assert_eq!(outcome.report, one_at_a_time.report);
     }
 }
+
+/// Where the first campaign account was blocked, if it was.
+fn first_block(outcome: &moat_core::Outcome) -> Option<i64> {
+    outcome
+        .accounts
+        .iter()
+        .filter_map(|a| a.flagged_at)
+        .map(|t| t.as_unix_micros())
+        .min()
+}
+
+#[test]
+fn one_record_from_a_bad_clock_does_not_stop_detection() {
+    let clean = scan(&traffic());
+    for bad in [START + 3_000 * DAY * 10, START - 3_000 * DAY] {
+        let mut traffic = traffic();
+        // One customer record dated far from the rest: early in the stream, and first.
+        for at_index in [10, 0] {
+            let mut odd = customer_exchange(99, 0, START);
+            odd.ts = at(bad);
+            traffic.insert(at_index, odd);
+            let outcome = scan(&traffic);
+            let blocked = outcome
+                .accounts
+                .iter()
+                .filter(|a| a.account_id.starts_with("hydra") && a.verdict == Verdict::Block)
+                .count();
+            assert_eq!(blocked, 30, "bad record at {bad} (index {at_index})");
+            let (first, usual) = (first_block(&outcome), first_block(&clean));
+            assert!(
+                first.unwrap() <= usual.unwrap() + 2 * HOUR,
+                "blocked at {first:?}, {usual:?} without the bad record"
+            );
+        }
+    }
+}

@@ -44,6 +44,8 @@ pub struct Board {
     overrides: DashMap<String, Override>,
     ready: AtomicBool,
     exchanges: AtomicU64,
+    /// Exchanges read at the stream's time because they lay too far ahead of it.
+    clamped: AtomicU64,
     campaigns: AtomicU64,
     /// Event time of the latest exchange, in microseconds (`i64::MIN`: none yet).
     latest: AtomicI64,
@@ -64,6 +66,7 @@ impl Board {
             overrides: DashMap::new(),
             ready: AtomicBool::new(false),
             exchanges: AtomicU64::new(0),
+            clamped: AtomicU64::new(0),
             campaigns: AtomicU64::new(0),
             latest: AtomicI64::new(i64::MIN),
         }
@@ -140,8 +143,15 @@ impl Board {
     }
 
     /// Records the engine's counts.
-    pub fn set_counts(&self, exchanges: u64, campaigns: u64, latest_micros: Option<i64>) {
+    pub fn set_counts(&self, counts: Counts) {
+        let Counts {
+            exchanges,
+            clamped,
+            campaigns,
+            latest_micros,
+        } = counts;
         self.exchanges.store(exchanges, Ordering::Relaxed);
+        self.clamped.store(clamped, Ordering::Relaxed);
         self.campaigns.store(campaigns, Ordering::Relaxed);
         if let Some(t) = latest_micros {
             self.latest.store(t, Ordering::Relaxed);
@@ -153,6 +163,11 @@ impl Board {
         self.exchanges.load(Ordering::Relaxed)
     }
 
+    /// Exchanges read at the stream's time because they lay too far ahead of it.
+    pub fn clamped(&self) -> u64 {
+        self.clamped.load(Ordering::Relaxed)
+    }
+
     /// Campaigns found in the last round.
     pub fn campaigns(&self) -> u64 {
         self.campaigns.load(Ordering::Relaxed)
@@ -162,4 +177,17 @@ impl Board {
     pub fn latest_micros(&self) -> Option<i64> {
         Some(self.latest.load(Ordering::Relaxed)).filter(|&t| t != i64::MIN)
     }
+}
+
+/// The engine's counts, as [`Board::set_counts`] takes them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Counts {
+    /// Exchanges read.
+    pub exchanges: u64,
+    /// Exchanges read at the stream's time because they lay too far ahead of it.
+    pub clamped: u64,
+    /// Campaigns found in the last round.
+    pub campaigns: u64,
+    /// Event time of the latest exchange read, in microseconds since the epoch.
+    pub latest_micros: Option<i64>,
 }

@@ -29,6 +29,9 @@ pub struct ServeConfig {
     pub guardrail_token: Option<String>,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Seconds an ingested exchange's timestamp may lie ahead of the server's clock; a body
+    /// holding one further ahead is refused.
+    pub max_clock_skew_seconds: u64,
     /// Keep prompt and answer text in the store (off: only what the signals read of it).
     pub store_prompts: bool,
     /// What to answer for an account whose verdict is `watch`.
@@ -50,6 +53,7 @@ impl Default for ServeConfig {
             check_from: Vec::new(),
             guardrail_token: None,
             max_body_bytes: 16 << 20,
+            max_clock_skew_seconds: 300,
             store_prompts: false,
             on_watch: Action::Challenge,
             budget: Budget::default(),

@@ -338,7 +338,7 @@ async fn decode(s: &AppState, body: Bytes, format: Format) -> Result<Vec<StoredR
     .await
     .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "decoding failed"))?;
     if rejects.is_empty() {
-        return Ok(records);
+        return refuse_future(s, records);
     }
     s.metrics.ingest(0, rejects.len() as u64);
     tracing::warn!(
@@ -361,6 +361,50 @@ async fn decode(s: &AppState, body: Bytes, format: Format) -> Result<Vec<StoredR
             "error": format!(
                 "{} record(s) could not be read; nothing was ingested",
                 rejects.len()
+            ),
+            "rejects": listed,
+        }),
+    })
+}
+
+/// Refuses a body holding an exchange stamped further ahead of the server's clock than
+/// `max_clock_skew_seconds`: a logger whose clock is wrong must not move the engine's time.
+fn refuse_future(s: &AppState, records: Vec<StoredRecord>) -> Result<Vec<StoredRecord>, ApiError> {
+    let skew = s.config.max_clock_skew_seconds;
+    let limit = crate::wall_clock().as_unix_micros().saturating_add(
+        i64::try_from(skew)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(1_000_000),
+    );
+    let future: Vec<usize> = records
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| {
+            matches!(r, StoredRecord::Exchange(x) if x.exchange.ts.as_unix_micros() > limit)
+        })
+        .map(|(n, _)| n)
+        .collect();
+    if future.is_empty() {
+        return Ok(records);
+    }
+    s.metrics.future(future.len() as u64);
+    s.metrics.ingest(0, future.len() as u64);
+    tracing::warn!(
+        "ingest refused: {} exchange(s) stamped more than {skew} s ahead of the server's clock",
+        future.len()
+    );
+    let reason = format!("the timestamp is more than {skew} s ahead of the server's clock");
+    let listed: Vec<_> = future
+        .iter()
+        .take(MAX_LISTED_REJECTS)
+        .map(|n| json!({ "location": format!("record {}", n + 1), "reason": reason }))
+        .collect();
+    Err(ApiError {
+        status: StatusCode::UNPROCESSABLE_ENTITY,
+        body: json!({
+            "error": format!(
+                "{} exchange(s) are dated in the future (check the sender's clock); nothing was ingested",
+                future.len()
             ),
             "rejects": listed,
         }),

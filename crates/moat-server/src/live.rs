@@ -13,7 +13,7 @@ use moat_core::{
 };
 use tokio::sync::{mpsc, oneshot};
 
-use crate::board::{BlockedCampaigns, Board};
+use crate::board::{BlockedCampaigns, Board, Counts};
 use crate::store::{AuditEntry, Override, Store, StoreError, StoredRecord};
 
 /// Where the answer to an ingest goes: how many exchanges the engine has read once the
@@ -196,11 +196,12 @@ impl Live {
     /// After a round: the blocked campaigns' keys, and the counts.
     fn publish_round(&mut self) {
         let engine = &self.engine;
-        self.board.set_counts(
-            engine.exchanges(),
-            engine.active_campaigns() as u64,
-            engine.now().map(|t| t.as_unix_micros()),
-        );
+        self.board.set_counts(Counts {
+            exchanges: engine.exchanges(),
+            clamped: engine.clamped(),
+            campaigns: engine.active_campaigns() as u64,
+            latest_micros: engine.now().map(|t| t.as_unix_micros()),
+        });
         if engine.rounds() == self.rounds_published {
             return;
         }

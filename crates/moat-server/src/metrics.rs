@@ -37,6 +37,8 @@ pub struct Metrics {
     latency: HistogramFamily,
     ingested: Counter,
     rejected: Counter,
+    future: Counter,
+    clamped: Gauge,
     accounts: Gauge,
     campaigns: Gauge,
     exchanges: Gauge,
@@ -55,6 +57,8 @@ impl Default for Metrics {
         let latency: HistogramFamily = Family::new_with_constructor(latency_histogram);
         let ingested = Counter::default();
         let rejected = Counter::default();
+        let future = Counter::default();
+        let clamped = Gauge::default();
         let accounts = Gauge::default();
         let campaigns = Gauge::default();
         let exchanges = Gauge::default();
@@ -74,6 +78,16 @@ impl Default for Metrics {
             "rejected_records",
             "Records rejected at ingest",
             rejected.clone(),
+        );
+        registry.register(
+            "future_records",
+            "Records rejected at ingest for timestamps ahead of the server's clock",
+            future.clone(),
+        );
+        registry.register(
+            "clamped_exchanges",
+            "Exchanges read at the stream's time because they lay too far ahead of it",
+            clamped.clone(),
         );
         registry.register("accounts", "Accounts with a verdict", accounts.clone());
         registry.register(
@@ -97,6 +111,8 @@ impl Default for Metrics {
             latency,
             ingested,
             rejected,
+            future,
+            clamped,
             accounts,
             campaigns,
             exchanges,
@@ -122,11 +138,17 @@ impl Metrics {
         self.rejected.inc_by(rejected);
     }
 
+    /// Counts records refused for timestamps ahead of the server's clock.
+    pub fn future(&self, records: u64) {
+        self.future.inc_by(records);
+    }
+
     /// The metrics in the Prometheus text format, with the gauges read off `board`.
     pub fn render(&self, board: &Board) -> String {
         self.accounts.set(board.accounts() as i64);
         self.campaigns.set(board.campaigns() as i64);
         self.exchanges.set(board.exchanges() as i64);
+        self.clamped.set(board.clamped() as i64);
         if let Some(latest) = board.latest_micros() {
             let now = crate::wall_clock().as_unix_micros();
             self.lag.set((now - latest) as f64 / 1e6);

@@ -435,6 +435,23 @@ async fn bad_requests_get_json_errors_and_lose_nothing() {
             .contains('2'),
         "{answer}"
     );
+    // An exchange dated ahead of the server's clock is refused with its batch, counted,
+    // and never moves the engine's time.
+    let future =
+        json!({"ts": "2099-01-01T00:00:00Z", "account_id": "a3", "request": {"prompt": "hi"}});
+    let batch = format!("{good}\n{future}\n");
+    let (status, answer) = server
+        .post("/v1/exchanges", Some(INGEST), batch.into_bytes())
+        .await;
+    assert_eq!(status, 422, "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("future"),
+        "{answer}"
+    );
+    assert_eq!(answer["rejects"][0]["location"], "record 2", "{answer}");
+    let (_, metrics) = server.get("/metrics", None).await;
+    let metrics = metrics.as_str().unwrap().to_owned();
+    assert!(metrics.contains("moat_future_records_total 1"), "{metrics}");
     for (body, what) in [
         (b"\x00\x01garbage".to_vec(), "binary"),
         (b"   ".to_vec(), "empty"),

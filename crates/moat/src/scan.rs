@@ -48,6 +48,14 @@ pub fn run(args: Args, config: &Config, out: Output) -> anyhow::Result<ExitCode>
         eprintln!("moat: nothing written: the scan stopped before the end of its input");
         return Ok(ExitCode::from(1));
     }
+    let clamped = engine.clamped();
+    if clamped > 0 {
+        let lead = config.detect.clock.max_lead_minutes;
+        tracing::warn!(
+            "{clamped} exchange(s) were dated more than {lead} min ahead of the rest of the logs \
+             and were read at the logs' time ([detect.clock] in docs/config.md)"
+        );
+    }
     let mut outcome = engine.finish();
     let c = &outcome.costs;
     tracing::info!(
