@@ -13,8 +13,8 @@ use rand_distr::{Distribution, LogNormal};
 
 use crate::identity::{hex_id, hex_id_into, mix, same_slash24};
 use crate::rhythm::{DAY, Rhythm, next_arrival, pause};
-use crate::text::{self, COMMON_SYSTEM_PROMPTS, Topic, Wording};
-use crate::world::{CampaignState, World};
+use crate::text::{self, COMMON_SYSTEM_PROMPTS, Focus, Topic, Wording};
+use crate::world::{CampaignState, World, lognormal_with_mean};
 
 /// What every exchange of an account carries. Held inline (short strings need no
 /// allocation of their own), so that a step finds it in the actor's own memory.
@@ -98,6 +98,20 @@ pub(crate) struct CampaignSlot {
     /// When this account moves to the new model, if it does.
     pub switch_at: Option<i64>,
     pub end: i64,
+    /// The account's own system prompt, under open wording.
+    pub system: Option<String>,
+    /// Share of its days on which the account is active (1: every day).
+    pub active_share: f64,
+    /// Decides which days those are.
+    pub day_seed: u64,
+}
+
+impl CampaignSlot {
+    /// Whether the account is active on `day` (days since the epoch, UTC).
+    fn active_on(&self, day: i64) -> bool {
+        let draw = (mix(self.day_seed, day as u64) >> 11) as f64 / (1u64 << 53) as f64;
+        self.active_share >= 1.0 || draw < self.active_share
+    }
 }
 
 /// A session under way.
@@ -198,17 +212,23 @@ impl Actor {
                 start
             }
             Behaviour::Campaign(slot) => {
-                let t = if slot.human {
-                    next_arrival(
-                        rng,
-                        now,
-                        slot.per_day / MEAN_CAMPAIGN_SESSION,
-                        Rhythm::Personal,
-                        offset,
-                    )
-                } else {
-                    next_arrival(rng, now, slot.per_day, Rhythm::Flat, offset)
+                let arrival = |rng: &mut SmallRng, from: i64| {
+                    if slot.human {
+                        next_arrival(
+                            rng,
+                            from,
+                            slot.per_day / MEAN_CAMPAIGN_SESSION,
+                            Rhythm::Personal,
+                            offset,
+                        )
+                    } else {
+                        next_arrival(rng, from, slot.per_day, Rhythm::Flat, offset)
+                    }
                 };
+                let mut t = arrival(rng, now);
+                while t < slot.end && !slot.active_on(t.div_euclid(DAY)) {
+                    t = arrival(rng, (t.div_euclid(DAY) + 1) * DAY);
+                }
                 if t >= slot.end {
                     return None;
                 }
@@ -514,15 +534,44 @@ impl Actor {
                     let seed_prompt = corpus
                         .as_ref()
                         .and_then(|c| c.distill_prompt(mix(state.seed, n)));
-                    let p = text::campaign_prompt(rng, state.focus, &slot.wording, n, seed_prompt);
-                    e.request.system = p.system;
-                    e.request.prompt = Some(p.prompt);
-                    e.request.tools = Some(p.tools);
-                    e.request.max_tokens =
-                        Some(*[16_000u64, 32_000, 64_000].choose(rng).unwrap_or(&16_000));
-                    e.request.temperature = Some(1.0);
-                    e.request.reasoning = Some(true);
-                    usage(rng, e, 2200.0, true);
+                    if state.open_wording {
+                        let (system, prompt) = text::open::campaign_request(
+                            rng,
+                            state.focus,
+                            slot.system.as_deref(),
+                            seed_prompt,
+                        );
+                        e.request.system = system;
+                        e.request.prompt = Some(prompt);
+                        e.request.tools = match state.focus {
+                            Focus::Agentic | Focus::AgenticCoding => Some(rng.random_range(2..10)),
+                            _ => None,
+                        };
+                    } else {
+                        let p =
+                            text::campaign_prompt(rng, state.focus, &slot.wording, n, seed_prompt);
+                        e.request.system = p.system;
+                        e.request.prompt = Some(p.prompt);
+                        e.request.tools = Some(p.tools);
+                    }
+                    let reasoning = if state.ordinary_requests {
+                        e.request.max_tokens = [None, Some(4096), Some(8192), Some(16_384)]
+                            .choose(rng)
+                            .copied()
+                            .flatten();
+                        e.request.temperature = [None, Some(0.2), Some(0.7), Some(1.0)]
+                            .choose(rng)
+                            .copied()
+                            .flatten();
+                        rng.random_bool(0.4)
+                    } else {
+                        e.request.max_tokens =
+                            Some(*[16_000u64, 32_000, 64_000].choose(rng).unwrap_or(&16_000));
+                        e.request.temperature = Some(1.0);
+                        true
+                    };
+                    e.request.reasoning = Some(reasoning);
+                    usage(rng, e, 2200.0, reasoning);
                 }
                 if human {
                     if self.session.left == 0 {
@@ -554,7 +603,12 @@ impl Actor {
             now,
             &mut self.rng,
         );
-        let lifetime = world.campaigns[slot.campaign].lifetime;
+        let state = &world.campaigns[slot.campaign];
+        if state.open_wording {
+            slot.system = text::open::system_prompt(&mut self.rng);
+        }
+        slot.day_seed = self.rng.random();
+        let lifetime = state.lifetime;
         slot.retire_at = if lifetime > 0 {
             now + (lifetime as f64 * self.rng.random_range(0.6..1.4)) as i64
         } else {
@@ -650,6 +704,16 @@ pub(crate) fn campaign_slot(
     start: i64,
 ) -> CampaignSlot {
     let wording = Wording::new(rng, state.seed, state.paraphrase);
+    let active_share = if state.active_day_share > 0.0 {
+        state.active_day_share
+    } else {
+        1.0
+    };
+    let volume = if state.volume_sigma > 0.0 {
+        lognormal_with_mean(rng, 1.0, state.volume_sigma)
+    } else {
+        1.0
+    };
     let switch_at = state
         .switch_at
         .filter(|_| rng.random_bool(state.switch_share))
@@ -657,7 +721,7 @@ pub(crate) fn campaign_slot(
     CampaignSlot {
         campaign: state.index,
         wording,
-        per_day: state.per_day,
+        per_day: state.per_day * volume / active_share,
         human: state.human_timing,
         retire_at: if state.lifetime > 0 {
             start + (state.lifetime as f64 * rng.random_range(0.3..1.4)) as i64
@@ -668,5 +732,11 @@ pub(crate) fn campaign_slot(
         slot,
         switch_at,
         end: state.end,
+        system: state
+            .open_wording
+            .then(|| text::open::system_prompt(rng))
+            .flatten(),
+        active_share,
+        day_seed: rng.random(),
     }
 }

@@ -207,6 +207,17 @@ pub struct Evasion {
     pub varied_clients: bool,
     /// Sign accounts up spread over weeks before the campaign instead of in waves.
     pub slow_signups: bool,
+    /// No house wording at all: tasks written as people write theirs (or drawn from
+    /// `--prompts`), asks composed afresh per request from an open vocabulary (some in other
+    /// languages, some in the system prompt), a system prompt of each account's own.
+    pub open_wording: bool,
+    /// Share (0 to 1) of its days on which an account is active; 0 means every day.
+    pub active_day_share: f64,
+    /// Spread (log-normal sigma) of volume across accounts; 0 means all alike.
+    pub volume_sigma: f64,
+    /// Request settings (`max_tokens`, temperature, the reasoning switch) chosen as a
+    /// developer's are, not the campaign's own.
+    pub ordinary_requests: bool,
 }
 
 /// A built-in scenario's name and TOML text.
@@ -223,6 +234,9 @@ pub const BUILT_IN: &[(&str, &str)] = &[
     ("evasive-3m", include_str!("../scenarios/evasive-3m.toml")),
     ("evasive-13m", include_str!("../scenarios/evasive-13m.toml")),
     ("evasive-29m", include_str!("../scenarios/evasive-29m.toml")),
+    ("covert-150k", include_str!("../scenarios/covert-150k.toml")),
+    ("covert-3m", include_str!("../scenarios/covert-3m.toml")),
+    ("covert-29m", include_str!("../scenarios/covert-29m.toml")),
 ];
 
 /// Why a scenario could not be had.
@@ -297,10 +311,14 @@ impl Scenario {
                 (c.model_switch_share, "model_switch_share"),
                 (c.evasion.paraphrase, "evasion.paraphrase"),
                 (c.evasion.filler, "evasion.filler"),
+                (c.evasion.active_day_share, "evasion.active_day_share"),
             ] {
                 if !(0.0..=1.0).contains(&share) {
                     return Err(what(&format!("{name} must be between 0 and 1")));
                 }
+            }
+            if !(0.0..=4.0).contains(&c.evasion.volume_sigma) {
+                return Err(what("evasion.volume_sigma must be between 0 and 4"));
             }
             if c.evasion.throttle < 0.0 {
                 return Err(what("evasion.throttle must not be negative"));

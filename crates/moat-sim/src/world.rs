@@ -55,6 +55,10 @@ pub(crate) struct CampaignState {
     pub filler: f64,
     pub paraphrase: f64,
     pub human_timing: bool,
+    pub open_wording: bool,
+    pub active_day_share: f64,
+    pub volume_sigma: f64,
+    pub ordinary_requests: bool,
     pub switch_at: Option<i64>,
     pub switch_share: f64,
     pub client: (&'static str, &'static str),
@@ -90,7 +94,7 @@ fn scaled(count: f64, scale: f64, floor: f64) -> u64 {
     (count * scale).round().max(floor) as u64
 }
 
-fn lognormal_with_mean<R: Rng>(rng: &mut R, mean: f64, sigma: f64) -> f64 {
+pub(crate) fn lognormal_with_mean<R: Rng>(rng: &mut R, mean: f64, sigma: f64) -> f64 {
     let mu = mean.max(1e-9).ln() - sigma * sigma / 2.0;
     LogNormal::new(mu, sigma).expect("valid").sample(rng)
 }
@@ -686,6 +690,10 @@ fn add_campaign(
         filler: spec.evasion.filler,
         paraphrase: spec.evasion.paraphrase,
         human_timing: spec.evasion.human_timing,
+        open_wording: spec.evasion.open_wording,
+        active_day_share: spec.evasion.active_day_share,
+        volume_sigma: spec.evasion.volume_sigma,
+        ordinary_requests: spec.evasion.ordinary_requests,
         switch_at: release.filter(|_| spec.model_switch_share > 0.0),
         switch_share: spec.model_switch_share,
         client: CLIENTS[(seed % CLIENTS.len() as u64) as usize],

@@ -6,6 +6,7 @@
 //! campaign paraphrase knob makes each account word its templates its own way.
 
 mod corpus;
+pub mod open;
 mod vocab;
 
 use rand::Rng;
