@@ -435,8 +435,14 @@ fn system_facts(text: &str) -> SystemFacts {
         if seen.len() >= REMEMBERED {
             seen.clear();
         }
+        let (reasoning, grading, capabilities) = marks(text);
+        let asks = crate::asks::model().asks(text);
         let facts = SystemFacts {
-            marks: marks(text),
+            marks: (
+                reasoning || asks.reasoning,
+                grading || asks.grading,
+                capabilities,
+            ),
             hash: normalised_hash(text),
         };
         seen.insert(hash, facts);
@@ -461,7 +467,7 @@ struct SystemFacts {
 /// to words (ASCII letters and digits, and anything beyond ASCII) are read off them, and
 /// so is what each run holds. A run of lowercase ASCII (most words) is hashed where it
 /// lies; a run holding other characters is split by characters.
-fn words(text: &str, mut each: impl FnMut(u64)) {
+pub(crate) fn words(text: &str, mut each: impl FnMut(u64)) {
     let bytes = text.as_bytes();
     let mut open = None;
     let mut run = Block::default();
@@ -743,10 +749,24 @@ fn char_facts(text: &str) -> (char, CharFacts) {
 
 /// The signature of a text's 3-word shingles; `None` for fewer than 3 words.
 pub fn signature(text: &str) -> Option<Signature> {
+    signature_and(text, |_| {})
+}
+
+/// What one reading of a prompt's words gives: its signature, and what the ask model
+/// finds in it.
+fn prompt_facts(text: &str) -> (Option<Signature>, crate::asks::Asks) {
+    let mut scan = crate::asks::Scan::new(crate::asks::model());
+    let signature = signature_and(text, |w| scan.word(w));
+    (signature, scan.finish(text))
+}
+
+/// [`signature`], handing each word to `also` on the way.
+fn signature_and(text: &str, mut also: impl FnMut(u64)) -> Option<Signature> {
     let mut bins = [u32::MAX; SIGNATURE_BINS];
     let mut window = [0u64; 3];
     let mut seen = 0usize;
     words(text, |w| {
+        also(w);
         window = [window[1], window[2], w];
         seen += 1;
         if seen >= 3 {
@@ -769,11 +789,14 @@ pub fn analyse(request: &Request) -> ContentSignals {
     let system = system.map(system_facts);
     let (mut reasoning_ask, mut grading_ask, mut capabilities) =
         system.map_or((false, false, Capabilities::default()), |s| s.marks);
+    let mut signature = None;
     if let Some(text) = prompt {
         let (r, g, c) = marks(text);
-        reasoning_ask |= r;
-        grading_ask |= g;
+        let (s, asks) = prompt_facts(text);
+        reasoning_ask |= r || asks.reasoning;
+        grading_ask |= g || asks.grading;
         capabilities = capabilities | c;
+        signature = s;
     }
     if request.tools.is_some_and(|n| n > 0) {
         capabilities = capabilities | Capabilities::AGENTIC;
@@ -788,7 +811,7 @@ pub fn analyse(request: &Request) -> ContentSignals {
         grading_ask,
         capabilities,
         system_hash: system.map(|s| s.hash),
-        signature: prompt.and_then(signature),
+        signature,
         earlier_turns: turns > 1,
     }
 }

@@ -1,0 +1,323 @@
+//! Reasoning and grading asks recognised by meaning, not by a list: a compact linear model
+//! over hashed words and word pairs, trained when first used on the labelled set moat ships
+//! (`data/asks/`: asks in many phrasings and languages, and ordinary requests, hard ones
+//! included, that mention reasoning, steps, scores or grades without asking for them).
+//!
+//! A text is read as the words [`content`](crate::content) already splits it into; the
+//! model scores every window of [`WINDOW`] consecutive words (an ask is a clause, wherever it
+//! sits in a long prompt), and a text asks when its best window does. Training takes a few
+//! milliseconds, is deterministic, and needs nothing but the files compiled in.
+
+use std::sync::OnceLock;
+
+use xxhash_rust::xxh3::xxh3_64_with_seed;
+
+/// Words in a window the model scores.
+pub const WINDOW: usize = 8;
+/// Hashed features (words and word pairs) the model has weights for.
+const BUCKETS: usize = 1 << 15;
+/// How the two kinds of ask are numbered in the model's outputs.
+const REASONING: usize = 0;
+const GRADING: usize = 1;
+
+/// The labelled set: asks to write out the reasoning, asks to grade, ordinary requests.
+const REASONING_SET: &str = include_str!("../data/asks/reasoning.txt");
+const GRADING_SET: &str = include_str!("../data/asks/grading.txt");
+const ORDINARY_SET: &str = include_str!("../data/asks/ordinary.txt");
+
+/// What a text asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Asks {
+    /// The model to write out its reasoning.
+    pub reasoning: bool,
+    /// The model to grade, score or compare answers.
+    pub grading: bool,
+}
+
+/// The trained model: a weight per feature and kind of ask, and a bias per kind.
+pub struct AskModel {
+    weights: Vec<[f32; 2]>,
+    bias: [f32; 2],
+}
+
+/// The model, trained on first use.
+pub fn model() -> &'static AskModel {
+    static MODEL: OnceLock<AskModel> = OnceLock::new();
+    MODEL.get_or_init(|| {
+        let mut examples = Vec::new();
+        for (set, label) in [
+            (REASONING_SET, [true, false]),
+            (GRADING_SET, [false, true]),
+            (ORDINARY_SET, [false, false]),
+        ] {
+            examples.extend(lines(set).map(|text| (word_hashes(text), label)));
+        }
+        AskModel::train(&examples)
+    })
+}
+
+/// The texts of a labelled file: its lines, less comments and blanks.
+pub fn lines(set: &str) -> impl Iterator<Item = &str> {
+    set.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+}
+
+fn word_hashes(text: &str) -> Vec<u64> {
+    let mut words = Vec::new();
+    crate::content::words(text, |w| words.push(w));
+    words
+}
+
+/// The features of the windows the model scores in a text of `words`: every run of
+/// [`WINDOW`] words, or the whole text when it is shorter.
+fn windows(words: &[u64]) -> Vec<Vec<usize>> {
+    let mut scores = Vec::with_capacity(words.len());
+    let mut previous = None;
+    for &w in words {
+        let [word, pair] = features(previous, w);
+        scores.push(if previous.is_some() {
+            vec![word, pair]
+        } else {
+            vec![word]
+        });
+        previous = Some(w);
+    }
+    let width = WINDOW.min(scores.len()).max(1);
+    scores.windows(width).map(|w| w.concat()).collect()
+}
+
+/// Reasoning asks in scripts written without spaces between words (Chinese, Japanese),
+/// which the model cannot split into words: looked for as phrases.
+const SPACELESS_REASONING_ASKS: &[&str] = &[
+    "一步一步",
+    "逐步",
+    "推理过程",
+    "思考过程",
+    "思路",
+    "段階を追って",
+    "ステップバイステップ",
+    "考え方を説明",
+];
+
+fn spaceless_reasoning_ask(text: &str) -> bool {
+    static PHRASES: OnceLock<aho_corasick::AhoCorasick> = OnceLock::new();
+    PHRASES
+        .get_or_init(|| {
+            aho_corasick::AhoCorasick::new(SPACELESS_REASONING_ASKS)
+                .expect("a handful of phrases build an automaton")
+        })
+        .is_match(text)
+}
+
+/// The feature of a word, and of the pair it ends.
+fn features(previous: Option<u64>, word: u64) -> [usize; 2] {
+    let bucket = |h: u64| (h >> 49) as usize % BUCKETS;
+    let pair = previous.map_or(0, |p| {
+        xxh3_64_with_seed(&[p, word].map(u64::to_le_bytes).concat(), 2)
+    });
+    [bucket(word ^ 0x9e37_79b9_7f4a_7c15), bucket(pair)]
+}
+
+impl AskModel {
+    /// Fits a logistic regression per kind of ask by stochastic gradient descent, in a
+    /// fixed order, on the windows the model will score: every window of an example that
+    /// does not ask is a negative; of an example that asks, the window scoring best so far
+    /// is the positive (the ask is somewhere in it; the rest of its words need not be).
+    pub fn train(examples: &[(Vec<u64>, [bool; 2])]) -> Self {
+        const EPOCHS: usize = 60;
+        const RATE: f32 = 0.2;
+        const DECAY: f32 = 1e-4;
+        let mut model = AskModel {
+            weights: vec![[0.0; 2]; BUCKETS],
+            bias: [-1.0; 2],
+        };
+        let windows: Vec<(Vec<Vec<usize>>, [bool; 2])> = examples
+            .iter()
+            .map(|(words, label)| (windows(words), *label))
+            .collect();
+        let mut order: Vec<usize> = (0..windows.len()).collect();
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for epoch in 0..EPOCHS {
+            for i in (1..order.len()).rev() {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                order.swap(i, (state % (i as u64 + 1)) as usize);
+            }
+            let rate = RATE / (1.0 + epoch as f32 / 20.0);
+            for &n in &order {
+                let (each, label) = &windows[n];
+                for kind in [REASONING, GRADING] {
+                    let logit = |m: &AskModel, f: &[usize]| {
+                        m.bias[kind] + f.iter().map(|&b| m.weights[b][kind]).sum::<f32>()
+                    };
+                    let chosen: Vec<&Vec<usize>> = if label[kind] {
+                        each.iter()
+                            .max_by(|a, b| logit(&model, a).total_cmp(&logit(&model, b)))
+                            .into_iter()
+                            .collect()
+                    } else {
+                        each.iter().collect()
+                    };
+                    for f in chosen {
+                        let p = 1.0 / (1.0 + (-logit(&model, f)).exp());
+                        let error = f32::from(u8::from(label[kind])) - p;
+                        model.bias[kind] += rate * error;
+                        for &b in f {
+                            let w = &mut model.weights[b][kind];
+                            *w += rate * (error - DECAY * *w);
+                        }
+                    }
+                }
+            }
+        }
+        model
+    }
+
+    /// What `text` asks for: whether its best window of words scores above zero, per kind.
+    pub fn asks(&self, text: &str) -> Asks {
+        let mut scan = Scan::new(self);
+        crate::content::words(text, |w| scan.word(w));
+        scan.finish(text)
+    }
+
+    /// The best window's logit per kind, for tests and tuning.
+    pub fn best_logits(&self, text: &str) -> [f32; 2] {
+        let mut scan = Scan::new(self);
+        crate::content::words(text, |w| scan.word(w));
+        scan.best()
+    }
+}
+
+/// A text read word by word: the scores of the last [`WINDOW`] words, and the best window.
+pub struct Scan<'m> {
+    model: &'m AskModel,
+    ring: [[f32; 2]; WINDOW],
+    at: usize,
+    seen: usize,
+    sum: [f32; 2],
+    previous: Option<u64>,
+    best: [f32; 2],
+}
+
+impl<'m> Scan<'m> {
+    /// A scan with `model`, before the first word.
+    pub fn new(model: &'m AskModel) -> Self {
+        Self {
+            model,
+            ring: [[0.0; 2]; WINDOW],
+            at: 0,
+            seen: 0,
+            sum: [0.0; 2],
+            previous: None,
+            best: [f32::NEG_INFINITY; 2],
+        }
+    }
+
+    /// Reads the next word's hash.
+    pub fn word(&mut self, w: u64) {
+        let [word, pair] = features(self.previous, w);
+        let mut score = self.model.weights[word];
+        if self.previous.is_some() {
+            let p = self.model.weights[pair];
+            score = [score[0] + p[0], score[1] + p[1]];
+        }
+        self.previous = Some(w);
+        let old = std::mem::replace(&mut self.ring[self.at], score);
+        self.at = (self.at + 1) % WINDOW;
+        self.seen += 1;
+        for kind in [REASONING, GRADING] {
+            self.sum[kind] += score[kind] - old[kind];
+            if self.seen >= WINDOW {
+                self.best[kind] = self.best[kind].max(self.model.bias[kind] + self.sum[kind]);
+            }
+        }
+    }
+
+    /// The best window's logit per kind: of the full windows, or of the whole text when it
+    /// is shorter than one.
+    fn best(&self) -> [f32; 2] {
+        if self.seen == 0 {
+            [f32::NEG_INFINITY; 2]
+        } else if self.seen < WINDOW {
+            [0, 1].map(|kind| self.model.bias[kind] + self.sum[kind])
+        } else {
+            self.best
+        }
+    }
+
+    /// What the words read ask for; `text` is the text they were read from, looked at
+    /// again only if it holds scripts written without spaces between words.
+    pub fn finish(&self, text: &str) -> Asks {
+        let best = self.best();
+        Asks {
+            reasoning: best[REASONING] > 0.0 || (!text.is_ascii() && spaceless_reasoning_ask(text)),
+            grading: best[GRADING] > 0.0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HELD_OUT_REASONING: &str = include_str!("../data/asks/heldout-reasoning.txt");
+    const HELD_OUT_GRADING: &str = include_str!("../data/asks/heldout-grading.txt");
+    const HELD_OUT_ORDINARY: &str = include_str!("../data/asks/heldout-ordinary.txt");
+
+    fn share(set: &str, kind: impl Fn(Asks) -> bool) -> (usize, usize) {
+        let texts: Vec<&str> = lines(set).collect();
+        let hits = texts.iter().filter(|t| kind(model().asks(t))).count();
+        (hits, texts.len())
+    }
+
+    #[test]
+    fn the_training_set_is_learned() {
+        for (set, want) in [
+            (REASONING_SET, [true, false]),
+            (GRADING_SET, [false, true]),
+            (ORDINARY_SET, [false, false]),
+        ] {
+            let wrong: Vec<&str> = lines(set)
+                .filter(|t| {
+                    let a = model().asks(t);
+                    [a.reasoning, a.grading] != want
+                })
+                .collect();
+            assert!(wrong.len() * 20 <= lines(set).count(), "{wrong:#?}");
+        }
+    }
+
+    #[test]
+    fn held_out_phrasings_are_recognised() {
+        let (r, rn) = share(HELD_OUT_REASONING, |a| a.reasoning);
+        let (g, gn) = share(HELD_OUT_GRADING, |a| a.grading);
+        let (fr, on) = share(HELD_OUT_ORDINARY, |a| a.reasoning);
+        let (fg, _) = share(HELD_OUT_ORDINARY, |a| a.grading);
+        eprintln!(
+            "held out: reasoning {r}/{rn}, grading {g}/{gn}, ordinary taken for reasoning {fr}/{on}, for grading {fg}/{on}"
+        );
+        assert!(r * 10 >= rn * 8, "reasoning asks recognised: {r} of {rn}");
+        assert!(g * 10 >= gn * 6, "grading asks recognised: {g} of {gn}");
+        assert!(
+            fr * 10 <= on,
+            "ordinary requests taken for reasoning asks: {fr} of {on}"
+        );
+        assert!(
+            fg * 10 <= on,
+            "ordinary requests taken for grading asks: {fg} of {on}"
+        );
+    }
+
+    #[test]
+    fn an_ask_is_found_inside_a_long_prompt() {
+        let code = "fn main() { let x = vec![1, 2, 3]; println!(\"{:?}\", x); } ".repeat(20);
+        let with_ask =
+            format!("{code}\nLay out your chain of thought before the final answer.\n{code}");
+        assert!(model().asks(&with_ask).reasoning);
+        assert!(!model().asks(&code).reasoning);
+        assert!(model().asks("请一步一步地解释你的推理过程。").reasoning);
+        assert_eq!(model().asks(""), Asks::default());
+    }
+}
