@@ -120,6 +120,13 @@ impl AccountState {
                     .max_tokens
                     .is_some_and(|m| m >= limits.large_max_tokens),
         );
+        p.tools += u32::from(e.request.tools.is_some_and(|n| n > 0));
+        p.reasoning_mode += u32::from(e.request.reasoning == Some(true));
+        p.with_system += u32::from(content.system_hash.is_some());
+        p.earlier_turns += u32::from(content.earlier_turns);
+        for (k, count) in p.topics.iter_mut().enumerate() {
+            *count += u32::from(content.topics >> k & 1);
+        }
         if let (Some(i), Some(o)) = (e.usage.input_tokens, e.usage.output_tokens) {
             p.tokens_known += 1;
             p.tokens_in += i;

@@ -12,6 +12,8 @@ use crate::signal::{Findings, Scope, Signal, profile_findings};
 use crate::sketch::Moments;
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;
+/// Weight from which a signal of alike accounts is corroborated by their number.
+const STRONG_SIGNAL: f32 = 0.15;
 
 /// A cluster of linked accounts and the evidence against it.
 #[derive(Debug, Clone)]
@@ -22,12 +24,22 @@ pub struct Campaign {
     pub findings: Findings,
 }
 
+/// How a cluster's accounts came together.
+#[derive(Debug, Clone, Copy)]
+pub enum Route<'a> {
+    /// Tied by rare keys they share; per cluster root, how many members hold a linking
+    /// template or system prompt ([`template_holders`]).
+    Keys(&'a HashMap<u32, u32>),
+    /// Grouped because they behave and ask alike ([`likeness`](crate::likeness)).
+    Likeness,
+}
+
 /// Reads the evidence of one cluster.
 pub fn assess(
     root: u32,
     members: &[u32],
     accounts: &[AccountState],
-    template_holders: &HashMap<u32, u32>,
+    route: Route,
     config: &DetectConfig,
 ) -> Campaign {
     let w = &config.weights;
@@ -43,7 +55,17 @@ pub fn assess(
     let mut findings = profile_findings(&profile, Scope::Group, config);
     let size = members.len() as f64;
     if members.len() >= l.min_cluster as usize {
-        findings.fire(Signal::LinkedAccounts, w.linked_accounts, size);
+        if let Route::Likeness = route {
+            // Each member shows its signals on its own, sharing nothing with the others: the
+            // more of them show one profile, the less it can be chance. Only signals strong
+            // enough to matter alone are counted again: a crowd of alike developers all
+            // sending long requests is still a crowd of developers.
+            let times = members.len() / (l.min_cluster.max(2) as usize);
+            findings.corroborate_strong(2 + times.max(1).ilog2().min(2) as i32, STRONG_SIGNAL);
+            findings.fire(Signal::AlikeAccounts, w.alike_accounts, size);
+        } else {
+            findings.fire(Signal::LinkedAccounts, w.linked_accounts, size);
+        }
 
         // Accounts run by one operation work every day they exist; independent customers
         // who happen to share a tool or a benchmark come and go. Only the first are
@@ -58,7 +80,9 @@ pub fn assess(
             active as f64 / alive as f64
         };
         if steady >= l.coordinated_activity_share {
-            if members.len() >= config.linking.corroborating_accounts as usize {
+            if matches!(route, Route::Keys(_))
+                && members.len() >= config.linking.corroborating_accounts as usize
+            {
                 findings.corroborate(2);
             }
             findings.fire(Signal::CoordinatedActivity, w.coordinated_activity, steady);
@@ -83,7 +107,10 @@ pub fn assess(
             findings.fire(Signal::SignupWave, w.signup_wave, wave);
         }
 
-        let holders = template_holders.get(&root).copied().unwrap_or(0) as f64;
+        let holders = match route {
+            Route::Keys(holders) => holders.get(&root).copied().unwrap_or(0) as f64,
+            Route::Likeness => 0.0,
+        };
         if holders / size >= l.shared_template_share {
             findings.fire(Signal::SharedTemplate, w.shared_template, holders / size);
         }

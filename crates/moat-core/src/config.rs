@@ -26,6 +26,8 @@ pub struct DetectConfig {
     pub linking: Linking,
     /// How timestamps far from the stream's time are read.
     pub clock: ClockConfig,
+    /// How alike accounts are grouped, the second way into a campaign.
+    pub likeness: LikenessConfig,
 }
 
 impl Default for DetectConfig {
@@ -38,6 +40,7 @@ impl Default for DetectConfig {
             limits: Limits::default(),
             linking: Linking::default(),
             clock: ClockConfig::default(),
+            likeness: LikenessConfig::default(),
         }
     }
 }
@@ -117,6 +120,7 @@ weights! {
     load_balanced: LoadBalanced = 0.2,
     coordinated_activity: CoordinatedActivity = 0.1,
     synchronised_model_move: SynchronisedModelMove = 0.2,
+    alike_accounts: AlikeAccounts = 0.3,
     linked_to_blocked_campaign: LinkedToBlockedCampaign = 1.0,
     partner_intel: PartnerIntel = 0.6,
 }
@@ -243,6 +247,41 @@ impl Default for Linking {
             suspicion: 0.35,
             suspicious_share: 0.8,
             corroborating_accounts: 20,
+        }
+    }
+}
+
+/// How alike accounts are grouped ([`likeness`](crate::likeness)).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LikenessConfig {
+    /// Own score from which an account is compared with others for likeness.
+    pub min_score: f64,
+    /// Exchanges an account needs before its fingerprint is compared.
+    pub min_exchanges: u32,
+    /// Two accounts are alike when closer than this share of pairs of accounts drawn from
+    /// the population at random...
+    pub stranger_quantile: f64,
+    /// ...and closer than this, in the population's units.
+    pub max_distance: f64,
+    /// Bands of the similarity search: more finds more alike pairs, at more cost.
+    pub bands: u32,
+    /// Random projections per band: more makes buckets finer.
+    pub projections: u32,
+    /// Members of a bucket each account is compared with.
+    pub peers: u32,
+}
+
+impl Default for LikenessConfig {
+    fn default() -> Self {
+        Self {
+            min_score: 0.25,
+            min_exchanges: 5,
+            stranger_quantile: 0.05,
+            max_distance: 0.9,
+            bands: 12,
+            projections: 4,
+            peers: 8,
         }
     }
 }

@@ -224,7 +224,40 @@ pub struct ContentSignals {
     pub signature: Option<Signature>,
     /// The request carries earlier turns of a conversation (it is not one-shot).
     pub earlier_turns: bool,
+    /// What the prompt is about, as a sketch: bit `k` is set when one of its first content
+    /// words falls in topic bucket `k` ([`TOPIC_BUCKETS`]). Accounts drawing their prompts
+    /// from one task list set the buckets alike, however each words its requests.
+    #[serde(default)]
+    pub topics: u16,
 }
+
+/// How many topic buckets a prompt's content words are hashed into.
+pub const TOPIC_BUCKETS: usize = 16;
+/// How many of a prompt's first content words mark its topic buckets.
+const TOPIC_WORDS: usize = 12;
+
+/// Words too common to say what a prompt is about (English function words), as hashes.
+fn is_function_word(word: u64) -> bool {
+    static WORDS: OnceLock<Vec<u64>> = OnceLock::new();
+    WORDS
+        .get_or_init(|| {
+            let mut hashes = Vec::new();
+            words(FUNCTION_WORDS, |w| hashes.push(w));
+            hashes.push(0);
+            hashes.sort_unstable();
+            hashes.dedup();
+            hashes
+        })
+        .binary_search(&word)
+        .is_ok()
+}
+
+const FUNCTION_WORDS: &str = "a an the and or but if then else of to in on at by for with from \
+    into onto about as is are was were be been being am do does did done have has had having \
+    i me my mine we us our you your yours he him his she her it its they them their this that \
+    these those what which who whom whose when where why how not no yes so than too very can \
+    could should would will shall may might must just also only all any some each every more \
+    most other such own same there here up down out over under again once please let s t";
 
 /// What a text's phrases mark, as bits: the low four are [`Capabilities`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -752,12 +785,20 @@ pub fn signature(text: &str) -> Option<Signature> {
     signature_and(text, |_| {})
 }
 
-/// What one reading of a prompt's words gives: its signature, and what the ask model
-/// finds in it.
-fn prompt_facts(text: &str) -> (Option<Signature>, crate::asks::Asks) {
+/// What one reading of a prompt's words gives: its signature, what the ask model finds in
+/// it, and its topic buckets.
+fn prompt_facts(text: &str) -> (Option<Signature>, crate::asks::Asks, u16) {
     let mut scan = crate::asks::Scan::new(crate::asks::model());
-    let signature = signature_and(text, |w| scan.word(w));
-    (signature, scan.finish(text))
+    let mut topics = 0u16;
+    let mut content_words = 0;
+    let signature = signature_and(text, |w| {
+        scan.word(w);
+        if content_words < TOPIC_WORDS && !is_function_word(w) {
+            content_words += 1;
+            topics |= 1 << ((w >> 60) as usize % TOPIC_BUCKETS);
+        }
+    });
+    (signature, scan.finish(text), topics)
 }
 
 /// [`signature`], handing each word to `also` on the way.
@@ -790,9 +831,11 @@ pub fn analyse(request: &Request) -> ContentSignals {
     let (mut reasoning_ask, mut grading_ask, mut capabilities) =
         system.map_or((false, false, Capabilities::default()), |s| s.marks);
     let mut signature = None;
+    let mut topics = 0;
     if let Some(text) = prompt {
         let (r, g, c) = marks(text);
-        let (s, asks) = prompt_facts(text);
+        let (s, asks, t) = prompt_facts(text);
+        topics = t;
         reasoning_ask |= r || asks.reasoning;
         grading_ask |= g || asks.grading;
         capabilities = capabilities | c;
@@ -813,6 +856,7 @@ pub fn analyse(request: &Request) -> ContentSignals {
         system_hash: system.map(|s| s.hash),
         signature,
         earlier_turns: turns > 1,
+        topics,
     }
 }
 

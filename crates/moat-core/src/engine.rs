@@ -16,6 +16,7 @@ use crate::content;
 use crate::exchange::{AccountRecord, Exchange, Record};
 use crate::intel::{self, PartnerIntel};
 use crate::keys::Carried;
+use crate::likeness;
 use crate::linker;
 use crate::signal::{Findings, Scope, Signal, profile_findings};
 use crate::story::{self, AccountActivity, Story};
@@ -68,6 +69,8 @@ pub struct Engine {
     index: linker::KeyIndex,
     /// Accounts read since the last round, to be judged again.
     dirty: Vec<u32>,
+    /// Per account, its score on its own evidence when last judged.
+    own_scores: Vec<f32>,
     is_dirty: Vec<bool>,
     /// The clusters assessed in the last round, by root account: their members and how
     /// many of them hold a linking template. A cluster found again with the same members
@@ -161,6 +164,7 @@ impl Engine {
             blocklist: Blocklist::default(),
             index: linker::KeyIndex::default(),
             dirty: Vec::new(),
+            own_scores: Vec::new(),
             is_dirty: Vec::new(),
             clusters: HashMap::default(),
             joined: HashMap::default(),
@@ -212,6 +216,7 @@ impl Engine {
         self.ids.insert(id.into(), i);
         self.names.push(id.into());
         self.accounts.push(AccountState::default());
+        self.own_scores.push(0.0);
         self.is_dirty.push(false);
         i
     }
@@ -428,6 +433,7 @@ impl Engine {
             let account = &self.accounts[i as usize];
             let profile = account.profile(limits);
             let score = profile_findings(&profile, Scope::Account, &self.config).score();
+            self.own_scores[i as usize] = score as f32;
             let judged = linker::Judged {
                 judged: profile.exchanges >= limits.min_exchanges,
                 suspicious: score >= self.config.linking.suspicion,
@@ -438,6 +444,7 @@ impl Engine {
             keys.dedup();
             self.index.update(i, &keys, judged);
         }
+        let alike = self.alike_groups();
         let judged = Instant::now();
         let mut links = self.index.link(&self.config);
         let linked = Instant::now();
@@ -461,19 +468,47 @@ impl Engine {
                 Some(c) => c.clone(),
                 None => {
                     reassessed.insert(root);
-                    campaign::assess(root, &members, &self.accounts, &holders, &self.config)
+                    campaign::assess(
+                        root,
+                        &members,
+                        &self.accounts,
+                        campaign::Route::Keys(&holders),
+                        &self.config,
+                    )
                 }
             };
             campaigns.insert(root, c);
             clusters.insert(root, (members, holding));
         }
-        let assessed = Instant::now();
-        let joined: HashMap<u32, u32> = links
+        let mut joined: HashMap<u32, u32> = links
             .root
             .iter()
             .filter(|&(i, root)| campaigns.contains_key(root) && links.fit[i] >= 1.0)
             .map(|(&i, &root)| (i, root))
             .collect();
+        for group in alike {
+            let Some(root) = group
+                .members
+                .iter()
+                .copied()
+                .find(|m| !campaigns.contains_key(m))
+            else {
+                continue;
+            };
+            let c = campaign::assess(
+                root,
+                &group.members,
+                &self.accounts,
+                campaign::Route::Likeness,
+                &self.config,
+            );
+            campaigns.insert(root, c);
+            reassessed.insert(root);
+            for &m in &group.members {
+                joined.entry(m).or_insert(root);
+            }
+        }
+        let assessed = Instant::now();
         let mut rescore = dirty;
         rescore.extend(
             joined
@@ -544,6 +579,37 @@ impl Engine {
         costs.link += linked - judged;
         costs.assess += assessed - linked;
         costs.score += assessed.elapsed();
+    }
+
+    /// The groups of accounts that behave and ask alike, among those whose own evidence
+    /// makes them worth comparing ([`likeness`]).
+    fn alike_groups(&self) -> Vec<likeness::AlikeGroup> {
+        let config = &self.config.likeness;
+        let limits = &self.config.limits;
+        let fingerprint = |i: usize| {
+            let a = &self.accounts[i];
+            likeness::fingerprint(&a.profile(limits), a.active_days())
+        };
+        let seasoned = |i: usize| self.accounts[i].exchange_count() >= config.min_exchanges;
+        let n = self.accounts.len();
+        let stride = (n / likeness::SAMPLE).max(1);
+        let sample: Vec<(likeness::Fingerprint, u32)> = (0..n)
+            .step_by(stride)
+            .filter(|&i| seasoned(i))
+            .map(|i| (fingerprint(i), self.accounts[i].exchange_count()))
+            .collect();
+        let Some(population) = likeness::Population::of(&sample, config) else {
+            return Vec::new();
+        };
+        let candidates: Vec<(u32, likeness::Fingerprint)> = (0..n)
+            .filter(|&i| seasoned(i) && f64::from(self.own_scores[i]) >= config.min_score)
+            .map(|i| {
+                let exchanges = self.accounts[i].exchange_count();
+                (i as u32, population.standard(&fingerprint(i), exchanges))
+            })
+            .collect();
+        let min = (limits.min_cluster as usize).max(2);
+        likeness::groups(&candidates, &population, config, min)
     }
 
     /// Ends the input: a last round at the last event time, then the verdicts and report.

@@ -21,6 +21,7 @@ pub mod engine;
 pub mod exchange;
 pub mod intel;
 pub mod keys;
+pub mod likeness;
 pub mod linker;
 pub mod profile;
 pub mod signal;

@@ -1,6 +1,7 @@
 //! [`Profile`]: the mergeable summary of what one or many accounts did. Fixed size; two
 //! profiles merge as if their exchanges had been read into one.
 
+use crate::content::TOPIC_BUCKETS;
 use crate::sketch::Moments;
 use crate::time::EventTime;
 
@@ -24,6 +25,16 @@ pub struct Profile {
     pub single_turn: u32,
     /// Heavy requests: a huge `max_tokens`, or extended thinking on.
     pub heavy_requests: u32,
+    /// Requests that offer the model tools.
+    pub tools: u32,
+    /// Requests with extended thinking on.
+    pub reasoning_mode: u32,
+    /// Requests with a system prompt.
+    pub with_system: u32,
+    /// Requests that carry earlier turns of a conversation.
+    pub earlier_turns: u32,
+    /// Prompts touching each topic bucket ([`ContentSignals::topics`](crate::ContentSignals)).
+    pub topics: [u32; TOPIC_BUCKETS],
     /// Exchanges whose token counts are known.
     pub tokens_known: u32,
     /// Input tokens of those.
@@ -105,6 +116,13 @@ impl Profile {
         self.targeted += other.targeted;
         self.single_turn += other.single_turn;
         self.heavy_requests += other.heavy_requests;
+        self.tools += other.tools;
+        self.reasoning_mode += other.reasoning_mode;
+        self.with_system += other.with_system;
+        self.earlier_turns += other.earlier_turns;
+        for (a, b) in self.topics.iter_mut().zip(other.topics) {
+            *a += b;
+        }
         self.tokens_known += other.tokens_known;
         self.tokens_in += other.tokens_in;
         self.tokens_out += other.tokens_out;

@@ -51,6 +51,9 @@ pub enum Signal {
     CoordinatedActivity,
     /// The linked accounts moved to a new model together.
     SynchronisedModelMove,
+    /// Accounts that share no key behave and ask far more alike than the population's
+    /// accounts do with one another.
+    AlikeAccounts,
     /// The account shares keys with a campaign already blocked.
     LinkedToBlockedCampaign,
     /// The account's first exchanges carry a partner's indicators of a campaign (two kinds
@@ -59,7 +62,7 @@ pub enum Signal {
 }
 
 /// How many signals there are.
-pub const SIGNALS: usize = 22;
+pub const SIGNALS: usize = 23;
 
 impl Signal {
     /// Every signal, in a fixed order.
@@ -84,6 +87,7 @@ impl Signal {
         Signal::LoadBalanced,
         Signal::CoordinatedActivity,
         Signal::SynchronisedModelMove,
+        Signal::AlikeAccounts,
         Signal::LinkedToBlockedCampaign,
         Signal::PartnerIntel,
     ];
@@ -111,6 +115,7 @@ impl Signal {
             Signal::LoadBalanced => "load_balanced",
             Signal::CoordinatedActivity => "coordinated_activity",
             Signal::SynchronisedModelMove => "synchronised_model_move",
+            Signal::AlikeAccounts => "alike_accounts",
             Signal::LinkedToBlockedCampaign => "linked_to_blocked_campaign",
             Signal::PartnerIntel => "partner_intel",
         }
@@ -182,6 +187,9 @@ impl Signal {
                 "{} of the linked accounts moved to a new model within a day of its release",
                 pct(value)
             ),
+            Signal::AlikeAccounts => format!(
+                "{value:.0} accounts behave and ask alike, far closer than accounts drawn from the population at random"
+            ),
             Signal::LinkedToBlockedCampaign => {
                 format!("shares keys worth {value:.1} links with a blocked campaign")
             }
@@ -226,6 +234,16 @@ impl Findings {
     pub fn corroborate(&mut self, times: i32) {
         for w in &mut self.weights {
             *w = 1.0 - (1.0 - *w).powi(times);
+        }
+    }
+
+    /// [`Findings::corroborate`] for the signals that fired with at least `min_weight`
+    /// only: weak signals many ordinary accounts show together stay weak.
+    pub fn corroborate_strong(&mut self, times: i32, min_weight: f32) {
+        for w in &mut self.weights {
+            if *w >= min_weight {
+                *w = 1.0 - (1.0 - *w).powi(times);
+            }
         }
     }
 

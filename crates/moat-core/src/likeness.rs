@@ -1,0 +1,407 @@
+//! Likeness: the second way into a campaign. An operator's pipeline stamps one behaviour
+//! and one task list on all its accounts, whatever each account's address, card or
+//! wording. So accounts are also grouped by how alike they are: a fixed-size
+//! [`Fingerprint`] per account (shares of its requests by kind, its rhythm, volume and
+//! facts, and what its prompts are about), compared in units of the population's own
+//! spread, and linked when two accounts are far closer than two accounts drawn from the
+//! population at random usually are.
+//!
+//! The search stays near-linear in accounts: fingerprints are hashed into buckets by random
+//! projections (Euclidean locality-sensitive hashing, several bands), and only accounts that
+//! share a bucket are compared, each with a bounded number of its bucket's members.
+
+use foldhash::HashMap;
+use xxhash_rust::xxh3::xxh3_64_with_seed;
+
+use crate::config::LikenessConfig;
+use crate::content::TOPIC_BUCKETS;
+use crate::profile::Profile;
+
+/// Behavioural measures in a fingerprint.
+const BEHAVIOUR: usize = 13;
+/// Numbers in a fingerprint: the behavioural measures, then the topic buckets.
+pub const DIMS: usize = BEHAVIOUR + TOPIC_BUCKETS;
+/// The smallest spread a measure is divided by: below it, accounts differ by noise.
+const SPREAD_FLOOR: f32 = 0.1;
+/// The share of a distance that what the prompts are about makes up.
+const TOPIC_SHARE: f32 = 0.35;
+/// Exchanges' worth of the population's centre every fingerprint is drawn towards: an
+/// account seen a few times is mostly noise, and should not look unlike its kind for it.
+const PRIOR_EXCHANGES: f32 = 0.0;
+/// How many accounts the population's spread and distances are read from, at most.
+pub const SAMPLE: usize = 4000;
+
+/// What an account's traffic looks like, as numbers of about 0 to 1.
+pub type Fingerprint = [f32; DIMS];
+
+/// The fingerprint of an account's profile: what the operator of a campaign stamps on all
+/// its accounts (the kinds and shapes of their requests, their volume, what they ask
+/// about), not what changes with an account's age. `active` is (days alive, days active)
+/// of the last 64.
+pub fn fingerprint(p: &Profile, active: (u32, u32)) -> Fingerprint {
+    let n = p.exchanges.max(1) as f32;
+    let share = |count: u32| count as f32 / n;
+    let mut f = [0.0; DIMS];
+    let active_days = active.1.max(1) as f32;
+    let out_per_exchange = if p.tokens_known > 0 {
+        p.tokens_out as f32 / p.tokens_known as f32
+    } else {
+        0.0
+    };
+    let behaviour: [f32; BEHAVIOUR] = [
+        share(p.reasoning),
+        share(p.grading),
+        share(p.targeted),
+        share(p.single_turn),
+        share(p.heavy_requests),
+        share(p.tools),
+        share(p.reasoning_mode),
+        share(p.with_system),
+        share(p.earlier_turns),
+        ((1.0 + n / active_days).log10() / 3.0).min(1.5),
+        ((1.0 + out_per_exchange).log10() / 4.0).min(1.5),
+        (p.temperature.mean() as f32 / 2.0).clamp(0.0, 1.0),
+        p.unverified.min(1) as f32,
+    ];
+    f[..BEHAVIOUR].copy_from_slice(&behaviour);
+    for (slot, &count) in f[BEHAVIOUR..].iter_mut().zip(&p.topics) {
+        *slot = share(count);
+    }
+    f
+}
+
+/// The population's centre and spread per measure, and how far apart two of its accounts
+/// drawn at random usually are.
+#[derive(Debug, Clone)]
+pub struct Population {
+    centre: Fingerprint,
+    /// Per measure: one over its spread, times the measure's share of the distance.
+    scale: Fingerprint,
+    /// Distances between accounts drawn at random: the median and the linking cut.
+    pub strangers: f32,
+    /// The distance below which two accounts count as alike.
+    pub cut: f32,
+}
+
+impl Population {
+    /// Reads the population off `sample` (fingerprints of accounts judged so far, with their
+    /// exchanges).
+    pub fn of(sample: &[(Fingerprint, u32)], config: &LikenessConfig) -> Option<Self> {
+        if sample.len() < 50 {
+            return None;
+        }
+        let n = sample.len() as f32;
+        let mut centre = [0.0; DIMS];
+        for (f, _) in sample {
+            for (c, x) in centre.iter_mut().zip(f) {
+                *c += x / n;
+            }
+        }
+        let mut scale = [0.0; DIMS];
+        for (d, s) in scale.iter_mut().enumerate() {
+            let var = sample
+                .iter()
+                .map(|(f, _)| (f[d] - centre[d]).powi(2))
+                .sum::<f32>()
+                / n;
+            let part = if d < BEHAVIOUR {
+                (1.0 - TOPIC_SHARE) / BEHAVIOUR as f32
+            } else {
+                TOPIC_SHARE / TOPIC_BUCKETS as f32
+            };
+            *s = part.sqrt() / var.sqrt().max(SPREAD_FLOOR);
+        }
+        let mut population = Population {
+            centre,
+            scale,
+            strangers: 0.0,
+            cut: 0.0,
+        };
+        let m = sample.len();
+        let mut distances: Vec<f32> = (0..m.min(2000))
+            .map(|i| {
+                let j = (i * 7919 + m / 2 + 1) % m;
+                let (a, b) = (
+                    population.standard(&sample[i].0, sample[i].1),
+                    population.standard(&sample[j].0, sample[j].1),
+                );
+                distance(&a, &b)
+            })
+            .filter(|d| *d > 0.0)
+            .collect();
+        distances.sort_by(f32::total_cmp);
+        let at = |q: f64| distances[((distances.len() - 1) as f64 * q) as usize];
+        if distances.is_empty() {
+            return None;
+        }
+        population.strangers = at(0.5);
+        population.cut = at(config.stranger_quantile).min(config.max_distance as f32);
+        Some(population)
+    }
+
+    /// The fingerprint of an account of `exchanges` in the population's units, drawn
+    /// towards the centre the fewer exchanges it rests on: Euclidean distance between two
+    /// of them is the distance [`Population::cut`] is read in.
+    pub fn standard(&self, f: &Fingerprint, exchanges: u32) -> Fingerprint {
+        let weight = exchanges as f32 / (exchanges as f32 + PRIOR_EXCHANGES);
+        let mut z = [0.0; DIMS];
+        for d in 0..DIMS {
+            z[d] = (f[d] - self.centre[d]) * weight * self.scale[d];
+        }
+        z
+    }
+}
+
+/// The Euclidean distance between two standardised fingerprints.
+pub fn distance(a: &Fingerprint, b: &Fingerprint) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y) * (x - y))
+        .sum::<f32>()
+        .sqrt()
+}
+
+/// A group of alike accounts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlikeGroup {
+    /// Its accounts (indices into the engine's), in order.
+    pub members: Vec<u32>,
+    /// The mean distance of the links that tied it.
+    pub distance: f32,
+}
+
+/// Groups the `candidates` (an account and its standardised fingerprint, in account order)
+/// whose fingerprints lie within `population.cut` of each other, directly or through other
+/// members; groups of fewer than `min_members` are left out.
+pub fn groups(
+    candidates: &[(u32, Fingerprint)],
+    population: &Population,
+    config: &LikenessConfig,
+    min_members: usize,
+) -> Vec<AlikeGroup> {
+    let n = candidates.len();
+    let mut parent: Vec<usize> = (0..n).collect();
+    let mut links: Vec<(usize, usize, f32)> = Vec::new();
+    let width = (4.0 * population.cut).max(1e-3);
+    let bands = config.bands.max(1) as usize;
+    let per_band = config.projections.max(1) as usize;
+    let projections = Projections::new(bands * per_band, width);
+    let mut keyed: Vec<(u64, usize)> = Vec::with_capacity(n);
+    for band in 0..bands {
+        keyed.clear();
+        for (k, (_, z)) in candidates.iter().enumerate() {
+            let mut key = band as u64;
+            for j in band * per_band..(band + 1) * per_band {
+                key = xxh3_64_with_seed(&projections.cell(j, z).to_le_bytes(), key);
+            }
+            keyed.push((key, k));
+        }
+        keyed.sort_unstable();
+        for bucket in keyed.chunk_by(|a, b| a.0 == b.0) {
+            for (i, &(_, a)) in bucket.iter().enumerate() {
+                for &(_, b) in bucket.iter().skip(i + 1).take(config.peers as usize) {
+                    let d = distance(&candidates[a].1, &candidates[b].1);
+                    if d <= population.cut {
+                        let (ra, rb) = (find(&mut parent, a), find(&mut parent, b));
+                        if ra != rb {
+                            parent[ra.max(rb)] = ra.min(rb);
+                            links.push((a, b, d));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut by_root: HashMap<usize, (Vec<u32>, f32, u32)> = HashMap::default();
+    for k in 0..n {
+        let root = find(&mut parent, k);
+        by_root.entry(root).or_default().0.push(candidates[k].0);
+    }
+    for (a, _, d) in links {
+        let root = find(&mut parent, a);
+        let entry = by_root.get_mut(&root).expect("every root has members");
+        entry.1 += d;
+        entry.2 += 1;
+    }
+    let mut groups: Vec<(AlikeGroup, Vec<usize>)> = Vec::new();
+    let mut grouped = vec![false; n];
+    for k in 0..n {
+        let root = find(&mut parent, k);
+        if root == k {
+            let (members, sum, count) = &by_root[&root];
+            if members.len() >= min_members {
+                groups.push((
+                    AlikeGroup {
+                        members: members.clone(),
+                        distance: sum / (*count).max(1) as f32,
+                    },
+                    Vec::new(),
+                ));
+            }
+        }
+    }
+    let index: HashMap<u32, usize> = candidates
+        .iter()
+        .enumerate()
+        .map(|(k, (i, _))| (*i, k))
+        .collect();
+    for (g, at) in &mut groups {
+        *at = g.members.iter().map(|m| index[m]).collect();
+        at.iter().for_each(|&k| grouped[k] = true);
+    }
+    join_nearest(candidates, &mut groups, &grouped, population);
+    let mut groups: Vec<AlikeGroup> = groups
+        .into_iter()
+        .map(|(mut g, _)| {
+            g.members.sort_unstable();
+            g
+        })
+        .collect();
+    groups.sort_by_key(|g| g.members[0]);
+    groups
+}
+
+/// Gives each candidate left out of every group to the group whose centre is nearest, if
+/// it lies within that group's own reach (where nine in ten of its members lie from its
+/// centre): an account seen a few times is too noisy to lie close to any one member, but
+/// not to the centre of an operation of many.
+fn join_nearest(
+    candidates: &[(u32, Fingerprint)],
+    groups: &mut [(AlikeGroup, Vec<usize>)],
+    grouped: &[bool],
+    population: &Population,
+) {
+    let reach: Vec<(Fingerprint, f32)> = groups
+        .iter()
+        .map(|(_, at)| {
+            let mut centre = [0.0; DIMS];
+            for &k in at {
+                for (c, x) in centre.iter_mut().zip(&candidates[k].1) {
+                    *c += x / at.len() as f32;
+                }
+            }
+            let mut spread: Vec<f32> = at
+                .iter()
+                .map(|&k| distance(&centre, &candidates[k].1))
+                .collect();
+            spread.sort_by(f32::total_cmp);
+            let radius = spread[(spread.len() - 1) * 9 / 10].max(population.cut);
+            (centre, radius)
+        })
+        .collect();
+    for (k, (account, z)) in candidates.iter().enumerate() {
+        if grouped[k] {
+            continue;
+        }
+        let nearest = reach
+            .iter()
+            .enumerate()
+            .map(|(g, (centre, radius))| (g, distance(centre, z) / radius))
+            .min_by(|a, b| a.1.total_cmp(&b.1));
+        if let Some((g, ratio)) = nearest
+            && ratio <= 1.0
+        {
+            groups[g].0.members.push(*account);
+        }
+    }
+}
+
+fn find(parent: &mut [usize], mut i: usize) -> usize {
+    while parent[i] != i {
+        parent[i] = parent[parent[i]];
+        i = parent[i];
+    }
+    i
+}
+
+/// Random directions and offsets, fixed: the same fingerprints always hash alike.
+struct Projections {
+    directions: Vec<Fingerprint>,
+    offsets: Vec<f32>,
+    width: f32,
+}
+
+impl Projections {
+    fn new(count: usize, width: f32) -> Self {
+        let mut state = 0x6d6f_6174_6c69_6b65u64;
+        let mut uniform = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            ((state >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+        };
+        let mut directions = Vec::with_capacity(count);
+        let mut offsets = Vec::with_capacity(count);
+        for _ in 0..count {
+            let mut d = [0.0; DIMS];
+            for x in &mut d {
+                // Box–Muller: a standard normal from two uniforms.
+                let (u, v) = (uniform(), uniform());
+                *x = ((-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()) as f32;
+            }
+            directions.push(d);
+            offsets.push(uniform() as f32 * width);
+        }
+        Self {
+            directions,
+            offsets,
+            width,
+        }
+    }
+
+    /// The cell of projection `j` that `z` falls in.
+    fn cell(&self, j: usize, z: &Fingerprint) -> i64 {
+        let dot: f32 = self.directions[j].iter().zip(z).map(|(a, b)| a * b).sum();
+        ((dot + self.offsets[j]) / self.width).floor() as i64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noisy(base: &Fingerprint, seed: u64, noise: f32) -> Fingerprint {
+        let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        let mut f = *base;
+        for x in &mut f {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            *x += ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * noise;
+        }
+        f
+    }
+
+    #[test]
+    fn alike_accounts_group_and_strangers_do_not() {
+        let config = LikenessConfig::default();
+        // A population of strangers spread over every measure.
+        let strangers: Vec<(Fingerprint, u32)> = (0..2000)
+            .map(|i| (noisy(&[0.5; DIMS], i, 1.0), 100))
+            .collect();
+        let population = Population::of(&strangers, &config).unwrap();
+        assert!(
+            population.cut < population.strangers / 2.0,
+            "{population:?}"
+        );
+        // Thirty accounts of one operation: one profile, a little noise each.
+        let operation = noisy(&[0.5; DIMS], 99_999, 1.6);
+        let mut candidates: Vec<(u32, Fingerprint)> = (0..30)
+            .map(|i| {
+                let f = noisy(&operation, 10_000 + i as u64, 0.08);
+                (i, population.standard(&f, 100))
+            })
+            .collect();
+        candidates.extend(
+            strangers[..300]
+                .iter()
+                .enumerate()
+                .map(|(i, (f, n))| (100 + i as u32, population.standard(f, *n))),
+        );
+        let found = groups(&candidates, &population, &config, 5);
+        assert_eq!(found.len(), 1, "{found:?}");
+        let members = &found[0].members;
+        assert!(members.len() >= 27, "{} of 30 grouped", members.len());
+        assert!(members.iter().all(|&m| m < 30), "{members:?}");
+    }
+}
