@@ -81,6 +81,9 @@ pub struct Engine {
     joined: HashMap<u32, u32>,
     /// The campaigns of the last round, by root account.
     campaigns: HashMap<u32, Campaign>,
+    /// The roots of the last round's groups of alike accounts: a group found again keeps
+    /// its root, so a campaign keeps its id as its accounts come and go.
+    alike_roots: HashSet<u32>,
     /// The last evidence of every campaign that had blocked accounts, by root account, so
     /// a campaign whose accounts are gone or merged into another is still reported.
     blocked_campaigns: HashMap<u32, Findings>,
@@ -169,6 +172,7 @@ impl Engine {
             clusters: HashMap::default(),
             joined: HashMap::default(),
             campaigns: HashMap::default(),
+            alike_roots: HashSet::default(),
             blocked_campaigns: HashMap::default(),
             with_blocks: HashSet::default(),
             changes: None,
@@ -486,15 +490,17 @@ impl Engine {
             .filter(|&(i, root)| campaigns.contains_key(root) && links.fit[i] >= 1.0)
             .map(|(&i, &root)| (i, root))
             .collect();
+        let mut alike_roots = HashSet::default();
         for group in alike {
-            let Some(root) = group
-                .members
-                .iter()
-                .copied()
-                .find(|m| !campaigns.contains_key(m))
-            else {
+            let Some(root) = alike_root(
+                &self.accounts,
+                &self.alike_roots,
+                &group.members,
+                &campaigns,
+            ) else {
                 continue;
             };
+            alike_roots.insert(root);
             let c = campaign::assess(
                 root,
                 &group.members,
@@ -508,6 +514,7 @@ impl Engine {
                 joined.entry(m).or_insert(root);
             }
         }
+        self.alike_roots = alike_roots;
         let assessed = Instant::now();
         let mut rescore = dirty;
         rescore.extend(
@@ -892,6 +899,31 @@ impl Engine {
                 .collect(),
         }
     }
+}
+
+/// The root a group of alike accounts goes by: the root of the last round's group most
+/// of its members were in, if that is free, else its first member not already a
+/// campaign's root.
+fn alike_root(
+    accounts: &[AccountState],
+    previous: &HashSet<u32>,
+    members: &[u32],
+    taken: &HashMap<u32, Campaign>,
+) -> Option<u32> {
+    let mut before: HashMap<u32, u32> = HashMap::default();
+    for &m in members {
+        if let Some(root) = accounts[m as usize].decision.campaign
+            && previous.contains(&root)
+        {
+            *before.entry(root).or_default() += 1;
+        }
+    }
+    let kept = before
+        .into_iter()
+        .filter(|(root, _)| !taken.contains_key(root))
+        .max_by_key(|&(root, count)| (count, std::cmp::Reverse(root)))
+        .map(|(root, _)| root);
+    kept.or_else(|| members.iter().copied().find(|m| !taken.contains_key(m)))
 }
 
 /// Asks the processor to fetch `value` into the cache (a hint: it may not).

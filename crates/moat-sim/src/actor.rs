@@ -99,7 +99,7 @@ pub(crate) struct CampaignSlot {
     pub switch_at: Option<i64>,
     pub end: i64,
     /// The account's own system prompt, under open wording.
-    pub system: Option<String>,
+    pub system: text::open::SystemPrompt,
     /// Share of its days on which the account is active (1: every day).
     pub active_share: f64,
     /// Decides which days those are.
@@ -538,7 +538,7 @@ impl Actor {
                         let (system, prompt) = text::open::campaign_request(
                             rng,
                             state.focus,
-                            slot.system.as_deref(),
+                            &slot.system,
                             seed_prompt,
                         );
                         e.request.system = system;
@@ -732,10 +732,11 @@ pub(crate) fn campaign_slot(
         slot,
         switch_at,
         end: state.end,
-        system: state
-            .open_wording
-            .then(|| text::open::system_prompt(rng))
-            .flatten(),
+        system: if state.open_wording {
+            text::open::system_prompt(rng)
+        } else {
+            text::open::SystemPrompt::default()
+        },
         active_share,
         day_seed: rng.random(),
     }

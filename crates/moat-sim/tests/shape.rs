@@ -389,6 +389,67 @@ fn evasive_campaigns_use_their_own_addresses_cards_and_words() {
 }
 
 #[test]
+fn covert_campaigns_share_no_key_and_no_wording() {
+    let covert = run("covert-3m", 0.002, 9);
+    let hydra: Vec<&Exchange> = covert.of(|e| covert.label(e) == "hydra").collect();
+    let accounts: HashSet<&str> = hydra.iter().map(|e| e.account_id.as_str()).collect();
+    assert!(accounts.len() >= 8, "{} campaign accounts", accounts.len());
+    // Domains customers use too (webmail) are no key.
+    let public: HashSet<&str> = covert
+        .of(|e| covert.label(e) == "benign")
+        .filter_map(|e| e.account.email_domain.as_deref())
+        .collect();
+    // Per key, the campaign accounts holding it: none may be held by two.
+    let mut owners: HashMap<String, HashSet<&str>> = HashMap::new();
+    for e in &hydra {
+        let a = e.account_id.as_str();
+        let mut hold = |key: String| owners.entry(key).or_default().insert(a);
+        hold(format!("card {:?}", e.account.payment_fingerprint));
+        hold(format!("net {}", slash24(e)));
+        if let Some(domain) = e.account.email_domain.as_deref()
+            && !public.contains(domain)
+        {
+            hold(format!("domain {domain}"));
+        }
+        if let Some(system) = e.request.system.as_deref() {
+            hold(format!("system {system}"));
+        }
+        hold(format!("prompt {:?}", e.request.prompt));
+    }
+    let shared: Vec<&String> = owners
+        .iter()
+        .filter(|(_, o)| o.len() > 1)
+        .map(|(k, _)| k)
+        .collect();
+    assert!(
+        shared.is_empty(),
+        "keys shared by campaign accounts: {shared:?}"
+    );
+    // Accounts are active on about a third of their days, and their volumes differ widely.
+    let mut days: HashMap<&str, HashSet<i64>> = HashMap::new();
+    for e in &hydra {
+        days.entry(&e.account_id)
+            .or_default()
+            .insert(e.ts.as_unix_micros().div_euclid(86_400_000_000));
+    }
+    let counts: Vec<usize> = accounts
+        .iter()
+        .map(|a| hydra.iter().filter(|e| e.account_id == *a).count())
+        .collect();
+    let (low, high) = (counts.iter().min().unwrap(), counts.iter().max().unwrap());
+    assert!(high > &(low * 4), "volumes from {low} to {high}");
+    let active: f64 = days
+        .values()
+        .map(|d| {
+            let span = d.iter().max().unwrap() - d.iter().min().unwrap() + 1;
+            d.len() as f64 / span as f64
+        })
+        .sum::<f64>()
+        / days.len() as f64;
+    assert!(active < 0.7, "accounts active on {active:.2} of their days");
+}
+
+#[test]
 fn corpus_prompts_are_used_when_given() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/prompts");
     if !dir.exists() {

@@ -143,23 +143,48 @@ pub fn grading_ask<R: Rng>(rng: &mut R) -> String {
     )
 }
 
-/// A system prompt of one account's own: a role, sometimes with the reasoning ask in it.
-pub fn system_prompt<R: Rng>(rng: &mut R) -> Option<String> {
+/// A system prompt of one account's own.
+#[derive(Debug, Clone, Default)]
+pub struct SystemPrompt {
+    /// Its text, if the account sends one.
+    pub text: Option<String>,
+    /// It carries the reasoning ask itself.
+    pub asks: bool,
+}
+
+/// A system prompt of one account's own (its project named in it, so that no two accounts
+/// send the same one): a role, sometimes with the reasoning ask in it.
+pub fn system_prompt<R: Rng>(rng: &mut R) -> SystemPrompt {
+    let role = pick(rng, ROLES);
+    let project = format!("{} {}", pick(rng, PROJECTS), rng.random_range(100..100_000));
     match rng.random_range(0..4) {
-        0 => None,
-        1 => Some(pick(rng, ROLES).to_owned()),
-        _ => Some(format!("{} {}", pick(rng, ROLES), reasoning_ask(rng))),
+        0 => SystemPrompt::default(),
+        1 => SystemPrompt {
+            text: Some(format!("{role} The project is {project}.")),
+            asks: false,
+        },
+        _ => SystemPrompt {
+            text: Some(format!(
+                "{role} The project is {project}. {}",
+                reasoning_ask(rng)
+            )),
+            asks: true,
+        },
     }
 }
 
+const PROJECTS: &[&str] = &[
+    "Atlas", "Beacon", "Cobalt", "Delta", "Ember", "Falcon", "Granite", "Harbor", "Iris",
+    "Juniper", "Kestrel", "Lumen", "Maple", "Nova", "Onyx", "Pioneer",
+];
+
 /// A covert campaign request: the task written as people write theirs (or taken from a
 /// corpus), with an ask composed afresh, and no wording shared by the campaign's accounts.
-/// Whether the reasoning ask goes to the system prompt is decided by `system` (the
-/// account's own, which may already carry one).
+/// `system` is the account's own system prompt, which may carry the reasoning ask already.
 pub fn campaign_request<R: Rng>(
     rng: &mut R,
     focus: Focus,
-    system: Option<&str>,
+    system: &SystemPrompt,
     seed_prompt: Option<&str>,
 ) -> (Option<String>, String) {
     let task = match (seed_prompt, focus) {
@@ -167,10 +192,9 @@ pub fn campaign_request<R: Rng>(
         (None, Focus::ReasoningRubric) => benign_prompt(rng, Topic::Homework),
         (None, _) => benign_prompt(rng, Topic::Coding),
     };
-    let system_asks = system.is_some_and(|s| s.len() > 60);
     let ask = if focus == Focus::ReasoningRubric && rng.random_bool(0.5) {
         Some(grading_ask(rng))
-    } else if system_asks && rng.random_bool(0.7) {
+    } else if system.asks && rng.random_bool(0.7) {
         None
     } else {
         Some(reasoning_ask(rng))
@@ -180,7 +204,7 @@ pub fn campaign_request<R: Rng>(
         Some(ask) => format!("{task}\n\n{ask}"),
         None => task,
     };
-    (system.map(str::to_owned), prompt)
+    (system.text.clone(), prompt)
 }
 
 fn pick<R: Rng>(rng: &mut R, from: &[&'static str]) -> &'static str {
