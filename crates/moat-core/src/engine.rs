@@ -608,11 +608,15 @@ impl Engine {
         let Some(population) = likeness::Population::of(&sample, config) else {
             return Vec::new();
         };
-        let candidates: Vec<(u32, likeness::Fingerprint)> = (0..n)
+        let candidates: Vec<likeness::Candidate> = (0..n)
             .filter(|&i| seasoned(i) && f64::from(self.own_scores[i]) >= config.min_score)
             .map(|i| {
                 let exchanges = self.accounts[i].exchange_count();
-                (i as u32, population.standard(&fingerprint(i), exchanges))
+                likeness::Candidate {
+                    account: i as u32,
+                    exchanges,
+                    z: population.standard(&fingerprint(i), exchanges),
+                }
             })
             .collect();
         let min = (limits.min_cluster as usize).max(2);

@@ -161,6 +161,18 @@ pub fn distance(a: &Fingerprint, b: &Fingerprint) -> f32 {
         .sqrt()
 }
 
+/// An account to be compared: its fingerprint in the population's units
+/// ([`Population::standard`]) and how many exchanges it rests on.
+#[derive(Debug, Clone, Copy)]
+pub struct Candidate {
+    /// The account (an index into the engine's).
+    pub account: u32,
+    /// Its exchanges.
+    pub exchanges: u32,
+    /// Its standardised fingerprint.
+    pub z: Fingerprint,
+}
+
 /// A group of alike accounts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlikeGroup {
@@ -170,11 +182,11 @@ pub struct AlikeGroup {
     pub distance: f32,
 }
 
-/// Groups the `candidates` (an account and its standardised fingerprint, in account order)
-/// whose fingerprints lie within `population.cut` of each other, directly or through other
-/// members; groups of fewer than `min_members` are left out.
+/// Groups the `candidates` (in account order) whose fingerprints lie within
+/// `population.cut` of each other, directly or through other members; groups of fewer than
+/// `min_members` are left out.
 pub fn groups(
-    candidates: &[(u32, Fingerprint)],
+    candidates: &[Candidate],
     population: &Population,
     config: &LikenessConfig,
     min_members: usize,
@@ -189,7 +201,7 @@ pub fn groups(
     let mut keyed: Vec<(u64, usize)> = Vec::with_capacity(n);
     for band in 0..bands {
         keyed.clear();
-        for (k, (_, z)) in candidates.iter().enumerate() {
+        for (k, Candidate { z, .. }) in candidates.iter().enumerate() {
             let mut key = band as u64;
             for j in band * per_band..(band + 1) * per_band {
                 key = xxh3_64_with_seed(&projections.cell(j, z).to_le_bytes(), key);
@@ -200,7 +212,7 @@ pub fn groups(
         for bucket in keyed.chunk_by(|a, b| a.0 == b.0) {
             for (i, &(_, a)) in bucket.iter().enumerate() {
                 for &(_, b) in bucket.iter().skip(i + 1).take(config.peers as usize) {
-                    let d = distance(&candidates[a].1, &candidates[b].1);
+                    let d = distance(&candidates[a].z, &candidates[b].z);
                     if d <= population.cut {
                         let (ra, rb) = (find(&mut parent, a), find(&mut parent, b));
                         if ra != rb {
@@ -215,7 +227,11 @@ pub fn groups(
     let mut by_root: HashMap<usize, (Vec<u32>, f32, u32)> = HashMap::default();
     for k in 0..n {
         let root = find(&mut parent, k);
-        by_root.entry(root).or_default().0.push(candidates[k].0);
+        by_root
+            .entry(root)
+            .or_default()
+            .0
+            .push(candidates[k].account);
     }
     for (a, _, d) in links {
         let root = find(&mut parent, a);
@@ -243,7 +259,7 @@ pub fn groups(
     let index: HashMap<u32, usize> = candidates
         .iter()
         .enumerate()
-        .map(|(k, (i, _))| (*i, k))
+        .map(|(k, c)| (c.account, k))
         .collect();
     for (g, at) in &mut groups {
         *at = g.members.iter().map(|m| index[m]).collect();
@@ -263,45 +279,52 @@ pub fn groups(
 
 /// Gives each candidate left out of every group to the group whose centre is nearest, if
 /// it lies within that group's own reach (where nine in ten of its members lie from its
-/// centre): an account seen a few times is too noisy to lie close to any one member, but
-/// not to the centre of an operation of many.
+/// centre), widened for an account seen fewer times than the group's members usually are
+/// (its shares are noisier, by the square root of the ratio; at most twice): an account
+/// seen a few times is too noisy to lie close to any one member, but not to the centre of
+/// an operation of many.
 fn join_nearest(
-    candidates: &[(u32, Fingerprint)],
+    candidates: &[Candidate],
     groups: &mut [(AlikeGroup, Vec<usize>)],
     grouped: &[bool],
     population: &Population,
 ) {
-    let reach: Vec<(Fingerprint, f32)> = groups
+    let reach: Vec<(Fingerprint, f32, f32)> = groups
         .iter()
         .map(|(_, at)| {
             let mut centre = [0.0; DIMS];
             for &k in at {
-                for (c, x) in centre.iter_mut().zip(&candidates[k].1) {
+                for (c, x) in centre.iter_mut().zip(&candidates[k].z) {
                     *c += x / at.len() as f32;
                 }
             }
             let mut spread: Vec<f32> = at
                 .iter()
-                .map(|&k| distance(&centre, &candidates[k].1))
+                .map(|&k| distance(&centre, &candidates[k].z))
                 .collect();
             spread.sort_by(f32::total_cmp);
             let radius = spread[(spread.len() - 1) * 9 / 10].max(population.cut);
-            (centre, radius)
+            let mut seen: Vec<u32> = at.iter().map(|&k| candidates[k].exchanges).collect();
+            seen.sort_unstable();
+            (centre, radius, seen[seen.len() / 2] as f32)
         })
         .collect();
-    for (k, (account, z)) in candidates.iter().enumerate() {
+    for (k, c) in candidates.iter().enumerate() {
         if grouped[k] {
             continue;
         }
         let nearest = reach
             .iter()
             .enumerate()
-            .map(|(g, (centre, radius))| (g, distance(centre, z) / radius))
+            .map(|(g, (centre, radius, usual))| {
+                let widen = (usual / c.exchanges.max(1) as f32).sqrt().clamp(1.0, 2.0);
+                (g, distance(centre, &c.z) / (radius * widen))
+            })
             .min_by(|a, b| a.1.total_cmp(&b.1));
         if let Some((g, ratio)) = nearest
             && ratio <= 1.0
         {
-            groups[g].0.members.push(*account);
+            groups[g].0.members.push(c.account);
         }
     }
 }
@@ -386,17 +409,19 @@ mod tests {
         );
         // Thirty accounts of one operation: one profile, a little noise each.
         let operation = noisy(&[0.5; DIMS], 99_999, 1.6);
-        let mut candidates: Vec<(u32, Fingerprint)> = (0..30)
-            .map(|i| {
-                let f = noisy(&operation, 10_000 + i as u64, 0.08);
-                (i, population.standard(&f, 100))
-            })
+        let candidate = |account: u32, f: &Fingerprint, exchanges: u32| Candidate {
+            account,
+            exchanges,
+            z: population.standard(f, exchanges),
+        };
+        let mut candidates: Vec<Candidate> = (0..30)
+            .map(|i| candidate(i, &noisy(&operation, 10_000 + i as u64, 0.08), 100))
             .collect();
         candidates.extend(
             strangers[..300]
                 .iter()
                 .enumerate()
-                .map(|(i, (f, n))| (100 + i as u32, population.standard(f, *n))),
+                .map(|(i, (f, n))| candidate(100 + i as u32, f, *n)),
         );
         let found = groups(&candidates, &population, &config, 5);
         assert_eq!(found.len(), 1, "{found:?}");
