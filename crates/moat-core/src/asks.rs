@@ -3,17 +3,19 @@
 //! (`data/asks/`: asks in many phrasings and languages, and ordinary requests, hard ones
 //! included, that mention reasoning, steps, scores or grades without asking for them).
 //!
-//! A text is read as the words [`content`](crate::content) already splits it into; the
-//! model scores every window of [`WINDOW`] consecutive words (an ask is a clause, wherever it
-//! sits in a long prompt), and a text asks when its best window does. Training takes a few
-//! milliseconds, is deterministic, and needs nothing but the files compiled in.
+//! A text is cut into clauses (at sentence and clause punctuation and line breaks); the
+//! model scores every clause of at most [`MAX_CLAUSE_WORDS`] words, as the words
+//! [`content`](crate::content) splits it into, and a text asks when one of its clauses does:
+//! an ask is a short clause, wherever it sits in a long prompt, and a long passage of
+//! reference text is not an ask. Training takes a few milliseconds, is deterministic, and
+//! needs nothing but the files compiled in.
 
 use std::sync::OnceLock;
 
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
-/// Words in a window the model scores.
-pub const WINDOW: usize = 8;
+/// Words a clause may have for the model to score it.
+pub const MAX_CLAUSE_WORDS: usize = 24;
 /// Hashed features (words and word pairs) the model has weights for.
 const BUCKETS: usize = 1 << 15;
 /// How the two kinds of ask are numbered in the model's outputs.
@@ -50,7 +52,7 @@ pub fn model() -> &'static AskModel {
             (GRADING_SET, [false, true]),
             (ORDINARY_SET, [false, false]),
         ] {
-            examples.extend(lines(set).map(|text| (word_hashes(text), label)));
+            examples.extend(lines(set).map(|text| (text, label)));
         }
         AskModel::train(&examples)
     })
@@ -63,28 +65,34 @@ pub fn lines(set: &str) -> impl Iterator<Item = &str> {
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
 }
 
-fn word_hashes(text: &str) -> Vec<u64> {
-    let mut words = Vec::new();
-    crate::content::words(text, |w| words.push(w));
-    words
+/// The clauses of `text` the model scores: runs between clause punctuation and line
+/// breaks, of one to [`MAX_CLAUSE_WORDS`] words.
+fn clauses(text: &str) -> impl Iterator<Item = &str> {
+    text.split(['.', '?', '!', ';', ':', '\n', '。', '？', '！'])
 }
 
-/// The features of the windows the model scores in a text of `words`: every run of
-/// [`WINDOW`] words, or the whole text when it is shorter.
-fn windows(words: &[u64]) -> Vec<Vec<usize>> {
-    let mut scores = Vec::with_capacity(words.len());
+/// The features of a clause's words (each word, and each pair of neighbours), if it has
+/// one to [`MAX_CLAUSE_WORDS`] words.
+fn clause_features(clause: &str) -> Option<Vec<usize>> {
+    let mut f = Vec::new();
+    let mut words = 0;
     let mut previous = None;
-    for &w in words {
-        let [word, pair] = features(previous, w);
-        scores.push(if previous.is_some() {
-            vec![word, pair]
-        } else {
-            vec![word]
-        });
-        previous = Some(w);
-    }
-    let width = WINDOW.min(scores.len()).max(1);
-    scores.windows(width).map(|w| w.concat()).collect()
+    crate::content::words(clause, |w| {
+        // Numbers (hashed as 0) say nothing of an ask, and fill lists of data.
+        if w == 0 {
+            return;
+        }
+        words += 1;
+        if words <= MAX_CLAUSE_WORDS {
+            let [word, pair] = features(previous, w);
+            f.push(word);
+            if previous.is_some() {
+                f.push(pair);
+            }
+            previous = Some(w);
+        }
+    });
+    (1..=MAX_CLAUSE_WORDS).contains(&words).then_some(f)
 }
 
 /// Reasoning asks in scripts written without spaces between words (Chinese, Japanese),
@@ -121,10 +129,10 @@ fn features(previous: Option<u64>, word: u64) -> [usize; 2] {
 
 impl AskModel {
     /// Fits a logistic regression per kind of ask by stochastic gradient descent, in a
-    /// fixed order, on the windows the model will score: every window of an example that
-    /// does not ask is a negative; of an example that asks, the window scoring best so far
-    /// is the positive (the ask is somewhere in it; the rest of its words need not be).
-    pub fn train(examples: &[(Vec<u64>, [bool; 2])]) -> Self {
+    /// fixed order, on the clauses the model will score: every clause of an example that
+    /// does not ask is a negative; of an example that asks, the clause scoring best so far
+    /// is the positive (the ask is in one of them; the others need not be).
+    pub fn train(examples: &[(&str, [bool; 2])]) -> Self {
         const EPOCHS: usize = 60;
         const RATE: f32 = 0.2;
         const DECAY: f32 = 1e-4;
@@ -134,7 +142,8 @@ impl AskModel {
         };
         let windows: Vec<(Vec<Vec<usize>>, [bool; 2])> = examples
             .iter()
-            .map(|(words, label)| (windows(words), *label))
+            .map(|(text, label)| (clauses(text).filter_map(clause_features).collect(), *label))
+            .filter(|(clauses, _): &(Vec<Vec<usize>>, _)| !clauses.is_empty())
             .collect();
         let mut order: Vec<usize> = (0..windows.len()).collect();
         let mut state = 0x2545_f491_4f6c_dd1du64;
@@ -175,86 +184,25 @@ impl AskModel {
         model
     }
 
-    /// What `text` asks for: whether its best window of words scores above zero, per kind.
+    /// What `text` asks for: whether its best clause scores above zero, per kind.
     pub fn asks(&self, text: &str) -> Asks {
-        let mut scan = Scan::new(self);
-        crate::content::words(text, |w| scan.word(w));
-        scan.finish(text)
-    }
-
-    /// The best window's logit per kind, for tests and tuning.
-    pub fn best_logits(&self, text: &str) -> [f32; 2] {
-        let mut scan = Scan::new(self);
-        crate::content::words(text, |w| scan.word(w));
-        scan.best()
-    }
-}
-
-/// A text read word by word: the scores of the last [`WINDOW`] words, and the best window.
-pub struct Scan<'m> {
-    model: &'m AskModel,
-    ring: [[f32; 2]; WINDOW],
-    at: usize,
-    seen: usize,
-    sum: [f32; 2],
-    previous: Option<u64>,
-    best: [f32; 2],
-}
-
-impl<'m> Scan<'m> {
-    /// A scan with `model`, before the first word.
-    pub fn new(model: &'m AskModel) -> Self {
-        Self {
-            model,
-            ring: [[0.0; 2]; WINDOW],
-            at: 0,
-            seen: 0,
-            sum: [0.0; 2],
-            previous: None,
-            best: [f32::NEG_INFINITY; 2],
-        }
-    }
-
-    /// Reads the next word's hash.
-    pub fn word(&mut self, w: u64) {
-        let [word, pair] = features(self.previous, w);
-        let mut score = self.model.weights[word];
-        if self.previous.is_some() {
-            let p = self.model.weights[pair];
-            score = [score[0] + p[0], score[1] + p[1]];
-        }
-        self.previous = Some(w);
-        let old = std::mem::replace(&mut self.ring[self.at], score);
-        self.at = (self.at + 1) % WINDOW;
-        self.seen += 1;
-        for kind in [REASONING, GRADING] {
-            self.sum[kind] += score[kind] - old[kind];
-            if self.seen >= WINDOW {
-                self.best[kind] = self.best[kind].max(self.model.bias[kind] + self.sum[kind]);
-            }
-        }
-    }
-
-    /// The best window's logit per kind: of the full windows, or of the whole text when it
-    /// is shorter than one.
-    fn best(&self) -> [f32; 2] {
-        if self.seen == 0 {
-            [f32::NEG_INFINITY; 2]
-        } else if self.seen < WINDOW {
-            [0, 1].map(|kind| self.model.bias[kind] + self.sum[kind])
-        } else {
-            self.best
-        }
-    }
-
-    /// What the words read ask for; `text` is the text they were read from, looked at
-    /// again only if it holds scripts written without spaces between words.
-    pub fn finish(&self, text: &str) -> Asks {
-        let best = self.best();
+        let best = self.best_logits(text);
         Asks {
             reasoning: best[REASONING] > 0.0 || (!text.is_ascii() && spaceless_reasoning_ask(text)),
             grading: best[GRADING] > 0.0,
         }
+    }
+
+    /// The best clause's logit per kind (minus infinity for a text with no clause to score).
+    pub fn best_logits(&self, text: &str) -> [f32; 2] {
+        let mut best = [f32::NEG_INFINITY; 2];
+        for f in clauses(text).filter_map(clause_features) {
+            for kind in [REASONING, GRADING] {
+                let logit = self.bias[kind] + f.iter().map(|&b| self.weights[b][kind]).sum::<f32>();
+                best[kind] = best[kind].max(logit);
+            }
+        }
+        best
     }
 }
 

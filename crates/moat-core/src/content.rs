@@ -788,17 +788,15 @@ pub fn signature(text: &str) -> Option<Signature> {
 /// What one reading of a prompt's words gives: its signature, what the ask model finds in
 /// it, and its topic buckets.
 fn prompt_facts(text: &str) -> (Option<Signature>, crate::asks::Asks, u16) {
-    let mut scan = crate::asks::Scan::new(crate::asks::model());
     let mut topics = 0u16;
     let mut content_words = 0;
     let signature = signature_and(text, |w| {
-        scan.word(w);
         if content_words < TOPIC_WORDS && !is_function_word(w) {
             content_words += 1;
             topics |= 1 << ((w >> 60) as usize % TOPIC_BUCKETS);
         }
     });
-    (signature, scan.finish(text), topics)
+    (signature, crate::asks::model().asks(text), topics)
 }
 
 /// [`signature`], handing each word to `also` on the way.

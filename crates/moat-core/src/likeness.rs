@@ -28,6 +28,9 @@ const TOPIC_SHARE: f32 = 0.35;
 /// Exchanges' worth of the population's centre every fingerprint is drawn towards: an
 /// account seen a few times is mostly noise, and should not look unlike its kind for it.
 const PRIOR_EXCHANGES: f32 = 0.0;
+/// How much further than its members an account seen few times may lie from a group's
+/// centre and join it.
+const MAX_WIDEN: f32 = 1.5;
 /// How many accounts the population's spread and distances are read from, at most.
 pub const SAMPLE: usize = 4000;
 
@@ -225,13 +228,9 @@ pub fn groups(
         }
     }
     let mut by_root: HashMap<usize, (Vec<u32>, f32, u32)> = HashMap::default();
-    for k in 0..n {
+    for (k, c) in candidates.iter().enumerate() {
         let root = find(&mut parent, k);
-        by_root
-            .entry(root)
-            .or_default()
-            .0
-            .push(candidates[k].account);
+        by_root.entry(root).or_default().0.push(c.account);
     }
     for (a, _, d) in links {
         let root = find(&mut parent, a);
@@ -280,7 +279,7 @@ pub fn groups(
 /// Gives each candidate left out of every group to the group whose centre is nearest, if
 /// it lies within that group's own reach (where nine in ten of its members lie from its
 /// centre), widened for an account seen fewer times than the group's members usually are
-/// (its shares are noisier, by the square root of the ratio; at most twice): an account
+/// (its shares are noisier, by the square root of the ratio; at most [`MAX_WIDEN`] times): an account
 /// seen a few times is too noisy to lie close to any one member, but not to the centre of
 /// an operation of many.
 fn join_nearest(
@@ -317,7 +316,9 @@ fn join_nearest(
             .iter()
             .enumerate()
             .map(|(g, (centre, radius, usual))| {
-                let widen = (usual / c.exchanges.max(1) as f32).sqrt().clamp(1.0, 2.0);
+                let widen = (usual / c.exchanges.max(1) as f32)
+                    .sqrt()
+                    .clamp(1.0, MAX_WIDEN);
                 (g, distance(centre, &c.z) / (radius * widen))
             })
             .min_by(|a, b| a.1.total_cmp(&b.1));
@@ -397,7 +398,13 @@ mod tests {
 
     #[test]
     fn alike_accounts_group_and_strangers_do_not() {
-        let config = LikenessConfig::default();
+        // Strangers spread evenly over every measure are farther apart than real customers:
+        // the cut is read at a lower quantile here, to keep it well inside their spread.
+        let config = LikenessConfig {
+            stranger_quantile: 0.01,
+            max_distance: 0.6,
+            ..LikenessConfig::default()
+        };
         // A population of strangers spread over every measure.
         let strangers: Vec<(Fingerprint, u32)> = (0..2000)
             .map(|i| (noisy(&[0.5; DIMS], i, 1.0), 100))

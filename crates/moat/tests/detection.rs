@@ -99,6 +99,23 @@ fn evasive_campaigns_are_mostly_stopped_without_blocking_customers() {
     }
 }
 
+/// Campaigns whose accounts share no key at all are found by how alike their accounts
+/// behave and ask: the likeness route alone.
+#[test]
+fn covert_campaigns_are_found_by_likeness_alone() {
+    for seed in HELD_OUT_SEEDS {
+        for result in evaluate(&["covert-29m"], seed, &[]) {
+            check_campaign(&result, MIN_COVERT_BLOCKED, MAX_COVERT_EARLY);
+        }
+    }
+}
+
+/// The floor the covert campaign of 50 accounts (scale 0.002) must clear on held-out seeds:
+/// below what was measured there when it was set (see docs/signals.md), so that a change
+/// that loses the likeness route fails.
+const MIN_COVERT_BLOCKED: f64 = 0.7;
+const MAX_COVERT_EARLY: f64 = 0.4;
+
 #[test]
 fn the_population_alone_is_left_alone() {
     for seed in HELD_OUT_SEEDS {
