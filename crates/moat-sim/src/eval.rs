@@ -21,6 +21,9 @@ pub struct Scored {
     pub before_block: u64,
     /// Its first exchange.
     pub first_seen: Option<EventTime>,
+    /// Its exchanges on its busiest day (UTC), when known: what a per-account daily cap
+    /// sees of it.
+    pub busiest_day: Option<u64>,
 }
 
 /// How a campaign fared.
@@ -82,6 +85,24 @@ pub struct Evaluation {
     pub benign_by_kind: BTreeMap<String, GroupResult>,
     /// Reseller accounts that carried a campaign's traffic beside their customers'.
     pub mixed: GroupResult,
+    /// A peer beside moat: a per-account daily cap, set to block no more customers than
+    /// moat did (when each account's busiest day is known).
+    pub daily_cap: Option<DailyCap>,
+}
+
+/// What a per-account daily cap does, set at moat's customers-blocked count: the lowest cap
+/// (exchanges per account per day) above which no more customers are blocked than moat
+/// blocked.
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct DailyCap {
+    /// The cap: accounts with more exchanges than this on some day are blocked.
+    pub cap: u64,
+    /// Campaign accounts (of every campaign) it blocks.
+    pub campaign_blocked: u64,
+    /// Campaign accounts in all.
+    pub campaign_accounts: u64,
+    /// Benign accounts it blocks.
+    pub benign_blocked: u64,
 }
 
 fn ratio(a: u64, b: u64) -> f64 {
@@ -98,10 +119,18 @@ impl Evaluation {
         let mut by_kind: BTreeMap<String, GroupResult> = BTreeMap::new();
         let mut teams: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
         let mut mixed = GroupResult::default();
+        let (mut hydra_days, mut benign_days) = (Vec::new(), Vec::new());
         for row in truth {
             let Some(s) = scored(&row.account_id) else {
                 continue;
             };
+            if let Some(busiest) = s.busiest_day {
+                match row.label {
+                    "hydra" => hydra_days.push(busiest),
+                    "benign" => benign_days.push(busiest),
+                    _ => {}
+                }
+            }
             let blocked = s.verdict == Verdict::Block;
             match row.label {
                 "hydra" => {
@@ -181,11 +210,25 @@ impl Evaluation {
                 c
             })
             .collect();
+        let daily_cap = (!benign_days.is_empty()).then(|| {
+            benign_days.sort_unstable_by(|a, b| b.cmp(a));
+            let cap = benign_days
+                .get(benign.blocked as usize)
+                .copied()
+                .unwrap_or(0);
+            DailyCap {
+                cap,
+                campaign_blocked: hydra_days.iter().filter(|&&d| d > cap).count() as u64,
+                campaign_accounts: hydra_days.len() as u64,
+                benign_blocked: benign_days.iter().filter(|&&d| d > cap).count() as u64,
+            }
+        });
         Self {
             campaigns,
             benign,
             benign_by_kind: by_kind,
             mixed,
+            daily_cap,
         }
     }
 
@@ -215,6 +258,20 @@ impl Evaluation {
                 out,
                 "  {:<28} blocked {}/{}",
                 "resellers carrying a campaign", self.mixed.blocked, self.mixed.accounts
+            );
+        }
+        if let Some(peer) = self.daily_cap.as_ref().filter(|p| p.campaign_accounts > 0) {
+            let moat: u64 = self.campaigns.iter().map(|c| c.blocked).sum();
+            let _ = writeln!(
+                out,
+                "  {:<28} a cap of {} exchanges/day blocks {}/{} campaign accounts, {} benign (moat: {}/{})",
+                "peer: per-account daily cap",
+                peer.cap,
+                peer.campaign_blocked,
+                peer.campaign_accounts,
+                peer.benign_blocked,
+                moat,
+                peer.campaign_accounts,
             );
         }
         let _ = writeln!(
@@ -279,6 +336,7 @@ mod tests {
                 exchanges: 100,
                 before_block: 10,
                 first_seen: at(0),
+                busiest_day: Some(50),
             };
             match id {
                 "h1" => Some(blocked(2)),
@@ -286,6 +344,7 @@ mod tests {
                 "b1" => Some(blocked(5)),
                 "b2" | "b3" => Some(Scored {
                     exchanges: 3,
+                    busiest_day: Some(if id == "b2" { 60 } else { 3 }),
                     ..Scored::default()
                 }),
                 _ => None,
@@ -301,5 +360,12 @@ mod tests {
         let e = &eval.benign_by_kind["enterprise"];
         assert_eq!((e.groups_touched, e.groups_blocked), (1, 1));
         assert!(eval.table("t").contains("hydra:x"));
+        // Moat blocked one customer; the cap that blocks no more than one stops b2's 60 a
+        // day (60 > 50 > 3): it is set at 50, which no campaign account exceeds.
+        let cap = eval.daily_cap.unwrap();
+        assert_eq!(
+            (cap.cap, cap.campaign_blocked, cap.benign_blocked),
+            (50, 0, 1)
+        );
     }
 }

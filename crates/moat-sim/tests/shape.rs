@@ -389,7 +389,7 @@ fn evasive_campaigns_use_their_own_addresses_cards_and_words() {
 }
 
 #[test]
-fn covert_campaigns_share_no_key_and_no_wording() {
+fn covert_campaigns_share_no_key() {
     let covert = run("covert-3m", 0.002, 9);
     let hydra: Vec<&Exchange> = covert.of(|e| covert.label(e) == "hydra").collect();
     let accounts: HashSet<&str> = hydra.iter().map(|e| e.account_id.as_str()).collect();
@@ -414,7 +414,6 @@ fn covert_campaigns_share_no_key_and_no_wording() {
         if let Some(system) = e.request.system.as_deref() {
             hold(format!("system {system}"));
         }
-        hold(format!("prompt {:?}", e.request.prompt));
     }
     let shared: Vec<&String> = owners
         .iter()

@@ -116,10 +116,12 @@ pub fn simulate_and_scan(scenario: &Scenario, options: &SimOptions, config: &Con
     let mut sim = Simulation::new(scenario, options);
     let mut engine = Engine::new(config.detect.clone());
     let mut first_seen: HashMap<String, EventTime> = HashMap::new();
+    let mut days = BusiestDays::default();
     for exchange in sim.by_ref() {
         first_seen
             .entry(exchange.account_id.to_string())
             .or_insert(exchange.ts);
+        days.count(&exchange);
         engine.observe(&exchange);
     }
     let outcome = engine.finish();
@@ -134,6 +136,7 @@ pub fn simulate_and_scan(scenario: &Scenario, options: &SimOptions, config: &Con
                 exchanges: a.exchanges,
                 before_block,
                 first_seen: first_seen.get(&a.account_id).copied(),
+                busiest_day: days.busiest(&a.account_id),
             };
             (a.account_id.as_str(), s)
         })
@@ -159,6 +162,7 @@ fn from_files(
                 exchanges: a.exchanges,
                 before_block: a.exchanges,
                 first_seen: None,
+                busiest_day: None,
             };
             (a.account_id, s)
         })
@@ -177,6 +181,7 @@ fn from_files(
     for s in scored.values_mut() {
         s.before_block = 0;
     }
+    let mut days = BusiestDays::default();
     let options = ReadOptions {
         progress: !out.quiet,
         ..ReadOptions::default()
@@ -194,11 +199,44 @@ fn from_files(
                 let stopped =
                     s.verdict == Verdict::Block && s.flagged_at.is_some_and(|f| e.ts >= f);
                 s.before_block += u64::from(!stopped);
+                days.count(&e);
             }
         }
         stream.recycle(batch);
     }
+    for (id, s) in &mut scored {
+        s.busiest_day = days.busiest(id);
+    }
     Ok(Evaluation::new(&rows, |id| scored.get(id).cloned()))
+}
+
+/// Per account, its exchanges on its busiest day (UTC), counted from exchanges in time order.
+#[derive(Default)]
+struct BusiestDays {
+    /// The day being counted, its exchanges so far, the busiest day's.
+    accounts: HashMap<String, (i64, u64, u64)>,
+}
+
+impl BusiestDays {
+    fn count(&mut self, e: &moat_core::Exchange) {
+        let day = e.ts.as_unix_micros().div_euclid(86_400_000_000);
+        let d = match self.accounts.get_mut(e.account_id.as_str()) {
+            Some(d) => d,
+            None => self
+                .accounts
+                .entry(e.account_id.to_string())
+                .or_insert((day, 0, 0)),
+        };
+        if d.0 != day {
+            *d = (day, 0, d.2);
+        }
+        d.1 += 1;
+        d.2 = d.2.max(d.1);
+    }
+
+    fn busiest(&self, account: &str) -> Option<u64> {
+        self.accounts.get(account).map(|d| d.2)
+    }
 }
 
 /// Reads truth.csv: `account_id,label,group`.
