@@ -600,10 +600,10 @@ impl Engine {
         let seasoned = |i: usize| self.accounts[i].exchange_count() >= config.min_exchanges;
         let n = self.accounts.len();
         let stride = (n / likeness::SAMPLE).max(1);
-        let sample: Vec<(likeness::Fingerprint, u32)> = (0..n)
+        let sample: Vec<likeness::Fingerprint> = (0..n)
             .step_by(stride)
             .filter(|&i| seasoned(i))
-            .map(|i| (fingerprint(i), self.accounts[i].exchange_count()))
+            .map(fingerprint)
             .collect();
         let Some(population) = likeness::Population::of(&sample, config) else {
             return Vec::new();
@@ -615,7 +615,7 @@ impl Engine {
                 likeness::Candidate {
                     account: i as u32,
                     exchanges,
-                    z: population.standard(&fingerprint(i), exchanges),
+                    z: population.standard(&fingerprint(i)),
                 }
             })
             .collect();

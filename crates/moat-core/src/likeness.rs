@@ -25,9 +25,6 @@ pub const DIMS: usize = BEHAVIOUR + TOPIC_BUCKETS;
 const SPREAD_FLOOR: f32 = 0.1;
 /// The share of a distance that what the prompts are about makes up.
 const TOPIC_SHARE: f32 = 0.35;
-/// Exchanges' worth of the population's centre every fingerprint is drawn towards: an
-/// account seen a few times is mostly noise, and should not look unlike its kind for it.
-const PRIOR_EXCHANGES: f32 = 0.0;
 /// How much further than its members an account seen few times may lie from a group's
 /// centre and join it.
 const MAX_WIDEN: f32 = 1.5;
@@ -80,22 +77,21 @@ pub struct Population {
     centre: Fingerprint,
     /// Per measure: one over its spread, times the measure's share of the distance.
     scale: Fingerprint,
-    /// Distances between accounts drawn at random: the median and the linking cut.
+    /// The median distance between two accounts drawn at random.
     pub strangers: f32,
     /// The distance below which two accounts count as alike.
     pub cut: f32,
 }
 
 impl Population {
-    /// Reads the population off `sample` (fingerprints of accounts judged so far, with their
-    /// exchanges).
-    pub fn of(sample: &[(Fingerprint, u32)], config: &LikenessConfig) -> Option<Self> {
+    /// Reads the population off `sample` (fingerprints of accounts judged so far).
+    pub fn of(sample: &[Fingerprint], config: &LikenessConfig) -> Option<Self> {
         if sample.len() < 50 {
             return None;
         }
         let n = sample.len() as f32;
         let mut centre = [0.0; DIMS];
-        for (f, _) in sample {
+        for f in sample {
             for (c, x) in centre.iter_mut().zip(f) {
                 *c += x / n;
             }
@@ -104,7 +100,7 @@ impl Population {
         for (d, s) in scale.iter_mut().enumerate() {
             let var = sample
                 .iter()
-                .map(|(f, _)| (f[d] - centre[d]).powi(2))
+                .map(|f| (f[d] - centre[d]).powi(2))
                 .sum::<f32>()
                 / n;
             let part = if d < BEHAVIOUR {
@@ -125,8 +121,8 @@ impl Population {
             .map(|i| {
                 let j = (i * 7919 + m / 2 + 1) % m;
                 let (a, b) = (
-                    population.standard(&sample[i].0, sample[i].1),
-                    population.standard(&sample[j].0, sample[j].1),
+                    population.standard(&sample[i]),
+                    population.standard(&sample[j]),
                 );
                 distance(&a, &b)
             })
@@ -142,14 +138,12 @@ impl Population {
         Some(population)
     }
 
-    /// The fingerprint of an account of `exchanges` in the population's units, drawn
-    /// towards the centre the fewer exchanges it rests on: Euclidean distance between two
-    /// of them is the distance [`Population::cut`] is read in.
-    pub fn standard(&self, f: &Fingerprint, exchanges: u32) -> Fingerprint {
-        let weight = exchanges as f32 / (exchanges as f32 + PRIOR_EXCHANGES);
+    /// A fingerprint in the population's units: Euclidean distance between two of them is
+    /// the distance [`Population::cut`] is read in.
+    pub fn standard(&self, f: &Fingerprint) -> Fingerprint {
         let mut z = [0.0; DIMS];
         for d in 0..DIMS {
-            z[d] = (f[d] - self.centre[d]) * weight * self.scale[d];
+            z[d] = (f[d] - self.centre[d]) * self.scale[d];
         }
         z
     }
@@ -406,9 +400,7 @@ mod tests {
             ..LikenessConfig::default()
         };
         // A population of strangers spread over every measure.
-        let strangers: Vec<(Fingerprint, u32)> = (0..2000)
-            .map(|i| (noisy(&[0.5; DIMS], i, 1.0), 100))
-            .collect();
+        let strangers: Vec<Fingerprint> = (0..2000).map(|i| noisy(&[0.5; DIMS], i, 1.0)).collect();
         let population = Population::of(&strangers, &config).unwrap();
         assert!(
             population.cut < population.strangers / 2.0,
@@ -419,7 +411,7 @@ mod tests {
         let candidate = |account: u32, f: &Fingerprint, exchanges: u32| Candidate {
             account,
             exchanges,
-            z: population.standard(f, exchanges),
+            z: population.standard(f),
         };
         let mut candidates: Vec<Candidate> = (0..30)
             .map(|i| candidate(i, &noisy(&operation, 10_000 + i as u64, 0.08), 100))
@@ -428,7 +420,7 @@ mod tests {
             strangers[..300]
                 .iter()
                 .enumerate()
-                .map(|(i, (f, n))| candidate(100 + i as u32, f, *n)),
+                .map(|(i, f)| candidate(100 + i as u32, f, 100)),
         );
         let found = groups(&candidates, &population, &config, 5);
         assert_eq!(found.len(), 1, "{found:?}");
