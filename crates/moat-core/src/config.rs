@@ -270,6 +270,8 @@ pub struct LikenessConfig {
     pub projections: u32,
     /// Members of a bucket each account is compared with.
     pub peers: u32,
+    /// Rounds between two searches (the groups found are judged again every round).
+    pub every_rounds: u32,
 }
 
 impl Default for LikenessConfig {
@@ -282,6 +284,7 @@ impl Default for LikenessConfig {
             bands: 12,
             projections: 4,
             peers: 8,
+            every_rounds: 4,
         }
     }
 }

@@ -25,6 +25,8 @@ use crate::verdict::{AccountVerdict, CampaignReport, Evidence, Report, ScanSumma
 
 const MICROS_PER_MINUTE: i64 = 60_000_000;
 const MICROS_PER_DAY: i64 = 86_400_000_000;
+/// Rounds between two readings of the population's units for the likeness search.
+const POPULATION_EVERY_ROUNDS: u64 = 24;
 /// How many accounts ahead of its turn an account's state is fetched.
 const PREFETCH_AHEAD: usize = 8;
 
@@ -84,6 +86,12 @@ pub struct Engine {
     /// The roots of the last round's groups of alike accounts: a group found again keeps
     /// its root, so a campaign keeps its id as its accounts come and go.
     alike_roots: HashSet<u32>,
+    /// The groups of alike accounts last searched for, judged again in the rounds between
+    /// two searches.
+    alike: Vec<likeness::AlikeGroup>,
+    /// The population's units the likeness search compares in, and the round they were
+    /// read in.
+    population: Option<(u64, likeness::Population)>,
     /// The last evidence of every campaign that had blocked accounts, by root account, so
     /// a campaign whose accounts are gone or merged into another is still reported.
     blocked_campaigns: HashMap<u32, Findings>,
@@ -173,6 +181,8 @@ impl Engine {
             joined: HashMap::default(),
             campaigns: HashMap::default(),
             alike_roots: HashSet::default(),
+            alike: Vec::new(),
+            population: None,
             blocked_campaigns: HashMap::default(),
             with_blocks: HashSet::default(),
             changes: None,
@@ -448,7 +458,11 @@ impl Engine {
             keys.dedup();
             self.index.update(i, &keys, judged);
         }
-        let alike = self.alike_groups();
+        let every = u64::from(self.config.likeness.every_rounds.max(1));
+        if self.rounds % every == 1 % every {
+            self.alike = self.alike_groups();
+        }
+        let alike = std::mem::take(&mut self.alike);
         let judged = Instant::now();
         let mut links = self.index.link(&self.config);
         let linked = Instant::now();
@@ -491,6 +505,7 @@ impl Engine {
             .map(|(&i, &root)| (i, root))
             .collect();
         let mut alike_roots = HashSet::default();
+        let alike_kept = alike.clone();
         for group in alike {
             let Some(root) = alike_root(
                 &self.accounts,
@@ -515,6 +530,7 @@ impl Engine {
             }
         }
         self.alike_roots = alike_roots;
+        self.alike = alike_kept;
         let assessed = Instant::now();
         let mut rescore = dirty;
         rescore.extend(
@@ -530,8 +546,11 @@ impl Engine {
         for &i in &rescore {
             self.is_dirty[i as usize] = false;
             let account = &mut self.accounts[i as usize];
-            let mut findings =
-                profile_findings(&account.profile(limits), Scope::Account, &self.config);
+            let mut findings = profile_findings(
+                &account.profile(&self.config.limits),
+                Scope::Account,
+                &self.config,
+            );
             let joined = joined.get(&i).and_then(|root| campaigns.get(root));
             if let Some(c) = joined {
                 findings.merge(&c.findings);
@@ -589,8 +608,19 @@ impl Engine {
     }
 
     /// The groups of accounts that behave and ask alike, among those whose own evidence
-    /// makes them worth comparing ([`likeness`]).
-    fn alike_groups(&self) -> Vec<likeness::AlikeGroup> {
+    /// makes them worth comparing ([`likeness`]). The population's units are read again
+    /// every [`POPULATION_EVERY_ROUNDS`] rounds: they move slowly.
+    fn alike_groups(&mut self) -> Vec<likeness::AlikeGroup> {
+        let stale = self
+            .population
+            .as_ref()
+            .is_none_or(|(at, _)| self.rounds >= at + POPULATION_EVERY_ROUNDS);
+        if stale {
+            self.population = self.read_population().map(|p| (self.rounds, p));
+        }
+        let Some((_, population)) = &self.population else {
+            return Vec::new();
+        };
         let config = &self.config.likeness;
         let limits = &self.config.limits;
         let fingerprint = |i: usize| {
@@ -599,15 +629,6 @@ impl Engine {
         };
         let seasoned = |i: usize| self.accounts[i].exchange_count() >= config.min_exchanges;
         let n = self.accounts.len();
-        let stride = (n / likeness::SAMPLE).max(1);
-        let sample: Vec<likeness::Fingerprint> = (0..n)
-            .step_by(stride)
-            .filter(|&i| seasoned(i))
-            .map(fingerprint)
-            .collect();
-        let Some(population) = likeness::Population::of(&sample, config) else {
-            return Vec::new();
-        };
         let candidates: Vec<likeness::Candidate> = (0..n)
             .filter(|&i| seasoned(i) && f64::from(self.own_scores[i]) >= config.min_score)
             .map(|i| {
@@ -620,7 +641,23 @@ impl Engine {
             })
             .collect();
         let min = (limits.min_cluster as usize).max(2);
-        likeness::groups(&candidates, &population, config, min)
+        likeness::groups(&candidates, population, config, min)
+    }
+
+    /// The population's units, read off a sample of the accounts seen enough.
+    fn read_population(&self) -> Option<likeness::Population> {
+        let config = &self.config.likeness;
+        let n = self.accounts.len();
+        let stride = (n / likeness::SAMPLE).max(1);
+        let sample: Vec<likeness::Fingerprint> = (0..n)
+            .step_by(stride)
+            .filter(|&i| self.accounts[i].exchange_count() >= config.min_exchanges)
+            .map(|i| {
+                let a = &self.accounts[i];
+                likeness::fingerprint(&a.profile(&self.config.limits), a.active_days())
+            })
+            .collect();
+        likeness::Population::of(&sample, config)
     }
 
     /// Ends the input: a last round at the last event time, then the verdicts and report.
