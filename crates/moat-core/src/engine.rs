@@ -505,8 +505,7 @@ impl Engine {
             .map(|(&i, &root)| (i, root))
             .collect();
         let mut alike_roots = HashSet::default();
-        let alike_kept = alike.clone();
-        for group in alike {
+        for group in &alike {
             let Some(root) = alike_root(
                 &self.accounts,
                 &self.alike_roots,
@@ -530,7 +529,7 @@ impl Engine {
             }
         }
         self.alike_roots = alike_roots;
-        self.alike = alike_kept;
+        self.alike = alike;
         let assessed = Instant::now();
         let mut rescore = dirty;
         rescore.extend(
