@@ -1,5 +1,5 @@
 //! `moat intel export`: a scan's campaigns as a STIX 2.1 bundle that validates against the
-//! OASIS schemas (from ../shared), with well-formed ids, timestamps and references, and no
+//! OASIS schemas (the copy in tests/fixtures), with well-formed ids, timestamps and references, and no
 //! prompt, e-mail address, payment value or key in it.
 
 use std::collections::HashSet;
@@ -13,10 +13,10 @@ const SCHEMA_BASE: &str =
     "http://raw.githubusercontent.com/oasis-open/cti-stix2-json-schemas/stix2.1/schemas/";
 
 fn schemas() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/stix2-json-schemas/schemas")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/stix2-json-schemas/schemas")
 }
 
-/// Serves the OASIS schemas from ../shared instead of the network.
+/// Serves the OASIS schemas from the copy the tests carry instead of the network.
 struct LocalSchemas(PathBuf);
 
 impl Retrieve for LocalSchemas {
@@ -50,7 +50,7 @@ fn moat(args: &[&str]) {
 fn a_bundle_validates_and_carries_no_users_data() {
     assert!(
         schemas().join("common/bundle.json").exists(),
-        "the OASIS STIX 2.1 schemas are expected in ../shared/data/stix2-json-schemas"
+        "the OASIS STIX 2.1 schemas are expected in tests/fixtures/stix2-json-schemas"
     );
     let dir = tempfile::tempdir().unwrap();
     let path = |p: &str| dir.path().join(p).to_str().unwrap().to_owned();
