@@ -209,7 +209,7 @@ impl Signature {
 }
 
 /// Everything moat keeps of an exchange's text.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ContentSignals {
     /// The request's text asks the model to write out its reasoning (the extended-thinking
     /// switch is not an ask: it is counted with heavy requests).

@@ -24,6 +24,9 @@ pub struct Scored {
     /// Its exchanges on its busiest day (UTC), when known: what a per-account daily cap
     /// sees of it.
     pub busiest_day: Option<u64>,
+    /// Its Isolation Forest anomaly score over per-account features, when known
+    /// ([`PeerInputs::anomaly_scores`](crate::peer::PeerInputs::anomaly_scores)).
+    pub anomaly: Option<f64>,
 }
 
 /// How a campaign fared.
@@ -88,6 +91,9 @@ pub struct Evaluation {
     /// A peer beside moat: a per-account daily cap, set to block no more customers than
     /// moat did (when each account's busiest day is known).
     pub daily_cap: Option<DailyCap>,
+    /// A peer beside moat: an Isolation Forest over per-account features, its cut set to
+    /// block no more customers than moat did (when anomaly scores are known).
+    pub isolation_forest: Option<IsolationForestPeer>,
 }
 
 /// What a per-account daily cap does, set at moat's customers-blocked count: the lowest cap
@@ -105,6 +111,36 @@ pub struct DailyCap {
     pub benign_blocked: u64,
 }
 
+/// What an Isolation Forest over per-account features does, its cut set at moat's
+/// customers-blocked count: accounts scoring above the cut are blocked.
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct IsolationForestPeer {
+    /// The anomaly score above which accounts are blocked.
+    pub cut: f64,
+    /// Campaign accounts (of every campaign) it blocks.
+    pub campaign_blocked: u64,
+    /// Campaign accounts in all.
+    pub campaign_accounts: u64,
+    /// Benign accounts it blocks.
+    pub benign_blocked: u64,
+    /// Campaign accounts it blocks with its cut set to block 0.1 % of customers instead
+    /// (where moat's count is lower, what the forest does with a little more room).
+    pub campaign_blocked_at_tenth_percent: u64,
+}
+
+/// A peer's cut at a budget of customers blocked: the `budget`-th highest benign value
+/// (blocking only what lies above it), and how many campaign and benign values lie above.
+fn cut_at<T: Copy + PartialOrd + Default>(
+    benign: &mut [T],
+    campaign: &[T],
+    budget: u64,
+) -> (T, u64, u64) {
+    benign.sort_unstable_by(|a, b| b.partial_cmp(a).unwrap_or(std::cmp::Ordering::Equal));
+    let cut = benign.get(budget as usize).copied().unwrap_or_default();
+    let above = |values: &[T]| values.iter().filter(|&&v| v > cut).count() as u64;
+    (cut, above(campaign), above(benign))
+}
+
 fn ratio(a: u64, b: u64) -> f64 {
     if b == 0 { 0.0 } else { a as f64 / b as f64 }
 }
@@ -120,6 +156,7 @@ impl Evaluation {
         let mut teams: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
         let mut mixed = GroupResult::default();
         let (mut hydra_days, mut benign_days) = (Vec::new(), Vec::new());
+        let (mut hydra_anomaly, mut benign_anomaly) = (Vec::new(), Vec::new());
         for row in truth {
             let Some(s) = scored(&row.account_id) else {
                 continue;
@@ -128,6 +165,13 @@ impl Evaluation {
                 match row.label {
                     "hydra" => hydra_days.push(busiest),
                     "benign" => benign_days.push(busiest),
+                    _ => {}
+                }
+            }
+            if let Some(anomaly) = s.anomaly {
+                match row.label {
+                    "hydra" => hydra_anomaly.push(anomaly),
+                    "benign" => benign_anomaly.push(anomaly),
                     _ => {}
                 }
             }
@@ -211,16 +255,27 @@ impl Evaluation {
             })
             .collect();
         let daily_cap = (!benign_days.is_empty()).then(|| {
-            benign_days.sort_unstable_by(|a, b| b.cmp(a));
-            let cap = benign_days
-                .get(benign.blocked as usize)
-                .copied()
-                .unwrap_or(0);
+            let (cap, campaign_blocked, benign_blocked) =
+                cut_at(&mut benign_days, &hydra_days, benign.blocked);
             DailyCap {
                 cap,
-                campaign_blocked: hydra_days.iter().filter(|&&d| d > cap).count() as u64,
+                campaign_blocked,
                 campaign_accounts: hydra_days.len() as u64,
-                benign_blocked: benign_days.iter().filter(|&&d| d > cap).count() as u64,
+                benign_blocked,
+            }
+        });
+        let isolation_forest = (!benign_anomaly.is_empty()).then(|| {
+            let (cut, campaign_blocked, benign_blocked) =
+                cut_at(&mut benign_anomaly, &hydra_anomaly, benign.blocked);
+            let tenth = benign_anomaly.len() as u64 / 1000;
+            let (_, campaign_blocked_at_tenth_percent, _) =
+                cut_at(&mut benign_anomaly, &hydra_anomaly, tenth);
+            IsolationForestPeer {
+                cut,
+                campaign_blocked,
+                campaign_accounts: hydra_anomaly.len() as u64,
+                benign_blocked,
+                campaign_blocked_at_tenth_percent,
             }
         });
         Self {
@@ -229,6 +284,7 @@ impl Evaluation {
             benign_by_kind: by_kind,
             mixed,
             daily_cap,
+            isolation_forest,
         }
     }
 
@@ -272,6 +328,25 @@ impl Evaluation {
                 peer.benign_blocked,
                 moat,
                 peer.campaign_accounts,
+            );
+        }
+        if let Some(peer) = self
+            .isolation_forest
+            .as_ref()
+            .filter(|p| p.campaign_accounts > 0)
+        {
+            let moat: u64 = self.campaigns.iter().map(|c| c.blocked).sum();
+            let _ = writeln!(
+                out,
+                "  {:<28} blocks {}/{} campaign accounts, {} benign, above an anomaly score of {:.3} (moat: {}/{}); {} with 0.1% of customers blocked",
+                "peer: isolation forest",
+                peer.campaign_blocked,
+                peer.campaign_accounts,
+                peer.benign_blocked,
+                peer.cut,
+                moat,
+                peer.campaign_accounts,
+                peer.campaign_blocked_at_tenth_percent,
             );
         }
         let _ = writeln!(
@@ -337,14 +412,19 @@ mod tests {
                 before_block: 10,
                 first_seen: at(0),
                 busiest_day: Some(50),
+                anomaly: Some(0.7),
             };
             match id {
                 "h1" => Some(blocked(2)),
                 "h2" => Some(blocked(10)),
-                "b1" => Some(blocked(5)),
+                "b1" => Some(Scored {
+                    anomaly: Some(0.1),
+                    ..blocked(5)
+                }),
                 "b2" | "b3" => Some(Scored {
                     exchanges: 3,
                     busiest_day: Some(if id == "b2" { 60 } else { 3 }),
+                    anomaly: Some(if id == "b2" { 0.4 } else { 0.8 }),
                     ..Scored::default()
                 }),
                 _ => None,
@@ -367,5 +447,10 @@ mod tests {
             (cap.cap, cap.campaign_blocked, cap.benign_blocked),
             (50, 0, 1)
         );
+        // The forest's cut at one customer is b2's 0.4 (b3's 0.8 is above it): both
+        // campaign accounts (0.7) lie above the cut too.
+        let forest = eval.isolation_forest.unwrap();
+        assert_eq!((forest.campaign_blocked, forest.benign_blocked), (2, 1));
+        assert!((forest.cut - 0.4).abs() < 1e-12);
     }
 }

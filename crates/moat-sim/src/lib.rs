@@ -8,6 +8,7 @@
 mod actor;
 pub mod eval;
 mod identity;
+pub mod peer;
 mod rhythm;
 mod scenario;
 mod sim;
@@ -15,6 +16,7 @@ pub mod text;
 mod world;
 
 pub use eval::{Evaluation, Scored};
+pub use peer::PeerInputs;
 pub use scenario::{
     BUILT_IN, CampaignSpec, Evasion, Mix, Models, Population, Scenario, ScenarioError,
 };

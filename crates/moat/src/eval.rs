@@ -9,7 +9,9 @@ use anyhow::Context;
 use moat_core::{Engine, EventTime, Record, Verdict};
 use moat_io::{ReadOptions, RecordStream, expand_inputs, read_accounts_csv};
 use moat_sim::text::Corpus;
-use moat_sim::{BUILT_IN, Evaluation, Scenario, Scored, SimOptions, Simulation, TruthRow};
+use moat_sim::{
+    BUILT_IN, Evaluation, PeerInputs, Scenario, Scored, SimOptions, Simulation, TruthRow,
+};
 
 use crate::config::Config;
 use crate::input::{Output, print_stdout};
@@ -116,15 +118,17 @@ pub fn simulate_and_scan(scenario: &Scenario, options: &SimOptions, config: &Con
     let mut sim = Simulation::new(scenario, options);
     let mut engine = Engine::new(config.detect.clone());
     let mut first_seen: HashMap<String, EventTime> = HashMap::new();
-    let mut days = BusiestDays::default();
+    let mut peers = PeerInputs::default();
     for exchange in sim.by_ref() {
         first_seen
             .entry(exchange.account_id.to_string())
             .or_insert(exchange.ts);
-        days.count(&exchange);
-        engine.observe(&exchange);
+        let content = moat_core::content::analyse(&exchange.request);
+        peers.count(&exchange, &content);
+        engine.observe_analysed(&exchange, &content);
     }
     let outcome = engine.finish();
+    let anomaly = peers.anomaly_scores(options.seed);
     let scored: HashMap<&str, Scored> = outcome
         .accounts
         .iter()
@@ -136,7 +140,8 @@ pub fn simulate_and_scan(scenario: &Scenario, options: &SimOptions, config: &Con
                 exchanges: a.exchanges,
                 before_block,
                 first_seen: first_seen.get(&a.account_id).copied(),
-                busiest_day: days.busiest(&a.account_id),
+                busiest_day: peers.busiest_day(&a.account_id),
+                anomaly: anomaly.get(&a.account_id).copied(),
             };
             (a.account_id.as_str(), s)
         })
@@ -163,6 +168,7 @@ fn from_files(
                 before_block: a.exchanges,
                 first_seen: None,
                 busiest_day: None,
+                anomaly: None,
             };
             (a.account_id, s)
         })
@@ -181,7 +187,7 @@ fn from_files(
     for s in scored.values_mut() {
         s.before_block = 0;
     }
-    let mut days = BusiestDays::default();
+    let mut peers = PeerInputs::default();
     let options = ReadOptions {
         progress: !out.quiet,
         ..ReadOptions::default()
@@ -199,44 +205,17 @@ fn from_files(
                 let stopped =
                     s.verdict == Verdict::Block && s.flagged_at.is_some_and(|f| e.ts >= f);
                 s.before_block += u64::from(!stopped);
-                days.count(&e);
+                peers.count(&e, &moat_core::content::analyse(&e.request));
             }
         }
         stream.recycle(batch);
     }
+    let anomaly = peers.anomaly_scores(0);
     for (id, s) in &mut scored {
-        s.busiest_day = days.busiest(id);
+        s.busiest_day = peers.busiest_day(id);
+        s.anomaly = anomaly.get(id).copied();
     }
     Ok(Evaluation::new(&rows, |id| scored.get(id).cloned()))
-}
-
-/// Per account, its exchanges on its busiest day (UTC), counted from exchanges in time order.
-#[derive(Default)]
-struct BusiestDays {
-    /// The day being counted, its exchanges so far, the busiest day's.
-    accounts: HashMap<String, (i64, u64, u64)>,
-}
-
-impl BusiestDays {
-    fn count(&mut self, e: &moat_core::Exchange) {
-        let day = e.ts.as_unix_micros().div_euclid(86_400_000_000);
-        let d = match self.accounts.get_mut(e.account_id.as_str()) {
-            Some(d) => d,
-            None => self
-                .accounts
-                .entry(e.account_id.to_string())
-                .or_insert((day, 0, 0)),
-        };
-        if d.0 != day {
-            *d = (day, 0, d.2);
-        }
-        d.1 += 1;
-        d.2 = d.2.max(d.1);
-    }
-
-    fn busiest(&self, account: &str) -> Option<u64> {
-        self.accounts.get(account).map(|d| d.2)
-    }
 }
 
 /// Reads truth.csv: `account_id,label,group`.
