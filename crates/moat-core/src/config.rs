@@ -259,6 +259,9 @@ pub struct LikenessConfig {
     pub min_score: f64,
     /// Exchanges an account needs before its fingerprint is compared.
     pub min_exchanges: u32,
+    /// Exchanges from which an account that is not suspicious enough, or not seen enough,
+    /// to found a group may still join one, when it lies within the group's reach.
+    pub join_min_exchanges: u32,
     /// Two accounts are alike when closer than this share of pairs of accounts drawn from
     /// the population at random...
     pub stranger_quantile: f64,
@@ -279,6 +282,7 @@ impl Default for LikenessConfig {
         Self {
             min_score: 0.25,
             min_exchanges: 5,
+            join_min_exchanges: 2,
             stranger_quantile: 0.05,
             max_distance: 0.9,
             bands: 12,

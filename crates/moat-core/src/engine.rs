@@ -73,6 +73,8 @@ pub struct Engine {
     dirty: Vec<u32>,
     /// Per account, its score on its own evidence when last judged.
     own_scores: Vec<f32>,
+    /// Per account, its likeness fingerprint when last judged.
+    fingerprints: Vec<likeness::Fingerprint>,
     is_dirty: Vec<bool>,
     /// The clusters assessed in the last round, by root account: their members and how
     /// many of them hold a linking template. A cluster found again with the same members
@@ -176,6 +178,7 @@ impl Engine {
             index: linker::KeyIndex::default(),
             dirty: Vec::new(),
             own_scores: Vec::new(),
+            fingerprints: Vec::new(),
             is_dirty: Vec::new(),
             clusters: HashMap::default(),
             joined: HashMap::default(),
@@ -231,6 +234,7 @@ impl Engine {
         self.names.push(id.into());
         self.accounts.push(AccountState::default());
         self.own_scores.push(0.0);
+        self.fingerprints.push([0.0; likeness::DIMS]);
         self.is_dirty.push(false);
         i
     }
@@ -448,6 +452,7 @@ impl Engine {
             let profile = account.profile(limits);
             let score = profile_findings(&profile, Scope::Account, &self.config).score();
             self.own_scores[i as usize] = score as f32;
+            self.fingerprints[i as usize] = likeness::fingerprint(&profile, account.active_days());
             let judged = linker::Judged {
                 judged: profile.exchanges >= limits.min_exchanges,
                 suspicious: score >= self.config.linking.suspicion,
@@ -459,7 +464,8 @@ impl Engine {
             self.index.update(i, &keys, judged);
         }
         let every = u64::from(self.config.likeness.every_rounds.max(1));
-        if self.rounds % every == 1 % every {
+        let searched = self.rounds % every == 1 % every;
+        if searched {
             self.alike = self.alike_groups();
         }
         let alike = std::mem::take(&mut self.alike);
@@ -515,15 +521,26 @@ impl Engine {
                 continue;
             };
             alike_roots.insert(root);
-            let c = campaign::assess(
-                root,
-                &group.members,
-                &self.accounts,
-                campaign::Route::Likeness,
-                &self.config,
-            );
+            // Between two searches a group keeps its members: while none of them changed,
+            // its evidence has not either.
+            let kept = self
+                .campaigns
+                .get(&root)
+                .filter(|_| !searched && group.members.iter().all(|&m| !self.is_dirty[m as usize]));
+            let c = match kept {
+                Some(c) => c.clone(),
+                None => {
+                    reassessed.insert(root);
+                    campaign::assess(
+                        root,
+                        &group.members,
+                        &self.accounts,
+                        campaign::Route::Likeness,
+                        &self.config,
+                    )
+                }
+            };
             campaigns.insert(root, c);
-            reassessed.insert(root);
             for &m in &group.members {
                 joined.entry(m).or_insert(root);
             }
@@ -622,25 +639,32 @@ impl Engine {
         };
         let config = &self.config.likeness;
         let limits = &self.config.limits;
-        let fingerprint = |i: usize| {
-            let a = &self.accounts[i];
-            likeness::fingerprint(&a.profile(limits), a.active_days())
-        };
         let seasoned = |i: usize| self.accounts[i].exchange_count() >= config.min_exchanges;
         let n = self.accounts.len();
-        let candidates: Vec<likeness::Candidate> = (0..n)
-            .filter(|&i| seasoned(i) && f64::from(self.own_scores[i]) >= config.min_score)
-            .map(|i| {
-                let exchanges = self.accounts[i].exchange_count();
-                likeness::Candidate {
-                    account: i as u32,
-                    exchanges,
-                    z: population.standard(&fingerprint(i)),
-                }
-            })
-            .collect();
+        let candidate = |i: usize| {
+            let exchanges = self.accounts[i].exchange_count();
+            likeness::Candidate {
+                account: i as u32,
+                exchanges,
+                z: population.standard(&self.fingerprints[i]),
+            }
+        };
+        let founds = |i: usize| seasoned(i) && f64::from(self.own_scores[i]) >= config.min_score;
+        let candidates: Vec<likeness::Candidate> =
+            (0..n).filter(|&i| founds(i)).map(candidate).collect();
         let min = (limits.min_cluster as usize).max(2);
-        likeness::groups(&candidates, population, config, min)
+        if candidates.len() < min {
+            return Vec::new();
+        }
+        // Accounts an operation dilutes with filler, or seen a few times only, still carry
+        // its fingerprint: they may join a group its other accounts found.
+        let joiners: Vec<likeness::Candidate> = (0..n)
+            .filter(|&i| {
+                self.accounts[i].exchange_count() >= config.join_min_exchanges && !founds(i)
+            })
+            .map(candidate)
+            .collect();
+        likeness::groups(&candidates, &joiners, population, config, min)
     }
 
     /// The population's units, read off a sample of the accounts seen enough.
@@ -651,10 +675,7 @@ impl Engine {
         let sample: Vec<likeness::Fingerprint> = (0..n)
             .step_by(stride)
             .filter(|&i| self.accounts[i].exchange_count() >= config.min_exchanges)
-            .map(|i| {
-                let a = &self.accounts[i];
-                likeness::fingerprint(&a.profile(&self.config.limits), a.active_days())
-            })
+            .map(|i| self.fingerprints[i])
             .collect();
         likeness::Population::of(&sample, config)
     }

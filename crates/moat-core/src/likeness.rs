@@ -181,9 +181,11 @@ pub struct AlikeGroup {
 
 /// Groups the `candidates` (in account order) whose fingerprints lie within
 /// `population.cut` of each other, directly or through other members; groups of fewer than
-/// `min_members` are left out.
+/// `min_members` are left out. `joiners` (accounts too little suspicious on their own to
+/// found a group) may only join a group found, as candidates left out of every group do.
 pub fn groups(
     candidates: &[Candidate],
+    joiners: &[Candidate],
     population: &Population,
     config: &LikenessConfig,
     min_members: usize,
@@ -259,6 +261,8 @@ pub fn groups(
         at.iter().for_each(|&k| grouped[k] = true);
     }
     join_nearest(candidates, &mut groups, &grouped, population);
+    let none = vec![false; joiners.len()];
+    join_nearest_of(candidates, joiners, &mut groups, &none, population);
     let mut groups: Vec<AlikeGroup> = groups
         .into_iter()
         .map(|(mut g, _)| {
@@ -278,6 +282,16 @@ pub fn groups(
 /// an operation of many.
 fn join_nearest(
     candidates: &[Candidate],
+    groups: &mut [(AlikeGroup, Vec<usize>)],
+    grouped: &[bool],
+    population: &Population,
+) {
+    join_nearest_of(candidates, candidates, groups, grouped, population)
+}
+
+fn join_nearest_of(
+    candidates: &[Candidate],
+    joining: &[Candidate],
     groups: &mut [(AlikeGroup, Vec<usize>)],
     grouped: &[bool],
     population: &Population,
@@ -302,7 +316,7 @@ fn join_nearest(
             (centre, radius, seen[seen.len() / 2] as f32)
         })
         .collect();
-    for (k, c) in candidates.iter().enumerate() {
+    for (k, c) in joining.iter().enumerate() {
         if grouped[k] {
             continue;
         }
@@ -422,7 +436,7 @@ mod tests {
                 .enumerate()
                 .map(|(i, f)| candidate(100 + i as u32, f, 100)),
         );
-        let found = groups(&candidates, &population, &config, 5);
+        let found = groups(&candidates, &[], &population, &config, 5);
         assert_eq!(found.len(), 1, "{found:?}");
         let members = &found[0].members;
         assert!(members.len() >= 27, "{} of 30 grouped", members.len());
