@@ -219,6 +219,7 @@ impl AccountState {
         if let (Some(created), Some((first, _))) = (self.created_at, p.span) {
             let age_days = (first - created.as_unix_micros()) as f64 / MICROS_PER_DAY;
             p.young = u32::from(age_days < limits.young_days);
+            p.new_accounts = u32::from(age_days < limits.new_account_days);
         }
         p.program = u32::from(self.program);
         p.verification_known = u32::from(self.verified.is_some());

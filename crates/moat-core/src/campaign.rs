@@ -52,19 +52,18 @@ pub fn assess(
     for p in &profiles {
         profile.merge(p);
     }
-    let mut findings = profile_findings(&profile, Scope::Group, config);
+    let mut own = profile_findings(&profile, Scope::Group, config);
+    let mut findings = Findings::default();
     let size = members.len() as f64;
     if members.len() >= l.min_cluster as usize {
         if let Route::Likeness = route {
-            // Each member shows its signals on its own, sharing nothing with the others: the
-            // more of them show one profile, the less it can be chance. Only signals strong
-            // enough to matter alone are counted again: a crowd of alike developers all
-            // sending long requests is still a crowd of developers.
-            let times = members.len() / (l.min_cluster.max(2) as usize);
-            findings.corroborate_strong(2 + times.max(1).ilog2().min(2) as i32, STRONG_SIGNAL);
             findings.fire(Signal::AlikeAccounts, w.alike_accounts, size);
         } else {
             findings.fire(Signal::LinkedAccounts, w.linked_accounts, size);
+        }
+        let new = f64::from(profile.new_accounts) / size;
+        if new >= l.new_accounts_share {
+            findings.fire(Signal::NewAccounts, w.new_accounts, new);
         }
 
         // Accounts run by one operation work every day they exist; independent customers
@@ -83,6 +82,7 @@ pub fn assess(
             if matches!(route, Route::Keys(_))
                 && members.len() >= config.linking.corroborating_accounts as usize
             {
+                own.corroborate(2);
                 findings.corroborate(2);
             }
             findings.fire(Signal::CoordinatedActivity, w.coordinated_activity, steady);
@@ -138,8 +138,30 @@ pub fn assess(
             );
         }
     }
-    Campaign { root, findings }
+    if let Route::Likeness = route
+        && members.len() >= l.min_cluster as usize
+        && OPERATION_TRAITS.iter().any(|&t| findings.weight(t) > 0.0)
+    {
+        // Each member shows its signals on its own, sharing nothing with the others: the
+        // more of them show one profile, the less it can be chance. But customers alike
+        // in what they ask (power users who want the steps, tutors) are alike too: only a
+        // group that also shows an operation's trait is counted so. And only signals
+        // strong enough to matter alone are counted again: a crowd of alike developers all
+        // sending long requests is still a crowd of developers.
+        let times = members.len() / (l.min_cluster.max(2) as usize);
+        own.corroborate_strong(2 + times.max(1).ilog2().min(2) as i32, STRONG_SIGNAL);
+    }
+    own.merge(&findings);
+    Campaign {
+        root,
+        findings: own,
+    }
 }
+
+/// What a group of alike accounts shows, beyond its members' own signals, when it is an
+/// operation rather than customers alike: accounts opened for the job, opened together,
+/// or run together.
+const OPERATION_TRAITS: [Signal; 2] = [Signal::NewAccounts, Signal::SignupWave];
 
 /// Per cluster root, how many members hold at least one linking template or system
 /// prompt key: accounts tied to the others by what they send, not only by where from.

@@ -121,6 +121,7 @@ weights! {
     coordinated_activity: CoordinatedActivity = 0.1,
     synchronised_model_move: SynchronisedModelMove = 0.2,
     alike_accounts: AlikeAccounts = 0.3,
+    new_accounts: NewAccounts = 0.1,
     linked_to_blocked_campaign: LinkedToBlockedCampaign = 1.0,
     partner_intel: PartnerIntel = 0.6,
 }
@@ -155,6 +156,11 @@ pub struct Limits {
     pub output_ratio: f64,
     /// Days between opening and first use under which an account counts as young.
     pub young_days: f64,
+    /// Days between opening and first use under which an account counts as new to the
+    /// provider (for groups: opened for the job rather than a customer of long standing).
+    pub new_account_days: f64,
+    /// Share of a group's accounts that must be new for `new_accounts` to fire.
+    pub new_accounts_share: f64,
     /// Share of accounts that moved to a new model within a day of its release.
     pub model_move_share: f64,
     /// Share of unverified accounts (among those whose verification is known).
@@ -188,6 +194,8 @@ impl Default for Limits {
             heavy_requests_share: 0.8,
             output_ratio: 20.0,
             young_days: 3.0,
+            new_account_days: 60.0,
+            new_accounts_share: 0.5,
             model_move_share: 0.3,
             unverified_share: 0.8,
             signup_wave_share: 0.5,

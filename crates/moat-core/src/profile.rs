@@ -53,6 +53,8 @@ pub struct Profile {
     pub accounts: u32,
     /// Accounts first used soon after being opened.
     pub young: u32,
+    /// Accounts opened less than `new_account_days` before their first use.
+    pub new_accounts: u32,
     /// Accounts opened through an education, research or startup programme.
     pub program: u32,
     /// Accounts whose verification is known.
@@ -134,6 +136,7 @@ impl Profile {
         self.gaps.merge(&other.gaps);
         self.accounts += other.accounts;
         self.young += other.young;
+        self.new_accounts += other.new_accounts;
         self.program += other.program;
         self.verification_known += other.verification_known;
         self.unverified += other.unverified;

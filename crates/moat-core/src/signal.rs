@@ -54,6 +54,9 @@ pub enum Signal {
     /// Accounts that share no key behave and ask far more alike than the population's
     /// accounts do with one another.
     AlikeAccounts,
+    /// Most of the accounts were opened shortly before their first use: opened for the
+    /// job, not customers of long standing.
+    NewAccounts,
     /// The account shares keys with a campaign already blocked.
     LinkedToBlockedCampaign,
     /// The account's first exchanges carry a partner's indicators of a campaign (two kinds
@@ -62,7 +65,7 @@ pub enum Signal {
 }
 
 /// How many signals there are.
-pub const SIGNALS: usize = 23;
+pub const SIGNALS: usize = 24;
 
 impl Signal {
     /// Every signal, in a fixed order.
@@ -88,6 +91,7 @@ impl Signal {
         Signal::CoordinatedActivity,
         Signal::SynchronisedModelMove,
         Signal::AlikeAccounts,
+        Signal::NewAccounts,
         Signal::LinkedToBlockedCampaign,
         Signal::PartnerIntel,
     ];
@@ -116,6 +120,7 @@ impl Signal {
             Signal::CoordinatedActivity => "coordinated_activity",
             Signal::SynchronisedModelMove => "synchronised_model_move",
             Signal::AlikeAccounts => "alike_accounts",
+            Signal::NewAccounts => "new_accounts",
             Signal::LinkedToBlockedCampaign => "linked_to_blocked_campaign",
             Signal::PartnerIntel => "partner_intel",
         }
@@ -189,6 +194,10 @@ impl Signal {
             ),
             Signal::AlikeAccounts => format!(
                 "{value:.0} accounts behave and ask alike, far closer than accounts drawn from the population at random"
+            ),
+            Signal::NewAccounts => format!(
+                "{} of the accounts were opened shortly before their first use",
+                pct(value)
             ),
             Signal::LinkedToBlockedCampaign => {
                 format!("shares keys worth {value:.1} links with a blocked campaign")

@@ -66,6 +66,13 @@ pub(crate) enum Behaviour {
     },
     /// A developer and their coding agent: long tool-using sessions in office hours.
     Developer { sessions_per_day: f64 },
+    /// A power user: hard questions (maths, code, science) with extended thinking on, huge
+    /// `max_tokens`, and often an ask to show the steps, worded their own way.
+    PowerUser {
+        sessions_per_day: f64,
+        /// The share of their questions that ask for the reasoning.
+        asks: f64,
+    },
     /// An application backend: end users' questions under one product system prompt.
     AppBackend { per_day: f64, system: String },
     /// An evaluation harness: benchmark runs, thousands of templated items in a burst.
@@ -162,8 +169,10 @@ impl Actor {
 
     /// Decides when (if ever) a benign actor moves to the new model: over weeks, not a day.
     pub fn plan_adoption(&mut self, release: Option<i64>) {
-        if let (Some(release), Behaviour::Person { .. } | Behaviour::Developer { .. }) =
-            (release, &self.behaviour)
+        if let (
+            Some(release),
+            Behaviour::Person { .. } | Behaviour::Developer { .. } | Behaviour::PowerUser { .. },
+        ) = (release, &self.behaviour)
         {
             if self.rng.random_bool(0.4) {
                 let delay: f64 = LogNormal::new(9.0f64.ln(), 0.8)
@@ -192,6 +201,9 @@ impl Actor {
             Behaviour::Developer { sessions_per_day } => {
                 next_arrival(rng, now, *sessions_per_day, Rhythm::Work, offset)
             }
+            Behaviour::PowerUser {
+                sessions_per_day, ..
+            } => next_arrival(rng, now, *sessions_per_day, Rhythm::Personal, offset),
             Behaviour::AppBackend { per_day, .. } => {
                 next_arrival(rng, now, *per_day, Rhythm::EndUsers, offset)
             }
@@ -407,6 +419,46 @@ impl Actor {
                     .flatten();
                 e.request.temperature = [None, Some(0.7), Some(1.0)].choose(rng).copied().flatten();
                 usage(rng, e, 350.0, false);
+                self.session.left -= 1;
+                self.session.left > 0
+            }
+            Behaviour::PowerUser { asks, .. } => {
+                let asks = *asks;
+                if self.session.left == 0 {
+                    let topic = *[Topic::Homework, Topic::Coding, Topic::Knowledge]
+                        .choose(rng)
+                        .unwrap_or(&Topic::Homework);
+                    let question = match corpus.as_ref().and_then(|c| c.human_conversation(rng)) {
+                        Some(turns) => turns[0].clone(),
+                        None => text::benign_prompt(rng, topic),
+                    };
+                    let question = if rng.random_bool(asks) {
+                        let ask = text::open::reasoning_ask(rng);
+                        if rng.random_bool(0.5) {
+                            format!("{question}\n\n{ask}")
+                        } else {
+                            format!("{ask} {question}")
+                        }
+                    } else {
+                        question
+                    };
+                    let n = 1 + geometric(rng, 0.6).min(4);
+                    self.session.user_turns = std::iter::once(question)
+                        .chain((1..n).map(|_| text::follow_up(rng)))
+                        .collect();
+                    self.session.left = n;
+                    self.session.asked = 0;
+                    let conv = conversation_id(&mut self.rng);
+                    self.session.conversation = Some(conv);
+                }
+                self.session.asked += 1;
+                let rng = &mut self.rng;
+                e.conversation_id.clone_from(&self.session.conversation);
+                e.request.messages = conversation(&self.session.user_turns[..self.session.asked]);
+                e.request.max_tokens = Some(*[32_000u64, 64_000].choose(rng).unwrap_or(&32_000));
+                e.request.temperature = [None, Some(1.0)].choose(rng).copied().flatten();
+                e.request.reasoning = Some(rng.random_bool(0.85));
+                usage(rng, e, 1500.0, e.request.reasoning == Some(true));
                 self.session.left -= 1;
                 self.session.left > 0
             }

@@ -75,6 +75,9 @@ pub struct Mix {
     pub individual: f64,
     /// Developers and their coding agents: tool use, long sessions, work hours.
     pub developer: f64,
+    /// Power users: hard questions with extended thinking on, huge `max_tokens`, and often
+    /// an ask to show the steps.
+    pub power_user: f64,
     /// Application backends: one product system prompt, many end users, 24/7.
     pub app_backend: f64,
     /// Members of enterprise teams sharing an org, a NAT, a card and an e-mail domain.
@@ -92,8 +95,9 @@ pub struct Mix {
 impl Default for Mix {
     fn default() -> Self {
         Self {
-            individual: 0.7475,
+            individual: 0.7175,
             developer: 0.12,
+            power_user: 0.03,
             app_backend: 0.0015,
             enterprise: 0.07,
             university: 0.06,

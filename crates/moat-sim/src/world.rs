@@ -409,6 +409,7 @@ fn populate(
             m.individual,
             m.developer,
             m.app_backend,
+            m.power_user,
             m.enterprise,
             m.university,
             m.eval_harness,
@@ -499,8 +500,20 @@ fn populate(
         };
         actors.push(Actor::new(seed, k, id, behaviour));
     }
+    // Power users.
+    for _ in 0..parts[3] {
+        let k = next();
+        let mut persona = self_serve(rng, k);
+        persona.verified = rng.random_bool(0.5);
+        let id = persona_identity(world, rng, persona, k, "benign", "power_user".to_owned());
+        let behaviour = Behaviour::PowerUser {
+            sessions_per_day: lognormal_with_mean(rng, 1.5, 1.0),
+            asks: rng.random_range(0.2..0.8),
+        };
+        actors.push(Actor::new(seed, k, id, behaviour));
+    }
     // Enterprise teams.
-    for (org, size) in (1u64..).zip(group_sizes(rng, parts[3], p.enterprise_team, scale, 2.0)) {
+    for (org, size) in (1u64..).zip(group_sizes(rng, parts[4], p.enterprise_team, scale, 2.0)) {
         let org_id = opaque_id("org", seed, org);
         let domain = company_domain(seed ^ 0xe7, org);
         let org_card = card(seed ^ 0xe7, org);
@@ -542,7 +555,7 @@ fn populate(
         }
     }
     // Universities.
-    for (uni, size) in (1u64..).zip(group_sizes(rng, parts[4], p.university, scale, 3.0)) {
+    for (uni, size) in (1u64..).zip(group_sizes(rng, parts[5], p.university, scale, 3.0)) {
         let domain = university_domain(seed, uni);
         let campus = public_ipv4(mix(seed ^ 0xca9, uni));
         let asn = 1_200 + uni as u32;
@@ -578,7 +591,7 @@ fn populate(
     }
     // Evaluation harnesses.
     let days = s.days;
-    for _ in 0..parts[5] {
+    for _ in 0..parts[6] {
         let k = next();
         let mut persona = self_serve(rng, k);
         persona.channel = *["research", "enterprise", "startup"]
@@ -600,7 +613,7 @@ fn populate(
         actors.push(Actor::new(seed, k, id, behaviour));
     }
     // Scheduled automation.
-    for _ in 0..parts[6] {
+    for _ in 0..parts[7] {
         let k = next();
         let mut persona = self_serve(rng, k);
         persona.ip = server_ip(rng, k);
@@ -617,7 +630,7 @@ fn populate(
         ));
     }
     // Resellers.
-    for _ in 0..parts[7] {
+    for _ in 0..parts[8] {
         let k = next();
         let mut persona = self_serve(rng, k);
         persona.channel = "reseller";
