@@ -18,7 +18,7 @@ use moat_core::{Client, Message, Request};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::config::Action;
+use crate::config::{Action, AuthzConfig};
 use crate::decide::{CheckRequest, Decision};
 use crate::http::AppState;
 
@@ -52,21 +52,40 @@ struct Body {
     tools: Option<Vec<serde_json::Value>>,
 }
 
+/// The client's address: the one Envoy saw connect, or, behind `trusted_hops` proxies of
+/// the operator's own, the one the outermost of them saw (the `trusted_hops`-th entry of
+/// `x-forwarded-for` from the right). Entries further left are the client's own words.
+fn client_address(
+    peer: Option<IpAddr>,
+    forwarded: Option<&str>,
+    trusted_hops: u32,
+) -> Option<IpAddr> {
+    if trusted_hops == 0 {
+        return peer;
+    }
+    let hops: Vec<&str> = forwarded.unwrap_or_default().split(',').collect();
+    hops.len()
+        .checked_sub(trusted_hops as usize)
+        .and_then(|i| hops[i].trim().parse::<IpAddr>().ok())
+        .or(peer)
+}
+
 /// Reads a check from Envoy's request attributes: the account from the configured header,
 /// the client address, its software, and the body when forwarded.
-fn read_check(request: &EnvoyCheck, account_header: &str) -> Option<CheckRequest> {
+fn read_check(request: &EnvoyCheck, config: &AuthzConfig) -> Option<CheckRequest> {
     let headers = request.get_client_headers()?;
     let account_id = headers
-        .get(account_header)
+        .get(&config.account_header)
         .filter(|a| !a.is_empty())?
         .clone();
-    let forwarded = headers
-        .get("x-forwarded-for")
-        .and_then(|f| f.split(',').next())
-        .and_then(|ip| ip.trim().parse::<IpAddr>().ok());
     let peer = request
         .get_client_address()
         .and_then(|ip| ip.parse::<IpAddr>().ok());
+    let ip = client_address(
+        peer,
+        headers.get("x-forwarded-for").map(String::as_str),
+        config.trusted_hops,
+    );
     let http = request
         .attributes
         .as_ref()
@@ -92,7 +111,7 @@ fn read_check(request: &EnvoyCheck, account_header: &str) -> Option<CheckRequest
         account_id: account_id.into(),
         model: body.model.map(Into::into),
         client: Client {
-            ip: forwarded.or(peer),
+            ip,
             user_agent: headers.get("user-agent").map(|ua| ua.as_str().into()),
             ..Client::default()
         },
@@ -171,7 +190,7 @@ impl Authorization for Authz {
         }
         let started = Instant::now();
         let request = request.into_inner();
-        let Some(check) = read_check(&request, &config.authz.account_header) else {
+        let Some(check) = read_check(&request, &config.authz) else {
             return Err(tonic::Status::invalid_argument(format!(
                 "the request has no {} header naming the account",
                 config.authz.account_header
@@ -188,5 +207,26 @@ impl Authorization for Authz {
             config.authz.block_status,
             config.authz.throttle_status,
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_client_cannot_name_its_own_address() {
+        let peer: Option<IpAddr> = "203.0.113.9".parse().ok();
+        let spoofed = Some("198.51.100.7");
+        assert_eq!(client_address(peer, spoofed, 0), peer);
+        assert_eq!(client_address(peer, None, 0), peer);
+        // Behind one load balancer of the operator's, its entry (the rightmost) is the
+        // client; whatever the client wrote before it is not.
+        let chain = Some("198.51.100.7, 192.0.2.44");
+        assert_eq!(client_address(peer, chain, 1), "192.0.2.44".parse().ok());
+        assert_eq!(client_address(peer, chain, 2), "198.51.100.7".parse().ok());
+        // Fewer entries than trusted hops, or garbage: the peer Envoy saw.
+        assert_eq!(client_address(peer, chain, 3), peer);
+        assert_eq!(client_address(peer, Some("not an address"), 1), peer);
     }
 }

@@ -190,6 +190,11 @@ pub struct AuthzConfig {
     pub block_status: u16,
     /// HTTP status for throttled requests.
     pub throttle_status: u16,
+    /// Proxies of the operator's own in front of Envoy, each appending the address it saw
+    /// to `x-forwarded-for`: with 0, the client is the address Envoy saw connect and
+    /// `x-forwarded-for` (which the client writes as it likes) is never read; with N, the
+    /// N-th entry from the right is the client.
+    pub trusted_hops: u32,
 }
 
 impl Default for AuthzConfig {
@@ -198,6 +203,7 @@ impl Default for AuthzConfig {
             account_header: "x-moat-account".into(),
             block_status: 403,
             throttle_status: 429,
+            trusted_hops: 0,
         }
     }
 }

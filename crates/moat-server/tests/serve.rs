@@ -297,6 +297,30 @@ async fn a_campaign_is_stopped_live_and_customers_pass() {
         }
         other => panic!("a hydra account was not denied: {other:?}"),
     }
+    // A new account of the blocked campaign, from one of its addresses, does not pass for
+    // another client by naming one in x-forwarded-for: the address Envoy saw is the client.
+    let mut spoofed = authz_request(
+        "xff-newcomer",
+        &sample
+            .client
+            .ip
+            .expect("campaign exchanges carry addresses")
+            .to_string(),
+    );
+    if let Some(http) = spoofed
+        .attributes
+        .as_mut()
+        .and_then(|a| a.request.as_mut())
+        .and_then(|r| r.http.as_mut())
+    {
+        http.headers
+            .insert("x-forwarded-for".into(), "198.51.100.7".into());
+    }
+    let answer = client.check(spoofed).await.unwrap().into_inner();
+    assert!(
+        matches!(answer.http_response, Some(HttpResponse::DeniedResponse(_))),
+        "a spoofed x-forwarded-for let a blocked campaign's address through: {answer:?}"
+    );
     let allowed = client
         .check(authz_request(&benign[0].account_id, "203.0.113.10"))
         .await
