@@ -16,12 +16,15 @@ const MICROS_PER_DAY: i64 = 86_400_000_000;
 const STRONG_SIGNAL: f32 = 0.15;
 
 /// A cluster of linked accounts and the evidence against it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct Campaign {
     /// The cluster's root account (its earliest).
     pub root: u32,
     /// The signals the cluster shows.
     pub findings: Findings,
+    /// The partners whose indicators its members carried, as bits (the provenance of
+    /// `partner_intel`).
+    pub partners: u32,
 }
 
 /// How a cluster's accounts came together.
@@ -155,6 +158,9 @@ pub fn assess(
     Campaign {
         root,
         findings: own,
+        partners: members
+            .iter()
+            .fold(0, |bits, &m| bits | accounts[m as usize].partners()),
     }
 }
 

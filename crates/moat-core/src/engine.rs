@@ -96,7 +96,7 @@ pub struct Engine {
     population: Option<(u64, likeness::Population)>,
     /// The last evidence of every campaign that had blocked accounts, by root account, so
     /// a campaign whose accounts are gone or merged into another is still reported.
-    blocked_campaigns: HashMap<u32, Findings>,
+    blocked_campaigns: HashMap<u32, Campaign>,
     /// Campaigns (by root account) that had an account blocked while in them.
     with_blocks: HashSet<u32>,
     /// Accounts whose decision may have changed since [`Engine::take_changes`], when
@@ -489,7 +489,7 @@ impl Engine {
             });
             let kept = self.campaigns.get(&root).filter(|_| unchanged);
             let c = match kept {
-                Some(c) => c.clone(),
+                Some(c) => *c,
                 None => {
                     reassessed.insert(root);
                     campaign::assess(
@@ -528,7 +528,7 @@ impl Engine {
                 .get(&root)
                 .filter(|_| !searched && group.members.iter().all(|&m| !self.is_dirty[m as usize]));
             let c = match kept {
-                Some(c) => c.clone(),
+                Some(c) => *c,
                 None => {
                     reassessed.insert(root);
                     campaign::assess(
@@ -612,7 +612,7 @@ impl Engine {
         }
         for c in campaigns.values() {
             if c.findings.score() >= self.config.block {
-                self.blocked_campaigns.insert(c.root, c.findings);
+                self.blocked_campaigns.insert(c.root, *c);
             }
         }
         self.campaigns = campaigns;
@@ -914,17 +914,23 @@ impl Engine {
     /// The evidence of the campaign rooted at `root`: from the last round, or from the last
     /// round in which it was blocked.
     fn campaign_findings(&self, root: u32) -> Option<Findings> {
+        self.assessed(root).map(|c| c.findings)
+    }
+
+    /// The campaign rooted at `root` as last assessed, or as when it was last blocked.
+    fn assessed(&self, root: u32) -> Option<&Campaign> {
         self.campaigns
             .get(&root)
-            .map(|c| c.findings)
-            .or_else(|| self.blocked_campaigns.get(&root).copied())
+            .or_else(|| self.blocked_campaigns.get(&root))
     }
 
     fn report_campaign(&self, root: u32, members: &[u32]) -> CampaignReport {
         let mut exchanges = 0u64;
         let mut first = i64::MAX;
         let mut last = i64::MIN;
-        let mut partners = 0u32;
+        // The partners of the evidence: those the campaign's members carried when it was
+        // assessed, and those its members carry now.
+        let mut partners = self.assessed(root).map_or(0, |c| c.partners);
         for &m in members {
             let a = &self.accounts[m as usize];
             partners |= a.partners();

@@ -9,6 +9,7 @@
 //! Writing: [`JsonLinesWriter`] writes exchange v1 JSON Lines; [`write_verdicts`] writes
 //! `accounts.csv` and `report.json`; [`stix`] builds STIX 2.1 bundles of what was found.
 
+mod body;
 mod decode;
 mod exchanges;
 mod format;
@@ -19,6 +20,7 @@ mod split;
 pub mod stix;
 mod verdicts;
 
+pub use body::{BodyLimits, BodyTooLarge, DecodedBody, decode_body};
 pub use decode::{
     Batch, DEFAULT_MAX_RECORD_BYTES, ReadError, ReadOptions, ReadStats, RecordStream,
 };

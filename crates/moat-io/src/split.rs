@@ -289,42 +289,17 @@ fn relocate(reason: &str, record_line: u64) -> String {
 /// formats, framing and rejects as a [`RecordStream`](crate::RecordStream), with
 /// [`Format::Auto`] telling the format from the first records.
 pub fn decode_bytes(bytes: &[u8], format: Format, source: &str) -> (Vec<Record>, Vec<Reject>) {
-    struct Collect {
-        source: Arc<str>,
-        batch: Batch,
+    match crate::body::decode_body(bytes, format, source, crate::body::BodyLimits::NONE) {
+        Ok(body) => (body.records, body.rejects),
+        Err(e) => (
+            Vec::new(),
+            vec![Reject::new(
+                &Arc::from(source),
+                Location::Input,
+                e.to_string(),
+            )],
+        ),
     }
-    impl JobSink for Collect {
-        fn job(&mut self, job: Job) -> Result<(), Stopped> {
-            decode_job(&self.source, job, &mut self.batch);
-            Ok(())
-        }
-        fn reject(&mut self, location: Location, reason: String) -> Result<(), Stopped> {
-            self.batch
-                .rejects
-                .push(Reject::new(&self.source, location, reason));
-            Ok(())
-        }
-    }
-    let mut sink = Collect {
-        source: Arc::from(source),
-        batch: Batch::default(),
-    };
-    let options = SplitOptions {
-        format,
-        chunk_bytes: 1 << 20,
-        max_record_bytes: crate::decode::DEFAULT_MAX_RECORD_BYTES,
-    };
-    match crate::source::open_bytes(bytes) {
-        Ok(opened) => {
-            let _ = split(opened, options, &mut sink);
-        }
-        Err(e) => {
-            sink.batch
-                .rejects
-                .push(Reject::new(&sink.source, Location::Input, e.to_string()))
-        }
-    }
-    (sink.batch.records, sink.batch.rejects)
 }
 
 #[cfg(test)]

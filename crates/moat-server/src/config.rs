@@ -27,8 +27,14 @@ pub struct ServeConfig {
     pub check_from: Vec<IpNet>,
     /// Token the LiteLLM guardrail must send in `x-api-key`; none: no token asked.
     pub guardrail_token: Option<String>,
-    /// Largest request body accepted, in bytes.
+    /// Largest request body accepted, in bytes (as sent, compressed or not).
     pub max_body_bytes: usize,
+    /// Bytes an ingest body may expand to once decompressed.
+    pub max_decoded_bytes: u64,
+    /// Records an ingest body may hold.
+    pub max_records_per_body: usize,
+    /// Ingest bodies decoded at once; more wait their turn (default: the number of cores).
+    pub max_concurrent_decodes: usize,
     /// Seconds an ingested exchange's timestamp may lie ahead of the server's clock; a body
     /// holding one further ahead is refused.
     pub max_clock_skew_seconds: u64,
@@ -53,6 +59,9 @@ impl Default for ServeConfig {
             check_from: Vec::new(),
             guardrail_token: None,
             max_body_bytes: 16 << 20,
+            max_decoded_bytes: 256 << 20,
+            max_records_per_body: 100_000,
+            max_concurrent_decodes: std::thread::available_parallelism().map_or(2, usize::from),
             max_clock_skew_seconds: 300,
             store_prompts: false,
             on_watch: Action::Challenge,
@@ -91,6 +100,15 @@ impl ServeConfig {
         }
         if self.max_body_bytes < 1024 {
             return Err("serve.max_body_bytes is below 1024".into());
+        }
+        if self.max_decoded_bytes < self.max_body_bytes as u64 {
+            return Err("serve.max_decoded_bytes is below serve.max_body_bytes".into());
+        }
+        if self.max_records_per_body == 0 || self.max_concurrent_decodes == 0 {
+            return Err(
+                "serve.max_records_per_body and serve.max_concurrent_decodes must be at least 1"
+                    .into(),
+            );
         }
         self.budget.validate()?;
         if !(100..=599).contains(&self.authz.block_status)

@@ -15,7 +15,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
 use moat_core::{AccountVerdict, CampaignReport, Record, Report, analyse};
-use moat_io::{Format, decode_bytes};
+use moat_io::{BodyLimits, Format, decode_body};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use subtle::ConstantTimeEq;
@@ -47,6 +47,8 @@ pub struct AppState {
     pub engine: mpsc::Sender<Command>,
     /// The dashboard's sessions.
     pub sessions: Sessions,
+    /// Turns to decode an ingest body: at most `max_concurrent_decodes` at once.
+    pub decodes: tokio::sync::Semaphore,
 }
 
 type Shared = Arc<AppState>;
@@ -318,9 +320,21 @@ async fn otlp_traces(
 /// unless prompts are kept. Any rejected record refuses the whole body.
 async fn decode(s: &AppState, body: Bytes, format: Format) -> Result<Vec<StoredRecord>, ApiError> {
     let keep_text = s.config.store_prompts;
-    let (records, rejects) = tokio::task::spawn_blocking(move || {
-        let (records, rejects) = decode_bytes(&body, format, "body");
-        let records: Vec<StoredRecord> = records
+    let limits = BodyLimits {
+        max_bytes: s.config.max_decoded_bytes,
+        max_records: s.config.max_records_per_body,
+        max_rejects: MAX_LISTED_REJECTS,
+    };
+    let _turn = s
+        .decodes
+        .acquire()
+        .await
+        .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting down"))?;
+    let decoded = tokio::task::spawn_blocking(move || {
+        let decoded = decode_body(&body, format, "body", limits)?;
+        let rejects = decoded.rejects;
+        let records: Vec<StoredRecord> = decoded
+            .records
             .into_iter()
             .map(|record| match record {
                 Record::Exchange(mut exchange) => {
@@ -333,10 +347,18 @@ async fn decode(s: &AppState, body: Bytes, format: Format) -> Result<Vec<StoredR
                 Record::Account(account) => StoredRecord::Account(account),
             })
             .collect();
-        (records, rejects)
+        Ok((records, rejects, decoded.rejects_cut))
     })
     .await
     .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "decoding failed"))?;
+    let (records, rejects, cut) = decoded.map_err(|e: moat_io::BodyTooLarge| {
+        s.metrics.too_large();
+        tracing::warn!("ingest refused: {e}");
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("{e}; nothing was ingested: send smaller bodies"),
+        )
+    })?;
     if rejects.is_empty() {
         return refuse_future(s, records);
     }
@@ -359,7 +381,8 @@ async fn decode(s: &AppState, body: Bytes, format: Format) -> Result<Vec<StoredR
         status: StatusCode::BAD_REQUEST,
         body: json!({
             "error": format!(
-                "{} record(s) could not be read; nothing was ingested",
+                "{}{} record(s) could not be read; nothing was ingested",
+                if cut { "at least " } else { "" },
                 rejects.len()
             ),
             "rejects": listed,

@@ -108,6 +108,7 @@ impl Server {
             )
             .expect("the engine thread starts");
 
+        let config_decodes = config.max_concurrent_decodes;
         let state = Arc::new(AppState {
             decider: Decider::new(board.clone(), &config),
             config,
@@ -115,6 +116,7 @@ impl Server {
             metrics: Metrics::default(),
             engine: commands,
             sessions: Default::default(),
+            decodes: tokio::sync::Semaphore::new(config_decodes),
         });
         let (stop, stopped) = watch::channel(false);
         let mut tasks = Vec::new();

@@ -38,6 +38,7 @@ pub struct Metrics {
     ingested: Counter,
     rejected: Counter,
     future: Counter,
+    too_large: Counter,
     clamped: Gauge,
     accounts: Gauge,
     campaigns: Gauge,
@@ -58,6 +59,7 @@ impl Default for Metrics {
         let ingested = Counter::default();
         let rejected = Counter::default();
         let future = Counter::default();
+        let too_large = Counter::default();
         let clamped = Gauge::default();
         let accounts = Gauge::default();
         let campaigns = Gauge::default();
@@ -83,6 +85,11 @@ impl Default for Metrics {
             "future_records",
             "Records rejected at ingest for timestamps ahead of the server's clock",
             future.clone(),
+        );
+        registry.register(
+            "too_large_bodies",
+            "Ingest bodies refused for expanding past max_decoded_bytes or holding more than max_records_per_body",
+            too_large.clone(),
         );
         registry.register(
             "clamped_exchanges",
@@ -112,6 +119,7 @@ impl Default for Metrics {
             ingested,
             rejected,
             future,
+            too_large,
             clamped,
             accounts,
             campaigns,
@@ -136,6 +144,11 @@ impl Metrics {
     pub fn ingest(&self, ingested: u64, rejected: u64) {
         self.ingested.inc_by(ingested);
         self.rejected.inc_by(rejected);
+    }
+
+    /// Counts an ingest body refused for its size once decoded.
+    pub fn too_large(&self) {
+        self.too_large.inc();
     }
 
     /// Counts records refused for timestamps ahead of the server's clock.

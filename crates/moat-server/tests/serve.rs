@@ -422,7 +422,12 @@ async fn a_campaign_is_stopped_live_and_customers_pass() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_get_json_errors_and_lose_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Running::start(dir.path(), |c| c.max_body_bytes = 64 * 1024).await;
+    let server = Running::start(dir.path(), |c| {
+        c.max_body_bytes = 64 * 1024;
+        c.max_decoded_bytes = 1 << 20;
+        c.max_records_per_body = 5_000;
+    })
+    .await;
     let good =
         json!({"ts": "2026-03-01T10:00:00Z", "account_id": "a1", "request": {"prompt": "hi"}});
 
@@ -459,6 +464,27 @@ async fn bad_requests_get_json_errors_and_lose_nothing() {
             .contains('2'),
         "{answer}"
     );
+    // A few kilobytes of zstd that expand past the bound, or hold more records than a body
+    // may, are refused whole (413, JSON) without being decoded to the end.
+    let lines = |n: usize| format!("{good}\n").repeat(n).into_bytes();
+    let long = json!({"ts": "2026-03-01T10:00:00Z", "account_id": "a1",
+                      "request": {"prompt": "x".repeat(4000)}});
+    let bomb = zstd::bulk::compress(&format!("{long}\n").repeat(2_000).into_bytes(), 19).unwrap();
+    assert!(bomb.len() < 64 * 1024);
+    let (status, answer) = server.post("/v1/exchanges", Some(INGEST), bomb).await;
+    assert_eq!(status, 413, "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("expands"),
+        "{answer}"
+    );
+    let many = zstd::bulk::compress(&lines(6_000), 3).unwrap();
+    let (status, answer) = server.post("/v1/exchanges", Some(INGEST), many).await;
+    assert_eq!(status, 413, "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("5000 records"),
+        "{answer}"
+    );
+
     // An exchange dated ahead of the server's clock is refused with its batch, counted,
     // and never moves the engine's time.
     let future =
