@@ -126,7 +126,8 @@ fn read_check(request: &EnvoyCheck, config: &AuthzConfig) -> Option<CheckRequest
     })
 }
 
-fn respond(decision: &Decision, block_status: u16, throttle_status: u16) -> CheckResponse {
+fn respond(decision: &Decision, config: &AuthzConfig, explain: bool) -> CheckResponse {
+    let (block_status, throttle_status) = (config.block_status, config.throttle_status);
     let score = format!("{:.3}", decision.score);
     let mut response = CheckResponse::new();
     match decision.action {
@@ -147,6 +148,10 @@ fn respond(decision: &Decision, block_status: u16, throttle_status: u16) -> Chec
             } else {
                 throttle_status
             };
+            // The denial goes back to the caller: what it says beyond the action is for
+            // operators who asked for it.
+            let mut body = decision.for_gateway(explain);
+            body["error"] = json!(format!("request refused: {}", decision.action.as_str()));
             let mut denied = DeniedHttpResponseBuilder::new();
             denied
                 .set_http_status(
@@ -154,17 +159,11 @@ fn respond(decision: &Decision, block_status: u16, throttle_status: u16) -> Chec
                         .unwrap_or(HttpStatusCode::Forbidden),
                 )
                 .add_header("content-type", "application/json", None, false)
-                .add_header("x-moat-action", decision.action.as_str(), None, false)
-                .add_header("x-moat-score", score, None, false)
-                .set_body(
-                    json!({
-                        "error": format!("request refused: {}", decision.action.as_str()),
-                        "action": decision.action,
-                        "campaign_id": decision.campaign_id,
-                        "reasons": decision.reasons,
-                    })
-                    .to_string(),
-                );
+                .add_header("x-moat-action", decision.action.as_str(), None, false);
+            if explain {
+                denied.add_header("x-moat-score", score, None, false);
+            }
+            denied.set_body(body.to_string());
             response
                 .set_status(tonic::Status::permission_denied(decision.action.as_str()))
                 .set_http_response(denied);
@@ -204,8 +203,8 @@ impl Authorization for Authz {
         );
         Ok(tonic::Response::new(respond(
             &decision,
-            config.authz.block_status,
-            config.authz.throttle_status,
+            &config.authz,
+            config.explain_decisions,
         )))
     }
 }

@@ -42,6 +42,11 @@ pub struct ServeConfig {
     pub store_prompts: bool,
     /// What to answer for an account whose verdict is `watch`.
     pub on_watch: Action,
+    /// Answers to gateways (`/v1/check`, the guardrail API, ext_authz denials) name the
+    /// campaign, the score and the signals behind a decision. Off (the default), they say
+    /// only the action and an opaque reference: they reach the people being refused, and
+    /// the evidence is for operators (the admin API).
+    pub explain_decisions: bool,
     /// Rate budgets, per account and per campaign.
     pub budget: Budget,
     /// The Envoy external authorization API.
@@ -65,6 +70,7 @@ impl Default for ServeConfig {
             max_clock_skew_seconds: 300,
             store_prompts: false,
             on_watch: Action::Challenge,
+            explain_decisions: false,
             budget: Budget::default(),
             authz: AuthzConfig::default(),
         }

@@ -11,7 +11,7 @@ use moat_core::{
     AccountInfo, Blocklist, Client, CompactString, EventTime, Exchange, Request, Verdict, analyse,
 };
 use serde::{Deserialize, Serialize};
-use xxhash_rust::xxh3::xxh3_64;
+use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 
 use crate::board::Board;
 use crate::config::{Action, Budget, ServeConfig};
@@ -69,6 +69,21 @@ pub struct Decision {
     pub campaign_id: Option<String>,
     /// Why, as signal names and short phrases.
     pub reasons: Vec<String>,
+    /// An opaque reference to the decision's account, for support: the admin API shows the
+    /// same reference beside the account, and nothing else can be read from it.
+    pub reference: String,
+}
+
+impl Decision {
+    /// What a gateway is told: everything when `explain`, else the action and the
+    /// reference only.
+    pub fn for_gateway(&self, explain: bool) -> serde_json::Value {
+        if explain {
+            serde_json::to_value(self).unwrap_or_default()
+        } else {
+            serde_json::json!({ "action": self.action, "reference": self.reference })
+        }
+    }
 }
 
 /// Takes decisions from the board.
@@ -77,6 +92,9 @@ pub struct Decider {
     on_watch: Action,
     accounts: Option<DefaultKeyedRateLimiter<u64>>,
     campaigns: Option<DefaultKeyedRateLimiter<u64>>,
+    /// The key of references: from the admin token, so they stay the same across restarts
+    /// and cannot be made by anyone without it.
+    reference_key: u64,
 }
 
 fn limiter(per_minute: u32, burst: u32) -> Option<DefaultKeyedRateLimiter<u64>> {
@@ -101,7 +119,16 @@ impl Decider {
             on_watch: config.on_watch,
             accounts: limiter(account_per_minute, account_burst),
             campaigns: limiter(campaign_per_minute, campaign_burst),
+            reference_key: xxh3_64(config.admin_token.as_deref().unwrap_or_default().as_bytes()),
         }
+    }
+
+    /// The opaque reference of decisions on `account`.
+    pub fn reference(&self, account: &str) -> String {
+        format!(
+            "ref-{:016x}",
+            xxh3_64_with_seed(account.as_bytes(), self.reference_key)
+        )
     }
 
     /// Forgets budget state of accounts and campaigns that are back to a full budget.
@@ -117,11 +144,13 @@ impl Decider {
         let published = self.board.account(&request.account_id);
         let score = published.as_ref().map_or(0.0, |p| p.score);
         let campaign = published.as_ref().and_then(|p| p.campaign.clone());
+        let reference = self.reference(&request.account_id);
         let decision = |action, reasons: Vec<String>| Decision {
             action,
             score,
             campaign_id: campaign.as_deref().map(str::to_owned),
             reasons,
+            reference: reference.clone(),
         };
         let manual = self
             .board
@@ -157,6 +186,7 @@ impl Decider {
                 score: 1.0,
                 reasons: vec![format!("carries the keys of blocked campaign {id}")],
                 campaign_id: Some(id.to_string()),
+                reference: reference.clone(),
             };
         }
         if let Some(limiter) = &self.accounts {

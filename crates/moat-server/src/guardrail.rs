@@ -128,12 +128,18 @@ impl GuardrailResponse {
     }
 }
 
-impl From<&Decision> for GuardrailResponse {
-    /// Blocked and throttled requests are refused; LiteLLM has no challenge, so a
-    /// challenged request goes through (the account stays on watch).
-    fn from(d: &Decision) -> Self {
+impl GuardrailResponse {
+    /// The answer to a decision. Blocked and throttled requests are refused; LiteLLM has
+    /// no challenge, so a challenged request goes through (the account stays on watch).
+    /// The reason LiteLLM shows the caller names the campaign and signals only when
+    /// `explain`; else the action and the decision's reference.
+    pub fn of(d: &Decision, explain: bool) -> Self {
         match d.action {
             Action::Allow | Action::Challenge => Self::none(),
+            Action::Block | Action::Throttle if !explain => Self {
+                action: "BLOCKED".into(),
+                blocked_reason: Some(format!("moat: {} ({})", d.action.as_str(), d.reference)),
+            },
             Action::Block | Action::Throttle => Self {
                 action: "BLOCKED".into(),
                 blocked_reason: Some(format!(
@@ -196,21 +202,29 @@ mod tests {
             score: 0.9,
             campaign_id: Some("campaign-1".into()),
             reasons: vec!["linked_accounts".into()],
+            reference: "ref-0123456789abcdef".into(),
         };
-        let blocked = GuardrailResponse::from(&d(Action::Block));
-        assert_eq!(blocked.action, "BLOCKED");
-        assert!(blocked.blocked_reason.unwrap().contains("campaign-1"));
+        let explained = GuardrailResponse::of(&d(Action::Block), true);
+        assert_eq!(explained.action, "BLOCKED");
+        assert!(explained.blocked_reason.unwrap().contains("campaign-1"));
+        // By default the caller learns the action and the reference, not the evidence.
+        let terse = GuardrailResponse::of(&d(Action::Block), false)
+            .blocked_reason
+            .unwrap();
+        assert_eq!(terse, "moat: block (ref-0123456789abcdef)");
         assert_eq!(
-            GuardrailResponse::from(&d(Action::Throttle)).action,
+            GuardrailResponse::of(&d(Action::Throttle), false).action,
             "BLOCKED"
         );
-        assert_eq!(
-            GuardrailResponse::from(&d(Action::Challenge)),
-            GuardrailResponse::none()
-        );
-        assert_eq!(
-            GuardrailResponse::from(&d(Action::Allow)),
-            GuardrailResponse::none()
-        );
+        for explain in [false, true] {
+            assert_eq!(
+                GuardrailResponse::of(&d(Action::Challenge), explain),
+                GuardrailResponse::none()
+            );
+            assert_eq!(
+                GuardrailResponse::of(&d(Action::Allow), explain),
+                GuardrailResponse::none()
+            );
+        }
     }
 }

@@ -24,7 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::board::Board;
 use crate::config::ServeConfig;
 use crate::dashboard::{self, Sessions};
-use crate::decide::{CheckRequest, Decider, Decision};
+use crate::decide::{CheckRequest, Decider};
 use crate::guardrail;
 use crate::live::Command;
 use crate::metrics::Metrics;
@@ -448,7 +448,7 @@ async fn commit(s: &AppState, records: Vec<StoredRecord>) -> Result<u64, ApiErro
 async fn check(
     State(s): State<Shared>,
     body: Result<Json<CheckRequest>, JsonRejection>,
-) -> Result<Json<Decision>, ApiError> {
+) -> Result<Json<serde_json::Value>, ApiError> {
     let Json(request) = body?;
     if request.account_id.is_empty() {
         return Err(ApiError::new(
@@ -463,7 +463,7 @@ async fn check(
         decision.action.as_str(),
         started.elapsed().as_secs_f64(),
     );
-    Ok(Json(decision))
+    Ok(Json(decision.for_gateway(s.config.explain_decisions)))
 }
 
 async fn guardrail_check(
@@ -493,13 +493,18 @@ async fn guardrail_check(
         decision.action.as_str(),
         started.elapsed().as_secs_f64(),
     );
-    Ok(Json(guardrail::GuardrailResponse::from(&decision)))
+    Ok(Json(guardrail::GuardrailResponse::of(
+        &decision,
+        s.config.explain_decisions,
+    )))
 }
 
 #[derive(Serialize)]
 struct AccountAnswer {
     #[serde(flatten)]
     verdict: AccountVerdict,
+    /// The reference gateways are told of decisions on this account.
+    reference: String,
     #[serde(rename = "override")]
     manual: Option<Override>,
 }
@@ -509,10 +514,15 @@ async fn account(
     Path(id): Path<String>,
 ) -> Result<Json<AccountAnswer>, ApiError> {
     let manual = s.board.override_of(&format!("account:{id}"));
+    let reference = s.decider.reference(&id);
     let verdict = ask(&s, |reply| Command::Account { id, reply })
         .await?
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "no such account"))?;
-    Ok(Json(AccountAnswer { verdict, manual }))
+    Ok(Json(AccountAnswer {
+        verdict,
+        reference,
+        manual,
+    }))
 }
 
 async fn campaigns(State(s): State<Shared>) -> Result<Json<Report>, ApiError> {
