@@ -112,9 +112,11 @@ pub fn template_bands(signature: &Signature) -> [Option<Key>; TEMPLATE_BANDS] {
     bands
 }
 
-/// The address and network keys of a client.
+/// The address and network keys of a client. Loopback, unspecified and link-local
+/// addresses are the gateway's own side of a connection, not a client's: a proxy that logs
+/// them for every caller would otherwise tie all its callers together.
 pub fn network_keys(client: &Client) -> (Option<Key>, Option<Key>) {
-    let Some(ip) = client.ip else {
+    let Some(ip) = client.ip.filter(|ip| !is_local(*ip)) else {
         return (None, None);
     };
     let prefix = match ip {
@@ -132,6 +134,18 @@ pub fn network_keys(client: &Client) -> (Option<Key>, Option<Key>) {
         IpAddr::V6(v6) => Key::new(KeyKind::Ip, &v6.octets()),
     };
     (Some(exact), Some(prefix))
+}
+
+/// Whether `ip` is a loopback, unspecified or link-local address (IPv4-mapped ones too).
+fn is_local(ip: IpAddr) -> bool {
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback() || v4.is_unspecified() || v4.is_link_local(),
+        IpAddr::V6(v6) => v6.is_loopback() || v6.is_unspecified() || v6.is_unicast_link_local(),
+    }
 }
 
 /// The key of the client software, if anything is known of it.
@@ -307,6 +321,29 @@ mod tests {
             Key::new(KeyKind::Ip, b"x").raw(),
             Key::new(KeyKind::Prefix, b"x").raw()
         );
+    }
+
+    #[test]
+    fn a_gateways_own_addresses_are_no_clients_key() {
+        for local in [
+            "127.0.0.1",
+            "::1",
+            "0.0.0.0",
+            "169.254.3.4",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
+            let client = Client {
+                ip: Some(local.parse().unwrap()),
+                ..Client::default()
+            };
+            assert_eq!(network_keys(&client), (None, None), "{local}");
+        }
+        let public = Client {
+            ip: Some("203.0.113.9".parse().unwrap()),
+            ..Client::default()
+        };
+        assert!(network_keys(&public).0.is_some());
     }
 
     #[test]
