@@ -64,8 +64,9 @@ pub fn assess(
         } else {
             findings.fire(Signal::LinkedAccounts, w.linked_accounts, size);
         }
+        // Keyed clusters have the sign-up wave for this; alike accounts share no sign-up.
         let new = f64::from(profile.new_accounts) / size;
-        if new >= l.new_accounts_share {
+        if matches!(route, Route::Likeness) && new >= l.new_accounts_share {
             findings.fire(Signal::NewAccounts, w.new_accounts, new);
         }
 
@@ -165,8 +166,7 @@ pub fn assess(
 }
 
 /// What a group of alike accounts shows, beyond its members' own signals, when it is an
-/// operation rather than customers alike: accounts opened for the job, opened together,
-/// or run together.
+/// operation rather than customers alike: accounts opened for the job, or opened together.
 const OPERATION_TRAITS: [Signal; 2] = [Signal::NewAccounts, Signal::SignupWave];
 
 /// Per cluster root, how many members hold at least one linking template or system
