@@ -477,6 +477,19 @@ impl Engine {
         let mut campaigns: HashMap<u32, Campaign> = HashMap::default();
         let mut clusters = HashMap::default();
         let mut reassessed = HashSet::default();
+        // The campaign rooted at `root` as the last round assessed it when `unchanged`,
+        // else assessed again (and counted as reassessed).
+        let (last, accounts, config) = (&self.campaigns, &self.accounts, &self.config);
+        let mut kept_or_assessed = |root, members: &[u32], route, unchanged: bool| match last
+            .get(&root)
+            .filter(|_| unchanged)
+        {
+            Some(c) => *c,
+            None => {
+                reassessed.insert(root);
+                campaign::assess(root, members, accounts, route, config)
+            }
+        };
         for (root, members) in std::mem::take(&mut links.clusters) {
             if members.len() < min {
                 continue;
@@ -487,20 +500,7 @@ impl Engine {
                     && *before == members
                     && members.iter().all(|&m| !self.is_dirty[m as usize])
             });
-            let kept = self.campaigns.get(&root).filter(|_| unchanged);
-            let c = match kept {
-                Some(c) => *c,
-                None => {
-                    reassessed.insert(root);
-                    campaign::assess(
-                        root,
-                        &members,
-                        &self.accounts,
-                        campaign::Route::Keys(&holders),
-                        &self.config,
-                    )
-                }
-            };
+            let c = kept_or_assessed(root, &members, campaign::Route::Keys(&holders), unchanged);
             campaigns.insert(root, c);
             clusters.insert(root, (members, holding));
         }
@@ -523,23 +523,8 @@ impl Engine {
             alike_roots.insert(root);
             // Between two searches a group keeps its members: while none of them changed,
             // its evidence has not either.
-            let kept = self
-                .campaigns
-                .get(&root)
-                .filter(|_| !searched && group.members.iter().all(|&m| !self.is_dirty[m as usize]));
-            let c = match kept {
-                Some(c) => *c,
-                None => {
-                    reassessed.insert(root);
-                    campaign::assess(
-                        root,
-                        &group.members,
-                        &self.accounts,
-                        campaign::Route::Likeness,
-                        &self.config,
-                    )
-                }
-            };
+            let unchanged = !searched && group.members.iter().all(|&m| !self.is_dirty[m as usize]);
+            let c = kept_or_assessed(root, &group.members, campaign::Route::Likeness, unchanged);
             campaigns.insert(root, c);
             for &m in &group.members {
                 joined.entry(m).or_insert(root);
@@ -649,9 +634,9 @@ impl Engine {
                 z: population.standard(&self.fingerprints[i]),
             }
         };
-        let founds = |i: usize| seasoned(i) && f64::from(self.own_scores[i]) >= config.min_score;
+        let founder = |i: usize| seasoned(i) && f64::from(self.own_scores[i]) >= config.min_score;
         let candidates: Vec<likeness::Candidate> =
-            (0..n).filter(|&i| founds(i)).map(candidate).collect();
+            (0..n).filter(|&i| founder(i)).map(candidate).collect();
         let min = (limits.min_cluster as usize).max(2);
         if candidates.len() < min {
             return Vec::new();
@@ -660,7 +645,7 @@ impl Engine {
         // its fingerprint: they may join a group its other accounts found.
         let joiners: Vec<likeness::Candidate> = (0..n)
             .filter(|&i| {
-                self.accounts[i].exchange_count() >= config.join_min_exchanges && !founds(i)
+                self.accounts[i].exchange_count() >= config.join_min_exchanges && !founder(i)
             })
             .map(candidate)
             .collect();

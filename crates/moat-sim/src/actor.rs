@@ -133,6 +133,16 @@ struct Session {
     asked: usize,
 }
 
+impl Session {
+    /// Starts a conversation of the planned user `turns`.
+    fn begin(&mut self, turns: Vec<String>, conversation: CompactString) {
+        self.left = turns.len() as u32;
+        self.user_turns = turns;
+        self.asked = 0;
+        self.conversation = Some(conversation);
+    }
+}
+
 /// One sender of traffic.
 #[derive(Debug)]
 pub(crate) struct Actor {
@@ -402,11 +412,7 @@ impl Actor {
                                 .collect()
                         }
                     };
-                    self.session.left = turns.len() as u32;
-                    self.session.user_turns = turns;
-                    self.session.asked = 0;
-                    let conv = conversation_id(&mut self.rng);
-                    self.session.conversation = Some(conv);
+                    self.session.begin(turns, conversation_id(&mut self.rng));
                 }
                 self.session.asked += 1;
                 let rng = &mut self.rng;
@@ -443,13 +449,10 @@ impl Actor {
                         question
                     };
                     let n = 1 + geometric(rng, 0.6).min(4);
-                    self.session.user_turns = std::iter::once(question)
+                    let turns = std::iter::once(question)
                         .chain((1..n).map(|_| text::follow_up(rng)))
                         .collect();
-                    self.session.left = n;
-                    self.session.asked = 0;
-                    let conv = conversation_id(&mut self.rng);
-                    self.session.conversation = Some(conv);
+                    self.session.begin(turns, conversation_id(&mut self.rng));
                 }
                 self.session.asked += 1;
                 let rng = &mut self.rng;
