@@ -290,7 +290,7 @@ impl Default for LikenessConfig {
         Self {
             min_score: 0.25,
             min_exchanges: 5,
-            join_min_exchanges: 2,
+            join_min_exchanges: 3,
             stranger_quantile: 0.05,
             max_distance: 0.9,
             bands: 12,

@@ -25,6 +25,8 @@ pub const DIMS: usize = BEHAVIOUR + TOPIC_BUCKETS;
 const SPREAD_FLOOR: f32 = 0.1;
 /// The share of a distance that what the prompts are about makes up.
 const TOPIC_SHARE: f32 = 0.35;
+/// Behavioural measures that are shares of an account's exchanges (the first ones).
+const SHARES: usize = 9;
 /// How much further than its members an account seen few times may lie from a group's
 /// centre and join it.
 const MAX_WIDEN: f32 = 1.5;
@@ -136,6 +138,15 @@ impl Population {
         population.strangers = at(0.5);
         population.cut = at(config.stranger_quantile).min(config.max_distance as f32);
         Some(population)
+    }
+
+    /// The fingerprint whose standard form ([`Population::standard`]) is `z`.
+    pub fn raw(&self, z: &Fingerprint) -> Fingerprint {
+        let mut f = [0.0; DIMS];
+        for d in 0..DIMS {
+            f[d] = self.centre[d] + z[d] / self.scale[d];
+        }
+        f
     }
 
     /// A fingerprint in the population's units: Euclidean distance between two of them is
@@ -274,12 +285,9 @@ pub fn groups(
     groups
 }
 
-/// Gives each candidate left out of every group to the group whose centre is nearest, if
-/// it lies within that group's own reach (where nine in ten of its members lie from its
-/// centre), widened for an account seen fewer times than the group's members usually are
-/// (its shares are noisier, by the square root of the ratio; at most [`MAX_WIDEN`] times): an account
-/// seen a few times is too noisy to lie close to any one member, but not to the centre of
-/// an operation of many.
+/// Gives each candidate left out of every group to the group it fits best, if it fits
+/// that group as well as nine in ten of the group's own members do, by either measure of
+/// [`Reach`].
 fn join_nearest(
     candidates: &[Candidate],
     groups: &mut [(AlikeGroup, Vec<usize>)],
@@ -296,46 +304,125 @@ fn join_nearest_of(
     grouped: &[bool],
     population: &Population,
 ) {
-    let reach: Vec<(Fingerprint, f32, f32)> = groups
+    let reach: Vec<Reach> = groups
         .iter()
-        .map(|(_, at)| {
-            let mut centre = [0.0; DIMS];
-            for &k in at {
-                for (c, x) in centre.iter_mut().zip(&candidates[k].z) {
-                    *c += x / at.len() as f32;
-                }
-            }
-            let mut spread: Vec<f32> = at
-                .iter()
-                .map(|&k| distance(&centre, &candidates[k].z))
-                .collect();
-            spread.sort_by(f32::total_cmp);
-            let radius = spread[(spread.len() - 1) * 9 / 10].max(population.cut);
-            let mut seen: Vec<u32> = at.iter().map(|&k| candidates[k].exchanges).collect();
-            seen.sort_unstable();
-            (centre, radius, seen[seen.len() / 2] as f32)
-        })
+        .map(|(_, at)| Reach::of(candidates, at, population))
         .collect();
     for (k, c) in joining.iter().enumerate() {
         if grouped[k] {
             continue;
         }
-        let nearest = reach
+        let best = reach
             .iter()
             .enumerate()
-            .map(|(g, (centre, radius, usual))| {
-                let widen = (usual / c.exchanges.max(1) as f32)
-                    .sqrt()
-                    .clamp(1.0, MAX_WIDEN);
-                (g, distance(centre, &c.z) / (radius * widen))
-            })
+            .map(|(g, r)| (g, r.fit_ratio(c, population)))
             .min_by(|a, b| a.1.total_cmp(&b.1));
-        if let Some((g, ratio)) = nearest
+        if let Some((g, ratio)) = best
             && ratio <= 1.0
         {
             groups[g].0.members.push(c.account);
         }
     }
+}
+
+/// Where a group's accounts lie (in the population's units), read two ways; an account
+/// fits the group when it lies as close as nine in ten of the group's own members by
+/// either:
+///
+/// - its distance from the group's centre, against the distance within which nine in ten
+///   members lie (the `radius`), widened for an account seen fewer times than the group's
+///   usual member (by the square root of the ratio, at most [`MAX_WIDEN`] times);
+/// - its misfit: its squared distance from the centre measure by measure, in units of the
+///   group's spread there (a diagonal Mahalanobis distance), so a group tight in its
+///   reasoning share and loose in its volume weighs the first. For an account seen fewer
+///   times than the usual member, the spread of each share is widened by the binomial
+///   variance those fewer exchanges add: a few exchanges in the group's proportions fit,
+///   a few ordinary ones do not.
+struct Reach {
+    centre: Fingerprint,
+    radius: f32,
+    /// Per measure, the variance of the members about the centre.
+    variance: Fingerprint,
+    /// The centre's shares as read ([`Population::raw`]), for the binomial noise.
+    shares: Fingerprint,
+    usual: f32,
+    fit: f32,
+}
+
+/// The smallest spread (standard deviation) of a measure within a group, as read (before
+/// the population's units): no group is tighter than this.
+const GROUP_SPREAD_FLOOR: f32 = 0.03;
+
+impl Reach {
+    fn of(candidates: &[Candidate], at: &[usize], population: &Population) -> Self {
+        let m = at.len() as f32;
+        let mut centre = [0.0; DIMS];
+        for &k in at {
+            for (c, x) in centre.iter_mut().zip(&candidates[k].z) {
+                *c += x / m;
+            }
+        }
+        let mut variance = [0.0; DIMS];
+        for &k in at {
+            for (s, (x, c)) in variance.iter_mut().zip(candidates[k].z.iter().zip(&centre)) {
+                *s += (x - c).powi(2) / m;
+            }
+        }
+        for (s, scale) in variance.iter_mut().zip(&population.scale) {
+            *s = s.max((GROUP_SPREAD_FLOOR * scale).powi(2));
+        }
+        let mut seen: Vec<u32> = at.iter().map(|&k| candidates[k].exchanges).collect();
+        seen.sort_unstable();
+        let mut distances: Vec<f32> = at
+            .iter()
+            .map(|&k| distance(&centre, &candidates[k].z))
+            .collect();
+        distances.sort_by(f32::total_cmp);
+        let mut reach = Reach {
+            centre,
+            radius: distances[(distances.len() - 1) * 9 / 10].max(population.cut),
+            variance,
+            shares: population.raw(&centre),
+            usual: seen[seen.len() / 2].max(1) as f32,
+            fit: 0.0,
+        };
+        let mut misfits: Vec<f32> = at
+            .iter()
+            .map(|&k| reach.misfit(&candidates[k], population))
+            .collect();
+        misfits.sort_by(f32::total_cmp);
+        reach.fit = misfits[(misfits.len() - 1) * 9 / 10].max(f32::MIN_POSITIVE);
+        reach
+    }
+
+    /// How far `c` lies from the group against how far its members do, by the closer of
+    /// the two measures: it fits at 1 or less.
+    fn fit_ratio(&self, c: &Candidate, population: &Population) -> f32 {
+        let widen = (self.usual / c.exchanges.max(1) as f32)
+            .sqrt()
+            .clamp(1.0, MAX_WIDEN);
+        let near = distance(&self.centre, &c.z) / (self.radius * widen);
+        near.min(self.misfit(c, population) / self.fit)
+    }
+
+    fn misfit(&self, c: &Candidate, population: &Population) -> f32 {
+        let fewer = (1.0 / c.exchanges.max(1) as f32 - 1.0 / self.usual).max(0.0);
+        (0..DIMS)
+            .map(|d| {
+                let mut variance = self.variance[d];
+                if is_share(d) {
+                    let p = self.shares[d].clamp(0.02, 0.98);
+                    variance += population.scale[d].powi(2) * p * (1.0 - p) * fewer;
+                }
+                (c.z[d] - self.centre[d]).powi(2) / variance
+            })
+            .sum()
+    }
+}
+
+/// Whether measure `d` of a fingerprint is a share of the account's exchanges.
+fn is_share(d: usize) -> bool {
+    !(SHARES..BEHAVIOUR).contains(&d)
 }
 
 fn find(parent: &mut [usize], mut i: usize) -> usize {
@@ -441,5 +528,52 @@ mod tests {
         let members = &found[0].members;
         assert!(members.len() >= 27, "{} of 30 grouped", members.len());
         assert!(members.iter().all(|&m| m < 30), "{members:?}");
+    }
+
+    #[test]
+    fn an_account_seen_a_few_times_joins_when_its_exchanges_are_in_the_group_proportions() {
+        let config = LikenessConfig {
+            stranger_quantile: 0.01,
+            max_distance: 0.6,
+            ..LikenessConfig::default()
+        };
+        // Strangers seldom do what the operation does (shares near 0.1).
+        let shares_at = |f: Fingerprint, at: f32, spread: f32, seed: u64| {
+            let noise = noisy(&[0.0; DIMS], seed, spread);
+            let mut f = f;
+            for d in (0..DIMS).filter(|&d| is_share(d)) {
+                f[d] = (at + noise[d]).clamp(0.0, 1.0);
+            }
+            f
+        };
+        let strangers: Vec<Fingerprint> = (0..2000)
+            .map(|i| shares_at(noisy(&[0.5; DIMS], i, 1.0), 0.1, 0.3, 5_000 + i))
+            .collect();
+        let population = Population::of(&strangers, &config).unwrap();
+        let candidate = |account: u32, f: &Fingerprint, exchanges: u32| Candidate {
+            account,
+            exchanges,
+            z: population.standard(f),
+        };
+        // Thirty accounts of 100 exchanges each, half of which do what the operation does.
+        let operation = [0.5; DIMS];
+        let members: Vec<Candidate> = (0..30)
+            .map(|i| {
+                let f = shares_at(operation, 0.5, 0.17, 10_000 + i as u64);
+                candidate(i, &f, 100)
+            })
+            .collect();
+        // Two exchanges of the operation's (each share 0, a half or 1, as two exchanges
+        // drawn from it fall), and two ordinary ones.
+        let mut alike = operation;
+        for d in (0..DIMS).filter(|&d| is_share(d)) {
+            alike[d] = [0.0, 1.0, 0.5, 0.5][d % 4];
+        }
+        let ordinary = shares_at(operation, 0.0, 0.0, 0);
+        let joiners = [candidate(100, &alike, 2), candidate(101, &ordinary, 2)];
+        let found = groups(&members, &joiners, &population, &config, 5);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].members.contains(&100), "{:?}", found[0].members);
+        assert!(!found[0].members.contains(&101), "{:?}", found[0].members);
     }
 }
