@@ -33,8 +33,11 @@ pub enum Route<'a> {
     /// Tied by rare keys they share; per cluster root, how many members hold a linking
     /// template or system prompt ([`template_holders`]).
     Keys(&'a HashMap<u32, u32>),
-    /// Grouped because they behave and ask alike ([`likeness`](crate::likeness)).
-    Likeness,
+    /// Grouped because they behave and ask alike ([`likeness`](crate::likeness)), in a
+    /// population where this share of accounts is new ([`Population::new_accounts`]).
+    ///
+    /// [`Population::new_accounts`]: crate::likeness::Population::new_accounts
+    Likeness(f64),
 }
 
 /// Reads the evidence of one cluster.
@@ -59,14 +62,21 @@ pub fn assess(
     let mut findings = Findings::default();
     let size = members.len() as f64;
     if members.len() >= l.min_cluster as usize {
-        if let Route::Likeness = route {
+        if let Route::Likeness(_) = route {
             findings.fire(Signal::AlikeAccounts, w.alike_accounts, size);
         } else {
             findings.fire(Signal::LinkedAccounts, w.linked_accounts, size);
         }
         // Keyed clusters have the sign-up wave for this; alike accounts share no sign-up.
+        // New accounts are common among customers too: a group counts as opened for the
+        // job only when so many of its accounts are new that accounts drawn from the
+        // population at random would seldom be.
         let new = f64::from(profile.new_accounts) / size;
-        if matches!(route, Route::Likeness) && new >= l.new_accounts_share {
+        if let Route::Likeness(base) = route
+            && new >= l.new_accounts_share
+            && at_least_by_chance(profile.new_accounts, members.len() as u32, base)
+                <= l.new_accounts_chance
+        {
             findings.fire(Signal::NewAccounts, w.new_accounts, new);
         }
 
@@ -107,13 +117,16 @@ pub fn assess(
             densest = densest.max(end - start + 1);
         }
         let wave = densest as f64 / size;
-        if created.len() * 2 >= members.len() && wave >= l.signup_wave_share {
+        // Accounts grouped for their likeness share nothing else: a few of them opened
+        // on one day may be chance, so their wave must be a cluster's size on its own.
+        let wave_counts = matches!(route, Route::Keys(_)) || densest >= l.min_cluster as usize;
+        if created.len() * 2 >= members.len() && wave >= l.signup_wave_share && wave_counts {
             findings.fire(Signal::SignupWave, w.signup_wave, wave);
         }
 
         let holders = match route {
             Route::Keys(holders) => holders.get(&root).copied().unwrap_or(0) as f64,
-            Route::Likeness => 0.0,
+            Route::Likeness(_) => 0.0,
         };
         if holders / size >= l.shared_template_share {
             findings.fire(Signal::SharedTemplate, w.shared_template, holders / size);
@@ -142,7 +155,7 @@ pub fn assess(
             );
         }
     }
-    if let Route::Likeness = route
+    if let Route::Likeness(_) = route
         && members.len() >= l.min_cluster as usize
         && OPERATION_TRAITS.iter().any(|&t| findings.weight(t) > 0.0)
     {
@@ -167,6 +180,31 @@ pub fn assess(
 
 /// What a group of alike accounts shows, beyond its members' own signals, when it is an
 /// operation rather than customers alike: accounts opened for the job, or opened together.
+/// The chance that at least `k` of `n` accounts drawn at random are new, when a share
+/// `p` of all accounts is (the upper tail of the binomial distribution), summed in logs.
+fn at_least_by_chance(k: u32, n: u32, p: f64) -> f64 {
+    if k == 0 {
+        return 1.0;
+    }
+    let p = p.clamp(1e-6, 1.0 - 1e-6);
+    let (n, odds) = (f64::from(n), (p / (1.0 - p)).ln());
+    // ln P(X = i), from i = 0 up.
+    let mut ln_pmf = n * (1.0 - p).ln();
+    let mut terms = Vec::new();
+    for i in 0..n as u32 {
+        if i >= k {
+            terms.push(ln_pmf);
+        }
+        let i = f64::from(i);
+        ln_pmf += ((n - i) / (i + 1.0)).ln() + odds;
+    }
+    terms.push(ln_pmf);
+    let top = terms.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (top + terms.iter().map(|t| (t - top).exp()).sum::<f64>().ln())
+        .min(0.0)
+        .exp()
+}
+
 const OPERATION_TRAITS: [Signal; 2] = [Signal::NewAccounts, Signal::SignupWave];
 
 /// Per cluster root, how many members hold at least one linking template or system
@@ -183,4 +221,27 @@ pub fn template_holders(links: &Links) -> HashMap<u32, u32> {
         *per_root.entry(links.root[&m]).or_default() += 1;
     }
     per_root
+}
+
+#[cfg(test)]
+mod tests {
+    use super::at_least_by_chance;
+
+    #[test]
+    fn the_chance_of_so_many_new_accounts_is_the_binomial_tail() {
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-9 * b.max(1e-300);
+        assert_eq!(at_least_by_chance(0, 10, 0.1), 1.0);
+        assert!(close(at_least_by_chance(5, 5, 0.5), 1.0 / 32.0));
+        assert!(close(at_least_by_chance(1, 1, 0.2), 0.2));
+        // 1 - P(0) - P(1) - P(2) of ten accounts a tenth of which are new.
+        let head: f64 =
+            0.9f64.powi(10) + 10.0 * 0.1 * 0.9f64.powi(9) + 45.0 * 0.01 * 0.9f64.powi(8);
+        assert!(close(at_least_by_chance(3, 10, 0.1), 1.0 - head));
+        // A thousand accounts, all new, where one in six is: no chance at all, and no
+        // overflow on the way.
+        let tiny = at_least_by_chance(1000, 1000, 1.0 / 6.0);
+        assert!((0.0..1e-300).contains(&tiny), "{tiny}");
+        // Half of a group new where half of everyone is: nothing unusual.
+        assert!(at_least_by_chance(50, 100, 0.5) > 0.5);
+    }
 }

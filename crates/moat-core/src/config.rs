@@ -159,8 +159,11 @@ pub struct Limits {
     /// Days between opening and first use under which an account counts as new to the
     /// provider (for groups: opened for the job rather than a customer of long standing).
     pub new_account_days: f64,
-    /// Share of a group's accounts that must be new for `new_accounts` to fire.
+    /// Share of a group's accounts that must be new for `new_accounts` to fire...
     pub new_accounts_share: f64,
+    /// ...and the largest chance that as many of as many accounts drawn from the
+    /// population at random would be new.
+    pub new_accounts_chance: f64,
     /// Share of accounts that moved to a new model within a day of its release.
     pub model_move_share: f64,
     /// Share of unverified accounts (among those whose verification is known).
@@ -196,6 +199,7 @@ impl Default for Limits {
             young_days: 3.0,
             new_account_days: 60.0,
             new_accounts_share: 0.5,
+            new_accounts_chance: 0.001,
             model_move_share: 0.3,
             unverified_share: 0.8,
             signup_wave_share: 0.5,

@@ -479,6 +479,10 @@ impl Engine {
         let mut reassessed = HashSet::default();
         // The campaign rooted at `root` as the last round assessed it when `unchanged`,
         // else assessed again (and counted as reassessed).
+        let new_share = self
+            .population
+            .as_ref()
+            .map_or(0.0, |(_, p)| p.new_accounts);
         let (last, accounts, config) = (&self.campaigns, &self.accounts, &self.config);
         let mut kept_or_assessed = |root, members: &[u32], route, unchanged: bool| match last
             .get(&root)
@@ -524,7 +528,12 @@ impl Engine {
             // Between two searches a group keeps its members: while none of them changed,
             // its evidence has not either.
             let unchanged = !searched && group.members.iter().all(|&m| !self.is_dirty[m as usize]);
-            let c = kept_or_assessed(root, &group.members, campaign::Route::Likeness, unchanged);
+            let c = kept_or_assessed(
+                root,
+                &group.members,
+                campaign::Route::Likeness(new_share),
+                unchanged,
+            );
             campaigns.insert(root, c);
             for &m in &group.members {
                 joined.entry(m).or_insert(root);
@@ -657,12 +666,22 @@ impl Engine {
         let config = &self.config.likeness;
         let n = self.accounts.len();
         let stride = (n / likeness::SAMPLE).max(1);
-        let sample: Vec<likeness::Fingerprint> = (0..n)
+        let sampled: Vec<usize> = (0..n)
             .step_by(stride)
             .filter(|&i| self.accounts[i].exchange_count() >= config.min_exchanges)
-            .map(|i| self.fingerprints[i])
             .collect();
-        likeness::Population::of(&sample, config)
+        let sample: Vec<likeness::Fingerprint> =
+            sampled.iter().map(|&i| self.fingerprints[i]).collect();
+        let (mut known, mut new) = (0u32, 0u32);
+        for &i in &sampled {
+            let account = &self.accounts[i];
+            if account.created_at().is_some() {
+                known += 1;
+                new += account.profile(&self.config.limits).new_accounts;
+            }
+        }
+        let new_accounts = f64::from(new) / f64::from(known.max(1));
+        likeness::Population::of(&sample, new_accounts, config)
     }
 
     /// Ends the input: a last round at the last event time, then the verdicts and report.

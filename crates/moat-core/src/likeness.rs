@@ -83,11 +83,15 @@ pub struct Population {
     pub strangers: f32,
     /// The distance below which two accounts count as alike.
     pub cut: f32,
+    /// The share of the sampled accounts (of those whose opening is known) opened shortly
+    /// before their first use (`new_account_days`).
+    pub new_accounts: f64,
 }
 
 impl Population {
-    /// Reads the population off `sample` (fingerprints of accounts judged so far).
-    pub fn of(sample: &[Fingerprint], config: &LikenessConfig) -> Option<Self> {
+    /// Reads the population off `sample` (fingerprints of accounts judged so far), of which
+    /// a share `new_accounts` are new.
+    pub fn of(sample: &[Fingerprint], new_accounts: f64, config: &LikenessConfig) -> Option<Self> {
         if sample.len() < 50 {
             return None;
         }
@@ -117,6 +121,7 @@ impl Population {
             scale,
             strangers: 0.0,
             cut: 0.0,
+            new_accounts,
         };
         let m = sample.len();
         let mut distances: Vec<f32> = (0..m.min(2000))
@@ -502,7 +507,7 @@ mod tests {
         };
         // A population of strangers spread over every measure.
         let strangers: Vec<Fingerprint> = (0..2000).map(|i| noisy(&[0.5; DIMS], i, 1.0)).collect();
-        let population = Population::of(&strangers, &config).unwrap();
+        let population = Population::of(&strangers, 0.1, &config).unwrap();
         assert!(
             population.cut < population.strangers / 2.0,
             "{population:?}"
@@ -549,7 +554,7 @@ mod tests {
         let strangers: Vec<Fingerprint> = (0..2000)
             .map(|i| shares_at(noisy(&[0.5; DIMS], i, 1.0), 0.1, 0.3, 5_000 + i))
             .collect();
-        let population = Population::of(&strangers, &config).unwrap();
+        let population = Population::of(&strangers, 0.1, &config).unwrap();
         let candidate = |account: u32, f: &Fingerprint, exchanges: u32| Candidate {
             account,
             exchanges,
