@@ -35,6 +35,13 @@ pub struct ServeConfig {
     pub max_records_per_body: usize,
     /// Ingest bodies decoded at once; more wait their turn (default: the number of cores).
     pub max_concurrent_decodes: usize,
+    /// HTTP connections open at once; past it, new ones wait for one to close.
+    pub max_connections: usize,
+    /// Seconds a connection has to send a whole request head once it waits for one (a
+    /// connection idle between requests is closed after as long).
+    pub header_timeout_seconds: u64,
+    /// Seconds a request's body has to arrive whole (408 past it).
+    pub body_timeout_seconds: u64,
     /// Seconds an ingested exchange's timestamp may lie ahead of the server's clock; a body
     /// holding one further ahead is refused.
     pub max_clock_skew_seconds: u64,
@@ -67,6 +74,9 @@ impl Default for ServeConfig {
             max_decoded_bytes: 256 << 20,
             max_records_per_body: 100_000,
             max_concurrent_decodes: std::thread::available_parallelism().map_or(2, usize::from),
+            max_connections: 1024,
+            header_timeout_seconds: 30,
+            body_timeout_seconds: 60,
             max_clock_skew_seconds: 300,
             store_prompts: false,
             on_watch: Action::Challenge,

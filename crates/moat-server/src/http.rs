@@ -68,6 +68,27 @@ impl ApiError {
         }
     }
 
+    /// A body over `max_body_bytes`.
+    pub(crate) fn body_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is over max_body_bytes ({limit} bytes)"),
+        )
+    }
+
+    /// A body that did not arrive within `body_timeout_seconds`.
+    pub(crate) fn slow_body(timeout: std::time::Duration) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!("the body did not arrive within {} s", timeout.as_secs()),
+        )
+    }
+
+    /// A body the client stopped sending.
+    pub(crate) fn unreadable_body() -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "the body could not be read")
+    }
+
     fn unavailable() -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -102,9 +123,13 @@ impl From<BytesRejection> for ApiError {
 
 /// The router, with `state`'s limits and access rules.
 pub fn router(state: Shared) -> Router {
+    // Bodies are read whole, within their time, once the caller has shown its right to send
+    // one: an anonymous caller never makes moat buffer a body.
+    let whole_body = middleware::from_fn_with_state(state.clone(), crate::listen::whole_body);
     let decisions = Router::new()
         .route("/v1/check", post(check))
         .route("/beta/litellm_basic_guardrail_api", post(guardrail_check))
+        .layer(whole_body.clone())
         .layer(middleware::from_fn_with_state(
             state.clone(),
             require_checker,
@@ -112,6 +137,7 @@ pub fn router(state: Shared) -> Router {
     let ingest = Router::new()
         .route("/v1/exchanges", post(ingest))
         .route("/v1/traces", post(otlp_traces))
+        .layer(whole_body.clone())
         .layer(middleware::from_fn_with_state(
             state.clone(),
             require_ingest,
@@ -123,6 +149,7 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/admin/accounts/{id}", post(admin_account))
         .route("/v1/admin/campaigns/{id}", post(admin_campaign))
         .route("/v1/admin/audit", get(audit))
+        .layer(whole_body)
         .layer(middleware::from_fn_with_state(state.clone(), require_admin));
     Router::new()
         .route(

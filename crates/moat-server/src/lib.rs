@@ -17,6 +17,7 @@ pub mod dashboard;
 pub mod decide;
 pub mod guardrail;
 pub mod http;
+pub mod listen;
 pub mod live;
 pub mod metrics;
 pub mod store;
@@ -121,19 +122,18 @@ impl Server {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = Vec::new();
 
-        let app = http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-        let mut until = stopped.clone();
-        tasks.push(tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = until.wait_for(|&s| s).await;
-            };
-            if let Err(e) = axum::serve(http, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-            {
-                tracing::error!("HTTP server: {e}");
-            }
-        }));
+        let bounds = listen::Bounds {
+            max_connections: state.config.max_connections,
+            header_timeout: Duration::from_secs(state.config.header_timeout_seconds.max(1)),
+        };
+        let app = http::router(state.clone());
+        tasks.push(tokio::spawn(listen::serve(
+            http,
+            app,
+            bounds,
+            state.clone(),
+            stopped.clone(),
+        )));
 
         if let Some(grpc) = grpc {
             let service = AuthorizationServer::new(authz::Authz::new(state.clone()));

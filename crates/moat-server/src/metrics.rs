@@ -39,6 +39,8 @@ pub struct Metrics {
     rejected: Counter,
     future: Counter,
     too_large: Counter,
+    slow_bodies: Counter,
+    connections: Gauge,
     clamped: Gauge,
     accounts: Gauge,
     campaigns: Gauge,
@@ -60,6 +62,8 @@ impl Default for Metrics {
         let rejected = Counter::default();
         let future = Counter::default();
         let too_large = Counter::default();
+        let slow_bodies = Counter::default();
+        let connections = Gauge::default();
         let clamped = Gauge::default();
         let accounts = Gauge::default();
         let campaigns = Gauge::default();
@@ -92,6 +96,16 @@ impl Default for Metrics {
             too_large.clone(),
         );
         registry.register(
+            "slow_bodies",
+            "Requests answered 408 because their body did not arrive within body_timeout_seconds",
+            slow_bodies.clone(),
+        );
+        registry.register(
+            "open_connections",
+            "HTTP connections open (at most max_connections)",
+            connections.clone(),
+        );
+        registry.register(
             "clamped_exchanges",
             "Exchanges read at the stream's time because they lay too far ahead of it",
             clamped.clone(),
@@ -120,6 +134,8 @@ impl Default for Metrics {
             rejected,
             future,
             too_large,
+            slow_bodies,
+            connections,
             clamped,
             accounts,
             campaigns,
@@ -149,6 +165,16 @@ impl Metrics {
     /// Counts an ingest body refused for its size once decoded.
     pub fn too_large(&self) {
         self.too_large.inc();
+    }
+
+    /// Counts a request whose body did not arrive in time.
+    pub fn slow_body(&self) {
+        self.slow_bodies.inc();
+    }
+
+    /// Counts an HTTP connection opened (`+1`) or closed (`-1`).
+    pub fn connection(&self, change: i64) {
+        self.connections.inc_by(change);
     }
 
     /// Counts records refused for timestamps ahead of the server's clock.

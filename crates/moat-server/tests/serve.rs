@@ -714,3 +714,107 @@ async fn partners_indicators_reach_the_live_engine() {
     );
     server.stop().await;
 }
+
+/// Reads what the server sends on `stream` until it closes the connection (or `wait`
+/// passes: then `None`).
+async fn read_until_closed(
+    stream: &mut tokio::net::TcpStream,
+    wait: std::time::Duration,
+) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(wait, async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    read.ok()
+        .map(|_| String::from_utf8_lossy(&got).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_idle_connections_are_closed_and_capped() {
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpStream;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Running::start(dir.path(), |c| {
+        c.header_timeout_seconds = 1;
+        c.body_timeout_seconds = 1;
+    })
+    .await;
+    let addr = server.base.trim_start_matches("http://").to_string();
+    let long = std::time::Duration::from_secs(10);
+
+    // Headers trickled, never finished: the connection is closed.
+    let mut trickle = TcpStream::connect(&addr).await.unwrap();
+    trickle
+        .write_all(b"POST /v1/check HTTP/1.1\r\nHost: moat\r\n")
+        .await
+        .unwrap();
+    assert!(
+        read_until_closed(&mut trickle, long).await.is_some(),
+        "a connection that never finished its headers was kept open"
+    );
+    // Idle, no byte sent at all: closed too.
+    let mut idle = TcpStream::connect(&addr).await.unwrap();
+    assert!(read_until_closed(&mut idle, long).await.is_some());
+
+    // A body promised and not sent: 408 with a JSON error, after the caller showed its
+    // right to send one.
+    let mut slow = TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /v1/exchanges HTTP/1.1\r\nHost: moat\r\nAuthorization: Bearer {INGEST}\r\n\
+         Content-Type: application/x-ndjson\r\nContent-Length: 1000\r\n\r\n{{\"ts\":"
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    let answer = read_until_closed(&mut slow, long)
+        .await
+        .expect("the slow body was answered");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("{\"error\":"), "{answer}");
+
+    // The server still answers.
+    assert_eq!(server.get("/healthz", None).await.0, 200);
+    let (_, metrics) = server.get("/metrics", Some(ADMIN)).await;
+    let metrics = metrics.as_str().unwrap().to_string();
+    assert!(metrics.contains("moat_slow_bodies_total 1"), "{metrics}");
+    server.stop().await;
+
+    // At most max_connections open: a third caller waits while two hold theirs, and is
+    // served once they let go.
+    let dir = tempfile::tempdir().unwrap();
+    let server = Running::start(dir.path(), |c| c.max_connections = 2).await;
+    let addr = server.base.trim_start_matches("http://").to_string();
+    // The readiness probe's pooled connection would hold a slot: use fresh clients.
+    let held = [
+        TcpStream::connect(&addr).await.unwrap(),
+        TcpStream::connect(&addr).await.unwrap(),
+    ];
+    // Give the server a moment to accept both (the test client's pool holds none now).
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let fresh = || {
+        reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap()
+    };
+    let url = format!("{}/healthz", server.base);
+    let waiting =
+        tokio::time::timeout(std::time::Duration::from_secs(1), fresh().get(&url).send()).await;
+    assert!(
+        waiting.is_err(),
+        "a third connection was served past the cap"
+    );
+    drop(held);
+    let served = tokio::time::timeout(long, fresh().get(&url).send())
+        .await
+        .expect("served once the held connections closed")
+        .unwrap();
+    assert_eq!(served.status().as_u16(), 200);
+    server.stop().await;
+}

@@ -1,0 +1,142 @@
+//! Accepting HTTP/1.1 connections within bounds. The people moat refuses can reach its
+//! port, so a connection costs them what it costs moat:
+//!
+//! - at most `max_connections` are open at once; past it, new ones wait in the kernel's
+//!   queue while the open ones (a gateway's pool of kept-alive connections among them) are
+//!   served as before;
+//! - a connection that has not sent a whole request head within `header_timeout_seconds`
+//!   of starting to wait for one is closed: one trickling its headers, and one left idle
+//!   between requests;
+//! - a request body must have arrived whole within `body_timeout_seconds` ([`whole_body`]).
+
+use std::convert::Infallible;
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tower::Service;
+
+use crate::http::{ApiError, AppState};
+
+/// How long open connections may take to finish once the server is told to stop.
+const DRAIN: Duration = Duration::from_secs(30);
+
+/// The bounds on connections.
+#[derive(Debug, Clone, Copy)]
+pub struct Bounds {
+    /// Connections open at once.
+    pub max_connections: usize,
+    /// Time a connection has to send a whole request head once it waits for one.
+    pub header_timeout: Duration,
+}
+
+/// Serves `router` on `listener` within `bounds` until `stop` turns true, then lets the
+/// open connections finish their requests (for at most [`DRAIN`]).
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    bounds: Bounds,
+    state: Arc<AppState>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let max = bounds.max_connections.clamp(1, Semaphore::MAX_PERMITS);
+    let slots = Arc::new(Semaphore::new(max));
+    loop {
+        let permit = tokio::select! {
+            permit = slots.clone().acquire_owned() => permit.expect("the slots stay open"),
+            _ = stopped(&mut stop) => break,
+        };
+        let (stream, addr) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors, most often: wait for some to be freed.
+                    tracing::warn!("cannot accept a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = stopped(&mut stop) => break,
+        };
+        let _ = stream.set_nodelay(true);
+        state.metrics.connection(1);
+        let (router, state, mut stop) = (router.clone(), state.clone(), stop.clone());
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(addr));
+                let mut router = router.clone();
+                async move { router.call(request.map(Body::new)).await }
+            });
+            let mut builder = http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(bounds.header_timeout);
+            let mut connection = pin!(builder.serve_connection(TokioIo::new(stream), service));
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                _ = stopped(&mut stop) => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+            state.metrics.connection(-1);
+            drop(permit);
+        });
+    }
+    let _ = tokio::time::timeout(DRAIN, slots.acquire_many(max as u32)).await;
+}
+
+/// Completes once `stop` turns true (or its sender is gone).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|&s| s).await;
+}
+
+/// Reads a request's whole body within `body_timeout_seconds`, before the handler sees it:
+/// a body trickled in a byte at a time is answered 408 and its connection freed. Bodies
+/// over `max_body_bytes` are answered 413 here, as the handlers would.
+pub async fn whole_body(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Result<Response, Infallible> {
+    let (parts, body) = request.into_parts();
+    let limit = state.config.max_body_bytes;
+    let timeout = Duration::from_secs(state.config.body_timeout_seconds.max(1));
+    let bytes = match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(e)) if is_over_limit(&e) => {
+            return Ok(ApiError::body_too_large(limit).into_response());
+        }
+        Ok(Err(_)) => return Ok(ApiError::unreadable_body().into_response()),
+        Err(_) => {
+            state.metrics.slow_body();
+            return Ok(ApiError::slow_body(timeout).into_response());
+        }
+    };
+    Ok(next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await)
+}
+
+/// Whether reading a body failed because it was over its limit (not because the client
+/// went away).
+fn is_over_limit(e: &axum::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        if cause.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
