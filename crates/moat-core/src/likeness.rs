@@ -320,7 +320,7 @@ fn join_nearest_of(
         let best = reach
             .iter()
             .enumerate()
-            .map(|(g, r)| (g, r.fit_ratio(c, population)))
+            .map(|(g, r)| (g, r.fit_ratio(c)))
             .min_by(|a, b| a.1.total_cmp(&b.1));
         if let Some((g, ratio)) = best
             && ratio <= 1.0
@@ -348,8 +348,9 @@ struct Reach {
     radius: f32,
     /// Per measure, the variance of the members about the centre.
     variance: Fingerprint,
-    /// The centre's shares as read ([`Population::raw`]), for the binomial noise.
-    shares: Fingerprint,
+    /// Per share, the variance one exchange adds to it, `p (1 - p)` at the centre's share
+    /// `p` (in the population's units); 0 for the other measures.
+    noise: Fingerprint,
     usual: f32,
     fit: f32,
 }
@@ -387,13 +388,13 @@ impl Reach {
             centre,
             radius: distances[(distances.len() - 1) * 9 / 10].max(population.cut),
             variance,
-            shares: population.raw(&centre),
+            noise: binomial_noise(&population.raw(&centre), population),
             usual: seen[seen.len() / 2].max(1) as f32,
             fit: 0.0,
         };
         let mut misfits: Vec<f32> = at
             .iter()
-            .map(|&k| reach.misfit(&candidates[k], population))
+            .map(|&k| reach.misfit(&candidates[k], f32::INFINITY))
             .collect();
         misfits.sort_by(f32::total_cmp);
         reach.fit = misfits[(misfits.len() - 1) * 9 / 10].max(f32::MIN_POSITIVE);
@@ -402,27 +403,40 @@ impl Reach {
 
     /// How far `c` lies from the group against how far its members do, by the closer of
     /// the two measures: it fits at 1 or less.
-    fn fit_ratio(&self, c: &Candidate, population: &Population) -> f32 {
+    fn fit_ratio(&self, c: &Candidate) -> f32 {
         let widen = (self.usual / c.exchanges.max(1) as f32)
             .sqrt()
             .clamp(1.0, MAX_WIDEN);
         let near = distance(&self.centre, &c.z) / (self.radius * widen);
-        near.min(self.misfit(c, population) / self.fit)
+        if near <= 1.0 {
+            return near;
+        }
+        near.min(self.misfit(c, self.fit) / self.fit)
     }
 
-    fn misfit(&self, c: &Candidate, population: &Population) -> f32 {
+    /// The misfit of `c`, given up (and returned as it stands) once past `enough`.
+    fn misfit(&self, c: &Candidate, enough: f32) -> f32 {
         let fewer = (1.0 / c.exchanges.max(1) as f32 - 1.0 / self.usual).max(0.0);
-        (0..DIMS)
-            .map(|d| {
-                let mut variance = self.variance[d];
-                if is_share(d) {
-                    let p = self.shares[d].clamp(0.02, 0.98);
-                    variance += population.scale[d].powi(2) * p * (1.0 - p) * fewer;
-                }
-                (c.z[d] - self.centre[d]).powi(2) / variance
-            })
-            .sum()
+        let mut sum = 0.0;
+        for d in 0..DIMS {
+            let variance = self.variance[d] + self.noise[d] * fewer;
+            sum += (c.z[d] - self.centre[d]).powi(2) / variance;
+            if sum > enough {
+                break;
+            }
+        }
+        sum
     }
+}
+
+/// The variance one exchange adds to each share of `shares`, in the population's units.
+fn binomial_noise(shares: &Fingerprint, population: &Population) -> Fingerprint {
+    let mut noise = [0.0; DIMS];
+    for d in (0..DIMS).filter(|&d| is_share(d)) {
+        let p = shares[d].clamp(0.02, 0.98);
+        noise[d] = population.scale[d].powi(2) * p * (1.0 - p);
+    }
+    noise
 }
 
 /// Whether measure `d` of a fingerprint is a share of the account's exchanges.
