@@ -178,8 +178,6 @@ pub fn assess(
     }
 }
 
-/// What a group of alike accounts shows, beyond its members' own signals, when it is an
-/// operation rather than customers alike: accounts opened for the job, or opened together.
 /// The chance that at least `k` of `n` accounts drawn at random are new, when a share
 /// `p` of all accounts is (the upper tail of the binomial distribution), summed in logs.
 fn at_least_by_chance(k: u32, n: u32, p: f64) -> f64 {
@@ -205,6 +203,8 @@ fn at_least_by_chance(k: u32, n: u32, p: f64) -> f64 {
         .exp()
 }
 
+/// What a group of alike accounts shows, beyond its members' own signals, when it is an
+/// operation rather than customers alike: accounts opened for the job, or opened together.
 const OPERATION_TRAITS: [Signal; 2] = [Signal::NewAccounts, Signal::SignupWave];
 
 /// Per cluster root, how many members hold at least one linking template or system

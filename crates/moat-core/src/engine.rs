@@ -477,12 +477,12 @@ impl Engine {
         let mut campaigns: HashMap<u32, Campaign> = HashMap::default();
         let mut clusters = HashMap::default();
         let mut reassessed = HashSet::default();
-        // The campaign rooted at `root` as the last round assessed it when `unchanged`,
-        // else assessed again (and counted as reassessed).
         let new_share = self
             .population
             .as_ref()
             .map_or(0.0, |(_, p)| p.new_accounts);
+        // The campaign rooted at `root` as the last round assessed it when `unchanged`,
+        // else assessed again (and counted as reassessed).
         let (last, accounts, config) = (&self.campaigns, &self.accounts, &self.config);
         let mut kept_or_assessed = |root, members: &[u32], route, unchanged: bool| match last
             .get(&root)
