@@ -146,7 +146,7 @@ impl Population {
     }
 
     /// The fingerprint whose standard form ([`Population::standard`]) is `z`.
-    pub fn raw(&self, z: &Fingerprint) -> Fingerprint {
+    fn raw(&self, z: &Fingerprint) -> Fingerprint {
         let mut f = [0.0; DIMS];
         for d in 0..DIMS {
             f[d] = self.centre[d] + z[d] / self.scale[d];
@@ -510,15 +510,19 @@ mod tests {
         f
     }
 
-    #[test]
-    fn alike_accounts_group_and_strangers_do_not() {
-        // Strangers spread evenly over every measure are farther apart than real customers:
-        // the cut is read at a lower quantile here, to keep it well inside their spread.
-        let config = LikenessConfig {
+    /// Strangers spread evenly over every measure are farther apart than real customers:
+    /// the cut is read at a lower quantile here, to keep it well inside their spread.
+    fn config() -> LikenessConfig {
+        LikenessConfig {
             stranger_quantile: 0.01,
             max_distance: 0.6,
             ..LikenessConfig::default()
-        };
+        }
+    }
+
+    #[test]
+    fn alike_accounts_group_and_strangers_do_not() {
+        let config = config();
         // A population of strangers spread over every measure.
         let strangers: Vec<Fingerprint> = (0..2000).map(|i| noisy(&[0.5; DIMS], i, 1.0)).collect();
         let population = Population::of(&strangers, 0.1, &config).unwrap();
@@ -551,11 +555,7 @@ mod tests {
 
     #[test]
     fn an_account_seen_a_few_times_joins_when_its_exchanges_are_in_the_group_proportions() {
-        let config = LikenessConfig {
-            stranger_quantile: 0.01,
-            max_distance: 0.6,
-            ..LikenessConfig::default()
-        };
+        let config = config();
         // Strangers seldom do what the operation does (shares near 0.1).
         let shares_at = |f: Fingerprint, at: f32, spread: f32, seed: u64| {
             let noise = noisy(&[0.0; DIMS], seed, spread);

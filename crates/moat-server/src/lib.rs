@@ -122,15 +122,10 @@ impl Server {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = Vec::new();
 
-        let bounds = listen::Bounds {
-            max_connections: state.config.max_connections,
-            header_timeout: Duration::from_secs(state.config.header_timeout_seconds.max(1)),
-        };
         let app = http::router(state.clone());
         tasks.push(tokio::spawn(listen::serve(
             http,
             app,
-            bounds,
             state.clone(),
             stopped.clone(),
         )));

@@ -31,25 +31,20 @@ use crate::http::{ApiError, AppState};
 /// How long open connections may take to finish once the server is told to stop.
 const DRAIN: Duration = Duration::from_secs(30);
 
-/// The bounds on connections.
-#[derive(Debug, Clone, Copy)]
-pub struct Bounds {
-    /// Connections open at once.
-    pub max_connections: usize,
-    /// Time a connection has to send a whole request head once it waits for one.
-    pub header_timeout: Duration,
-}
-
-/// Serves `router` on `listener` within `bounds` until `stop` turns true, then lets the
-/// open connections finish their requests (for at most [`DRAIN`]).
+/// Serves `router` on `listener` within the bounds of `state`'s configuration until `stop`
+/// turns true, then lets the open connections finish their requests (for at most
+/// [`DRAIN`]).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
-    bounds: Bounds,
     state: Arc<AppState>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let max = bounds.max_connections.clamp(1, Semaphore::MAX_PERMITS);
+    let max = state
+        .config
+        .max_connections
+        .clamp(1, Semaphore::MAX_PERMITS);
+    let header_timeout = Duration::from_secs(state.config.header_timeout_seconds.max(1));
     let slots = Arc::new(Semaphore::new(max));
     loop {
         let permit = tokio::select! {
@@ -80,7 +75,7 @@ pub async fn serve(
             let mut builder = http1::Builder::new();
             builder
                 .timer(TokioTimer::new())
-                .header_read_timeout(bounds.header_timeout);
+                .header_read_timeout(header_timeout);
             let mut connection = pin!(builder.serve_connection(TokioIo::new(stream), service));
             tokio::select! {
                 _ = connection.as_mut() => {}
