@@ -27,6 +27,10 @@ const SPREAD_FLOOR: f32 = 0.1;
 const TOPIC_SHARE: f32 = 0.35;
 /// Behavioural measures that are shares of an account's exchanges (the first ones).
 const SHARES: usize = 9;
+/// The measure of an account's exchanges per active day.
+const VOLUME: usize = SHARES;
+/// The measure of an account's mean sampling temperature (halved: 0 to 1).
+const TEMPERATURE: usize = SHARES + 2;
 /// How much further than its members an account seen few times may lie from a group's
 /// centre and join it.
 const MAX_WIDEN: f32 = 1.5;
@@ -340,19 +344,24 @@ fn join_nearest_of(
 /// - its misfit: its squared distance from the centre measure by measure, in units of the
 ///   group's spread there (a diagonal Mahalanobis distance), so a group tight in its
 ///   reasoning share and loose in its volume weighs the first. For an account seen fewer
-///   times than the usual member, the spread of each share is widened by the binomial
-///   variance those fewer exchanges add: a few exchanges in the group's proportions fit,
-///   a few ordinary ones do not.
+///   times than the usual member, the spread of each share (and of the mean temperature)
+///   is widened by the variance those fewer exchanges add, and its volume per day is
+///   compared with the most that many exchanges can show: a few exchanges in the group's
+///   proportions fit, a few ordinary ones do not.
 struct Reach {
     centre: Fingerprint,
     radius: f32,
     /// Per measure, the variance of the members about the centre.
     variance: Fingerprint,
-    /// Per share, the variance one exchange adds to it, `p (1 - p)` at the centre's share
-    /// `p` (in the population's units); 0 for the other measures.
+    /// Per mean over exchanges (the shares, the temperature), the most variance one
+    /// exchange adds to it, `p (1 - p)` at the centre's mean `p` (in the population's
+    /// units); 0 for the other measures.
     noise: Fingerprint,
     usual: f32,
     fit: f32,
+    /// The population's centre and scale of the volume measure, to read a volume in its
+    /// units.
+    volume: (f32, f32),
 }
 
 /// The smallest spread (standard deviation) of a measure within a group, as read (before
@@ -388,7 +397,8 @@ impl Reach {
             centre,
             radius: distances[(distances.len() - 1) * 9 / 10].max(population.cut),
             variance,
-            noise: binomial_noise(&population.raw(&centre), population),
+            noise: per_exchange_noise(&population.raw(&centre), population),
+            volume: (population.centre[VOLUME], population.scale[VOLUME]),
             usual: seen[seen.len() / 2].max(1) as f32,
             fit: 0.0,
         };
@@ -417,10 +427,19 @@ impl Reach {
     /// The misfit of `c`, given up (and returned as it stands) once past `enough`.
     fn misfit(&self, c: &Candidate, enough: f32) -> f32 {
         let fewer = (1.0 / c.exchanges.max(1) as f32 - 1.0 / self.usual).max(0.0);
+        // An account seen fewer times than the group's volume per day is not told apart
+        // by its lower volume: it is compared with the most it could show.
+        let (population_centre, scale) = self.volume;
+        let most = (volume_of(c.exchanges) - population_centre) * scale;
         let mut sum = 0.0;
         for d in 0..DIMS {
             let variance = self.variance[d] + self.noise[d] * fewer;
-            sum += (c.z[d] - self.centre[d]).powi(2) / variance;
+            let centre = if d == VOLUME {
+                self.centre[d].min(most)
+            } else {
+                self.centre[d]
+            };
+            sum += (c.z[d] - centre).powi(2) / variance;
             if sum > enough {
                 break;
             }
@@ -429,11 +448,13 @@ impl Reach {
     }
 }
 
-/// The variance one exchange adds to each share of `shares`, in the population's units.
-fn binomial_noise(shares: &Fingerprint, population: &Population) -> Fingerprint {
+/// The variance one exchange adds, at most, to each mean over exchanges of `means`, in
+/// the population's units: `p (1 - p)` for a mean `p` of values from 0 to 1 (a share's
+/// binomial variance, and the most any such values can vary).
+fn per_exchange_noise(means: &Fingerprint, population: &Population) -> Fingerprint {
     let mut noise = [0.0; DIMS];
-    for d in (0..DIMS).filter(|&d| is_share(d)) {
-        let p = shares[d].clamp(0.02, 0.98);
+    for d in (0..DIMS).filter(|&d| is_share(d) || d == TEMPERATURE) {
+        let p = means[d].clamp(0.02, 0.98);
         noise[d] = population.scale[d].powi(2) * p * (1.0 - p);
     }
     noise
@@ -442,6 +463,12 @@ fn binomial_noise(shares: &Fingerprint, population: &Population) -> Fingerprint 
 /// Whether measure `d` of a fingerprint is a share of the account's exchanges.
 fn is_share(d: usize) -> bool {
     !(SHARES..BEHAVIOUR).contains(&d)
+}
+
+/// The volume measure of an account whose `exchanges` all fell on one day: the most that
+/// an account seen that few times can show.
+fn volume_of(exchanges: u32) -> f32 {
+    ((1.0 + exchanges as f32).log10() / 3.0).min(1.5)
 }
 
 fn find(parent: &mut [usize], mut i: usize) -> usize {
@@ -583,12 +610,14 @@ mod tests {
             })
             .collect();
         // Two exchanges of the operation's (each share 0, a half or 1, as two exchanges
-        // drawn from it fall), and two ordinary ones.
+        // drawn from it fall; at most two a day), and two ordinary ones.
         let mut alike = operation;
         for d in (0..DIMS).filter(|&d| is_share(d)) {
             alike[d] = [0.0, 1.0, 0.5, 0.5][d % 4];
         }
-        let ordinary = shares_at(operation, 0.0, 0.0, 0);
+        let mut ordinary = shares_at(operation, 0.0, 0.0, 0);
+        alike[VOLUME] = volume_of(2);
+        ordinary[VOLUME] = volume_of(2);
         let joiners = [candidate(100, &alike, 2), candidate(101, &ordinary, 2)];
         let found = groups(&members, &joiners, &population, &config, 5);
         assert_eq!(found.len(), 1, "{found:?}");
