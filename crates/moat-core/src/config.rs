@@ -287,6 +287,11 @@ pub struct LikenessConfig {
     pub peers: u32,
     /// Rounds between two searches (the groups found are judged again every round).
     pub every_rounds: u32,
+    /// An island (accounts closer to one another than any other account is to them) is
+    /// sought among accounts linked within this multiple of the alike distance...
+    pub island_reach: f64,
+    /// ...and holds when no other account lies within this multiple of its longest link.
+    pub island_margin: f64,
 }
 
 impl Default for LikenessConfig {
@@ -301,6 +306,8 @@ impl Default for LikenessConfig {
             projections: 4,
             peers: 8,
             every_rounds: 4,
+            island_reach: 2.0,
+            island_margin: 1.2,
         }
     }
 }

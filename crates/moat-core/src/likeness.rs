@@ -213,6 +213,8 @@ pub fn groups(
     let n = candidates.len();
     let mut parent: Vec<usize> = (0..n).collect();
     let mut links: Vec<(usize, usize, f32)> = Vec::new();
+    let island_cut = population.cut * config.island_reach as f32;
+    let mut wide: Vec<(f32, usize, usize)> = Vec::new();
     let width = (4.0 * population.cut).max(1e-3);
     let bands = config.bands.max(1) as usize;
     let per_band = config.projections.max(1) as usize;
@@ -232,6 +234,9 @@ pub fn groups(
             for (i, &(_, a)) in bucket.iter().enumerate() {
                 for &(_, b) in bucket.iter().skip(i + 1).take(config.peers as usize) {
                     let d = distance(&candidates[a].z, &candidates[b].z);
+                    if d <= island_cut {
+                        wide.push((d, a, b));
+                    }
                     if d <= population.cut {
                         let (ra, rb) = (find(&mut parent, a), find(&mut parent, b));
                         if ra != rb {
@@ -280,6 +285,11 @@ pub fn groups(
         *at = g.members.iter().map(|m| index[m]).collect();
         at.iter().for_each(|&k| grouped[k] = true);
     }
+    let margin = config.island_margin as f32;
+    for (g, at) in islands(candidates, joiners, wide, &grouped, min_members, margin) {
+        at.iter().for_each(|&k| grouped[k] = true);
+        groups.push((g, at));
+    }
     join_nearest(candidates, &mut groups, &grouped, population);
     let none = vec![false; joiners.len()];
     join_nearest_of(candidates, joiners, &mut groups, &none, population);
@@ -292,6 +302,73 @@ pub fn groups(
         .collect();
     groups.sort_by_key(|g| g.members[0]);
     groups
+}
+
+/// The islands among the candidates left out of every group: at least `min_members` of
+/// them, tied by links of `wide` (pairs of candidates and their distance, in any order), that
+/// lie closer to one another than any other account does to them: no other candidate, and
+/// no joiner, within `margin` times the island's longest link of any of its members. A
+/// small operation whose accounts are spread too far apart to be alike by the
+/// population's measure can still stand apart from every customer.
+fn islands(
+    candidates: &[Candidate],
+    joiners: &[Candidate],
+    mut wide: Vec<(f32, usize, usize)>,
+    grouped: &[bool],
+    min_members: usize,
+    margin: f32,
+) -> Vec<(AlikeGroup, Vec<usize>)> {
+    let n = candidates.len();
+    let mut parent: Vec<usize> = (0..n).collect();
+    // Per root: its longest link, and the sum and count of its links.
+    let mut tied: Vec<(f32, f32, u32)> = vec![(0.0, 0.0, 0); n];
+    wide.retain(|&(_, a, b)| !grouped[a] && !grouped[b]);
+    wide.sort_by(|x, y| x.0.total_cmp(&y.0));
+    for (d, a, b) in wide {
+        let (ra, rb) = (find(&mut parent, a), find(&mut parent, b));
+        if ra != rb {
+            let (root, other) = (ra.min(rb), ra.max(rb));
+            parent[other] = root;
+            let (x, y) = (tied[root], tied[other]);
+            tied[root] = (d.max(x.0).max(y.0), x.1 + y.1 + d, x.2 + y.2 + 1);
+        }
+    }
+    let mut members: HashMap<usize, Vec<usize>> = HashMap::default();
+    for k in (0..n).filter(|&k| !grouped[k]) {
+        members.entry(find(&mut parent, k)).or_default().push(k);
+    }
+    let mut found: Vec<(AlikeGroup, Vec<usize>)> = members
+        .into_iter()
+        .filter(|(_, at)| at.len() >= min_members)
+        .filter(|(root, at)| {
+            let near = margin * tied[*root].0;
+            let mut outsiders = candidates
+                .iter()
+                .enumerate()
+                .filter(|(k, _)| find_root(&parent, *k) != *root)
+                .map(|(_, c)| c)
+                .chain(joiners);
+            outsiders.all(|o| at.iter().all(|&k| distance(&o.z, &candidates[k].z) > near))
+        })
+        .map(|(root, at)| {
+            let (_, sum, count) = tied[root];
+            let group = AlikeGroup {
+                members: at.iter().map(|&k| candidates[k].account).collect(),
+                distance: sum / count.max(1) as f32,
+            };
+            (group, at)
+        })
+        .collect();
+    found.sort_by_key(|(g, _)| g.members[0]);
+    found
+}
+
+/// The root of `i`'s set, without shortening the path to it.
+fn find_root(parent: &[usize], mut i: usize) -> usize {
+    while parent[i] != i {
+        i = parent[i];
+    }
+    i
 }
 
 /// Gives each candidate left out of every group to the group it fits best, if it fits
@@ -578,6 +655,42 @@ mod tests {
         let members = &found[0].members;
         assert!(members.len() >= 27, "{} of 30 grouped", members.len());
         assert!(members.iter().all(|&m| m < 30), "{members:?}");
+    }
+
+    #[test]
+    fn accounts_spread_too_wide_to_be_alike_are_a_group_when_no_one_else_is_near_them() {
+        let config = config();
+        let strangers: Vec<Fingerprint> = (0..2000).map(|i| noisy(&[0.5; DIMS], i, 1.0)).collect();
+        let population = Population::of(&strangers, 0.1, &config).unwrap();
+        let cut = population.cut;
+        // Eight accounts, each `cut` times 1.13 from every other (too far to be alike),
+        // once far from every stranger and once among them.
+        let spread = |account: u32, around: Fingerprint| {
+            let mut z = around;
+            z[account as usize % 8] += 0.8 * cut;
+            Candidate {
+                account,
+                exchanges: 100,
+                z,
+            }
+        };
+        let far = [10.0 * cut; DIMS];
+        let among = population.standard(&[0.5; DIMS]);
+        let mut candidates: Vec<Candidate> = (0..8).map(|i| spread(i, far)).collect();
+        candidates.extend((8..16).map(|i| spread(i, among)));
+        candidates.extend(strangers[..300].iter().enumerate().map(|(i, f)| Candidate {
+            account: 100 + i as u32,
+            exchanges: 100,
+            z: population.standard(f),
+        }));
+        let found = groups(&candidates, &[], &population, &config, 5);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].members, (0..8).collect::<Vec<u32>>());
+        let alike_only = LikenessConfig {
+            island_reach: 1.0,
+            ..config
+        };
+        assert!(groups(&candidates, &[], &population, &alike_only, 5).is_empty());
     }
 
     #[test]

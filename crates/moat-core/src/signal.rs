@@ -193,7 +193,7 @@ impl Signal {
                 pct(value)
             ),
             Signal::AlikeAccounts => format!(
-                "{value:.0} accounts behave and ask alike, far closer than accounts drawn from the population at random"
+                "{value:.0} accounts behave and ask alike, far closer to one another than to the population's other accounts"
             ),
             Signal::NewAccounts => format!(
                 "{} of the accounts were opened shortly before their first use",
