@@ -287,10 +287,11 @@ pub struct LikenessConfig {
     pub peers: u32,
     /// Rounds between two searches (the groups found are judged again every round).
     pub every_rounds: u32,
-    /// An island (accounts closer to one another than any other account is to them) is
-    /// sought among accounts linked within this multiple of the alike distance...
+    /// An island (accounts that stand apart from all others) is sought among accounts
+    /// linked within this multiple of the alike distance...
     pub island_reach: f64,
-    /// ...and holds when no other account lies within this multiple of its longest link.
+    /// ...and holds when no other account lies within this multiple of its longest link
+    /// of any of its members.
     pub island_margin: f64,
 }
 

@@ -285,8 +285,11 @@ pub fn groups(
         *at = g.members.iter().map(|m| index[m]).collect();
         at.iter().for_each(|&k| grouped[k] = true);
     }
-    let margin = config.island_margin as f32;
-    for (g, at) in islands(candidates, joiners, wide, &grouped, min_members, margin) {
+    let shape = IslandShape {
+        min_members,
+        margin: config.island_margin as f32,
+    };
+    for (g, at) in islands(candidates, joiners, wide, &grouped, &shape) {
         at.iter().for_each(|&k| grouped[k] = true);
         groups.push((g, at));
     }
@@ -304,19 +307,32 @@ pub fn groups(
     groups
 }
 
+/// The largest share of the accounts compared an island may hold: most of them are not
+/// an island but the population itself.
+const ISLAND_MAX_SHARE: f32 = 0.1;
+
+/// What makes an island (see [`islands`]).
+struct IslandShape {
+    /// Fewest members.
+    min_members: usize,
+    /// No other account may lie within this multiple of its longest link of any of its
+    /// members.
+    margin: f32,
+}
+
 /// The islands among the candidates left out of every group: at least `min_members` of
-/// them, tied by links of `wide` (pairs of candidates and their distance, in any order), that
-/// lie closer to one another than any other account does to them: no other candidate, and
-/// no joiner, within `margin` times the island's longest link of any of its members. A
-/// small operation whose accounts are spread too far apart to be alike by the
-/// population's measure can still stand apart from every customer.
+/// them, tied by links of `wide` (pairs of candidates and their distance, in any order),
+/// that stand apart: no other account (candidate or joiner) lies within `margin` times
+/// their longest link of any of them, and they are at most [`ISLAND_MAX_SHARE`] of the
+/// accounts compared. A small operation whose accounts are spread too far apart to be
+/// alike by the population's measure still stands apart from the customers; customers who
+/// look alike stand among others who look like them.
 fn islands(
     candidates: &[Candidate],
     joiners: &[Candidate],
     mut wide: Vec<(f32, usize, usize)>,
     grouped: &[bool],
-    min_members: usize,
-    margin: f32,
+    shape: &IslandShape,
 ) -> Vec<(AlikeGroup, Vec<usize>)> {
     let n = candidates.len();
     let mut parent: Vec<usize> = (0..n).collect();
@@ -339,9 +355,12 @@ fn islands(
     }
     let mut found: Vec<(AlikeGroup, Vec<usize>)> = members
         .into_iter()
-        .filter(|(_, at)| at.len() >= min_members)
+        .filter(|(_, at)| {
+            let compared = (candidates.len() + joiners.len()) as f32;
+            at.len() >= shape.min_members && at.len() as f32 <= ISLAND_MAX_SHARE * compared
+        })
         .filter(|(root, at)| {
-            let near = margin * tied[*root].0;
+            let near = shape.margin * tied[*root].0;
             let mut outsiders = candidates
                 .iter()
                 .enumerate()
