@@ -29,6 +29,9 @@ pub struct ServeConfig {
     pub guardrail_token: Option<String>,
     /// Largest request body accepted, in bytes (as sent, compressed or not).
     pub max_body_bytes: usize,
+    /// Largest `/v1/check` body accepted, in bytes: a decision reads a few fields, and a
+    /// large body would hold up the decisions of everyone else.
+    pub max_check_body_bytes: usize,
     /// Bytes an ingest body may expand to once decompressed.
     pub max_decoded_bytes: u64,
     /// Records an ingest body may hold.
@@ -71,6 +74,7 @@ impl Default for ServeConfig {
             check_from: Vec::new(),
             guardrail_token: None,
             max_body_bytes: 16 << 20,
+            max_check_body_bytes: 64 << 10,
             max_decoded_bytes: 256 << 20,
             max_records_per_body: 100_000,
             max_concurrent_decodes: std::thread::available_parallelism().map_or(2, usize::from),
@@ -114,8 +118,10 @@ impl ServeConfig {
                 Some(_) => {}
             }
         }
-        if self.max_body_bytes < 1024 {
-            return Err("serve.max_body_bytes is below 1024".into());
+        if self.max_body_bytes < 1024 || self.max_check_body_bytes < 1024 {
+            return Err(
+                "serve.max_body_bytes and serve.max_check_body_bytes must be at least 1024".into(),
+            );
         }
         if self.max_decoded_bytes < self.max_body_bytes as u64 {
             return Err("serve.max_decoded_bytes is below serve.max_body_bytes".into());

@@ -26,6 +26,7 @@ use crate::config::ServeConfig;
 use crate::dashboard::{self, Sessions};
 use crate::decide::{CheckRequest, Decider};
 use crate::guardrail;
+use crate::listen::BodyLimit;
 use crate::live::Command;
 use crate::metrics::Metrics;
 use crate::store::{AuditEntry, Override, OverrideAction, StoredExchange, StoredRecord};
@@ -68,11 +69,11 @@ impl ApiError {
         }
     }
 
-    /// A body over `max_body_bytes`.
-    pub(crate) fn body_too_large(limit: usize) -> Self {
+    /// A body over its limit, the setting named `setting`.
+    pub(crate) fn body_too_large(setting: &str, limit: usize) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!("the body is over max_body_bytes ({limit} bytes)"),
+            format!("the body is over {setting} ({limit} bytes)"),
         )
     }
 
@@ -125,11 +126,15 @@ impl From<BytesRejection> for ApiError {
 pub fn router(state: Shared) -> Router {
     // Bodies are read whole, within their time, once the caller has shown its right to send
     // one: an anonymous caller never makes moat buffer a body.
-    let whole_body = middleware::from_fn_with_state(state.clone(), crate::listen::whole_body);
+    let limit =
+        |kind| middleware::from_fn_with_state((state.clone(), kind), crate::listen::whole_body);
+    let whole_body = limit(BodyLimit::Any);
     let decisions = Router::new()
-        .route("/v1/check", post(check))
-        .route("/beta/litellm_basic_guardrail_api", post(guardrail_check))
-        .layer(whole_body.clone())
+        .route("/v1/check", post(check).layer(limit(BodyLimit::Check)))
+        .route(
+            "/beta/litellm_basic_guardrail_api",
+            post(guardrail_check).layer(whole_body.clone()),
+        )
         .layer(middleware::from_fn_with_state(
             state.clone(),
             require_checker,

@@ -96,21 +96,33 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|&s| s).await;
 }
 
+/// Which limit a route's bodies are held to.
+#[derive(Debug, Clone, Copy)]
+pub enum BodyLimit {
+    /// `max_body_bytes`.
+    Any,
+    /// `max_check_body_bytes`.
+    Check,
+}
+
 /// Reads a request's whole body within `body_timeout_seconds`, before the handler sees it:
 /// a body trickled in a byte at a time is answered 408 and its connection freed. Bodies
-/// over `max_body_bytes` are answered 413 here, as the handlers would.
+/// over their limit are answered 413 here, as the handlers would.
 pub async fn whole_body(
-    State(state): State<Arc<AppState>>,
+    State((state, kind)): State<(Arc<AppState>, BodyLimit)>,
     request: Request,
     next: Next,
 ) -> Result<Response, Infallible> {
     let (parts, body) = request.into_parts();
-    let limit = state.config.max_body_bytes;
+    let (setting, limit) = match kind {
+        BodyLimit::Any => ("max_body_bytes", state.config.max_body_bytes),
+        BodyLimit::Check => ("max_check_body_bytes", state.config.max_check_body_bytes),
+    };
     let timeout = Duration::from_secs(state.config.body_timeout_seconds.max(1));
     let bytes = match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
         Ok(Ok(bytes)) => bytes,
         Ok(Err(e)) if is_over_limit(&e) => {
-            return Ok(ApiError::body_too_large(limit).into_response());
+            return Ok(ApiError::body_too_large(setting, limit).into_response());
         }
         Ok(Err(_)) => return Ok(ApiError::unreadable_body().into_response()),
         Err(_) => {

@@ -437,6 +437,7 @@ async fn bad_requests_get_json_errors_and_lose_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let server = Running::start(dir.path(), |c| {
         c.max_body_bytes = 64 * 1024;
+        c.max_check_body_bytes = 4 * 1024;
         c.max_decoded_bytes = 1 << 20;
         c.max_records_per_body = 5_000;
     })
@@ -552,6 +553,19 @@ async fn bad_requests_get_json_errors_and_lose_nothing() {
         assert_eq!(status, expected, "{body}: {answer}");
         assert!(answer["error"].is_string(), "{body}: {answer}");
     }
+    // A decision reads a few fields: a check body is held to its own, smaller limit.
+    let padded = json!({"account_id": "a1", "request": {"prompt": "x".repeat(8 * 1024)}});
+    let (status, answer) = server
+        .post("/v1/check", None, padded.to_string().into_bytes())
+        .await;
+    assert_eq!(status, 413, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("max_check_body_bytes"),
+        "{answer}"
+    );
     let (status, answer) = server.post("/nowhere", None, b"{}".to_vec()).await;
     assert_eq!(status, 404, "{answer}");
     let (status, answer) = server.get("/v1/check", None).await;
