@@ -121,11 +121,34 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens the store in `dir` (created if missing).
+    /// Opens the store in `dir` (created if missing). An empty or damaged store file is
+    /// refused, never taken for a fresh one: starting empty would silently forget every
+    /// exchange, manual decision and audit line it held.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::Db(format!("cannot create {}: {e}", dir.display())))?;
-        let db = Database::create(dir.join("moat.redb"))?;
+        let path = dir.join("moat.redb");
+        if std::fs::metadata(&path).is_ok_and(|m| m.len() == 0) {
+            return Err(StoreError::Db(format!(
+                "{} is empty (0 bytes): it was truncated or never written; move it away to \
+                 start with an empty store",
+                path.display()
+            )));
+        }
+        // redb may panic on a file cut short: that is a damaged store, not a crash.
+        let damaged = |why: String| {
+            StoreError::Db(format!(
+                "{} cannot be opened ({why}); restore it from a backup, or move it away to \
+                 start with an empty store",
+                path.display()
+            ))
+        };
+        let db = std::panic::catch_unwind(|| Database::create(&path))
+            .map_err(|_| damaged("it is damaged".into()))?
+            .map_err(|e| match e {
+                redb::DatabaseError::Storage(e) => damaged(e.to_string()),
+                e => StoreError::Db(format!("{}: {e}", path.display())),
+            })?;
         let txn = db.begin_write()?;
         {
             txn.open_table(BATCHES)?;
@@ -280,5 +303,55 @@ fn damaged(table: &'static str, key: impl ToString, e: serde_json::Error) -> Sto
         table,
         key: key.to_string(),
         reason: e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str) -> StoredRecord {
+        StoredRecord::Account(AccountRecord {
+            account_id: id.into(),
+            account: Default::default(),
+        })
+    }
+
+    #[test]
+    fn an_empty_store_file_is_refused_not_taken_for_a_fresh_store() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("moat.redb"), b"").unwrap();
+        let e = Store::open(dir.path())
+            .err()
+            .expect("an empty file is refused");
+        assert!(e.to_string().contains("is empty"), "{e}");
+    }
+
+    #[test]
+    fn a_store_cut_short_is_refused_without_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut store = Store::open(dir.path()).unwrap();
+            for i in 0..200 {
+                store.append(&[&record(&format!("a{i}"))], &[]).unwrap();
+            }
+        }
+        let path = dir.path().join("moat.redb");
+        let bytes = std::fs::read(&path).unwrap();
+        for keep in [bytes.len() / 2, 4096, 100] {
+            std::fs::write(&path, &bytes[..keep]).unwrap();
+            match Store::open(dir.path()) {
+                Err(e) => assert!(e.to_string().contains("moat.redb"), "{e}"),
+                // A store redb could repair must still hold what it held.
+                Ok(store) => {
+                    let mut n = 0;
+                    store.replay(|_| Ok(n += 1)).unwrap();
+                    assert_eq!(
+                        n, 200,
+                        "a store cut to {keep} bytes opened with {n} records"
+                    );
+                }
+            }
+        }
     }
 }
