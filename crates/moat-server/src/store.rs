@@ -345,7 +345,12 @@ mod tests {
                 // A store redb could repair must still hold what it held.
                 Ok(store) => {
                     let mut n = 0;
-                    store.replay(|_| Ok(n += 1)).unwrap();
+                    store
+                        .replay(|_| {
+                            n += 1;
+                            Ok(())
+                        })
+                        .unwrap();
                     assert_eq!(
                         n, 200,
                         "a store cut to {keep} bytes opened with {n} records"
