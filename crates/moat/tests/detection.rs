@@ -115,8 +115,8 @@ fn covert_campaigns_are_found_by_likeness_alone() {
 /// The floor the covert campaign (about 210 accounts at scale 0.002) must clear on held-out seeds:
 /// below what was measured there when it was set (see docs/signals.md), so that a change
 /// that loses the likeness route fails.
-const MIN_COVERT_BLOCKED: f64 = 0.85;
-const MAX_COVERT_EARLY: f64 = 0.25;
+const MIN_COVERT_BLOCKED: f64 = 0.9;
+const MAX_COVERT_EARLY: f64 = 0.2;
 
 #[test]
 fn the_population_alone_is_left_alone() {
