@@ -365,10 +365,10 @@ impl Engine {
         let news = self.model_news(e, i);
         let state = &mut self.accounts[i as usize];
         state.observe(e, content, carried, news, &self.config.limits);
-        if let Some(intel) = &self.intel {
-            if state.exchange_count() <= crate::intel::CHECKED_EXCHANGES {
-                state.add_partner_match(intel.matches(e, content));
-            }
+        if let Some(intel) = &self.intel
+            && state.exchange_count() <= crate::intel::CHECKED_EXCHANGES
+        {
+            state.add_partner_match(intel.matches(e, content));
         }
         if let Some(activity) = &mut self.activity {
             if activity.len() <= i as usize {
@@ -586,10 +586,10 @@ impl Engine {
             if d.verdict == Verdict::Block {
                 self.with_blocks.extend(d.campaign);
             }
-            if before != (d.verdict, d.campaign, d.score) {
-                if let Some(changes) = &mut self.changes {
-                    changes.add(i);
-                }
+            if before != (d.verdict, d.campaign, d.score)
+                && let Some(changes) = &mut self.changes
+            {
+                changes.add(i);
             }
         }
         self.joined = joined;

@@ -297,10 +297,10 @@ impl<R: Read> ValueFramer<R> {
                 return Ok(Some(piece));
             }
             if self.pos >= self.buf.len() {
-                if self.done_to >= self.chunk_size || self.eof || self.dropping {
-                    if let Some(values) = self.take_values() {
-                        return Ok(Some(values));
-                    }
+                if (self.done_to >= self.chunk_size || self.eof || self.dropping)
+                    && let Some(values) = self.take_values()
+                {
+                    return Ok(Some(values));
                 }
                 if self.eof {
                     if let Some(broken) = self.finish() {

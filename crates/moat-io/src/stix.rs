@@ -398,10 +398,10 @@ pub fn read_indicators(bundle: &Value) -> Result<Vec<ReadIndicator>, String> {
     };
     let mut indicates = std::collections::HashMap::new();
     for o in objects.iter().filter(|o| o["type"] == "relationship") {
-        if o["relationship_type"] == "indicates" {
-            if let (Some(s), Some(t)) = (o["source_ref"].as_str(), o["target_ref"].as_str()) {
-                indicates.insert(s, t);
-            }
+        if o["relationship_type"] == "indicates"
+            && let (Some(s), Some(t)) = (o["source_ref"].as_str(), o["target_ref"].as_str())
+        {
+            indicates.insert(s, t);
         }
     }
     let mut out = Vec::new();

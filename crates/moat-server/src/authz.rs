@@ -179,13 +179,13 @@ impl Authorization for Authz {
         request: tonic::Request<EnvoyCheck>,
     ) -> Result<tonic::Response<CheckResponse>, tonic::Status> {
         let config = &self.state.config;
-        if let Some(peer) = request.remote_addr() {
-            if !config.may_check(peer.ip()) {
-                return Err(tonic::Status::permission_denied(format!(
-                    "{} may not ask for decisions (serve.check_from)",
-                    peer.ip()
-                )));
-            }
+        if let Some(peer) = request.remote_addr()
+            && !config.may_check(peer.ip())
+        {
+            return Err(tonic::Status::permission_denied(format!(
+                "{} may not ask for decisions (serve.check_from)",
+                peer.ip()
+            )));
         }
         let started = Instant::now();
         let request = request.into_inner();

@@ -189,15 +189,15 @@ impl Decider {
                 reference: reference.clone(),
             };
         }
-        if let Some(limiter) = &self.accounts {
-            if limiter.check_key(&account_key).is_err() {
-                return decision(Action::Throttle, vec!["account rate budget spent".into()]);
-            }
+        if let Some(limiter) = &self.accounts
+            && limiter.check_key(&account_key).is_err()
+        {
+            return decision(Action::Throttle, vec!["account rate budget spent".into()]);
         }
-        if let (Some(limiter), Some(c)) = (&self.campaigns, &campaign) {
-            if limiter.check_key(&xxh3_64(c.as_bytes())).is_err() {
-                return decision(Action::Throttle, vec!["campaign rate budget spent".into()]);
-            }
+        if let (Some(limiter), Some(c)) = (&self.campaigns, &campaign)
+            && limiter.check_key(&xxh3_64(c.as_bytes())).is_err()
+        {
+            return decision(Action::Throttle, vec!["campaign rate budget spent".into()]);
         }
         decision(Action::Allow, signals())
     }

@@ -219,10 +219,10 @@ impl Live {
     }
 
     fn view(&mut self) -> Arc<View> {
-        if let Some((at, view)) = &self.view {
-            if at.elapsed() < VIEW_TTL {
-                return view.clone();
-            }
+        if let Some((at, view)) = &self.view
+            && at.elapsed() < VIEW_TTL
+        {
+            return view.clone();
         }
         let outcome = self.engine.snapshot();
         let story = self.engine.story(&outcome.report).unwrap_or_default();

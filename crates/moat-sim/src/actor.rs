@@ -183,13 +183,12 @@ impl Actor {
             Some(release),
             Behaviour::Person { .. } | Behaviour::Developer { .. } | Behaviour::PowerUser { .. },
         ) = (release, &self.behaviour)
+            && self.rng.random_bool(0.4)
         {
-            if self.rng.random_bool(0.4) {
-                let delay: f64 = LogNormal::new(9.0f64.ln(), 0.8)
-                    .expect("valid")
-                    .sample(&mut self.rng);
-                self.adopts_new_at = Some(release + (delay * DAY as f64) as i64);
-            }
+            let delay: f64 = LogNormal::new(9.0f64.ln(), 0.8)
+                .expect("valid")
+                .sample(&mut self.rng);
+            self.adopts_new_at = Some(release + (delay * DAY as f64) as i64);
         }
     }
 
@@ -262,10 +261,10 @@ impl Actor {
     /// Writes the exchange this actor sends at `now` over `exchange` (reusing its strings),
     /// and tells when it sends the next one.
     pub fn step(&mut self, now: i64, world: &mut World, exchange: &mut Exchange) -> Option<i64> {
-        if let Behaviour::Campaign(slot) = &self.behaviour {
-            if now >= slot.retire_at {
-                self.replace_campaign_account(now, world);
-            }
+        if let Behaviour::Campaign(slot) = &self.behaviour
+            && now >= slot.retire_at
+        {
+            self.replace_campaign_account(now, world);
         }
         self.start_exchange(now, world, exchange);
         let in_session = self.fill(exchange, world);
@@ -289,17 +288,18 @@ impl Actor {
     fn model<'w>(&mut self, now: i64, world: &'w World) -> &'w str {
         let models = &world.models;
         if let Behaviour::Campaign(slot) = &self.behaviour {
-            if let (Some(at), Some(new)) = (slot.switch_at, &models.new_model) {
-                if now >= at {
-                    return new;
-                }
+            if let (Some(at), Some(new)) = (slot.switch_at, &models.new_model)
+                && now >= at
+            {
+                return new;
             }
             return &models.current;
         }
-        if let (Some(at), Some(new)) = (self.adopts_new_at, &models.new_model) {
-            if now >= at && self.rng.random_bool(0.7) {
-                return new;
-            }
+        if let (Some(at), Some(new)) = (self.adopts_new_at, &models.new_model)
+            && now >= at
+            && self.rng.random_bool(0.7)
+        {
+            return new;
         }
         if self.other_models > 0.0
             && !models.others.is_empty()

@@ -24,11 +24,11 @@ fn spawn_server(dir: &std::path::Path) -> (Child, String) {
 fn wait_ready(http: &reqwest::blocking::Client, base: &str) -> u64 {
     let started = Instant::now();
     loop {
-        if let Ok(r) = http.get(format!("{base}/readyz")).send() {
-            if r.status() == 200 {
-                let v: Value = r.json().unwrap();
-                return v["exchanges"].as_u64().unwrap();
-            }
+        if let Ok(r) = http.get(format!("{base}/readyz")).send()
+            && r.status() == 200
+        {
+            let v: Value = r.json().unwrap();
+            return v["exchanges"].as_u64().unwrap();
         }
         assert!(started.elapsed() < Duration::from_secs(120), "never ready");
         std::thread::sleep(Duration::from_millis(50));
