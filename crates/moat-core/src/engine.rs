@@ -21,7 +21,9 @@ use crate::linker;
 use crate::signal::{Findings, Scope, Signal, profile_findings};
 use crate::story::{self, AccountActivity, Story};
 use crate::time::EventTime;
-use crate::verdict::{AccountVerdict, CampaignReport, Evidence, Report, ScanSummary, Verdict};
+use crate::verdict::{
+    AccountVerdict, CampaignReport, Evidence, Report, ScanSummary, Verdict, reported,
+};
 
 const MICROS_PER_MINUTE: i64 = 60_000_000;
 const MICROS_PER_DAY: i64 = 86_400_000_000;
@@ -902,7 +904,7 @@ impl Engine {
         AccountVerdict {
             account_id: self.names[i as usize].to_string(),
             verdict: d.verdict,
-            score: f64::from(d.score).clamp(0.0, 1.0),
+            score: reported(f64::from(d.score).clamp(0.0, 1.0)),
             campaign_id: self.reported_campaign(i).map(|r| self.campaign_id(r)),
             flagged_at: d.flagged_at,
             exchanges: u64::from(state.exchange_count()),
@@ -951,7 +953,7 @@ impl Engine {
             exchanges,
             first_seen: EventTime::from_unix_micros(first).unwrap_or_default(),
             last_seen: EventTime::from_unix_micros(last).unwrap_or_default(),
-            score: findings.score(),
+            score: reported(findings.score()),
             evidence: findings
                 .fired()
                 .into_iter()
@@ -963,7 +965,7 @@ impl Engine {
                     }
                     Evidence {
                         signal: signal.name().to_owned(),
-                        weight,
+                        weight: reported(weight),
                         detail,
                     }
                 })

@@ -59,6 +59,12 @@ pub struct AccountVerdict {
     pub partners: Vec<String>,
 }
 
+/// A score or weight as reports give it: rounded to six decimals, so that a number kept as
+/// `f32` does not show the noise of its binary form (`0.10000000149011612` for 0.1).
+pub fn reported(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}
+
 /// One piece of evidence: a signal, how much it weighed, and what it saw.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evidence {

@@ -142,6 +142,13 @@ fn a_campaign_is_blocked_early_and_customers_are_not() {
     for signal in ["linked_accounts", "signup_wave", "shared_template"] {
         assert!(evidence.contains(&signal), "{evidence:?}");
     }
+    // Weights and scores read as the decimals they are, without the noise of an f32.
+    let numbers = campaigns[0].evidence.iter().map(|e| e.weight);
+    for x in numbers.chain(outcome.accounts.iter().map(|a| a.score)) {
+        let written = x.to_string();
+        let decimals = written.split('.').nth(1).map_or(0, str::len);
+        assert!(decimals <= 6, "{written}");
+    }
     assert_eq!(outcome.report.summary.accounts, 60);
     assert_eq!(outcome.report.summary.accounts_blocked, 30);
     let early: u64 = outcome
