@@ -71,6 +71,28 @@ pub fn routes() -> Router<Shared> {
         .route("/dashboard/content", get(content))
         .route("/dashboard/sign-in", post(sign_in))
         .route("/dashboard/sign-out", post(sign_out))
+        .layer(axum::middleware::map_response(guarded))
+}
+
+/// What a browser may do with the dashboard's pages: run their own inline script and
+/// styles and ask moat itself, nothing else; never frame them, sniff their type, send
+/// their address on, or keep them in a cache.
+const CONTENT_POLICY: &str = "default-src 'none'; script-src 'unsafe-inline'; \
+     style-src 'unsafe-inline'; img-src data:; connect-src 'self'; form-action 'self'; \
+     frame-ancestors 'none'; base-uri 'none'";
+
+async fn guarded(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_SECURITY_POLICY, CONTENT_POLICY),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::CACHE_CONTROL, "no-store"),
+    ] {
+        headers.insert(name, header::HeaderValue::from_static(value));
+    }
+    response
 }
 
 async fn page(State(s): State<Shared>, headers: HeaderMap) -> Result<Response, ApiError> {
