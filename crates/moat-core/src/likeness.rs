@@ -64,7 +64,7 @@ pub fn fingerprint(p: &Profile, active: (u32, u32)) -> Fingerprint {
         share(p.reasoning_mode),
         share(p.with_system),
         share(p.earlier_turns),
-        ((1.0 + n / active_days).log10() / 3.0).min(1.5),
+        volume_measure(n / active_days),
         ((1.0 + out_per_exchange).log10() / 4.0).min(1.5),
         (p.temperature.mean() as f32 / 2.0).clamp(0.0, 1.0),
         p.unverified.min(1) as f32,
@@ -349,9 +349,10 @@ fn islands(
             tied[root] = (d.max(x.0).max(y.0), x.1 + y.1 + d, x.2 + y.2 + 1);
         }
     }
+    let root: Vec<usize> = (0..n).map(|k| find(&mut parent, k)).collect();
     let mut members: HashMap<usize, Vec<usize>> = HashMap::default();
     for k in (0..n).filter(|&k| !grouped[k]) {
-        members.entry(find(&mut parent, k)).or_default().push(k);
+        members.entry(root[k]).or_default().push(k);
     }
     let mut found: Vec<(AlikeGroup, Vec<usize>)> = members
         .into_iter()
@@ -359,18 +360,18 @@ fn islands(
             let compared = (candidates.len() + joiners.len()) as f32;
             at.len() >= shape.min_members && at.len() as f32 <= ISLAND_MAX_SHARE * compared
         })
-        .filter(|(root, at)| {
-            let near = shape.margin * tied[*root].0;
+        .filter(|(island, at)| {
+            let near = shape.margin * tied[*island].0;
             let mut outsiders = candidates
                 .iter()
                 .enumerate()
-                .filter(|(k, _)| find_root(&parent, *k) != *root)
+                .filter(|(k, _)| root[*k] != *island)
                 .map(|(_, c)| c)
                 .chain(joiners);
             outsiders.all(|o| at.iter().all(|&k| distance(&o.z, &candidates[k].z) > near))
         })
-        .map(|(root, at)| {
-            let (_, sum, count) = tied[root];
+        .map(|(island, at)| {
+            let (_, sum, count) = tied[island];
             let group = AlikeGroup {
                 members: at.iter().map(|&k| candidates[k].account).collect(),
                 distance: sum / count.max(1) as f32,
@@ -380,14 +381,6 @@ fn islands(
         .collect();
     found.sort_by_key(|(g, _)| g.members[0]);
     found
-}
-
-/// The root of `i`'s set, without shortening the path to it.
-fn find_root(parent: &[usize], mut i: usize) -> usize {
-    while parent[i] != i {
-        i = parent[i];
-    }
-    i
 }
 
 /// Gives each candidate left out of every group to the group it fits best, if it fits
@@ -523,10 +516,10 @@ impl Reach {
     /// The misfit of `c`, given up (and returned as it stands) once past `enough`.
     fn misfit(&self, c: &Candidate, enough: f32) -> f32 {
         let fewer = (1.0 / c.exchanges.max(1) as f32 - 1.0 / self.usual).max(0.0);
-        // An account seen fewer times than the group's volume per day is not told apart
-        // by its lower volume: it is compared with the most it could show.
+        // An account of fewer exchanges than the group makes in a day cannot show the
+        // group's volume: it is compared with the most it could show, all on one day.
         let (population_centre, scale) = self.volume;
-        let most = (volume_of(c.exchanges) - population_centre) * scale;
+        let most = (volume_measure(c.exchanges as f32) - population_centre) * scale;
         let mut sum = 0.0;
         for d in 0..DIMS {
             let variance = self.variance[d] + self.noise[d] * fewer;
@@ -561,10 +554,9 @@ fn is_share(d: usize) -> bool {
     !(SHARES..BEHAVIOUR).contains(&d)
 }
 
-/// The volume measure of an account whose `exchanges` all fell on one day: the most that
-/// an account seen that few times can show.
-fn volume_of(exchanges: u32) -> f32 {
-    ((1.0 + exchanges as f32).log10() / 3.0).min(1.5)
+/// The volume measure of `per_day` exchanges per active day.
+fn volume_measure(per_day: f32) -> f32 {
+    ((1.0 + per_day).log10() / 3.0).min(1.5)
 }
 
 fn find(parent: &mut [usize], mut i: usize) -> usize {
@@ -748,8 +740,8 @@ mod tests {
             alike[d] = [0.0, 1.0, 0.5, 0.5][d % 4];
         }
         let mut ordinary = shares_at(operation, 0.0, 0.0, 0);
-        alike[VOLUME] = volume_of(2);
-        ordinary[VOLUME] = volume_of(2);
+        alike[VOLUME] = volume_measure(2.0);
+        ordinary[VOLUME] = volume_measure(2.0);
         let joiners = [candidate(100, &alike, 2), candidate(101, &ordinary, 2)];
         let found = groups(&members, &joiners, &population, &config, 5);
         assert_eq!(found.len(), 1, "{found:?}");
