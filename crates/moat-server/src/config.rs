@@ -20,13 +20,21 @@ pub struct ServeConfig {
     pub data_dir: PathBuf,
     /// Bearer token for ingest (`/v1/exchanges`). The admin token is accepted too.
     pub ingest_token: Option<String>,
-    /// Bearer token for queries, admin actions and metrics.
+    /// Bearer token for queries and admin actions, and the dashboard's sign-in.
     pub admin_token: Option<String>,
     /// Networks allowed to ask for decisions (`/v1/check`, the guardrail API, ext_authz);
     /// empty: any address.
     pub check_from: Vec<IpNet>,
     /// Token the LiteLLM guardrail must send in `x-api-key`; none: no token asked.
     pub guardrail_token: Option<String>,
+    /// Networks allowed to read `/metrics`; empty: any address.
+    pub metrics_from: Vec<IpNet>,
+    /// Failed authentications (a wrong or missing token, a failed sign-in) one address
+    /// may make within `auth_failure_window_seconds` before it is refused (429) without
+    /// its token being looked at, until the window has passed; 0: no limit.
+    pub max_auth_failures: u32,
+    /// The window of `max_auth_failures`, in seconds.
+    pub auth_failure_window_seconds: u64,
     /// Largest request body accepted, in bytes (as sent, compressed or not).
     pub max_body_bytes: usize,
     /// Largest `/v1/check` body accepted, in bytes: a decision reads a few fields, and a
@@ -73,6 +81,18 @@ impl Default for ServeConfig {
             admin_token: None,
             check_from: Vec::new(),
             guardrail_token: None,
+            metrics_from: vec![
+                IpNet {
+                    addr: IpAddr::from([127, 0, 0, 0]),
+                    prefix: 8,
+                },
+                IpNet {
+                    addr: IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+                    prefix: 128,
+                },
+            ],
+            max_auth_failures: 10,
+            auth_failure_window_seconds: 60,
             max_body_bytes: 16 << 20,
             max_check_body_bytes: 64 << 10,
             max_decoded_bytes: 256 << 20,
@@ -105,18 +125,32 @@ impl ServeConfig {
             ("ingest_token", &self.ingest_token),
             ("admin_token", &self.admin_token),
         ] {
-            match token {
-                None => {
-                    return Err(format!(
-                        "serve.{name} is not set: set it in moat.toml or in MOAT_{}",
-                        name.to_uppercase()
-                    ));
-                }
-                Some(t) if t.len() < 16 => {
-                    return Err(format!("serve.{name} is shorter than 16 characters"));
-                }
-                Some(_) => {}
+            if token.is_none() {
+                return Err(format!(
+                    "serve.{name} is not set: set it in moat.toml or in MOAT_{}",
+                    name.to_uppercase()
+                ));
             }
+        }
+        let tokens = [
+            ("ingest_token", &self.ingest_token),
+            ("admin_token", &self.admin_token),
+            ("guardrail_token", &self.guardrail_token),
+        ];
+        for (i, &(name, token)) in tokens.iter().enumerate() {
+            let Some(token) = token else { continue };
+            check_token(name, token)?;
+            if let Some((other, _)) = tokens[..i]
+                .iter()
+                .find(|(_, t)| t.as_deref() == Some(token.as_str()))
+            {
+                return Err(format!(
+                    "serve.{name} is the same as serve.{other}: each right needs its own token"
+                ));
+            }
+        }
+        if self.auth_failure_window_seconds == 0 {
+            return Err("serve.auth_failure_window_seconds must be at least 1".into());
         }
         if self.max_body_bytes < 1024 || self.max_check_body_bytes < 1024 {
             return Err(
@@ -145,6 +179,34 @@ impl ServeConfig {
     pub fn may_check(&self, addr: IpAddr) -> bool {
         self.check_from.is_empty() || self.check_from.iter().any(|net| net.contains(addr))
     }
+
+    /// Whether `addr` may read the metrics.
+    pub fn may_read_metrics(&self, addr: IpAddr) -> bool {
+        self.metrics_from.is_empty() || self.metrics_from.iter().any(|net| net.contains(addr))
+    }
+}
+
+/// The fewest characters a token may have.
+const MIN_TOKEN_CHARS: usize = 16;
+/// The fewest different characters a token may be made of: sixteen `a`s are no secret.
+const MIN_TOKEN_DISTINCT: usize = 8;
+
+/// Refuses a token that is too short or too plain to be a secret.
+fn check_token(name: &str, token: &str) -> Result<(), String> {
+    let mut distinct: Vec<char> = token.chars().collect();
+    if distinct.len() < MIN_TOKEN_CHARS {
+        return Err(format!(
+            "serve.{name} is shorter than {MIN_TOKEN_CHARS} characters (make one with `openssl rand -hex 24`)"
+        ));
+    }
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() < MIN_TOKEN_DISTINCT {
+        return Err(format!(
+            "serve.{name} is made of fewer than {MIN_TOKEN_DISTINCT} different characters (make one with `openssl rand -hex 24`)"
+        ));
+    }
+    Ok(())
 }
 
 fn address_or_off<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
@@ -339,11 +401,34 @@ mod tests {
         assert_eq!(c.grpc_listen, None);
         assert_eq!(c.budget.campaign_per_minute, 0);
         assert!(c.may_check("10.9.9.9".parse().unwrap()));
+        assert!(c.may_read_metrics("127.0.0.1".parse().unwrap()));
+        assert!(c.may_read_metrics("::1".parse().unwrap()));
+        assert!(!c.may_read_metrics("10.9.9.9".parse().unwrap()));
         assert!(!c.may_check("192.0.2.1".parse().unwrap()));
         let c: ServeConfig = toml::from_str("grpc_listen = \"0.0.0.0:9000\"").unwrap();
         assert_eq!(c.grpc_listen, Some("0.0.0.0:9000".parse().unwrap()));
         assert!(toml::from_str::<ServeConfig>("grpc_listen = \"nowhere\"").is_err());
         assert!(toml::from_str::<ServeConfig>("listen_on = \"x\"").is_err());
+    }
+
+    #[test]
+    fn the_deployment_guides_sample_reads_and_lets_a_local_gateway_ask() {
+        let guide = include_str!("../../../docs/deploy.md");
+        let start = guide
+            .find("```toml\n[serve]\n")
+            .expect("docs/deploy.md has a [serve] sample");
+        let sample = &guide[start + "```toml\n".len()..];
+        let sample = &sample[..sample.find("```").expect("the sample ends")];
+        #[derive(Deserialize)]
+        struct File {
+            serve: ServeConfig,
+        }
+        let File { mut serve } = toml::from_str(sample).expect("the sample is valid");
+        assert!(serve.may_check("127.0.0.1".parse().unwrap()));
+        assert!(serve.may_read_metrics("127.0.0.1".parse().unwrap()));
+        serve.ingest_token = Some("0123456789abcdef-i".into());
+        serve.admin_token = Some("0123456789abcdef-a".into());
+        serve.resolve().expect("the sample with its tokens starts");
     }
 
     #[test]
@@ -355,9 +440,37 @@ mod tests {
             ..bare.clone()
         };
         assert!(short.resolve().unwrap_err().contains("shorter"));
-        let ok = ServeConfig {
+        let plain = ServeConfig {
             ingest_token: Some("i".repeat(20)),
             admin_token: Some("a".repeat(20)),
+            ..bare.clone()
+        };
+        assert!(
+            plain
+                .resolve()
+                .unwrap_err()
+                .contains("different characters")
+        );
+        let same = ServeConfig {
+            ingest_token: Some("0123456789abcdef-x".into()),
+            admin_token: Some("0123456789abcdef-x".into()),
+            ..bare.clone()
+        };
+        assert!(
+            same.resolve()
+                .unwrap_err()
+                .contains("the same as serve.ingest_token")
+        );
+        let guard_as_admin = ServeConfig {
+            ingest_token: Some("0123456789abcdef-i".into()),
+            admin_token: Some("0123456789abcdef-a".into()),
+            guardrail_token: Some("0123456789abcdef-a".into()),
+            ..bare.clone()
+        };
+        assert!(guard_as_admin.resolve().is_err());
+        let ok = ServeConfig {
+            ingest_token: Some("0123456789abcdef-i".into()),
+            admin_token: Some("0123456789abcdef-a".into()),
             ..bare
         };
         assert!(ok.resolve().is_ok());

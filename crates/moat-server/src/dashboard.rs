@@ -2,12 +2,13 @@
 //! as traffic flows, with the admin actions. It sits behind the admin token: signing in
 //! with it opens a session kept in an HttpOnly, SameSite=Strict cookie.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Form, Query, State};
+use axum::extract::{ConnectInfo, Form, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -16,7 +17,7 @@ use moat_report::ReportData;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
-use crate::http::{ApiError, AppState, ask};
+use crate::http::{ApiError, AppState, ask, too_many_failures};
 use crate::live::{Command, View};
 
 /// The session cookie's name.
@@ -158,11 +159,20 @@ struct SignIn {
     token: String,
 }
 
-async fn sign_in(State(s): State<Shared>, Form(form): Form<SignIn>) -> Response {
+async fn sign_in(
+    State(s): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Form(form): Form<SignIn>,
+) -> Response {
+    if let Some(retry_after) = s.failures.locked(peer.ip()) {
+        return too_many_failures(retry_after);
+    }
     let expected = s.config.admin_token.as_deref().unwrap_or_default();
     let matches =
         !expected.is_empty() && bool::from(form.token.as_bytes().ct_eq(expected.as_bytes()));
     if !matches {
+        s.failures.failed(peer.ip(), "/dashboard/sign-in");
+        s.metrics.auth_failed();
         return (
             StatusCode::UNAUTHORIZED,
             Html(moat_report::sign_in_page(true)),

@@ -21,6 +21,7 @@ use serde_json::json;
 use subtle::ConstantTimeEq;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::auth::Failures;
 use crate::board::Board;
 use crate::config::ServeConfig;
 use crate::dashboard::{self, Sessions};
@@ -50,6 +51,8 @@ pub struct AppState {
     pub sessions: Sessions,
     /// Turns to decode an ingest body: at most `max_concurrent_decodes` at once.
     pub decodes: tokio::sync::Semaphore,
+    /// Failed authentications, per address.
+    pub failures: Failures,
 }
 
 type Shared = Arc<AppState>;
@@ -129,16 +132,19 @@ pub fn router(state: Shared) -> Router {
     let limit =
         |kind| middleware::from_fn_with_state((state.clone(), kind), crate::listen::whole_body);
     let whole_body = limit(BodyLimit::Any);
-    let decisions = Router::new()
-        .route("/v1/check", post(check).layer(limit(BodyLimit::Check)))
-        .route(
-            "/beta/litellm_basic_guardrail_api",
-            post(guardrail_check).layer(whole_body.clone()),
-        )
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            require_checker,
-        ));
+    let decisions =
+        Router::new()
+            .route("/v1/check", post(check).layer(limit(BodyLimit::Check)))
+            .route(
+                "/beta/litellm_basic_guardrail_api",
+                post(guardrail_check).layer(whole_body.clone()).layer(
+                    middleware::from_fn_with_state(state.clone(), require_guardrail),
+                ),
+            )
+            .layer(middleware::from_fn_with_state(
+                state.clone(),
+                require_checker,
+            ));
     let ingest = Router::new()
         .route("/v1/exchanges", post(ingest))
         .route("/v1/traces", post(otlp_traces))
@@ -200,26 +206,92 @@ fn unauthorized() -> Response {
     r
 }
 
-/// The admin token as a bearer token, or a dashboard session.
-async fn require_admin(State(s): State<Shared>, request: Request, next: Next) -> Response {
-    if token_matches(bearer(request.headers()), s.config.admin_token.as_ref())
-        || s.sessions.admits(request.headers())
-    {
-        next.run(request).await
-    } else {
-        unauthorized()
-    }
+/// The answer to an address that failed to authenticate too often: 429, and when to try
+/// again.
+pub(crate) fn too_many_failures(retry_after: u64) -> Response {
+    let mut r = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        format!("too many failed authentications from this address; try again in {retry_after} s"),
+    )
+    .into_response();
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from(retry_after));
+    r
 }
 
-async fn require_ingest(State(s): State<Shared>, request: Request, next: Next) -> Response {
-    let given = bearer(request.headers());
-    if token_matches(given, s.config.ingest_token.as_ref())
-        || token_matches(given, s.config.admin_token.as_ref())
-    {
-        next.run(request).await
-    } else {
-        unauthorized()
+/// Runs `next` if `admitted` says the request authenticated, counting a failure of `peer`
+/// if not; an address that failed too often is refused before its token is looked at.
+async fn authenticated(
+    s: &AppState,
+    peer: SocketAddr,
+    request: Request,
+    next: Next,
+    admitted: impl FnOnce(&HeaderMap) -> bool,
+    refused: fn() -> Response,
+) -> Response {
+    if let Some(retry_after) = s.failures.locked(peer.ip()) {
+        return too_many_failures(retry_after);
     }
+    if admitted(request.headers()) {
+        return next.run(request).await;
+    }
+    s.failures.failed(peer.ip(), request.uri().path());
+    s.metrics.auth_failed();
+    refused()
+}
+
+/// The admin token as a bearer token, or a dashboard session.
+async fn require_admin(
+    State(s): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let admitted = |headers: &HeaderMap| {
+        token_matches(bearer(headers), s.config.admin_token.as_ref()) || s.sessions.admits(headers)
+    };
+    authenticated(&s, peer, request, next, admitted, unauthorized).await
+}
+
+/// The ingest token, or the admin token.
+async fn require_ingest(
+    State(s): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let admitted = |headers: &HeaderMap| {
+        let given = bearer(headers);
+        token_matches(given, s.config.ingest_token.as_ref())
+            || token_matches(given, s.config.admin_token.as_ref())
+    };
+    authenticated(&s, peer, request, next, admitted, unauthorized).await
+}
+
+/// The guardrail token in `x-api-key`, where one is set.
+async fn require_guardrail(
+    State(s): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(expected) = s.config.guardrail_token.as_ref() else {
+        return next.run(request).await;
+    };
+    let admitted = |headers: &HeaderMap| {
+        token_matches(
+            headers.get("x-api-key").map(|v| v.as_bytes()),
+            Some(expected),
+        )
+    };
+    let refused = || {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "a valid x-api-key header is required",
+        )
+        .into_response()
+    };
+    authenticated(&s, peer, request, next, admitted, refused).await
 }
 
 async fn require_checker(
@@ -247,7 +319,17 @@ async fn ready(State(s): State<Shared>) -> Response {
     }
 }
 
-async fn metrics(State(s): State<Shared>) -> Response {
+async fn metrics(State(s): State<Shared>, ConnectInfo(peer): ConnectInfo<SocketAddr>) -> Response {
+    if !s.config.may_read_metrics(peer.ip()) {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "{} may not read the metrics (serve.metrics_from)",
+                peer.ip()
+            ),
+        )
+        .into_response();
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -500,20 +582,8 @@ async fn check(
 
 async fn guardrail_check(
     State(s): State<Shared>,
-    headers: HeaderMap,
     body: Result<Json<guardrail::GuardrailRequest>, JsonRejection>,
 ) -> Result<Json<guardrail::GuardrailResponse>, ApiError> {
-    if s.config.guardrail_token.is_some()
-        && !token_matches(
-            headers.get("x-api-key").map(|v| v.as_bytes()),
-            s.config.guardrail_token.as_ref(),
-        )
-    {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "a valid x-api-key header is required",
-        ));
-    }
     let Json(request) = body?;
     let started = Instant::now();
     let Some(check) = request.into_check() else {

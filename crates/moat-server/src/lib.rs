@@ -10,6 +10,7 @@
 //! - [`decide`]: the decision itself, with GCRA rate budgets;
 //! - [`store`]: the embedded store that makes every acknowledged record survive a crash.
 
+pub mod auth;
 pub mod authz;
 pub mod board;
 pub mod config;
@@ -110,6 +111,10 @@ impl Server {
             .expect("the engine thread starts");
 
         let config_decodes = config.max_concurrent_decodes;
+        let failures = auth::Failures::new(
+            config.max_auth_failures,
+            std::time::Duration::from_secs(config.auth_failure_window_seconds),
+        );
         let state = Arc::new(AppState {
             decider: Decider::new(board.clone(), &config),
             config,
@@ -118,6 +123,7 @@ impl Server {
             engine: commands,
             sessions: Default::default(),
             decodes: tokio::sync::Semaphore::new(config_decodes),
+            failures,
         });
         let (stop, stopped) = watch::channel(false);
         let mut tasks = Vec::new();

@@ -40,6 +40,7 @@ pub struct Metrics {
     future: Counter,
     too_large: Counter,
     slow_bodies: Counter,
+    auth_failures: Counter,
     connections: Gauge,
     clamped: Gauge,
     accounts: Gauge,
@@ -63,6 +64,7 @@ impl Default for Metrics {
         let future = Counter::default();
         let too_large = Counter::default();
         let slow_bodies = Counter::default();
+        let auth_failures = Counter::default();
         let connections = Gauge::default();
         let clamped = Gauge::default();
         let accounts = Gauge::default();
@@ -101,6 +103,11 @@ impl Default for Metrics {
             slow_bodies.clone(),
         );
         registry.register(
+            "auth_failures",
+            "Requests and sign-ins refused for a wrong or missing token",
+            auth_failures.clone(),
+        );
+        registry.register(
             "open_connections",
             "HTTP connections open (at most max_connections)",
             connections.clone(),
@@ -135,6 +142,7 @@ impl Default for Metrics {
             future,
             too_large,
             slow_bodies,
+            auth_failures,
             connections,
             clamped,
             accounts,
@@ -170,6 +178,11 @@ impl Metrics {
     /// Counts a request whose body did not arrive in time.
     pub fn slow_body(&self) {
         self.slow_bodies.inc();
+    }
+
+    /// Counts a failed authentication.
+    pub fn auth_failed(&self) {
+        self.auth_failures.inc();
     }
 
     /// Counts an HTTP connection opened (`+1`) or closed (`-1`).

@@ -858,3 +858,104 @@ async fn dashboard_pages_tell_the_browser_what_it_may_do_with_them() {
     }
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_guessing_is_braked_per_address_and_metrics_stay_near() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Running::start(dir.path(), |c| {
+        c.max_auth_failures = 3;
+        c.auth_failure_window_seconds = 2;
+        c.guardrail_token = Some("guardrail-token-for-tests".into());
+    })
+    .await;
+    for _ in 0..3 {
+        let (status, _) = server
+            .get("/v1/campaigns", Some("wrong-guess-0123456"))
+            .await;
+        assert_eq!(status, 401);
+    }
+    // The fourth try is refused whatever it carries, the right token included.
+    let r = server
+        .http
+        .get(format!("{}/v1/campaigns", server.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 429);
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry), "{retry}");
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["error"].as_str().unwrap().contains("try again"),
+        "{body}"
+    );
+    for (path, body) in [
+        ("/v1/exchanges", Vec::new()),
+        (
+            "/beta/litellm_basic_guardrail_api",
+            br#"{"input_type": "request"}"#.to_vec(),
+        ),
+    ] {
+        let (status, answer) = server.post(path, Some(INGEST), body).await;
+        assert_eq!(status, 429, "{path}: {answer}");
+    }
+    let form = server
+        .http
+        .post(format!("{}/dashboard/sign-in", server.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={ADMIN}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status().as_u16(), 429);
+    // Decisions need no token and are never braked.
+    assert_eq!(
+        server.check(json!({"account_id": "a"})).await["action"],
+        "allow"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let (status, _) = server.get("/v1/campaigns", Some(ADMIN)).await;
+    assert_eq!(status, 200);
+    // Failed sign-ins and guardrail keys count too, and are counted in the metrics.
+    for _ in 0..2 {
+        let form = server
+            .http
+            .post(format!("{}/dashboard/sign-in", server.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("token=not-the-admin-token")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(form.status().as_u16(), 401);
+    }
+    let (status, _) = server
+        .post(
+            "/beta/litellm_basic_guardrail_api",
+            None,
+            br#"{"input_type": "request"}"#.to_vec(),
+        )
+        .await;
+    assert_eq!(status, 401);
+    let (status, _) = server.get("/v1/campaigns", Some(ADMIN)).await;
+    assert_eq!(status, 429);
+    let (status, metrics) = server.get("/metrics", None).await;
+    assert_eq!(status, 200);
+    let metrics = metrics.as_str().unwrap().to_owned();
+    assert!(metrics.contains("moat_auth_failures_total 6"), "{metrics}");
+    server.stop().await;
+
+    // Metrics are read from the listed networks only (loopback by default).
+    let server = Running::start(dir.path(), |c| {
+        c.metrics_from = vec!["10.0.0.0/8".parse().unwrap()];
+    })
+    .await;
+    let (status, answer) = server.get("/metrics", None).await;
+    assert_eq!(status, 403, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("metrics_from"));
+    server.stop().await;
+}

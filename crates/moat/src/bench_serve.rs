@@ -115,13 +115,13 @@ async fn measure(
     dir: &std::path::Path,
     config: &Config,
 ) -> anyhow::Result<Vec<ApiFigures>> {
-    let token = format!("bench-{:016x}", rand::random::<u64>());
+    let token = format!("bench-ingest-{:016x}", rand::random::<u64>());
     let serve = ServeConfig {
         listen: "127.0.0.1:0".parse()?,
         grpc_listen: Some("127.0.0.1:0".parse()?),
         data_dir: dir.to_owned(),
         ingest_token: Some(token.clone()),
-        admin_token: Some(token.clone()),
+        admin_token: Some(format!("bench-admin-{:016x}", rand::random::<u64>())),
         ..ServeConfig::default()
     }
     .resolve()
