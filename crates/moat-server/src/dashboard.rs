@@ -162,6 +162,7 @@ struct SignIn {
 async fn sign_in(
     State(s): State<Shared>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Form(form): Form<SignIn>,
 ) -> Response {
     if let Some(retry_after) = s.failures.locked(peer.ip()) {
@@ -179,12 +180,33 @@ async fn sign_in(
         )
             .into_response();
     }
+    // Behind a proxy that ends TLS, the browser must send the cookie back over TLS only.
+    let secure = if over_tls(&headers) { "; Secure" } else { "" };
     let cookie = format!(
-        "{COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
+        "{COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
         s.sessions.open(),
         SESSION_LIFETIME.as_secs()
     );
     ([(header::SET_COOKIE, cookie)], Redirect::to("/dashboard")).into_response()
+}
+
+/// Whether the proxy in front says the browser reached it over TLS (`X-Forwarded-Proto` or
+/// `Forwarded: proto=https`). A client that claims so over plain HTTP only keeps its own
+/// cookie from coming back.
+fn over_tls(headers: &HeaderMap) -> bool {
+    let says = |name: &str, https: fn(&str) -> bool| {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(https)
+    };
+    says("x-forwarded-proto", |v| {
+        v.split(',').any(|p| p.trim().eq_ignore_ascii_case("https"))
+    }) || says("forwarded", |v| {
+        v.split([';', ','])
+            .any(|p| p.trim().eq_ignore_ascii_case("proto=https"))
+    })
 }
 
 async fn sign_out(State(s): State<Shared>, headers: HeaderMap) -> Response {

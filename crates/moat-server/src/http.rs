@@ -706,6 +706,12 @@ async fn admin_campaign(
     take_action(&s, format!("campaign:{id}"), body?.0).await
 }
 
+/// The longest reason an admin action may give, in characters: it is kept in the audit
+/// log and shown with every decision on the account.
+const MAX_REASON_CHARS: usize = 1000;
+/// The longest actor an admin action may name, in characters.
+const MAX_ACTOR_CHARS: usize = 100;
+
 async fn take_action(
     s: &AppState,
     target: String,
@@ -716,6 +722,15 @@ async fn take_action(
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "reason is required: it goes to the audit log",
+        ));
+    }
+    let actor_chars = action.actor.as_ref().map_or(0, |a| a.chars().count());
+    if reason.chars().count() > MAX_REASON_CHARS || actor_chars > MAX_ACTOR_CHARS {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "reason may have at most {MAX_REASON_CHARS} characters, actor {MAX_ACTOR_CHARS}"
+            ),
         ));
     }
     let kind = match action.action.as_str() {

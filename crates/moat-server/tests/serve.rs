@@ -578,6 +578,22 @@ async fn bad_requests_get_json_errors_and_lose_nothing() {
         )
         .await;
     assert_eq!(status, 422, "{answer}");
+    // A reason is kept and shown with every decision on the account: it is bounded.
+    let long = json!({"action": "block", "reason": "x".repeat(1001)});
+    let (status, answer) = server
+        .post(
+            "/v1/admin/accounts/a1",
+            Some(ADMIN),
+            long.to_string().into_bytes(),
+        )
+        .await;
+    assert_eq!(status, 422, "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("at most 1000"),
+        "{answer}"
+    );
+    let (_, audit) = server.get("/v1/admin/audit", Some(ADMIN)).await;
+    assert!(!audit.to_string().contains("xxxxxxxxxx"), "{audit}");
 
     // Nothing was lost and the server is still up.
     let (status, ready) = server.get("/readyz", None).await;
@@ -855,6 +871,24 @@ async fn dashboard_pages_tell_the_browser_what_it_may_do_with_them() {
         assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
         assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
         assert_eq!(h["cache-control"], "no-store", "{path}");
+    }
+    // Behind a proxy that ends TLS, the session cookie is sent back over TLS only.
+    let unfollowed = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for (proto, secure) in [(None, false), (Some("https"), true), (Some("http"), false)] {
+        let mut r = unfollowed
+            .post(format!("{}/dashboard/sign-in", server.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("token={ADMIN}"));
+        if let Some(proto) = proto {
+            r = r.header("x-forwarded-proto", proto);
+        }
+        let r = r.send().await.unwrap();
+        let cookie = r.headers()["set-cookie"].to_str().unwrap();
+        assert!(cookie.contains("HttpOnly"), "{cookie}");
+        assert_eq!(cookie.contains("; Secure"), secure, "{proto:?}: {cookie}");
     }
     server.stop().await;
 }
