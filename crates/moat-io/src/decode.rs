@@ -65,6 +65,9 @@ pub struct Batch {
     pub rejects: Vec<Reject>,
     /// Input bytes this batch covers (after decompression; 0 for Parquet rows).
     pub bytes: u64,
+    /// The input it was read from, and the format it was read as (told from the input
+    /// itself with [`Format::Auto`]); `None` for a batch of rejects alone.
+    pub read_as: Option<(Arc<str>, Format)>,
     /// With [`ReadOptions::prepare`], each record prepared for the engine (`None`
     /// for account records), in the same order; empty otherwise.
     pub prepared: Vec<Option<Prepared>>,
@@ -91,6 +94,7 @@ impl Batch {
         self.rejects.clear();
         self.prepared.clear();
         self.bytes = 0;
+        self.read_as = None;
     }
 }
 

@@ -197,6 +197,11 @@ fn sniff(head: &[u8]) -> (bool, Option<JsonFormat>) {
 /// Decodes one job, adding its records and rejects to `batch`.
 pub(crate) fn decode_job(source: &Arc<str>, job: Job, batch: &mut Batch) {
     let mut rejects = Vec::new();
+    let format = match &job {
+        Job::Lines { format, .. } | Job::Values { format, .. } => format.format(),
+        Job::Rows(_) => Format::Parquet,
+    };
+    batch.read_as = Some((source.clone(), format));
     match job {
         Job::Lines {
             format,

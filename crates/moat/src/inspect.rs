@@ -1,13 +1,14 @@
 //! `moat inspect`: what is in these logs, and what moat can do with them.
 
 use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use moat_core::{EventTime, Exchange, Record};
+use moat_core::{EventTime, Exchange, Record, Signal};
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::input::{InputArgs, Output, finish};
+use crate::input::{InputArgs, Output, finish, print_stdout};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -58,6 +59,65 @@ const FIELDS: [(&str, Known); 22] = [
     ("response.text", |e| e.response.text.is_some()),
 ];
 
+/// The fields (by their names in [`FIELDS`]) a signal reads, any one of which lets it
+/// work; none: it reads only what every exchange has (the account, the time).
+fn needs(signal: Signal) -> &'static [&'static str] {
+    const PROMPT: &str = "request.prompt or messages";
+    match signal {
+        Signal::ReasoningAsks => &[PROMPT, "request.system", "request.reasoning"],
+        Signal::GradingAsks | Signal::CapabilityFocus | Signal::TemplateReuse => {
+            &[PROMPT, "request.system"]
+        }
+        Signal::SingleTurn => &["conversation_id", PROMPT],
+        Signal::NoSleep | Signal::RegularCadence => &[],
+        Signal::HeavyRequests => &["request.max_tokens", "request.reasoning"],
+        Signal::ConstantTemperature => &["request.temperature"],
+        Signal::LongOutputs => &["usage.output_tokens"],
+        Signal::EarlyModelMove | Signal::SynchronisedModelMove => &["model"],
+        Signal::YoungAccount | Signal::NewAccounts => &["account.created_at"],
+        Signal::SignupWave => &["account.created_at"],
+        Signal::ProgramSignup => &["account.signup_channel"],
+        Signal::Unverified => &["account.verified"],
+        Signal::LinkedAccounts
+        | Signal::LoadBalanced
+        | Signal::CoordinatedActivity
+        | Signal::LinkedToBlockedCampaign
+        | Signal::PartnerIntel => &[
+            "client.ip",
+            "client.asn",
+            "client.tls_fingerprint",
+            "account.payment_fingerprint",
+            "account.email_domain",
+            "request.system",
+            PROMPT,
+        ],
+        Signal::SharedTemplate => &[PROMPT, "request.system"],
+        Signal::AlikeAccounts => &[],
+    }
+}
+
+/// The share of exchanges a field must be known in for the signals reading it to work.
+const WORKS_FROM: f64 = 0.5;
+
+/// One input, as read.
+#[derive(Debug, Serialize)]
+struct Input {
+    source: String,
+    /// The format it was read as (told from the input itself unless `--format` named one).
+    format: String,
+    records: u64,
+}
+
+/// Whether a signal can work on these logs, and what it lacks if not.
+#[derive(Debug, Serialize)]
+struct SignalCoverage {
+    signal: &'static str,
+    works: bool,
+    /// The fields it reads, any one of which would let it work, where none is known in at
+    /// least half of the exchanges.
+    lacks: Vec<&'static str>,
+}
+
 #[derive(Debug, Default, Serialize)]
 struct Findings {
     exchanges: u64,
@@ -72,6 +132,10 @@ struct Findings {
     models: Vec<(String, u64)>,
     /// Share of exchanges (0 to 1) in which each field is known.
     coverage: Vec<(&'static str, f64)>,
+    /// The inputs, each with the format it was read as.
+    inputs: Vec<Input>,
+    /// Which signals can work, given the fields known.
+    signals: Vec<SignalCoverage>,
 }
 
 pub fn run(args: Args, config: &Config, out: Output) -> anyhow::Result<ExitCode> {
@@ -80,27 +144,42 @@ pub fn run(args: Args, config: &Config, out: Output) -> anyhow::Result<ExitCode>
     let mut filled = [0u64; FIELDS.len()];
     let mut f = Findings::default();
     let mut previous: Option<EventTime> = None;
-    let (stats, stopped) = args.input.read(config, out, |record| {
-        if !accounts.contains(record.account_id()) {
-            accounts.insert(record.account_id().to_owned());
+    let mut inputs: Vec<Input> = Vec::new();
+    let (stats, stopped) = args.input.read_batches(config, out, false, |batch| {
+        if let Some((source, format)) = &batch.read_as {
+            let records = batch.records.len() as u64;
+            match inputs.iter_mut().find(|i| *i.source == **source) {
+                Some(input) => input.records += records,
+                None => inputs.push(Input {
+                    source: source.to_string(),
+                    format: format.to_string(),
+                    records,
+                }),
+            }
         }
-        let Record::Exchange(e) = record else {
-            return Ok(());
-        };
-        if previous.is_some_and(|p| e.ts < p) {
-            f.out_of_order += 1;
-        }
-        previous = Some(e.ts);
-        f.first_seen = Some(f.first_seen.map_or(e.ts, |t| t.min(e.ts)));
-        f.last_seen = Some(f.last_seen.map_or(e.ts, |t| t.max(e.ts)));
-        if let Some(model) = &e.model {
-            *models.entry(model.to_string()).or_default() += 1;
-        }
-        for (slot, (_, known)) in filled.iter_mut().zip(FIELDS) {
-            *slot += u64::from(known(&e));
+        for record in batch.records.drain(..) {
+            if !accounts.contains(record.account_id()) {
+                accounts.insert(record.account_id().to_owned());
+            }
+            let Record::Exchange(e) = record else {
+                continue;
+            };
+            if previous.is_some_and(|p| e.ts < p) {
+                f.out_of_order += 1;
+            }
+            previous = Some(e.ts);
+            f.first_seen = Some(f.first_seen.map_or(e.ts, |t| t.min(e.ts)));
+            f.last_seen = Some(f.last_seen.map_or(e.ts, |t| t.max(e.ts)));
+            if let Some(model) = &e.model {
+                *models.entry(model.to_string()).or_default() += 1;
+            }
+            for (slot, (_, known)) in filled.iter_mut().zip(FIELDS) {
+                *slot += u64::from(known(&e));
+            }
         }
         Ok(())
     })?;
+    f.inputs = inputs;
     f.exchanges = stats.exchanges;
     f.account_records = stats.accounts;
     f.rejected = stats.rejected;
@@ -123,39 +202,105 @@ pub fn run(args: Args, config: &Config, out: Output) -> anyhow::Result<ExitCode>
         .map(|((name, _), n)| (*name, share(n)))
         .collect();
 
+    let known = |field: &str| {
+        f.coverage
+            .iter()
+            .any(|(name, share)| *name == field && *share >= WORKS_FROM)
+    };
+    f.signals = Signal::ALL
+        .iter()
+        .map(|&signal| {
+            let fields = needs(signal);
+            let works = f.exchanges > 0 && (fields.is_empty() || fields.iter().any(|n| known(n)));
+            SignalCoverage {
+                signal: signal.name(),
+                works,
+                lacks: if works { Vec::new() } else { fields.to_vec() },
+            }
+        })
+        .collect();
+
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&f)?);
+        print_stdout(&(serde_json::to_string_pretty(&f)? + "\n"))?;
     } else {
-        print_table(&f);
+        print_stdout(&table(&f))?;
     }
     Ok(finish(&stats, stopped))
 }
 
-fn print_table(f: &Findings) {
+/// `writeln!` into a `String`, which cannot fail.
+macro_rules! w {
+    ($out:expr, $($arg:tt)*) => {
+        writeln!($out, $($arg)*).expect("writing to a String cannot fail")
+    };
+}
+
+fn table(f: &Findings) -> String {
+    let mut out = String::new();
     let time = |t: Option<EventTime>| t.map_or("-".to_owned(), |t| t.to_string());
-    println!("exchanges        {}", f.exchanges);
-    println!("account records  {}", f.account_records);
-    println!("accounts         {}", f.accounts);
-    println!("rejected         {}", f.rejected);
-    println!("bytes read       {}", f.bytes);
-    println!("first seen       {}", time(f.first_seen));
-    println!("last seen        {}", time(f.last_seen));
+    w!(out, "exchanges        {}", f.exchanges);
+    w!(out, "account records  {}", f.account_records);
+    w!(out, "accounts         {}", f.accounts);
+    w!(out, "rejected         {}", f.rejected);
+    w!(out, "bytes read       {}", f.bytes);
+    w!(out, "first seen       {}", time(f.first_seen));
+    w!(out, "last seen        {}", time(f.last_seen));
     if f.out_of_order > 0 {
-        println!(
+        w!(
+            out,
             "out of order     {} exchanges are earlier than the one before them",
             f.out_of_order
         );
     }
     if !f.models.is_empty() {
-        println!("\nmodels");
+        w!(out, "\nmodels");
         for (model, n) in &f.models {
-            println!("  {n:>12}  {model}");
+            w!(out, "  {n:>12}  {model}");
         }
     }
     if f.exchanges > 0 {
-        println!("\nfields known (share of exchanges)");
+        w!(out, "\nfields known (share of exchanges)");
         for (name, share) in &f.coverage {
-            println!("  {:>6.1}%  {name}", share * 100.0);
+            w!(out, "  {:>6.1}%  {name}", share * 100.0);
         }
     }
+    if !f.inputs.is_empty() {
+        w!(out, "\ninputs (format read as, records)");
+        for input in &f.inputs {
+            w!(
+                out,
+                "  {:<12}  {:>12}  {}",
+                input.format,
+                input.records,
+                input.source
+            );
+        }
+    }
+    if f.exchanges > 0 {
+        let (working, idle): (Vec<_>, Vec<_>) = f.signals.iter().partition(|s| s.works);
+        let names =
+            |s: &[&SignalCoverage]| s.iter().map(|s| s.signal).collect::<Vec<_>>().join(", ");
+        w!(
+            out,
+            "\nsignals that can work ({} of {})",
+            working.len(),
+            f.signals.len()
+        );
+        w!(out, "  {}", names(&working));
+        if !idle.is_empty() {
+            w!(
+                out,
+                "\nsignals that cannot (a field they read is known in under half of the exchanges)"
+            );
+            for s in idle {
+                w!(
+                    out,
+                    "  {:<26}  needs one of: {}",
+                    s.signal,
+                    s.lacks.join(", ")
+                );
+            }
+        }
+    }
+    out
 }

@@ -394,3 +394,60 @@ fn report_draws_a_scan_and_names_what_is_missing() {
     );
     assert!(!scan.join("report.html").exists());
 }
+
+#[test]
+fn inspect_names_each_inputs_format_and_the_signals_that_can_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "logs.jsonl", &format!("{GOOD}\n{GOOD2}\n"));
+    let out = moat()
+        .args(["inspect", "--json"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let findings: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(findings["inputs"][0]["format"], "exchange", "{findings}");
+    assert_eq!(findings["inputs"][0]["records"], 2);
+    let signal = |name: &str| {
+        findings["signals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["signal"] == name)
+            .unwrap_or_else(|| panic!("{name} missing: {findings}"))
+            .clone()
+    };
+    // Prompts are known, account facts are not.
+    assert_eq!(signal("reasoning_asks")["works"], true);
+    let young = signal("young_account");
+    assert_eq!(young["works"], false);
+    assert_eq!(young["lacks"][0], "account.created_at");
+    let table = moat().arg("inspect").arg(&path).output().unwrap();
+    let table = text(&table.stdout);
+    assert!(
+        table.contains("exchange") && table.contains("logs.jsonl"),
+        "{table}"
+    );
+    assert!(table.contains("young_account"), "{table}");
+}
+
+#[test]
+fn inspect_into_a_closed_pipe_stops_quietly() {
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let many: String = (0..2000).map(|_| format!("{GOOD}\n")).collect();
+    let path = write(dir.path(), "logs.jsonl", &many);
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("moat"))
+        .args(["inspect", "-q"])
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader goes away before a line is read, as `| head -0` does.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = text(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.status.success(), "{:?} {stderr}", out.status);
+}

@@ -86,6 +86,16 @@ pub(crate) enum JsonFormat {
 }
 
 impl JsonFormat {
+    /// The format as the command line names it.
+    pub fn format(self) -> Format {
+        match self {
+            JsonFormat::ExchangeV1 => Format::ExchangeV1,
+            JsonFormat::OpenAi => Format::OpenAi,
+            JsonFormat::LiteLlm => Format::LiteLlm,
+            JsonFormat::Otlp => Format::Otlp,
+        }
+    }
+
     pub fn from_format(format: Format) -> Option<Self> {
         match format {
             Format::ExchangeV1 => Some(JsonFormat::ExchangeV1),
