@@ -53,7 +53,7 @@ pub enum StartError {
     #[error(transparent)]
     Store(#[from] store::StoreError),
     /// A listening address.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Listen {
         /// The address.
         addr: SocketAddr,

@@ -229,9 +229,12 @@ fn export(args: ExportArgs, config: &Config, out: Output) -> anyhow::Result<Exit
     std::fs::write(&args.out, serde_json::to_vec_pretty(&bundle)?)
         .with_context(|| format!("cannot write {}", args.out.display()))?;
     if !out.quiet {
+        let campaigns = report.campaigns.len();
+        let plural = |n: usize| if n == 1 { "" } else { "s" };
         eprintln!(
-            "wrote {} campaigns and {indicators} indicators to {}",
-            report.campaigns.len(),
+            "wrote {campaigns} campaign{} and {indicators} indicator{} to {}",
+            plural(campaigns),
+            plural(indicators),
             args.out.display()
         );
     }

@@ -12,9 +12,16 @@ use crate::input::Output;
 
 /// Arguments of `moat serve`. Flags win over the `[serve]` section of moat.toml.
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Tokens: MOAT_INGEST_TOKEN (ingest) and MOAT_ADMIN_TOKEN (queries, admin \
+actions, the dashboard) must be set, each 16 or more characters of its own (for instance \
+`openssl rand -hex 24`); MOAT_GUARDRAIL_TOKEN, if set, is the x-api-key LiteLLM must send. \
+The [serve] section of moat.toml may hold them instead (docs/deploy.md)."
+)]
 pub struct Args {
-    /// Address of the HTTP API [default: 127.0.0.1:7878].
-    #[arg(long, value_name = "ADDR")]
+    /// Address of the HTTP API, as IP:PORT or HOST:PORT (`localhost:7878`) [default:
+    /// 127.0.0.1:7878].
+    #[arg(long, value_name = "ADDR", value_parser = listen_address)]
     listen: Option<SocketAddr>,
     /// Address of the Envoy ext_authz gRPC API, or `off` [default: 127.0.0.1:7879].
     #[arg(long, value_name = "ADDR|off")]
@@ -23,6 +30,18 @@ pub struct Args {
     /// the audit log [default: moat-data].
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+}
+
+/// An address to listen on: IP:PORT, or HOST:PORT resolved to its first address.
+fn listen_address(text: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    text.to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .ok_or_else(|| format!("{text:?} is not an address (IP:PORT or HOST:PORT)"))
 }
 
 /// Runs the service until Ctrl-C or SIGTERM.
@@ -35,10 +54,8 @@ pub fn run(args: Args, config: &Config, out: Output) -> anyhow::Result<ExitCode>
         None => {}
         Some("off") => serve.grpc_listen = None,
         Some(addr) => {
-            serve.grpc_listen = Some(
-                addr.parse()
-                    .with_context(|| format!("--grpc-listen {addr:?} is not an address"))?,
-            );
+            serve.grpc_listen =
+                Some(listen_address(addr).map_err(|e| anyhow::anyhow!("--grpc-listen: {e}"))?);
         }
     }
     if let Some(dir) = args.data_dir {

@@ -451,3 +451,64 @@ fn inspect_into_a_closed_pipe_stops_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(out.status.success(), "{:?} {stderr}", out.status);
 }
+
+#[test]
+fn serve_help_names_the_token_variables_and_takes_a_host_name() {
+    let help = moat().args(["serve", "--help"]).output().unwrap();
+    let help = text(&help.stdout);
+    for variable in [
+        "MOAT_INGEST_TOKEN",
+        "MOAT_ADMIN_TOKEN",
+        "MOAT_GUARDRAIL_TOKEN",
+    ] {
+        assert!(help.contains(variable), "{help}");
+    }
+    // A host name is resolved; what fails after it is the missing token, not the address.
+    let dir = tempfile::tempdir().unwrap();
+    let out = moat()
+        .args([
+            "serve",
+            "--listen",
+            "localhost:0",
+            "--grpc-listen",
+            "off",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .env_remove("MOAT_INGEST_TOKEN")
+        .env_remove("MOAT_ADMIN_TOKEN")
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("ingest_token is not set"), "{stderr}");
+    let out = moat()
+        .args(["serve", "--listen", "nowhere.invalid:x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("is not an address"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn a_port_in_use_is_said_once_without_colour_codes() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let out = moat()
+        .args(["-vv", "serve", "--grpc-listen", "off", "--listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("MOAT_INGEST_TOKEN", "ingest-token-for-cli-test")
+        .env("MOAT_ADMIN_TOKEN", "admin-token-for-cli-test")
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.matches("in use").count(), 1, "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
+}
