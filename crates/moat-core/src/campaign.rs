@@ -8,7 +8,8 @@ use crate::config::DetectConfig;
 use crate::keys::KeyKind;
 use crate::linker::Links;
 use crate::profile::Profile;
-use crate::signal::{Findings, Scope, Signal, profile_findings};
+use crate::rates::SignalRates;
+use crate::signal::{Findings, SIGNALS, Scope, Signal, profile_findings};
 use crate::sketch::Moments;
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;
@@ -25,6 +26,10 @@ pub struct Campaign {
     /// The partners whose indicators its members carried, as bits (the provenance of
     /// `partner_intel`).
     pub partners: u32,
+    /// How many members it had when assessed...
+    pub members: u32,
+    /// ...and, per signal, how many of them fired it on their own.
+    pub firing_alone: [u32; SIGNALS],
 }
 
 /// How a cluster's accounts came together.
@@ -40,13 +45,15 @@ pub enum Route<'a> {
     Likeness(f64),
 }
 
-/// Reads the evidence of one cluster.
+/// Reads the evidence of one cluster; `rates` says which signals each member fires on
+/// its own.
 pub fn assess(
     root: u32,
     members: &[u32],
     accounts: &[AccountState],
     route: Route,
     config: &DetectConfig,
+    rates: &SignalRates,
 ) -> Campaign {
     let w = &config.weights;
     let l = &config.limits;
@@ -61,7 +68,11 @@ pub fn assess(
     let mut own = profile_findings(&profile, Scope::Group, config);
     let mut findings = Findings::default();
     let size = members.len() as f64;
-    if members.len() >= l.min_cluster as usize {
+    let least = match route {
+        Route::Keys(_) => l.min_cluster,
+        Route::Likeness(_) => config.likeness.min_members,
+    } as usize;
+    if members.len() >= least {
         if let Route::Likeness(_) = route {
             findings.fire(Signal::AlikeAccounts, w.alike_accounts, size);
         } else {
@@ -156,7 +167,7 @@ pub fn assess(
         }
     }
     if let Route::Likeness(_) = route
-        && members.len() >= l.min_cluster as usize
+        && members.len() >= least
         && OPERATION_TRAITS.iter().any(|&t| findings.weight(t) > 0.0)
     {
         // Each member shows its signals on its own, sharing nothing with the others: the
@@ -169,12 +180,18 @@ pub fn assess(
         own.corroborate_strong(2 + times.max(1).ilog2().min(2) as i32, STRONG_SIGNAL);
     }
     own.merge(&findings);
+    let mut firing_alone = [0; SIGNALS];
+    for (count, signal) in firing_alone.iter_mut().zip(Signal::ALL) {
+        *count = members.iter().filter(|&&m| rates.fires(m, signal)).count() as u32;
+    }
     Campaign {
         root,
         findings: own,
         partners: members
             .iter()
             .fold(0, |bits, &m| bits | accounts[m as usize].partners()),
+        members: members.len() as u32,
+        firing_alone,
     }
 }
 

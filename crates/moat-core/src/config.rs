@@ -271,6 +271,11 @@ pub struct LikenessConfig {
     pub min_score: f64,
     /// Exchanges an account needs before its fingerprint is compared.
     pub min_exchanges: u32,
+    /// Accounts a group of alike accounts (or an island) needs before it is judged. Such a
+    /// group counts as an operation only when so many of its accounts are new that chance
+    /// would seldom make them so (`new_accounts_chance`), which a small group passes only
+    /// where new accounts are rare.
+    pub min_members: u32,
     /// Exchanges from which an account that is not suspicious enough, or not seen enough,
     /// to found a group may still join one, when it lies within the group's reach.
     pub join_min_exchanges: u32,
@@ -300,6 +305,7 @@ impl Default for LikenessConfig {
         Self {
             min_score: 0.25,
             min_exchanges: 5,
+            min_members: 4,
             join_min_exchanges: 3,
             stranger_quantile: 0.05,
             max_distance: 0.9,

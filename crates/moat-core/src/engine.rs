@@ -18,6 +18,7 @@ use crate::intel::{self, PartnerIntel};
 use crate::keys::Carried;
 use crate::likeness;
 use crate::linker;
+use crate::rates::SignalRates;
 use crate::signal::{Findings, Scope, Signal, profile_findings};
 use crate::story::{self, AccountActivity, Story};
 use crate::time::EventTime;
@@ -75,6 +76,8 @@ pub struct Engine {
     dirty: Vec<u32>,
     /// Per account, its score on its own evidence when last judged.
     own_scores: Vec<f32>,
+    /// How many accounts fire each signal on their own, what evidence is compared with.
+    rates: SignalRates,
     /// Per account, its likeness fingerprint when last judged.
     fingerprints: Vec<likeness::Fingerprint>,
     is_dirty: Vec<bool>,
@@ -180,6 +183,7 @@ impl Engine {
             index: linker::KeyIndex::default(),
             dirty: Vec::new(),
             own_scores: Vec::new(),
+            rates: SignalRates::default(),
             fingerprints: Vec::new(),
             is_dirty: Vec::new(),
             clusters: HashMap::default(),
@@ -452,7 +456,9 @@ impl Engine {
         for &i in &dirty {
             let account = &self.accounts[i as usize];
             let profile = account.profile(limits);
-            let score = profile_findings(&profile, Scope::Account, &self.config).score();
+            let findings = profile_findings(&profile, Scope::Account, &self.config);
+            self.rates.judge(i, &findings);
+            let score = findings.score();
             self.own_scores[i as usize] = score as f32;
             self.fingerprints[i as usize] = likeness::fingerprint(&profile, account.active_days());
             let judged = linker::Judged {
@@ -485,7 +491,8 @@ impl Engine {
             .map_or(0.0, |(_, p)| p.new_accounts);
         // The campaign rooted at `root` as the last round assessed it when `unchanged`,
         // else assessed again (and counted as reassessed).
-        let (last, accounts, config) = (&self.campaigns, &self.accounts, &self.config);
+        let (last, accounts, config, rates) =
+            (&self.campaigns, &self.accounts, &self.config, &self.rates);
         let mut kept_or_assessed = |root, members: &[u32], route, unchanged: bool| match last
             .get(&root)
             .filter(|_| unchanged)
@@ -493,7 +500,7 @@ impl Engine {
             Some(c) => *c,
             None => {
                 reassessed.insert(root);
-                campaign::assess(root, members, accounts, route, config)
+                campaign::assess(root, members, accounts, route, config, rates)
             }
         };
         for (root, members) in std::mem::take(&mut links.clusters) {
@@ -634,7 +641,6 @@ impl Engine {
             return Vec::new();
         };
         let config = &self.config.likeness;
-        let limits = &self.config.limits;
         let seasoned = |i: usize| self.accounts[i].exchange_count() >= config.min_exchanges;
         let n = self.accounts.len();
         let candidate = |i: usize| {
@@ -648,7 +654,7 @@ impl Engine {
         let founder = |i: usize| seasoned(i) && f64::from(self.own_scores[i]) >= config.min_score;
         let candidates: Vec<likeness::Candidate> =
             (0..n).filter(|&i| founder(i)).map(candidate).collect();
-        let min = (limits.min_cluster as usize).max(2);
+        let min = (config.min_members as usize).max(2);
         if candidates.len() < min {
             return Vec::new();
         }
@@ -957,19 +963,54 @@ impl Engine {
             evidence: findings
                 .fired()
                 .into_iter()
-                .map(|(signal, weight, value)| {
-                    let mut detail = signal.describe(value);
-                    if signal == Signal::PartnerIntel && partners != 0 {
-                        let names = intel::partner_names(&self.partners, partners);
-                        detail.push_str(&format!(" (indicators from {})", names.join(", ")));
-                    }
-                    Evidence {
-                        signal: signal.name().to_owned(),
-                        weight: reported(weight),
-                        detail,
-                    }
-                })
+                .map(|(signal, weight, value)| self.evidence(signal, weight, value, root, partners))
                 .collect(),
+        }
+    }
+
+    /// One signal of the campaign rooted at `root`, and what it is compared with: for a
+    /// signal each account shows on its own, how many of the campaign's accounts did when
+    /// it was assessed and how many of all accounts do; for new accounts, how many of all
+    /// accounts are.
+    fn evidence(
+        &self,
+        signal: Signal,
+        weight: f64,
+        value: f64,
+        root: u32,
+        partners: u32,
+    ) -> Evidence {
+        let mut detail = signal.describe(value);
+        if signal == Signal::PartnerIntel && partners != 0 {
+            let names = intel::partner_names(&self.partners, partners);
+            detail.push_str(&format!(" (indicators from {})", names.join(", ")));
+        }
+        let mut population_share = None;
+        if signal.of_account()
+            && let Some(everyone) = self.rates.share(signal)
+            && let Some(c) = self.assessed(root)
+        {
+            let own = f64::from(c.firing_alone[signal as usize]) / f64::from(c.members.max(1));
+            detail.push_str(&format!(
+                "; on their own: {} of its accounts, {} of all accounts",
+                share_text(own),
+                share_text(everyone)
+            ));
+            population_share = Some(everyone);
+        } else if signal == Signal::NewAccounts
+            && let Some((_, population)) = &self.population
+        {
+            detail.push_str(&format!(
+                ", where {} of all accounts are new",
+                share_text(population.new_accounts)
+            ));
+            population_share = Some(population.new_accounts);
+        }
+        Evidence {
+            signal: signal.name().to_owned(),
+            weight: reported(weight),
+            detail,
+            population_share: population_share.map(reported),
         }
     }
 }
@@ -1000,6 +1041,19 @@ fn alike_root(
 }
 
 /// Asks the processor to fetch `value` into the cache (a hint: it may not).
+/// A share as a report gives it: whole percent, down to a hundredth of a percent where it
+/// is small ("0.04 %"), and never rounded to nothing when it is not.
+fn share_text(share: f64) -> String {
+    let pct = share * 100.0;
+    if pct == 0.0 || pct >= 10.0 {
+        format!("{pct:.0} %")
+    } else if pct >= 1.0 {
+        format!("{pct:.1} %")
+    } else {
+        format!("{:.2} %", pct.max(0.01))
+    }
+}
+
 fn prefetch<T>(value: &T) {
     #[cfg(target_arch = "x86_64")]
     {

@@ -24,6 +24,7 @@ pub mod keys;
 pub mod likeness;
 pub mod linker;
 pub mod profile;
+pub mod rates;
 pub mod signal;
 pub mod sketch;
 pub mod story;

@@ -126,6 +126,23 @@ impl Signal {
         }
     }
 
+    /// Whether the signal is read off one account's own traffic and facts (as well as off
+    /// a cluster's merged ones), rather than off how a cluster's accounts relate.
+    pub fn of_account(self) -> bool {
+        !matches!(
+            self,
+            Signal::LinkedAccounts
+                | Signal::SignupWave
+                | Signal::SharedTemplate
+                | Signal::LoadBalanced
+                | Signal::CoordinatedActivity
+                | Signal::SynchronisedModelMove
+                | Signal::AlikeAccounts
+                | Signal::NewAccounts
+                | Signal::LinkedToBlockedCampaign
+        )
+    }
+
     /// What the signal saw, in words, given the value it measured.
     pub fn describe(self, value: f64) -> String {
         let pct = |v: f64| format!("{:.0}%", v * 100.0);

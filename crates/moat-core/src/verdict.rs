@@ -74,6 +74,11 @@ pub struct Evidence {
     pub weight: f64,
     /// What it saw, in words a person reads (never raw prompt text).
     pub detail: String,
+    /// What the campaign is compared with: for a signal read off each account's own
+    /// traffic and facts, the share of all accounts seen whose own traffic fires it; for
+    /// `new_accounts`, the share of all accounts that are new.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub population_share: Option<f64>,
 }
 
 /// A campaign: a cluster of linked accounts and the evidence against it.

@@ -178,6 +178,7 @@ mod tests {
                     signal: "shared_payment".into(),
                     weight: 0.4,
                     detail: "1 card".into(),
+                    population_share: None,
                 }],
             }],
         };

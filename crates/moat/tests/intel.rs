@@ -429,7 +429,7 @@ fn a_partners_bundle_stops_the_same_operator_sooner() {
     assert!(
         partner_evidence
             .iter()
-            .all(|d| d.ends_with("(indicators from Provider A)")),
+            .all(|d| d.contains("campaign (indicators from Provider A)")),
         "{partner_evidence:?}"
     );
     let (alone_first, alone_before, alone_benign) = outcome(dir.path(), "b", "b-alone");
