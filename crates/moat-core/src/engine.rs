@@ -96,6 +96,8 @@ pub struct Engine {
     /// The groups of alike accounts last searched for, judged again in the rounds between
     /// two searches.
     alike: Vec<likeness::AlikeGroup>,
+    /// Whether this round searched for them.
+    searched: bool,
     /// The population's units the likeness search compares in, and the round they were
     /// read in.
     population: Option<(u64, likeness::Population)>,
@@ -151,6 +153,20 @@ impl Changes {
     }
 }
 
+/// What a round's assessment found: the campaigns, and who is in them.
+#[derive(Default)]
+struct Assessment {
+    /// The campaigns, by root account.
+    campaigns: HashMap<u32, Campaign>,
+    /// The clusters of linked accounts large enough to count, by root account: their
+    /// members and how many of them hold a linking template.
+    clusters: HashMap<u32, (Vec<u32>, u32)>,
+    /// The accounts that join a campaign's evidence, with the campaign's root.
+    joined: HashMap<u32, u32>,
+    /// The campaigns assessed again this round (the others kept their evidence).
+    reassessed: HashSet<u32>,
+}
+
 /// What a scan concludes: a verdict per account and the campaigns.
 #[derive(Debug, Clone, Default)]
 pub struct Outcome {
@@ -191,6 +207,7 @@ impl Engine {
             campaigns: HashMap::default(),
             alike_roots: HashSet::default(),
             alike: Vec::new(),
+            searched: false,
             population: None,
             blocked_campaigns: HashMap::default(),
             with_blocks: HashSet::default(),
@@ -443,13 +460,37 @@ impl Engine {
         self.changed(i);
     }
 
-    /// One round: re-judge the accounts that changed, link, assess the clusters whose
-    /// members or their states changed, score again the accounts that changed or whose
-    /// campaign did, take verdicts at `ts`. An account that did not change, in a campaign
-    /// whose evidence did not, would score the same: it is left as it is.
+    /// One round, in five stages: judge again the accounts that changed, link them by the
+    /// keys they share, assess the clusters and alike groups whose members or their states
+    /// changed, score again the accounts that changed or whose campaign did, and publish
+    /// what is blocked. Verdicts are taken at `ts`. An account that did not change, in a
+    /// campaign whose evidence did not, would score the same: it is left as it is.
     fn round(&mut self, ts: i64) {
         self.rounds += 1;
         let started = Instant::now();
+        let dirty = self.judge();
+        let judged = Instant::now();
+        // The round's links borrow the index: it is lent to them, and back after.
+        let mut index = std::mem::take(&mut self.index);
+        let mut links = index.link(&self.config);
+        let linked = Instant::now();
+        let assessment = self.assess(&mut links);
+        let assessed = Instant::now();
+        self.score(dirty, &assessment, ts);
+        self.publish(&links, assessment);
+        drop(links);
+        self.index = index;
+        let costs = &mut self.costs;
+        costs.judge += judged - started;
+        costs.link += linked - judged;
+        costs.assess += assessed - linked;
+        costs.score += assessed.elapsed();
+    }
+
+    /// Judges again each account read since the last round, on its own: its score,
+    /// fingerprint and keys; and, every `every_rounds` rounds, searches the groups of
+    /// alike accounts. Returns the accounts judged.
+    fn judge(&mut self) -> Vec<u32> {
         let limits = &self.config.limits;
         let dirty = std::mem::take(&mut self.dirty);
         let mut keys = Vec::new();
@@ -471,20 +512,25 @@ impl Engine {
             keys.dedup();
             self.index.update(i, &keys, judged);
         }
-        let every = u64::from(self.config.likeness.every_rounds.max(1));
-        let searched = self.rounds % every == 1 % every;
-        if searched {
+        self.searched = self.rounds % self.search_every() == 1 % self.search_every();
+        if self.searched {
             self.alike = self.alike_groups();
         }
-        let alike = std::mem::take(&mut self.alike);
-        let judged = Instant::now();
-        let mut links = self.index.link(&self.config);
-        let linked = Instant::now();
-        let holders = campaign::template_holders(&links);
+        dirty
+    }
+
+    /// Rounds between two searches for alike accounts.
+    fn search_every(&self) -> u64 {
+        u64::from(self.config.likeness.every_rounds.max(1))
+    }
+
+    /// Reads the evidence of every cluster of linked accounts and every group of alike
+    /// accounts large enough to count, again where its members or their states changed,
+    /// and which accounts join which campaign's evidence.
+    fn assess(&mut self, links: &mut linker::Links) -> Assessment {
+        let holders = campaign::template_holders(links);
         let min = (self.config.limits.min_cluster as usize).max(2);
-        let mut campaigns: HashMap<u32, Campaign> = HashMap::default();
-        let mut clusters = HashMap::default();
-        let mut reassessed = HashSet::default();
+        let mut out = Assessment::default();
         let new_share = self
             .population
             .as_ref()
@@ -493,6 +539,7 @@ impl Engine {
         // else assessed again (and counted as reassessed).
         let (last, accounts, config, rates) =
             (&self.campaigns, &self.accounts, &self.config, &self.rates);
+        let reassessed = &mut out.reassessed;
         let mut kept_or_assessed = |root, members: &[u32], route, unchanged: bool| match last
             .get(&root)
             .filter(|_| unchanged)
@@ -514,43 +561,55 @@ impl Engine {
                     && members.iter().all(|&m| !self.is_dirty[m as usize])
             });
             let c = kept_or_assessed(root, &members, campaign::Route::Keys(&holders), unchanged);
-            campaigns.insert(root, c);
-            clusters.insert(root, (members, holding));
+            out.campaigns.insert(root, c);
+            out.clusters.insert(root, (members, holding));
         }
-        let mut joined: HashMap<u32, u32> = links
+        out.joined = links
             .root
             .iter()
-            .filter(|&(i, root)| campaigns.contains_key(root) && links.fit[i] >= 1.0)
+            .filter(|&(i, root)| out.campaigns.contains_key(root) && links.fit[i] >= 1.0)
             .map(|(&i, &root)| (i, root))
             .collect();
         let mut alike_roots = HashSet::default();
-        for group in &alike {
+        for group in &self.alike {
             let Some(root) = alike_root(
                 &self.accounts,
                 &self.alike_roots,
                 &group.members,
-                &campaigns,
+                &out.campaigns,
             ) else {
                 continue;
             };
             alike_roots.insert(root);
             // Between two searches a group keeps its members: while none of them changed,
             // its evidence has not either.
-            let unchanged = !searched && group.members.iter().all(|&m| !self.is_dirty[m as usize]);
+            let unchanged =
+                !self.searched && group.members.iter().all(|&m| !self.is_dirty[m as usize]);
             let c = kept_or_assessed(
                 root,
                 &group.members,
                 campaign::Route::Likeness(new_share),
                 unchanged,
             );
-            campaigns.insert(root, c);
+            out.campaigns.insert(root, c);
             for &m in &group.members {
-                joined.entry(m).or_insert(root);
+                out.joined.entry(m).or_insert(root);
             }
         }
         self.alike_roots = alike_roots;
-        self.alike = alike;
-        let assessed = Instant::now();
+        out
+    }
+
+    /// Scores again the accounts judged this round and those whose campaign changed or
+    /// whose evidence did: each on its own evidence merged with its campaign's, and takes
+    /// their verdicts at `ts` (a block stands).
+    fn score(&mut self, dirty: Vec<u32>, assessment: &Assessment, ts: i64) {
+        let Assessment {
+            campaigns,
+            joined,
+            reassessed,
+            ..
+        } = assessment;
         let mut rescore = dirty;
         rescore.extend(
             joined
@@ -601,8 +660,17 @@ impl Engine {
                 changes.add(i);
             }
         }
-        self.joined = joined;
-        self.clusters = clusters;
+    }
+
+    /// Keeps the round's campaigns for the next, and publishes the keys of the campaigns
+    /// that block (a new account carrying one is blocked at once) and their evidence.
+    fn publish(&mut self, links: &linker::Links, assessment: Assessment) {
+        let Assessment {
+            campaigns,
+            clusters,
+            joined,
+            ..
+        } = assessment;
         self.blocklist.clear();
         for s in &links.shared {
             let root = links.root[&s.members[0]];
@@ -618,12 +686,9 @@ impl Engine {
                 self.blocked_campaigns.insert(c.root, *c);
             }
         }
+        self.joined = joined;
+        self.clusters = clusters;
         self.campaigns = campaigns;
-        let costs = &mut self.costs;
-        costs.judge += judged - started;
-        costs.link += linked - judged;
-        costs.assess += assessed - linked;
-        costs.score += assessed.elapsed();
     }
 
     /// The groups of accounts that behave and ask alike, among those whose own evidence
