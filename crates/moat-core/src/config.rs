@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::ClockConfig;
 use crate::keys::KeyKind;
-use crate::signal::Signal;
+use crate::signal::{Signal, Weights};
 
 /// Everything the engine can be tuned by.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -68,62 +68,6 @@ impl DetectConfig {
         }
         Ok(())
     }
-}
-
-macro_rules! weights {
-    ($($field:ident: $signal:ident = $default:expr),* $(,)?) => {
-        /// The weight of each signal, named as in `accounts.csv`.
-        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-        #[serde(default, deny_unknown_fields)]
-        pub struct Weights {
-            $(
-                #[doc = concat!("Weight of `", stringify!($field), "`.")]
-                pub $field: f64,
-            )*
-        }
-
-        impl Default for Weights {
-            fn default() -> Self {
-                Self { $($field: $default,)* }
-            }
-        }
-
-        impl Weights {
-            /// The weight of `signal`.
-            pub fn get(&self, signal: Signal) -> f64 {
-                match signal {
-                    $(Signal::$signal => self.$field,)*
-                }
-            }
-        }
-    };
-}
-
-weights! {
-    reasoning_asks: ReasoningAsks = 0.3,
-    grading_asks: GradingAsks = 0.3,
-    capability_focus: CapabilityFocus = 0.1,
-    template_reuse: TemplateReuse = 0.15,
-    single_turn: SingleTurn = 0.1,
-    no_sleep: NoSleep = 0.3,
-    regular_cadence: RegularCadence = 0.15,
-    heavy_requests: HeavyRequests = 0.05,
-    constant_temperature: ConstantTemperature = 0.05,
-    long_outputs: LongOutputs = 0.05,
-    early_model_move: EarlyModelMove = 0.1,
-    young_account: YoungAccount = 0.1,
-    program_signup: ProgramSignup = 0.05,
-    unverified: Unverified = 0.05,
-    linked_accounts: LinkedAccounts = 0.1,
-    signup_wave: SignupWave = 0.2,
-    shared_template: SharedTemplate = 0.3,
-    load_balanced: LoadBalanced = 0.2,
-    coordinated_activity: CoordinatedActivity = 0.1,
-    synchronised_model_move: SynchronisedModelMove = 0.2,
-    alike_accounts: AlikeAccounts = 0.3,
-    new_accounts: NewAccounts = 0.1,
-    linked_to_blocked_campaign: LinkedToBlockedCampaign = 1.0,
-    partner_intel: PartnerIntel = 0.6,
 }
 
 /// Where each signal fires.

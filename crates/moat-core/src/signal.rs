@@ -4,227 +4,203 @@
 //! Scores combine as a noisy-OR: `score = 1 - Π (1 - weight)` over the signals that fired,
 //! so every signal's share of a verdict is its weight and no single weak signal can block.
 
+use serde::{Deserialize, Serialize};
+
 use crate::config::{DetectConfig, Limits};
 use crate::profile::Profile;
 
-/// A named piece of evidence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Signal {
-    /// Requests ask the model to write out its reasoning (or turn extended thinking on).
-    ReasoningAsks,
-    /// Requests use the model as a grader or reward model.
-    GradingAsks,
-    /// Requests concentrate on the capabilities campaigns target (code, agents, maths).
-    CapabilityFocus,
-    /// Consecutive prompts are cut from one template.
-    TemplateReuse,
-    /// Nearly every exchange is a one-shot request, never a conversation.
-    SingleTurn,
-    /// Activity goes on through every hour of the day: nobody sleeps.
-    NoSleep,
-    /// Requests come at machine-regular intervals.
-    RegularCadence,
-    /// Nearly every request asks for a huge answer (`max_tokens` near the ceiling, or
-    /// extended thinking on).
-    HeavyRequests,
-    /// The same sampling temperature on every request.
-    ConstantTemperature,
-    /// Answers far longer than the questions, at volume.
-    LongOutputs,
-    /// Moved to a newly released model within a day of its release.
-    EarlyModelMove,
-    /// The account was opened days or hours before its first use.
-    YoungAccount,
-    /// Opened through an education, research or startup programme.
-    ProgramSignup,
-    /// Identity or organisation verification not passed.
-    Unverified,
-    /// Linked to other accounts by rare shared keys.
-    LinkedAccounts,
-    /// The linked accounts were opened in one burst.
-    SignupWave,
-    /// The linked accounts send prompts cut from the same templates.
-    SharedTemplate,
-    /// Volume spread evenly across the linked accounts.
-    LoadBalanced,
-    /// The linked accounts are active on nearly every day they exist, together.
-    CoordinatedActivity,
-    /// The linked accounts moved to a new model together.
-    SynchronisedModelMove,
-    /// Accounts that share no key behave and ask far more alike than the population's
-    /// accounts do with one another.
-    AlikeAccounts,
-    /// Most of the accounts were opened shortly before their first use: opened for the
-    /// job, not customers of long standing.
-    NewAccounts,
-    /// The account shares keys with a campaign already blocked.
-    LinkedToBlockedCampaign,
-    /// The account's first exchanges carry a partner's indicators of a campaign (two kinds
-    /// or more: its card, addresses, templates...).
-    PartnerIntel,
+/// How far a signal reads: one account's own traffic and facts (as well as a cluster's
+/// merged ones), or how a cluster's accounts relate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reads {
+    Account,
+    Cluster,
 }
 
-/// How many signals there are.
-pub const SIGNALS: usize = 24;
-
-impl Signal {
-    /// Every signal, in a fixed order.
-    pub const ALL: [Signal; SIGNALS] = [
-        Signal::ReasoningAsks,
-        Signal::GradingAsks,
-        Signal::CapabilityFocus,
-        Signal::TemplateReuse,
-        Signal::SingleTurn,
-        Signal::NoSleep,
-        Signal::RegularCadence,
-        Signal::HeavyRequests,
-        Signal::ConstantTemperature,
-        Signal::LongOutputs,
-        Signal::EarlyModelMove,
-        Signal::YoungAccount,
-        Signal::ProgramSignup,
-        Signal::Unverified,
-        Signal::LinkedAccounts,
-        Signal::SignupWave,
-        Signal::SharedTemplate,
-        Signal::LoadBalanced,
-        Signal::CoordinatedActivity,
-        Signal::SynchronisedModelMove,
-        Signal::AlikeAccounts,
-        Signal::NewAccounts,
-        Signal::LinkedToBlockedCampaign,
-        Signal::PartnerIntel,
-    ];
-
-    /// The name used in `accounts.csv`, reports and the configuration.
-    pub fn name(self) -> &'static str {
-        match self {
-            Signal::ReasoningAsks => "reasoning_asks",
-            Signal::GradingAsks => "grading_asks",
-            Signal::CapabilityFocus => "capability_focus",
-            Signal::TemplateReuse => "template_reuse",
-            Signal::SingleTurn => "single_turn",
-            Signal::NoSleep => "no_sleep",
-            Signal::RegularCadence => "regular_cadence",
-            Signal::HeavyRequests => "heavy_requests",
-            Signal::ConstantTemperature => "constant_temperature",
-            Signal::LongOutputs => "long_outputs",
-            Signal::EarlyModelMove => "early_model_move",
-            Signal::YoungAccount => "young_account",
-            Signal::ProgramSignup => "program_signup",
-            Signal::Unverified => "unverified",
-            Signal::LinkedAccounts => "linked_accounts",
-            Signal::SignupWave => "signup_wave",
-            Signal::SharedTemplate => "shared_template",
-            Signal::LoadBalanced => "load_balanced",
-            Signal::CoordinatedActivity => "coordinated_activity",
-            Signal::SynchronisedModelMove => "synchronised_model_move",
-            Signal::AlikeAccounts => "alike_accounts",
-            Signal::NewAccounts => "new_accounts",
-            Signal::LinkedToBlockedCampaign => "linked_to_blocked_campaign",
-            Signal::PartnerIntel => "partner_intel",
+/// The table of signals: per row, its doc, its variant, its name (in `accounts.csv`,
+/// reports and `[detect.weights]`), its default weight, how far it reads and what it
+/// says of the value it measured. A new signal is one row here and the place where it
+/// fires.
+macro_rules! signals {
+    ($(
+        $(#[doc = $doc:expr])*
+        $variant:ident $name:ident: $weight:expr, $reads:ident, |$value:ident| $says:expr;
+    )*) => {
+        /// A named piece of evidence.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Signal {
+            $($(#[doc = $doc])* $variant,)*
         }
-    }
 
-    /// Whether the signal is read off one account's own traffic and facts (as well as off
-    /// a cluster's merged ones), rather than off how a cluster's accounts relate.
-    pub fn of_account(self) -> bool {
-        !matches!(
-            self,
-            Signal::LinkedAccounts
-                | Signal::SignupWave
-                | Signal::SharedTemplate
-                | Signal::LoadBalanced
-                | Signal::CoordinatedActivity
-                | Signal::SynchronisedModelMove
-                | Signal::AlikeAccounts
-                | Signal::NewAccounts
-                | Signal::LinkedToBlockedCampaign
-        )
-    }
+        /// How many signals there are.
+        pub const SIGNALS: usize = [$(Signal::$variant),*].len();
 
-    /// What the signal saw, in words, given the value it measured.
-    pub fn describe(self, value: f64) -> String {
-        let pct = |v: f64| format!("{:.0}%", v * 100.0);
-        match self {
-            Signal::ReasoningAsks => {
-                format!("{} of exchanges ask for written-out reasoning", pct(value))
+        impl Signal {
+            /// Every signal, in a fixed order.
+            pub const ALL: [Signal; SIGNALS] = [$(Signal::$variant),*];
+
+            /// The name used in `accounts.csv`, reports and the configuration.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Signal::$variant => stringify!($name),)*
+                }
             }
-            Signal::GradingAsks => format!("{} of exchanges ask the model to grade", pct(value)),
-            Signal::CapabilityFocus => {
-                format!("{} of exchanges target code, agents or maths", pct(value))
+
+            /// Whether the signal is read off one account's own traffic and facts (as
+            /// well as off a cluster's merged ones), rather than off how a cluster's
+            /// accounts relate.
+            pub fn of_account(self) -> bool {
+                match self {
+                    $(Signal::$variant => Reads::$reads == Reads::Account,)*
+                }
             }
-            Signal::TemplateReuse => format!(
-                "consecutive prompts are {} alike (template shingles)",
-                pct(value)
-            ),
-            Signal::SingleTurn => format!("{} of exchanges are one-shot", pct(value)),
-            Signal::NoSleep => format!(
-                "{} of exchanges fall in the quietest six hours of the day",
-                pct(value)
-            ),
-            Signal::RegularCadence => format!(
-                "intervals between requests vary by only {} of their mean",
-                pct(value)
-            ),
-            Signal::HeavyRequests => {
-                format!(
-                    "{} of requests ask for huge answers (max_tokens or extended thinking)",
-                    pct(value)
-                )
+
+            /// What the signal saw, in words, given the value it measured.
+            pub fn describe(self, value: f64) -> String {
+                match self {
+                    $(Signal::$variant => {
+                        let $value = value;
+                        $says
+                    })*
+                }
             }
-            Signal::ConstantTemperature => format!("one temperature ({value:.2}) on every request"),
-            Signal::LongOutputs => format!("answers are {value:.1}x as long as the prompts"),
-            Signal::EarlyModelMove => format!(
-                "{} of accounts moved to a new model within a day of its release",
-                pct(value)
-            ),
-            Signal::YoungAccount => format!(
-                "{} of accounts were first used within days of being opened",
-                pct(value)
-            ),
-            Signal::ProgramSignup => format!(
-                "{} of accounts opened through education, research or startup programmes",
-                pct(value)
-            ),
-            Signal::Unverified => format!("{} of accounts unverified", pct(value)),
-            Signal::LinkedAccounts => format!("{value:.0} accounts linked by shared keys"),
-            Signal::SignupWave => format!(
-                "{} of the linked accounts opened within one day",
-                pct(value)
-            ),
-            Signal::SharedTemplate => format!(
-                "{} of the linked accounts share prompt templates with the others",
-                pct(value)
-            ),
-            Signal::LoadBalanced => format!(
-                "volume per account varies by only {} across the linked accounts",
-                pct(value)
-            ),
-            Signal::CoordinatedActivity => format!(
-                "the linked accounts are active on {} of the days they exist",
-                pct(value)
-            ),
-            Signal::SynchronisedModelMove => format!(
-                "{} of the linked accounts moved to a new model within a day of its release",
-                pct(value)
-            ),
-            Signal::AlikeAccounts => format!(
-                "{value:.0} accounts behave and ask alike, far closer to one another than to the population's other accounts"
-            ),
-            Signal::NewAccounts => format!(
-                "{} of the accounts were opened shortly before their first use",
-                pct(value)
-            ),
-            Signal::LinkedToBlockedCampaign => {
-                format!("shares keys worth {value:.1} links with a blocked campaign")
-            }
-            Signal::PartnerIntel => format!(
-                "{} of accounts carry two or more kinds of a partner's indicators of a campaign",
-                pct(value)
-            ),
         }
-    }
+
+        /// The weight of each signal, named as in `accounts.csv`.
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(default, deny_unknown_fields)]
+        pub struct Weights {
+            $(
+                #[doc = concat!("Weight of `", stringify!($name), "`.")]
+                pub $name: f64,
+            )*
+        }
+
+        impl Default for Weights {
+            fn default() -> Self {
+                Self { $($name: $weight,)* }
+            }
+        }
+
+        impl Weights {
+            /// The weight of `signal`.
+            pub fn get(&self, signal: Signal) -> f64 {
+                match signal {
+                    $(Signal::$variant => self.$name,)*
+                }
+            }
+        }
+    };
+}
+
+/// A share as evidence words give it: whole percent.
+fn pct(v: f64) -> String {
+    format!("{:.0}%", v * 100.0)
+}
+
+signals! {
+    /// Requests ask the model to write out its reasoning (or turn extended thinking on).
+    ReasoningAsks reasoning_asks: 0.3, Account,
+        |value| format!("{} of exchanges ask for written-out reasoning", pct(value));
+    /// Requests use the model as a grader or reward model.
+    GradingAsks grading_asks: 0.3, Account,
+        |value| format!("{} of exchanges ask the model to grade", pct(value));
+    /// Requests concentrate on the capabilities campaigns target (code, agents, maths).
+    CapabilityFocus capability_focus: 0.1, Account,
+        |value| format!("{} of exchanges target code, agents or maths", pct(value));
+    /// Consecutive prompts are cut from one template.
+    TemplateReuse template_reuse: 0.15, Account,
+        |value| format!("consecutive prompts are {} alike (template shingles)", pct(value));
+    /// Nearly every exchange is a one-shot request, never a conversation.
+    SingleTurn single_turn: 0.1, Account,
+        |value| format!("{} of exchanges are one-shot", pct(value));
+    /// Activity goes on through every hour of the day: nobody sleeps.
+    NoSleep no_sleep: 0.3, Account,
+        |value| format!("{} of exchanges fall in the quietest six hours of the day", pct(value));
+    /// Requests come at machine-regular intervals.
+    RegularCadence regular_cadence: 0.15, Account,
+        |value| format!("intervals between requests vary by only {} of their mean", pct(value));
+    /// Nearly every request asks for a huge answer (`max_tokens` near the ceiling, or
+    /// extended thinking on).
+    HeavyRequests heavy_requests: 0.05, Account,
+        |value| format!(
+            "{} of requests ask for huge answers (max_tokens or extended thinking)",
+            pct(value)
+        );
+    /// The same sampling temperature on every request.
+    ConstantTemperature constant_temperature: 0.05, Account,
+        |value| format!("one temperature ({value:.2}) on every request");
+    /// Answers far longer than the questions, at volume.
+    LongOutputs long_outputs: 0.05, Account,
+        |value| format!("answers are {value:.1}x as long as the prompts");
+    /// Moved to a newly released model within a day of its release.
+    EarlyModelMove early_model_move: 0.1, Account,
+        |value| format!(
+            "{} of accounts moved to a new model within a day of its release",
+            pct(value)
+        );
+    /// The account was opened days or hours before its first use.
+    YoungAccount young_account: 0.1, Account,
+        |value| format!("{} of accounts were first used within days of being opened", pct(value));
+    /// Opened through an education, research or startup programme.
+    ProgramSignup program_signup: 0.05, Account,
+        |value| format!(
+            "{} of accounts opened through education, research or startup programmes",
+            pct(value)
+        );
+    /// Identity or organisation verification not passed.
+    Unverified unverified: 0.05, Account,
+        |value| format!("{} of accounts unverified", pct(value));
+    /// Linked to other accounts by rare shared keys.
+    LinkedAccounts linked_accounts: 0.1, Cluster,
+        |value| format!("{value:.0} accounts linked by shared keys");
+    /// The linked accounts were opened in one burst.
+    SignupWave signup_wave: 0.2, Cluster,
+        |value| format!("{} of the linked accounts opened within one day", pct(value));
+    /// The linked accounts send prompts cut from the same templates.
+    SharedTemplate shared_template: 0.3, Cluster,
+        |value| format!(
+            "{} of the linked accounts share prompt templates with the others",
+            pct(value)
+        );
+    /// Volume spread evenly across the linked accounts.
+    LoadBalanced load_balanced: 0.2, Cluster,
+        |value| format!(
+            "volume per account varies by only {} across the linked accounts",
+            pct(value)
+        );
+    /// The linked accounts are active on nearly every day they exist, together.
+    CoordinatedActivity coordinated_activity: 0.1, Cluster,
+        |value| format!("the linked accounts are active on {} of the days they exist", pct(value));
+    /// The linked accounts moved to a new model together.
+    SynchronisedModelMove synchronised_model_move: 0.2, Cluster,
+        |value| format!(
+            "{} of the linked accounts moved to a new model within a day of its release",
+            pct(value)
+        );
+    /// Accounts that share no key behave and ask far more alike than the population's
+    /// accounts do with one another.
+    AlikeAccounts alike_accounts: 0.3, Cluster,
+        |value| format!(
+            "{value:.0} accounts behave and ask alike, far closer to one another than to the population's other accounts"
+        );
+    /// Most of the accounts were opened shortly before their first use: opened for the
+    /// job, not customers of long standing.
+    NewAccounts new_accounts: 0.1, Cluster,
+        |value| format!(
+            "{} of the accounts were opened shortly before their first use",
+            pct(value)
+        );
+    /// The account shares keys with a campaign already blocked.
+    LinkedToBlockedCampaign linked_to_blocked_campaign: 1.0, Cluster,
+        |value| format!("shares keys worth {value:.1} links with a blocked campaign");
+    /// The account's first exchanges carry a partner's indicators of a campaign (two kinds
+    /// or more: its card, addresses, templates...).
+    PartnerIntel partner_intel: 0.6, Account,
+        |value| format!(
+            "{} of accounts carry two or more kinds of a partner's indicators of a campaign",
+            pct(value)
+        );
 }
 
 /// The signals that fired for one account or cluster: a weight and a measured value each.
