@@ -96,8 +96,6 @@ pub struct Engine {
     /// The groups of alike accounts last searched for, judged again in the rounds between
     /// two searches.
     alike: Vec<likeness::AlikeGroup>,
-    /// Whether this round searched for them.
-    searched: bool,
     /// The population's units the likeness search compares in, and the round they were
     /// read in.
     population: Option<(u64, likeness::Population)>,
@@ -207,7 +205,6 @@ impl Engine {
             campaigns: HashMap::default(),
             alike_roots: HashSet::default(),
             alike: Vec::new(),
-            searched: false,
             population: None,
             blocked_campaigns: HashMap::default(),
             with_blocks: HashSet::default(),
@@ -468,13 +465,13 @@ impl Engine {
     fn round(&mut self, ts: i64) {
         self.rounds += 1;
         let started = Instant::now();
-        let dirty = self.judge();
+        let (dirty, searched) = self.judge();
         let judged = Instant::now();
         // The round's links borrow the index: it is lent to them, and back after.
         let mut index = std::mem::take(&mut self.index);
         let mut links = index.link(&self.config);
         let linked = Instant::now();
-        let assessment = self.assess(&mut links);
+        let assessment = self.assess(&mut links, searched);
         let assessed = Instant::now();
         self.score(dirty, &assessment, ts);
         self.publish(&links, assessment);
@@ -489,8 +486,8 @@ impl Engine {
 
     /// Judges again each account read since the last round, on its own: its score,
     /// fingerprint and keys; and, every `every_rounds` rounds, searches the groups of
-    /// alike accounts. Returns the accounts judged.
-    fn judge(&mut self) -> Vec<u32> {
+    /// alike accounts. Returns the accounts judged, and whether it searched.
+    fn judge(&mut self) -> (Vec<u32>, bool) {
         let limits = &self.config.limits;
         let dirty = std::mem::take(&mut self.dirty);
         let mut keys = Vec::new();
@@ -512,22 +509,19 @@ impl Engine {
             keys.dedup();
             self.index.update(i, &keys, judged);
         }
-        self.searched = self.rounds % self.search_every() == 1 % self.search_every();
-        if self.searched {
+        let every = u64::from(self.config.likeness.every_rounds.max(1));
+        let searched = self.rounds % every == 1 % every;
+        if searched {
             self.alike = self.alike_groups();
         }
-        dirty
-    }
-
-    /// Rounds between two searches for alike accounts.
-    fn search_every(&self) -> u64 {
-        u64::from(self.config.likeness.every_rounds.max(1))
+        (dirty, searched)
     }
 
     /// Reads the evidence of every cluster of linked accounts and every group of alike
     /// accounts large enough to count, again where its members or their states changed,
-    /// and which accounts join which campaign's evidence.
-    fn assess(&mut self, links: &mut linker::Links) -> Assessment {
+    /// and which accounts join which campaign's evidence. Alike groups are as `searched`
+    /// this round, or kept from the last search.
+    fn assess(&mut self, links: &mut linker::Links, searched: bool) -> Assessment {
         let holders = campaign::template_holders(links);
         let min = (self.config.limits.min_cluster as usize).max(2);
         let mut out = Assessment::default();
@@ -583,8 +577,7 @@ impl Engine {
             alike_roots.insert(root);
             // Between two searches a group keeps its members: while none of them changed,
             // its evidence has not either.
-            let unchanged =
-                !self.searched && group.members.iter().all(|&m| !self.is_dirty[m as usize]);
+            let unchanged = !searched && group.members.iter().all(|&m| !self.is_dirty[m as usize]);
             let c = kept_or_assessed(
                 root,
                 &group.members,
