@@ -6,6 +6,7 @@ use foldhash::{HashMap, HashSet};
 use crate::account::AccountState;
 use crate::config::DetectConfig;
 use crate::keys::KeyKind;
+use crate::likeness::Population;
 use crate::linker::Links;
 use crate::profile::Profile;
 use crate::rates::SignalRates;
@@ -38,11 +39,9 @@ pub enum Route<'a> {
     /// Tied by rare keys they share; per cluster root, how many members hold a linking
     /// template or system prompt ([`template_holders`]).
     Keys(&'a HashMap<u32, u32>),
-    /// Grouped because they behave and ask alike ([`likeness`](crate::likeness)), in a
-    /// population where this share of accounts is new ([`Population::new_accounts`]).
-    ///
-    /// [`Population::new_accounts`]: crate::likeness::Population::new_accounts
-    Likeness(f64),
+    /// Grouped because they behave and ask alike ([`likeness`](crate::likeness)), judged
+    /// against the population they were compared in.
+    Likeness(&'a Population),
 }
 
 /// Reads the evidence of one cluster; `rates` says which signals each member fires on
@@ -83,12 +82,28 @@ pub fn assess(
         // job only when so many of its accounts are new that accounts drawn from the
         // population at random would seldom be.
         let new = f64::from(profile.new_accounts) / size;
-        if let Route::Likeness(base) = route
+        if let Route::Likeness(population) = route
             && new >= l.new_accounts_share
-            && at_least_by_chance(profile.new_accounts, members.len() as u32, base)
-                <= l.new_accounts_chance
+            && at_least_by_chance(
+                profile.new_accounts,
+                members.len() as u32,
+                population.new_accounts,
+            ) <= l.new_accounts_chance
         {
             findings.fire(Signal::NewAccounts, w.new_accounts, new);
+        }
+        // Accounts aged or bought beforehand do not look new, but they are put to work
+        // when the job starts: later than the population's accounts, and together.
+        if let Route::Likeness(population) = route {
+            let first_uses: Vec<i64> = profiles
+                .iter()
+                .filter_map(|p| p.span.map(|(first, _)| first))
+                .collect();
+            if let Some(late) = population.arrivals.late_start(&first_uses)
+                && late.chance <= l.late_start_chance
+            {
+                findings.fire(Signal::LateStart, w.late_start, late.lag);
+            }
         }
 
         // Accounts run by one operation work every day they exist; independent customers
@@ -221,8 +236,9 @@ fn at_least_by_chance(k: u32, n: u32, p: f64) -> f64 {
 }
 
 /// What a group of alike accounts shows, beyond its members' own signals, when it is an
-/// operation rather than customers alike: accounts opened for the job, or opened together.
-const OPERATION_TRAITS: [Signal; 2] = [Signal::NewAccounts, Signal::SignupWave];
+/// operation rather than customers alike: accounts opened for the job, opened together, or
+/// put to work together after the rest.
+const OPERATION_TRAITS: [Signal; 3] = [Signal::NewAccounts, Signal::SignupWave, Signal::LateStart];
 
 /// Per cluster root, how many members hold at least one linking template or system
 /// prompt key: accounts tied to the others by what they send, not only by where from.

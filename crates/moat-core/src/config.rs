@@ -108,6 +108,9 @@ pub struct Limits {
     /// ...and the largest chance that as many of as many accounts drawn from the
     /// population at random would be new.
     pub new_accounts_chance: f64,
+    /// The largest chance that accounts drawn from the population at random came into
+    /// use as much later than the population as a group's did (`late_start`).
+    pub late_start_chance: f64,
     /// Share of accounts that moved to a new model within a day of its release.
     pub model_move_share: f64,
     /// Share of unverified accounts (among those whose verification is known).
@@ -144,6 +147,7 @@ impl Default for Limits {
             new_account_days: 60.0,
             new_accounts_share: 0.5,
             new_accounts_chance: 0.001,
+            late_start_chance: 0.001,
             model_move_share: 0.3,
             unverified_share: 0.8,
             signup_wave_share: 0.5,

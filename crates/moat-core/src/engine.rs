@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::account::{AccountState, ModelNews};
+use crate::arrivals::Arrivals;
 use crate::blocklist::{Blocklist, ExchangeKeys};
 use crate::campaign::{self, Campaign};
 use crate::clock::{Placed, StreamClock};
@@ -525,10 +526,6 @@ impl Engine {
         let holders = campaign::template_holders(links);
         let min = (self.config.limits.min_cluster as usize).max(2);
         let mut out = Assessment::default();
-        let new_share = self
-            .population
-            .as_ref()
-            .map_or(0.0, |(_, p)| p.new_accounts);
         // The campaign rooted at `root` as the last round assessed it when `unchanged`,
         // else assessed again (and counted as reassessed).
         let (last, accounts, config, rates) =
@@ -565,7 +562,12 @@ impl Engine {
             .map(|(&i, &root)| (i, root))
             .collect();
         let mut alike_roots = HashSet::default();
-        for group in &self.alike {
+        // Alike groups are found only in the population's units.
+        let alike = match &self.population {
+            Some((_, population)) => self.alike.iter().map(|g| (g, population)).collect(),
+            None => Vec::new(),
+        };
+        for (group, population) in alike {
             let Some(root) = alike_root(
                 &self.accounts,
                 &self.alike_roots,
@@ -581,7 +583,7 @@ impl Engine {
             let c = kept_or_assessed(
                 root,
                 &group.members,
-                campaign::Route::Likeness(new_share),
+                campaign::Route::Likeness(population),
                 unchanged,
             );
             out.campaigns.insert(root, c);
@@ -739,15 +741,19 @@ impl Engine {
         let sample: Vec<likeness::Fingerprint> =
             sampled.iter().map(|&i| self.fingerprints[i]).collect();
         let (mut known, mut new) = (0u32, 0u32);
+        let mut first_uses = Vec::with_capacity(sampled.len());
         for &i in &sampled {
             let account = &self.accounts[i];
+            let profile = account.profile(&self.config.limits);
             if account.created_at().is_some() {
                 known += 1;
-                new += account.profile(&self.config.limits).new_accounts;
+                new += profile.new_accounts;
             }
+            first_uses.extend(profile.span.map(|(first, _)| first));
         }
         let new_accounts = f64::from(new) / f64::from(known.max(1));
-        likeness::Population::of(&sample, new_accounts, config)
+        let arrivals = Arrivals::new(first_uses);
+        likeness::Population::of(&sample, new_accounts, arrivals, config)
     }
 
     /// Ends the input: a last round at the last event time, then the verdicts and report.

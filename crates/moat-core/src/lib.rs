@@ -11,6 +11,7 @@
 //! is scored from its own [`signal`]s and its campaign's.
 
 pub mod account;
+pub mod arrivals;
 pub mod asks;
 pub mod blocklist;
 pub mod campaign;

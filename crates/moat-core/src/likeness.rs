@@ -13,6 +13,7 @@
 use foldhash::HashMap;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
+use crate::arrivals::Arrivals;
 use crate::config::LikenessConfig;
 use crate::content::TOPIC_BUCKETS;
 use crate::profile::Profile;
@@ -90,12 +91,19 @@ pub struct Population {
     /// The share of the sampled accounts (of those whose opening is known) opened shortly
     /// before their first use (`new_account_days`).
     pub new_accounts: f64,
+    /// When the sampled accounts came into use.
+    pub arrivals: Arrivals,
 }
 
 impl Population {
     /// Reads the population off `sample` (fingerprints of accounts judged so far), of which
-    /// a share `new_accounts` are new.
-    pub fn of(sample: &[Fingerprint], new_accounts: f64, config: &LikenessConfig) -> Option<Self> {
+    /// a share `new_accounts` are new, and which came into use at `arrivals`.
+    pub fn of(
+        sample: &[Fingerprint],
+        new_accounts: f64,
+        arrivals: Arrivals,
+        config: &LikenessConfig,
+    ) -> Option<Self> {
         if sample.len() < 50 {
             return None;
         }
@@ -126,6 +134,7 @@ impl Population {
             strangers: 0.0,
             cut: 0.0,
             new_accounts,
+            arrivals,
         };
         let m = sample.len();
         let mut distances: Vec<f32> = (0..m.min(2000))
@@ -640,7 +649,7 @@ mod tests {
         let config = config();
         // A population of strangers spread over every measure.
         let strangers: Vec<Fingerprint> = (0..2000).map(|i| noisy(&[0.5; DIMS], i, 1.0)).collect();
-        let population = Population::of(&strangers, 0.1, &config).unwrap();
+        let population = Population::of(&strangers, 0.1, Arrivals::default(), &config).unwrap();
         assert!(
             population.cut < population.strangers / 2.0,
             "{population:?}"
@@ -672,7 +681,7 @@ mod tests {
     fn accounts_spread_too_wide_to_be_alike_are_a_group_when_no_one_else_is_near_them() {
         let config = config();
         let strangers: Vec<Fingerprint> = (0..2000).map(|i| noisy(&[0.5; DIMS], i, 1.0)).collect();
-        let population = Population::of(&strangers, 0.1, &config).unwrap();
+        let population = Population::of(&strangers, 0.1, Arrivals::default(), &config).unwrap();
         let cut = population.cut;
         // Eight accounts, each `cut` times 1.13 from every other (too far to be alike),
         // once far from every stranger and once among them.
@@ -719,7 +728,7 @@ mod tests {
         let strangers: Vec<Fingerprint> = (0..2000)
             .map(|i| shares_at(noisy(&[0.5; DIMS], i, 1.0), 0.1, 0.3, 5_000 + i))
             .collect();
-        let population = Population::of(&strangers, 0.1, &config).unwrap();
+        let population = Population::of(&strangers, 0.1, Arrivals::default(), &config).unwrap();
         let candidate = |account: u32, f: &Fingerprint, exchanges: u32| Candidate {
             account,
             exchanges,

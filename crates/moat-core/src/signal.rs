@@ -191,6 +191,13 @@ signals! {
             "{} of the accounts were opened shortly before their first use",
             pct(value)
         );
+    /// The accounts came into use later than the population's accounts did, together:
+    /// put to work for a job, however long ago they were opened.
+    LateStart late_start: 0.1, Cluster,
+        |value| format!(
+            "the accounts came into use later than the population's: at one time {} more of all accounts than of these were in use",
+            pct(value)
+        );
     /// The account shares keys with a campaign already blocked.
     LinkedToBlockedCampaign linked_to_blocked_campaign: 1.0, Cluster,
         |value| format!("shares keys worth {value:.1} links with a blocked campaign");

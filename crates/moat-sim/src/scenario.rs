@@ -211,6 +211,10 @@ pub struct Evasion {
     pub varied_clients: bool,
     /// Sign accounts up spread over weeks before the campaign instead of in waves.
     pub slow_signups: bool,
+    /// Run the campaign through aged accounts (bought from their owners, or opened long
+    /// before): each opened as long before its use as customers' accounts are, up to about
+    /// two years.
+    pub aged_accounts: bool,
     /// No house wording at all: tasks written as people write theirs (or drawn from
     /// `--prompts`), asks composed afresh per request from an open vocabulary (some in other
     /// languages, some in the system prompt), a system prompt of each account's own.
@@ -241,6 +245,10 @@ pub const BUILT_IN: &[(&str, &str)] = &[
     ("covert-150k", include_str!("../scenarios/covert-150k.toml")),
     ("covert-3m", include_str!("../scenarios/covert-3m.toml")),
     ("covert-29m", include_str!("../scenarios/covert-29m.toml")),
+    (
+        "covert-aged-3m",
+        include_str!("../scenarios/covert-aged-3m.toml"),
+    ),
 ];
 
 /// Why a scenario could not be had.

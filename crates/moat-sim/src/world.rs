@@ -48,6 +48,7 @@ pub(crate) struct CampaignState {
     pub unique_ips: bool,
     pub varied_clients: bool,
     pub slow_signups: bool,
+    pub aged_accounts: bool,
     pub channels: Vec<String>,
     pub waves: Vec<i64>,
     pub edu_domains: Vec<String>,
@@ -129,7 +130,9 @@ impl World {
     ) -> Identity {
         let account_id = self.new_account_id();
         let state = &self.campaigns[c];
-        let created_at = if generation > 0 {
+        let created_at = if state.aged_accounts {
+            now.min(state.start) - rng.random_range(0..700 * DAY)
+        } else if generation > 0 {
             if state.slow_signups {
                 now - rng.random_range(DAY..20 * DAY)
             } else {
@@ -696,6 +699,7 @@ fn add_campaign(
         unique_ips: spec.evasion.unique_ips,
         varied_clients: spec.evasion.varied_clients,
         slow_signups: spec.evasion.slow_signups,
+        aged_accounts: spec.evasion.aged_accounts,
         channels: spec.signup_channels.clone(),
         waves,
         edu_domains,

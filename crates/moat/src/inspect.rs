@@ -92,7 +92,7 @@ fn needs(signal: Signal) -> &'static [&'static str] {
             PROMPT,
         ],
         Signal::SharedTemplate => &[PROMPT, "request.system"],
-        Signal::AlikeAccounts => &[],
+        Signal::AlikeAccounts | Signal::LateStart => &[],
     }
 }
 

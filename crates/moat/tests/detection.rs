@@ -112,6 +112,19 @@ fn covert_campaigns_are_found_by_likeness_alone() {
     }
 }
 
+/// A covert campaign run through aged accounts (opened as long before their use as
+/// customers' are) does not look opened for the job; its accounts are still found as put
+/// to work together (`late_start`). About 25 accounts at this scale: 74–83 % of them were
+/// blocked on the held-out seeds when the floor was set, none before `late_start`.
+#[test]
+fn covert_campaigns_through_aged_accounts_are_found() {
+    for seed in HELD_OUT_SEEDS {
+        for result in evaluate(&["covert-aged-3m"], seed, &[]) {
+            check_campaign(&result, 0.6, 0.7);
+        }
+    }
+}
+
 /// The floor the covert campaign (about 210 accounts at scale 0.002) must clear on held-out seeds:
 /// below what was measured there when it was set (see docs/signals.md), so that a change
 /// that loses the likeness route fails.
