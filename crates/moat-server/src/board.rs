@@ -43,6 +43,7 @@ pub struct Board {
     blocked: ArcSwap<BlockedCampaigns>,
     overrides: DashMap<String, Override>,
     ready: AtomicBool,
+    decisions_ready: AtomicBool,
     exchanges: AtomicU64,
     /// Exchanges read at the stream's time because they lay too far ahead of it.
     clamped: AtomicU64,
@@ -65,6 +66,7 @@ impl Board {
             blocked: ArcSwap::default(),
             overrides: DashMap::new(),
             ready: AtomicBool::new(false),
+            decisions_ready: AtomicBool::new(false),
             exchanges: AtomicU64::new(0),
             clamped: AtomicU64::new(0),
             campaigns: AtomicU64::new(0),
@@ -130,6 +132,16 @@ impl Board {
             return None;
         }
         self.override_of(&format!("{kind}:{id}"))
+    }
+
+    /// Marks the stored verdicts and manual decisions published: decisions are right.
+    pub fn set_decisions_ready(&self) {
+        self.decisions_ready.store(true, Ordering::Release);
+    }
+
+    /// Whether decisions are taken on the stored verdicts and manual decisions.
+    pub fn decisions_ready(&self) -> bool {
+        self.decisions_ready.load(Ordering::Acquire)
     }
 
     /// Marks the engine caught up with the store.

@@ -57,18 +57,35 @@ pub struct AppState {
 
 type Shared = Arc<AppState>;
 
-/// An error answer: a status and a JSON body.
+/// An error answer: a status and a JSON body, and when to try again if it is worth it.
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
     body: serde_json::Value,
+    retry_after: Option<u64>,
 }
+
+/// Seconds a caller is told to wait while the engine replays the store.
+const REPLAY_RETRY_SECONDS: u64 = 5;
 
 impl ApiError {
     pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Self {
             status,
             body: json!({ "error": message.into() }),
+            retry_after: None,
+        }
+    }
+
+    /// The engine is still replaying the store: nothing is taken in or changed until it
+    /// is done, so a caller's retry is never applied twice.
+    pub(crate) fn replaying() -> Self {
+        Self {
+            retry_after: Some(REPLAY_RETRY_SECONDS),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "replaying the store; try again shortly",
+            )
         }
     }
 
@@ -103,7 +120,12 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(self.body)).into_response()
+        let mut r = (self.status, Json(self.body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+        }
+        r
     }
 }
 
@@ -168,6 +190,7 @@ pub fn router(state: Shared) -> Router {
             get(|| async { Json(json!({ "status": "ok" })) }),
         )
         .route("/readyz", get(ready))
+        .route("/readyz/decisions", get(ready_for_decisions))
         .route("/metrics", get(metrics))
         .merge(decisions)
         .merge(ingest)
@@ -311,11 +334,26 @@ async fn require_checker(
     }
 }
 
+/// Fully ready: the engine has replayed the store and takes in new records.
 async fn ready(State(s): State<Shared>) -> Response {
     if s.board.is_ready() {
         Json(json!({ "status": "ready", "exchanges": s.board.exchanges() })).into_response()
     } else {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "replaying the store").into_response()
+        ApiError::replaying().into_response()
+    }
+}
+
+/// Ready for decisions: the stored verdicts and manual decisions are published, which
+/// comes before the replay of the records.
+async fn ready_for_decisions(State(s): State<Shared>) -> Response {
+    if s.board.decisions_ready() {
+        Json(json!({ "status": "ready", "replayed": s.board.is_ready() })).into_response()
+    } else {
+        ApiError {
+            retry_after: Some(1),
+            ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "opening the store")
+        }
+        .into_response()
     }
 }
 
@@ -345,6 +383,9 @@ pub(crate) async fn ask<T>(
     s: &AppState,
     command: impl FnOnce(oneshot::Sender<T>) -> Command,
 ) -> Result<T, ApiError> {
+    if !s.board.is_ready() {
+        return Err(ApiError::replaying());
+    }
     let (tx, rx) = oneshot::channel();
     s.engine
         .send(command(tx))
@@ -374,6 +415,9 @@ async fn ingest(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Ingested>, ApiError> {
     let Query(query) = query?;
+    if !s.board.is_ready() {
+        return Err(ApiError::replaying());
+    }
     let format = match query.format.as_deref() {
         None => Format::Auto,
         Some("parquet") => {
@@ -501,6 +545,7 @@ async fn decode(s: &AppState, body: Bytes, format: Format) -> Result<Vec<StoredR
             ),
             "rejects": listed,
         }),
+        retry_after: None,
     })
 }
 
@@ -545,6 +590,7 @@ fn refuse_future(s: &AppState, records: Vec<StoredRecord>) -> Result<Vec<StoredR
             ),
             "rejects": listed,
         }),
+        retry_after: None,
     })
 }
 

@@ -116,6 +116,7 @@ impl Live {
         for (target, decision) in store.overrides()? {
             board.set_override(&target, Some(decision));
         }
+        board.set_decisions_ready();
         let mut engine = Engine::new(config).with_story();
         if let Some(intel) = intel {
             engine = engine.with_intel(intel);

@@ -39,6 +39,23 @@ impl Running {
         tweak: impl FnOnce(&mut ServeConfig),
         intel: Option<Box<dyn PartnerIntel>>,
     ) -> Self {
+        let running = Self::start_unready(dir, tweak, intel).await;
+        for _ in 0..600 {
+            let r = running.get("/readyz", None).await;
+            if r.0 == 200 {
+                return running;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the server never became ready");
+    }
+
+    /// Starts the server without waiting for it to replay its store.
+    async fn start_unready(
+        dir: &Path,
+        tweak: impl FnOnce(&mut ServeConfig),
+        intel: Option<Box<dyn PartnerIntel>>,
+    ) -> Self {
         let mut config = ServeConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             grpc_listen: Some("127.0.0.1:0".parse().unwrap()),
@@ -57,21 +74,13 @@ impl Running {
         let done = tokio::spawn(server.run_until(async move {
             let _ = stopped.await;
         }));
-        let running = Self {
+        Self {
             base,
             grpc,
             stop,
             done,
             http: reqwest::Client::new(),
-        };
-        for _ in 0..600 {
-            let r = running.get("/readyz", None).await;
-            if r.0 == 200 {
-                return running;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        panic!("the server never became ready");
     }
 
     async fn stop(self) {
@@ -991,5 +1000,83 @@ async fn token_guessing_is_braked_per_address_and_metrics_stay_near() {
     let (status, answer) = server.get("/metrics", None).await;
     assert_eq!(status, 403, "{answer}");
     assert!(answer["error"].as_str().unwrap().contains("metrics_from"));
+    server.stop().await;
+}
+
+/// While a restarted server replays its store, decisions are served (and say so on
+/// `/readyz/decisions`), while ingest and admin calls are answered at once with 503 and
+/// `Retry-After`, and nothing they sent is applied later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replaying_server_says_when_to_come_back_and_applies_nothing_late() {
+    let dir = tempfile::tempdir().unwrap();
+    let (exchanges, truth) = traffic();
+    let server = Running::start(dir.path(), |_| {}).await;
+    // Enough history that its replay takes a while.
+    for _ in 0..4 {
+        server.ingest(&exchanges).await;
+    }
+    let stored = server.get("/readyz", None).await.1["exchanges"].clone();
+    let customer = truth
+        .iter()
+        .find(|t| t.label == "benign")
+        .unwrap()
+        .account_id
+        .clone();
+    let decided = server.check(json!({"account_id": customer})).await;
+    server.stop().await;
+
+    let server = Running::start_unready(dir.path(), |_| {}, None).await;
+    let mut decisions_first = false;
+    for _ in 0..600 {
+        let (status, body) = server.get("/readyz/decisions", None).await;
+        if status == 200 {
+            decisions_first = body["replayed"] == false;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let (status, _) = server.get("/readyz", None).await;
+    assert!(
+        decisions_first && status == 503,
+        "the replay ended before it could be watched: make the stored history longer"
+    );
+    let mut body = Vec::new();
+    serde_json::to_writer(&mut body, &exchanges[0]).unwrap();
+    let r = server
+        .http
+        .post(format!("{}/v1/exchanges", server.base))
+        .bearer_auth(INGEST)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    assert_eq!(r.headers()["retry-after"], "5");
+    let answer: Value = r.json().await.unwrap();
+    assert!(answer["error"].as_str().unwrap().contains("replaying"));
+    let (status, _) = server
+        .post(
+            &format!("/v1/admin/accounts/{customer}"),
+            Some(ADMIN),
+            json!({"action": "block", "reason": "r", "actor": "tests"})
+                .to_string()
+                .into_bytes(),
+        )
+        .await;
+    assert_eq!(status, 503);
+    // Decisions are served meanwhile, on the stored verdicts.
+    assert_eq!(server.check(json!({"account_id": customer})).await, decided);
+
+    for _ in 0..600 {
+        if server.get("/readyz", None).await.0 == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Nothing refused during the replay was applied after it.
+    assert_eq!(server.get("/readyz", None).await.1["exchanges"], stored);
+    assert_eq!(server.check(json!({"account_id": customer})).await, decided);
+    let (_, audit) = server.get("/v1/admin/audit", Some(ADMIN)).await;
+    assert_eq!(audit.as_array().map(Vec::len), Some(0));
     server.stop().await;
 }
