@@ -28,7 +28,7 @@ use crate::dashboard::{self, Sessions};
 use crate::decide::{CheckRequest, Decider};
 use crate::guardrail;
 use crate::listen::BodyLimit;
-use crate::live::Command;
+use crate::live::{Command, Ingested};
 use crate::metrics::Metrics;
 use crate::store::{AuditEntry, Override, OverrideAction, StoredExchange, StoredRecord};
 
@@ -395,9 +395,34 @@ pub(crate) async fn ask<T>(
 }
 
 #[derive(Serialize)]
-struct Ingested {
+struct IngestAnswer {
     ingested: usize,
     exchanges: u64,
+    /// Present (and true) when an ingest with the same idempotency key was stored
+    /// already: the records were not taken in again.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    duplicate: bool,
+}
+
+/// The longest idempotency key taken.
+const MAX_IDEMPOTENCY_KEY: usize = 200;
+
+/// The caller's `Idempotency-Key`, if any: at most 200 visible ASCII characters.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let bytes = value.as_bytes();
+    if bytes.is_empty()
+        || bytes.len() > MAX_IDEMPOTENCY_KEY
+        || !bytes.iter().all(|b| b.is_ascii_graphic())
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"),
+        ));
+    }
+    Ok(Some(String::from_utf8_lossy(bytes).into_owned()))
 }
 
 /// The query of an ingest: the format of the body, when it cannot be told from its first
@@ -412,12 +437,14 @@ struct IngestQuery {
 async fn ingest(
     State(s): State<Shared>,
     query: Result<Query<IngestQuery>, QueryRejection>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Ingested>, ApiError> {
+) -> Result<Json<IngestAnswer>, ApiError> {
     let Query(query) = query?;
     if !s.board.is_ready() {
         return Err(ApiError::replaying());
     }
+    let key = idempotency_key(&headers)?;
     let format = match query.format.as_deref() {
         None => Format::Auto,
         Some("parquet") => {
@@ -442,10 +469,11 @@ async fn ingest(
         ));
     }
     let ingested = records.len();
-    let exchanges = commit(&s, records).await?;
-    Ok(Json(Ingested {
+    let done = commit(&s, records, key).await?;
+    Ok(Json(IngestAnswer {
         ingested,
-        exchanges,
+        exchanges: done.exchanges,
+        duplicate: done.duplicate,
     }))
 }
 
@@ -467,9 +495,10 @@ async fn otlp_traces(
             "OTLP/HTTP is accepted JSON-encoded (application/json): set encoding: json",
         ));
     }
+    let key = idempotency_key(&headers)?;
     let records = decode(&s, body?, Format::Otlp).await?;
     if !records.is_empty() {
-        commit(&s, records).await?;
+        commit(&s, records, key).await?;
     }
     Ok(Json(json!({})))
 }
@@ -594,15 +623,27 @@ fn refuse_future(s: &AppState, records: Vec<StoredRecord>) -> Result<Vec<StoredR
     })
 }
 
-/// Hands records to the engine thread and waits until they are durable; returns how
-/// many exchanges the engine has read.
-async fn commit(s: &AppState, records: Vec<StoredRecord>) -> Result<u64, ApiError> {
+/// Hands records to the engine thread and waits until they are durable (or found to be a
+/// retry of an ingest stored under the same idempotency `key`).
+async fn commit(
+    s: &AppState,
+    records: Vec<StoredRecord>,
+    key: Option<String>,
+) -> Result<Ingested, ApiError> {
     let ingested = records.len() as u64;
-    let exchanges = ask(s, |reply| Command::Ingest { records, reply })
-        .await?
-        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e))?;
-    s.metrics.ingest(ingested, 0);
-    Ok(exchanges)
+    let done = ask(s, |reply| Command::Ingest {
+        records,
+        key,
+        reply,
+    })
+    .await?
+    .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e))?;
+    if done.duplicate {
+        s.metrics.duplicate();
+    } else {
+        s.metrics.ingest(ingested, 0);
+    }
+    Ok(done)
 }
 
 async fn check(

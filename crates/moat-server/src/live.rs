@@ -4,7 +4,7 @@
 //! [`Board`]. Queries and admin actions go through it too, so they see what was
 //! acknowledged before them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,9 +16,25 @@ use tokio::sync::{mpsc, oneshot};
 use crate::board::{BlockedCampaigns, Board, Counts};
 use crate::store::{AuditEntry, Override, Store, StoreError, StoredRecord};
 
-/// Where the answer to an ingest goes: how many exchanges the engine has read once the
-/// records are in, or why they are not.
-pub type IngestReply = oneshot::Sender<Result<u64, String>>;
+/// Where the answer to an ingest goes: what became of it, or why its records are not in.
+pub type IngestReply = oneshot::Sender<Result<Ingested, String>>;
+
+/// What became of an ingest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ingested {
+    /// How many exchanges the engine has read once the records are in.
+    pub exchanges: u64,
+    /// Whether an ingest with the same idempotency key was already stored, so that these
+    /// records were not taken in again.
+    pub duplicate: bool,
+}
+
+/// An ingest waiting for the next commit.
+struct Pending {
+    records: Vec<StoredRecord>,
+    key: Option<String>,
+    reply: IngestReply,
+}
 
 /// What the engine thread is asked to do.
 #[allow(clippy::large_enum_variant)] // commands are moved once, through a channel
@@ -27,6 +43,8 @@ pub enum Command {
     Ingest {
         /// The records, in order.
         records: Vec<StoredRecord>,
+        /// The caller's idempotency key: a retry with the same key is not taken in twice.
+        key: Option<String>,
         /// Where the answer goes.
         reply: IngestReply,
     },
@@ -147,7 +165,15 @@ impl Live {
             let mut next = Some(first);
             while let Some(command) = next.take() {
                 match command {
-                    Command::Ingest { records, reply } => pending.push((records, reply)),
+                    Command::Ingest {
+                        records,
+                        key,
+                        reply,
+                    } => pending.push(Pending {
+                        records,
+                        key,
+                        reply,
+                    }),
                     other => {
                         self.ingest(&mut pending);
                         self.answer(other);
@@ -159,39 +185,72 @@ impl Live {
         }
     }
 
-    /// Applies and commits every waiting batch in one transaction, then answers them.
-    fn ingest(&mut self, pending: &mut Vec<(Vec<StoredRecord>, IngestReply)>) {
+    /// Applies and commits every waiting batch in one transaction, then answers them; a
+    /// batch whose idempotency key is stored already (or came earlier in the same group)
+    /// is answered as a duplicate and not applied.
+    fn ingest(&mut self, pending: &mut Vec<Pending>) {
         if pending.is_empty() {
             return;
         }
-        for (records, _) in pending.iter() {
-            for record in records {
+        match self.commit(pending) {
+            Ok(duplicates) => {
+                let exchanges = self.engine.exchanges();
+                for (p, duplicate) in pending.drain(..).zip(duplicates) {
+                    let _ = p.reply.send(Ok(Ingested {
+                        exchanges,
+                        duplicate,
+                    }));
+                }
+            }
+            Err(e) => {
+                // The engine may hold records the store does not: the only way back to a
+                // state the store can reproduce is to stop, and replay on the next start.
+                tracing::error!("cannot commit to the store, stopping: {e}");
+                for p in pending.drain(..) {
+                    let _ = p.reply.send(Err(e.clone()));
+                }
+                std::process::exit(70);
+            }
+        }
+    }
+
+    /// Applies the waiting batches that are not duplicates and commits them; per batch,
+    /// whether it was a duplicate.
+    fn commit(&mut self, pending: &[Pending]) -> Result<Vec<bool>, String> {
+        let mut keys: HashSet<&str> = HashSet::new();
+        let mut duplicates = Vec::with_capacity(pending.len());
+        for p in pending {
+            let duplicate = match p.key.as_deref() {
+                Some(key) => {
+                    self.store.ingested(key).map_err(|e| e.to_string())? || !keys.insert(key)
+                }
+                None => false,
+            };
+            duplicates.push(duplicate);
+        }
+        let fresh: Vec<&Pending> = pending
+            .iter()
+            .zip(&duplicates)
+            .filter(|(_, duplicate)| !**duplicate)
+            .map(|(p, _)| p)
+            .collect();
+        if fresh.is_empty() {
+            return Ok(duplicates);
+        }
+        for p in &fresh {
+            for record in &p.records {
                 apply(&mut self.engine, record);
             }
         }
         let verdicts = self.engine.take_changes();
-        let records: Vec<&StoredRecord> = pending.iter().flat_map(|(r, _)| r).collect();
-        let result = self
-            .store
-            .append(&records, &verdicts)
-            .map(|()| self.engine.exchanges())
-            .map_err(|e| e.to_string());
-        match &result {
-            Ok(_) => {
-                self.board.publish(verdicts);
-                self.publish_round();
-            }
-            // The engine holds records the store does not: the only way back to a state
-            // the store can reproduce is to stop, and replay on the next start.
-            Err(e) => tracing::error!("cannot commit to the store, stopping: {e}"),
-        }
-        let failed = result.is_err();
-        for (_, reply) in pending.drain(..) {
-            let _ = reply.send(result.clone());
-        }
-        if failed {
-            std::process::exit(70);
-        }
+        let records: Vec<&StoredRecord> = fresh.iter().flat_map(|p| &p.records).collect();
+        let keys: Vec<&str> = fresh.iter().filter_map(|p| p.key.as_deref()).collect();
+        self.store
+            .append(&records, &keys, &verdicts)
+            .map_err(|e| e.to_string())?;
+        self.board.publish(verdicts);
+        self.publish_round();
+        Ok(duplicates)
     }
 
     /// After a round: the blocked campaigns' keys, and the counts.

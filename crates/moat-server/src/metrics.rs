@@ -38,6 +38,7 @@ pub struct Metrics {
     ingested: Counter,
     rejected: Counter,
     future: Counter,
+    duplicates: Counter,
     too_large: Counter,
     slow_bodies: Counter,
     auth_failures: Counter,
@@ -62,6 +63,7 @@ impl Default for Metrics {
         let ingested = Counter::default();
         let rejected = Counter::default();
         let future = Counter::default();
+        let duplicates = Counter::default();
         let too_large = Counter::default();
         let slow_bodies = Counter::default();
         let auth_failures = Counter::default();
@@ -91,6 +93,11 @@ impl Default for Metrics {
             "future_records",
             "Records rejected at ingest for timestamps ahead of the server's clock",
             future.clone(),
+        );
+        registry.register(
+            "duplicate_ingests",
+            "Ingests not taken in again: their Idempotency-Key was stored already",
+            duplicates.clone(),
         );
         registry.register(
             "too_large_bodies",
@@ -140,6 +147,7 @@ impl Default for Metrics {
             ingested,
             rejected,
             future,
+            duplicates,
             too_large,
             slow_bodies,
             auth_failures,
@@ -188,6 +196,11 @@ impl Metrics {
     /// Counts an HTTP connection opened (`+1`) or closed (`-1`).
     pub fn connection(&self, change: i64) {
         self.connections.inc_by(change);
+    }
+
+    /// Counts an ingest not taken in again for its stored idempotency key.
+    pub fn duplicate(&self) {
+        self.duplicates.inc();
     }
 
     /// Counts records refused for timestamps ahead of the server's clock.

@@ -16,6 +16,14 @@ const BATCHES: TableDefinition<u64, &[u8]> = TableDefinition::new("batches");
 const VERDICTS: TableDefinition<&str, &[u8]> = TableDefinition::new("verdicts");
 const OVERRIDES: TableDefinition<&str, &[u8]> = TableDefinition::new("overrides");
 const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
+/// The idempotency keys of the last ingests, each with its place in `INGEST_ORDER`...
+const INGEST_KEYS: TableDefinition<&str, u64> = TableDefinition::new("ingest_keys");
+/// ...and in the order they came, so that the oldest are forgotten first.
+const INGEST_ORDER: TableDefinition<u64, &str> = TableDefinition::new("ingest_order");
+
+/// How many ingests' idempotency keys the store remembers: a retry of any of the last so
+/// many batches is recognised.
+pub const KEPT_INGEST_KEYS: u64 = 100_000;
 
 /// What the store failed at.
 #[derive(Debug, thiserror::Error)]
@@ -118,6 +126,7 @@ pub struct Store {
     db: Database,
     next_batch: u64,
     next_audit: u64,
+    next_key: u64,
 }
 
 impl Store {
@@ -155,16 +164,23 @@ impl Store {
             txn.open_table(VERDICTS)?;
             txn.open_table(OVERRIDES)?;
             txn.open_table(AUDIT)?;
+            txn.open_table(INGEST_KEYS)?;
+            txn.open_table(INGEST_ORDER)?;
         }
         txn.commit()?;
         let read = db.begin_read()?;
         let next_batch = read.open_table(BATCHES)?.len()?;
         let next_audit = read.open_table(AUDIT)?.len()?;
+        let next_key = match read.open_table(INGEST_ORDER)?.last()? {
+            Some((seq, _)) => seq.value() + 1,
+            None => 0,
+        };
         drop(read);
         Ok(Self {
             db,
             next_batch,
             next_audit,
+            next_key,
         })
     }
 
@@ -192,10 +208,19 @@ impl Store {
         Ok(())
     }
 
-    /// Durably appends `records` and writes `verdicts`, in one transaction.
+    /// Whether an ingest with the idempotency key `key` is stored.
+    pub fn ingested(&self, key: &str) -> Result<bool, StoreError> {
+        let read = self.db.begin_read()?;
+        Ok(read.open_table(INGEST_KEYS)?.get(key)?.is_some())
+    }
+
+    /// Durably appends `records` and writes `verdicts`, with the idempotency `keys` of the
+    /// ingests they came in (forgetting the oldest past [`KEPT_INGEST_KEYS`]), in one
+    /// transaction: a key is stored exactly when its records are.
     pub fn append(
         &mut self,
         records: &[&StoredRecord],
+        keys: &[&str],
         verdicts: &[AccountVerdict],
     ) -> Result<(), StoreError> {
         let mut lines = Vec::with_capacity(records.len() * 512);
@@ -214,9 +239,22 @@ impl Store {
                 let bytes = serde_json::to_vec(v).expect("verdicts serialise");
                 table.insert(v.account_id.as_str(), bytes.as_slice())?;
             }
+            let mut known = txn.open_table(INGEST_KEYS)?;
+            let mut order = txn.open_table(INGEST_ORDER)?;
+            for (seq, key) in (self.next_key..).zip(keys) {
+                known.insert(*key, seq)?;
+                order.insert(seq, *key)?;
+            }
+            while order.len()? > KEPT_INGEST_KEYS {
+                let Some((_, oldest)) = order.pop_first()? else {
+                    break;
+                };
+                known.remove(oldest.value())?;
+            }
         }
         txn.commit()?;
         self.next_batch += 1;
+        self.next_key += keys.len() as u64;
         Ok(())
     }
 
@@ -333,7 +371,9 @@ mod tests {
         {
             let mut store = Store::open(dir.path()).unwrap();
             for i in 0..200 {
-                store.append(&[&record(&format!("a{i}"))], &[]).unwrap();
+                store
+                    .append(&[&record(&format!("a{i}"))], &[], &[])
+                    .unwrap();
             }
         }
         let path = dir.path().join("moat.redb");
@@ -358,5 +398,44 @@ mod tests {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod ingest_keys {
+    use super::*;
+
+    fn record(id: &str) -> StoredRecord {
+        StoredRecord::Account(AccountRecord {
+            account_id: id.into(),
+            account: Default::default(),
+        })
+    }
+
+    #[test]
+    fn keys_are_kept_with_their_records_across_a_restart_and_the_oldest_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut store = Store::open(dir.path()).unwrap();
+            store.append(&[&record("a")], &["k1"], &[]).unwrap();
+            store.append(&[&record("b")], &[], &[]).unwrap();
+            assert!(store.ingested("k1").unwrap());
+            assert!(!store.ingested("k2").unwrap());
+        }
+        let mut store = Store::open(dir.path()).unwrap();
+        assert!(store.ingested("k1").unwrap());
+        let keys: Vec<String> = (0..KEPT_INGEST_KEYS).map(|i| format!("n{i}")).collect();
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        store.append(&[&record("c")], &keys, &[]).unwrap();
+        assert!(
+            !store.ingested("k1").unwrap(),
+            "the oldest key is forgotten"
+        );
+        assert!(store.ingested("n0").unwrap());
+        assert!(
+            store
+                .ingested(&format!("n{}", KEPT_INGEST_KEYS - 1))
+                .unwrap()
+        );
     }
 }

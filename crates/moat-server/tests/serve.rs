@@ -1080,3 +1080,71 @@ async fn a_replaying_server_says_when_to_come_back_and_applies_nothing_late() {
     assert_eq!(audit.as_array().map(Vec::len), Some(0));
     server.stop().await;
 }
+
+/// A logger that retries a batch it sent with an `Idempotency-Key` (its answer lost, or a
+/// 5xx before it) never has it taken in twice, across a restart too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ingest_retried_with_its_idempotency_key_is_taken_in_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (exchanges, _) = traffic();
+    let mut batch = Vec::new();
+    for e in &exchanges[..100] {
+        serde_json::to_writer(&mut batch, e).unwrap();
+        batch.push(b'\n');
+    }
+    let send = |server: &Running, key: Option<&str>| {
+        let mut r = server
+            .http
+            .post(format!("{}/v1/exchanges", server.base))
+            .bearer_auth(INGEST)
+            .body(batch.clone());
+        if let Some(key) = key {
+            r = r.header("idempotency-key", key);
+        }
+        async move {
+            let r = r.send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let server = Running::start(dir.path(), |_| {}).await;
+    let (status, first) = send(&server, Some("logger-7/batch-1")).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["exchanges"], 100);
+    assert!(first.get("duplicate").is_none(), "{first}");
+    let (status, again) = send(&server, Some("logger-7/batch-1")).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["duplicate"], true);
+    assert_eq!(again["exchanges"], 100);
+    // Without a key, or with another, a batch is taken in as it comes.
+    assert_eq!(send(&server, None).await.1["exchanges"], 200);
+    assert_eq!(
+        send(&server, Some("logger-7/batch-2")).await.1["exchanges"],
+        300
+    );
+    for bad in ["", "with space", &"k".repeat(201)] {
+        let (status, answer) = send(&server, Some(bad)).await;
+        assert_eq!(status, 400, "{bad:?}: {answer}");
+        assert!(
+            answer["error"]
+                .as_str()
+                .unwrap()
+                .contains("Idempotency-Key")
+        );
+    }
+    let (_, metrics) = server.get("/metrics", None).await;
+    assert!(
+        metrics
+            .as_str()
+            .unwrap()
+            .contains("moat_duplicate_ingests_total 1"),
+        "{metrics}"
+    );
+    server.stop().await;
+
+    let server = Running::start(dir.path(), |_| {}).await;
+    let (status, after) = send(&server, Some("logger-7/batch-1")).await;
+    assert_eq!(status, 200, "{after}");
+    assert_eq!(after["duplicate"], true);
+    assert_eq!(server.get("/readyz", None).await.1["exchanges"], 300);
+    server.stop().await;
+}
