@@ -195,8 +195,8 @@ signals! {
     /// put to work for a job, however long ago they were opened.
     LateStart late_start: 0.1, Cluster,
         |value| format!(
-            "the accounts came into use later than the population's: at one time {} more of all accounts than of these were in use",
-            pct(value)
+            "the accounts came into use together, later than the population's: at one point the share of them in use trailed all accounts' by {:.0} points",
+            value * 100.0
         );
     /// The account shares keys with a campaign already blocked.
     LinkedToBlockedCampaign linked_to_blocked_campaign: 1.0, Cluster,

@@ -249,6 +249,10 @@ pub const BUILT_IN: &[(&str, &str)] = &[
         "covert-aged-3m",
         include_str!("../scenarios/covert-aged-3m.toml"),
     ),
+    (
+        "covert-standing-3m",
+        include_str!("../scenarios/covert-standing-3m.toml"),
+    ),
 ];
 
 /// Why a scenario could not be had.
