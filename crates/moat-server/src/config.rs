@@ -1,10 +1,12 @@
 //! The `[serve]` section of moat.toml: where the service listens, who may call it, where
 //! it keeps its state, and how decisions are taken.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use serde::Deserialize;
+use subtle::ConstantTimeEq;
 
 /// The whole `[serve]` section. Every key has a default except the tokens, which must be
 /// set here or in the environment (`MOAT_INGEST_TOKEN`, `MOAT_ADMIN_TOKEN`).
@@ -20,8 +22,12 @@ pub struct ServeConfig {
     pub data_dir: PathBuf,
     /// Bearer token for ingest (`/v1/exchanges`). The admin token is accepted too.
     pub ingest_token: Option<String>,
-    /// Bearer token for queries and admin actions, and the dashboard's sign-in.
+    /// Bearer token for queries and admin actions, and the dashboard's sign-in; actions
+    /// taken with it are logged as operator `admin`.
     pub admin_token: Option<String>,
+    /// Operators by name, each with a token of their own that has the admin token's
+    /// rights: the audit log names who authenticated for each action.
+    pub operators: BTreeMap<String, String>,
     /// Networks allowed to ask for decisions (`/v1/check`, the guardrail API, ext_authz);
     /// empty: any address.
     pub check_from: Vec<IpNet>,
@@ -79,6 +85,7 @@ impl Default for ServeConfig {
             data_dir: PathBuf::from("moat-data"),
             ingest_token: None,
             admin_token: None,
+            operators: BTreeMap::new(),
             check_from: Vec::new(),
             guardrail_token: None,
             metrics_from: vec![
@@ -132,12 +139,21 @@ impl ServeConfig {
                 ));
             }
         }
-        let tokens = [
-            ("ingest_token", &self.ingest_token),
-            ("admin_token", &self.admin_token),
-            ("guardrail_token", &self.guardrail_token),
+        for name in self.operators.keys() {
+            check_operator_name(name)?;
+        }
+        let operators: Vec<(String, Option<String>)> = self
+            .operators
+            .iter()
+            .map(|(name, token)| (format!("operators.{name}"), Some(token.clone())))
+            .collect();
+        let mut tokens = vec![
+            ("ingest_token".to_owned(), self.ingest_token.clone()),
+            ("admin_token".to_owned(), self.admin_token.clone()),
+            ("guardrail_token".to_owned(), self.guardrail_token.clone()),
         ];
-        for (i, &(name, token)) in tokens.iter().enumerate() {
+        tokens.extend(operators);
+        for (i, (name, token)) in tokens.iter().enumerate() {
             let Some(token) = token else { continue };
             check_token(name, token)?;
             if let Some((other, _)) = tokens[..i]
@@ -145,7 +161,7 @@ impl ServeConfig {
                 .find(|(_, t)| t.as_deref() == Some(token.as_str()))
             {
                 return Err(format!(
-                    "serve.{name} is the same as serve.{other}: each right needs its own token"
+                    "serve.{name} is the same as serve.{other}: each right and each operator needs its own token"
                 ));
             }
         }
@@ -192,6 +208,37 @@ const MIN_TOKEN_CHARS: usize = 16;
 const MIN_TOKEN_DISTINCT: usize = 8;
 
 /// Refuses a token that is too short or too plain to be a secret.
+impl ServeConfig {
+    /// The operator whose token `given` is (the admin token is operator `admin`), compared
+    /// in constant time with every token.
+    pub fn operator_for(&self, given: &[u8]) -> Option<&str> {
+        let mut found = None;
+        let admin = self.admin_token.as_deref().map(|t| ("admin", t));
+        let named = self.operators.iter().map(|(n, t)| (n.as_str(), t.as_str()));
+        for (name, token) in admin.into_iter().chain(named) {
+            if bool::from(given.ct_eq(token.as_bytes())) {
+                found = Some(name);
+            }
+        }
+        found
+    }
+}
+
+/// An operator's name, as the audit log shows it: 1 to 64 letters, digits, `.`, `_`, `-`
+/// or `@`, and not `admin` (the admin token's own name).
+fn check_operator_name(name: &str) -> Result<(), String> {
+    let fits = (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-@".contains(&b));
+    if !fits || name == "admin" {
+        return Err(format!(
+            "serve.operators: {name:?} is not an operator's name (1 to 64 letters, digits,              '.', '_', '-' or '@'; `admin` is the admin token's)"
+        ));
+    }
+    Ok(())
+}
+
 fn check_token(name: &str, token: &str) -> Result<(), String> {
     let mut distinct: Vec<char> = token.chars().collect();
     if distinct.len() < MIN_TOKEN_CHARS {
@@ -474,5 +521,34 @@ mod tests {
             ..bare
         };
         assert!(ok.resolve().is_ok());
+    }
+
+    #[test]
+    fn operators_need_names_and_tokens_of_their_own() {
+        let base = || ServeConfig {
+            ingest_token: Some("0123456789abcdef-i".into()),
+            admin_token: Some("0123456789abcdef-a".into()),
+            ..ServeConfig::default()
+        };
+        let with = |name: &str, token: &str| {
+            let mut c = base();
+            c.operators.insert(name.into(), token.into());
+            c.resolve()
+        };
+        let c = with("jo.smith@trust", "0123456789abcdef-jo").unwrap();
+        assert_eq!(
+            c.operator_for(b"0123456789abcdef-jo"),
+            Some("jo.smith@trust")
+        );
+        assert_eq!(c.operator_for(b"0123456789abcdef-a"), Some("admin"));
+        assert_eq!(c.operator_for(b"0123456789abcdef-i"), None);
+        assert_eq!(c.operator_for(b""), None);
+        for bad in ["admin", "", "jo smith", "jo\n"] {
+            let e = with(bad, "0123456789abcdef-jo").unwrap_err();
+            assert!(e.contains("operator's name"), "{bad:?}: {e}");
+        }
+        let e = with("jo", "0123456789abcdef-a").unwrap_err();
+        assert!(e.contains("own token"), "{e}");
+        assert!(with("jo", "short").is_err());
     }
 }

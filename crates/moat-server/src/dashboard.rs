@@ -15,7 +15,6 @@ use axum::routing::{get, post};
 use dashmap::DashMap;
 use moat_report::ReportData;
 use serde::Deserialize;
-use subtle::ConstantTimeEq;
 
 use crate::http::{ApiError, AppState, ask, too_many_failures};
 use crate::live::{Command, View};
@@ -25,25 +24,34 @@ pub const COOKIE: &str = "moat_session";
 /// How long a session lasts.
 const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 3600);
 
-/// Open dashboard sessions: random ids, each with its expiry. Kept in memory: a restart
-/// signs everyone out.
+/// Open dashboard sessions: random ids, each with its expiry and the operator who signed
+/// in. Kept in memory: a restart signs everyone out.
 #[derive(Default)]
-pub struct Sessions(DashMap<String, Instant>);
+pub struct Sessions(DashMap<String, (Instant, Arc<str>)>);
 
 impl Sessions {
-    fn open(&self) -> String {
+    fn open(&self, operator: &str) -> String {
         let bytes: [u8; 32] = rand::random();
         let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        self.0.retain(|_, expires| *expires > Instant::now());
-        self.0.insert(id.clone(), Instant::now() + SESSION_LIFETIME);
+        self.0.retain(|_, (expires, _)| *expires > Instant::now());
+        self.0.insert(
+            id.clone(),
+            (Instant::now() + SESSION_LIFETIME, Arc::from(operator)),
+        );
         id
+    }
+
+    /// The operator whose live session cookie the request carries, if any.
+    pub fn operator(&self, headers: &HeaderMap) -> Option<Arc<str>> {
+        let id = session_id(headers)?;
+        let session = self.0.get(id)?;
+        let (expires, operator) = session.value();
+        (*expires > Instant::now()).then(|| operator.clone())
     }
 
     /// Whether the request carries a live session cookie.
     pub fn admits(&self, headers: &HeaderMap) -> bool {
-        session_id(headers)
-            .and_then(|id| self.0.get(id).map(|expires| *expires > Instant::now()))
-            .unwrap_or(false)
+        self.operator(headers).is_some()
     }
 
     fn close(&self, headers: &HeaderMap) {
@@ -168,10 +176,7 @@ async fn sign_in(
     if let Some(retry_after) = s.failures.locked(peer.ip()) {
         return too_many_failures(retry_after);
     }
-    let expected = s.config.admin_token.as_deref().unwrap_or_default();
-    let matches =
-        !expected.is_empty() && bool::from(form.token.as_bytes().ct_eq(expected.as_bytes()));
-    if !matches {
+    let Some(operator) = s.config.operator_for(form.token.as_bytes()) else {
         s.failures.failed(peer.ip(), "/dashboard/sign-in");
         s.metrics.auth_failed();
         return (
@@ -179,12 +184,12 @@ async fn sign_in(
             Html(moat_report::sign_in_page(true)),
         )
             .into_response();
-    }
+    };
     // Behind a proxy that ends TLS, the browser must send the cookie back over TLS only.
     let secure = if over_tls(&headers) { "; Secure" } else { "" };
     let cookie = format!(
         "{COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
-        s.sessions.open(),
+        s.sessions.open(operator),
         SESSION_LIFETIME.as_secs()
     );
     ([(header::SET_COOKIE, cookie)], Redirect::to("/dashboard")).into_response()

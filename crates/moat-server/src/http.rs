@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use bytes::Bytes;
 use moat_core::{AccountVerdict, CampaignReport, Record, Report, analyse};
 use moat_io::{BodyLimits, Format, decode_body};
@@ -249,13 +249,14 @@ async fn authenticated(
     peer: SocketAddr,
     request: Request,
     next: Next,
-    admitted: impl FnOnce(&HeaderMap) -> bool,
+    admitted: impl FnOnce(&mut Request) -> bool,
     refused: fn() -> Response,
 ) -> Response {
+    let mut request = request;
     if let Some(retry_after) = s.failures.locked(peer.ip()) {
         return too_many_failures(retry_after);
     }
-    if admitted(request.headers()) {
+    if admitted(&mut request) {
         return next.run(request).await;
     }
     s.failures.failed(peer.ip(), request.uri().path());
@@ -263,30 +264,42 @@ async fn authenticated(
     refused()
 }
 
-/// The admin token as a bearer token, or a dashboard session.
+/// An operator's token (the admin token's or a named operator's) as a bearer token, or a
+/// dashboard session; the request carries the [`Operator`] who authenticated.
 async fn require_admin(
     State(s): State<Shared>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: Request,
     next: Next,
 ) -> Response {
-    let admitted = |headers: &HeaderMap| {
-        token_matches(bearer(headers), s.config.admin_token.as_ref()) || s.sessions.admits(headers)
+    let admitted = |request: &mut Request| {
+        let headers = request.headers();
+        let operator = bearer(headers)
+            .and_then(|given| s.config.operator_for(given))
+            .map(Arc::from)
+            .or_else(|| s.sessions.operator(headers));
+        match operator {
+            Some(name) => {
+                request.extensions_mut().insert(Operator(name));
+                true
+            }
+            None => false,
+        }
     };
     authenticated(&s, peer, request, next, admitted, unauthorized).await
 }
 
-/// The ingest token, or the admin token.
+/// The ingest token, or an operator's.
 async fn require_ingest(
     State(s): State<Shared>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: Request,
     next: Next,
 ) -> Response {
-    let admitted = |headers: &HeaderMap| {
-        let given = bearer(headers);
+    let admitted = |request: &mut Request| {
+        let given = bearer(request.headers());
         token_matches(given, s.config.ingest_token.as_ref())
-            || token_matches(given, s.config.admin_token.as_ref())
+            || given.is_some_and(|given| s.config.operator_for(given).is_some())
     };
     authenticated(&s, peer, request, next, admitted, unauthorized).await
 }
@@ -301,9 +314,9 @@ async fn require_guardrail(
     let Some(expected) = s.config.guardrail_token.as_ref() else {
         return next.run(request).await;
     };
-    let admitted = |headers: &HeaderMap| {
+    let admitted = |request: &mut Request| {
         token_matches(
-            headers.get("x-api-key").map(|v| v.as_bytes()),
+            request.headers().get("x-api-key").map(|v| v.as_bytes()),
             Some(expected),
         )
     };
@@ -764,6 +777,11 @@ async fn campaign(
     }))
 }
 
+/// The operator who authenticated an admin request: a named operator of
+/// `[serve.operators]`, or `admin` for the admin token.
+#[derive(Debug, Clone)]
+pub(crate) struct Operator(pub(crate) Arc<str>);
+
 /// An admin action.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -772,35 +790,39 @@ struct AdminAction {
     action: String,
     /// Why: required, it goes to the audit log.
     reason: String,
-    /// Who (default `admin`).
-    #[serde(default)]
-    actor: Option<String>,
+    /// A note of the caller's own, kept beside the operator who authenticated (a ticket,
+    /// the tool that sent it). `actor` is taken as a note too.
+    #[serde(default, alias = "actor")]
+    note: Option<String>,
 }
 
 async fn admin_account(
     State(s): State<Shared>,
+    Extension(operator): Extension<Operator>,
     Path(id): Path<String>,
     body: Result<Json<AdminAction>, JsonRejection>,
 ) -> Result<Json<AuditEntry>, ApiError> {
-    take_action(&s, format!("account:{id}"), body?.0).await
+    take_action(&s, &operator, format!("account:{id}"), body?.0).await
 }
 
 async fn admin_campaign(
     State(s): State<Shared>,
+    Extension(operator): Extension<Operator>,
     Path(id): Path<String>,
     body: Result<Json<AdminAction>, JsonRejection>,
 ) -> Result<Json<AuditEntry>, ApiError> {
-    take_action(&s, format!("campaign:{id}"), body?.0).await
+    take_action(&s, &operator, format!("campaign:{id}"), body?.0).await
 }
 
 /// The longest reason an admin action may give, in characters: it is kept in the audit
 /// log and shown with every decision on the account.
 const MAX_REASON_CHARS: usize = 1000;
-/// The longest actor an admin action may name, in characters.
-const MAX_ACTOR_CHARS: usize = 100;
+/// The longest note an admin action may carry, in characters.
+const MAX_NOTE_CHARS: usize = 100;
 
 async fn take_action(
     s: &AppState,
+    operator: &Operator,
     target: String,
     action: AdminAction,
 ) -> Result<Json<AuditEntry>, ApiError> {
@@ -811,13 +833,15 @@ async fn take_action(
             "reason is required: it goes to the audit log",
         ));
     }
-    let actor_chars = action.actor.as_ref().map_or(0, |a| a.chars().count());
-    if reason.chars().count() > MAX_REASON_CHARS || actor_chars > MAX_ACTOR_CHARS {
+    let note = action
+        .note
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty());
+    let note_chars = note.as_ref().map_or(0, |n| n.chars().count());
+    if reason.chars().count() > MAX_REASON_CHARS || note_chars > MAX_NOTE_CHARS {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            format!(
-                "reason may have at most {MAX_REASON_CHARS} characters, actor {MAX_ACTOR_CHARS}"
-            ),
+            format!("reason may have at most {MAX_REASON_CHARS} characters, note {MAX_NOTE_CHARS}"),
         ));
     }
     let kind = match action.action.as_str() {
@@ -831,7 +855,7 @@ async fn take_action(
             ));
         }
     };
-    let actor = action.actor.unwrap_or_else(|| "admin".into());
+    let actor = operator.0.to_string();
     let at = crate::wall_clock().to_string();
     let decision = kind.map(|action| Override {
         action,
@@ -843,6 +867,7 @@ async fn take_action(
         seq: 0,
         at,
         actor,
+        note,
         action: action.action,
         target: target.clone(),
         reason,

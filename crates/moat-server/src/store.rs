@@ -111,8 +111,11 @@ pub struct AuditEntry {
     pub seq: u64,
     /// When (RFC 3339, wall clock).
     pub at: String,
-    /// Who.
+    /// Who: the operator who authenticated (`admin` for the admin token).
     pub actor: String,
+    /// The caller's own note, if any (a ticket, the tool that sent it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     /// `block`, `allow` or `clear`.
     pub action: String,
     /// `account:<id>` or `campaign:<id>`.

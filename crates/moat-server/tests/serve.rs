@@ -423,7 +423,9 @@ async fn a_campaign_is_stopped_live_and_customers_pass() {
     let audit = audit.as_array().unwrap();
     assert_eq!(audit.len(), 2);
     assert_eq!(audit[0]["action"], "block");
-    assert_eq!(audit[0]["actor"], "tests");
+    // The actor is who authenticated; what the caller said of itself is a note.
+    assert_eq!(audit[0]["actor"], "admin");
+    assert_eq!(audit[0]["note"], "tests");
     assert_eq!(audit[1]["action"], "clear");
 
     // Metrics count what happened.
@@ -1146,5 +1148,45 @@ async fn an_ingest_retried_with_its_idempotency_key_is_taken_in_once() {
     assert_eq!(status, 200, "{after}");
     assert_eq!(after["duplicate"], true);
     assert_eq!(server.get("/readyz", None).await.1["exchanges"], 300);
+    server.stop().await;
+}
+
+/// Each operator signs admin actions with a token of their own, and the audit log names
+/// who authenticated, whatever the request says of itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_log_names_the_operator_who_authenticated() {
+    const JO: &str = "jo-token-for-tests-0123";
+    let dir = tempfile::tempdir().unwrap();
+    let server = Running::start(dir.path(), |c| {
+        c.operators.insert("jo".into(), JO.into());
+    })
+    .await;
+    let action = json!({"action": "block", "reason": "ring, ticket T-1", "actor": "someone-else"});
+    let (status, entry) = server
+        .post(
+            "/v1/admin/accounts/a1",
+            Some(JO),
+            action.to_string().into_bytes(),
+        )
+        .await;
+    assert_eq!(status, 200, "{entry}");
+    assert_eq!(entry["actor"], "jo");
+    assert_eq!(entry["note"], "someone-else");
+    let (status, audit) = server.get("/v1/admin/audit", Some(JO)).await;
+    assert_eq!(status, 200);
+    assert_eq!(audit[0]["actor"], "jo");
+    assert_eq!(
+        server.check(json!({"account_id": "a1"})).await["action"],
+        "block"
+    );
+    // A token that is no operator's is refused.
+    let (status, _) = server
+        .post(
+            "/v1/admin/accounts/a1",
+            Some("not-an-operator-token-000"),
+            action.to_string().into_bytes(),
+        )
+        .await;
+    assert_eq!(status, 401);
     server.stop().await;
 }

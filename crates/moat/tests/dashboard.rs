@@ -179,7 +179,9 @@ fn the_dashboard_follows_live_traffic_and_takes_admin_actions() {
     let last = audit.as_array().and_then(|e| e.last()).unwrap();
     assert_eq!(last["target"], format!("account:{account}"));
     assert_eq!(last["reason"], "known customer, ticket 4411");
-    assert_eq!(last["actor"], "dashboard");
+    // The operator who signed in, and the dashboard's note.
+    assert_eq!(last["actor"], "admin");
+    assert_eq!(last["note"], "dashboard");
 
     // A refresh of figures still current costs nothing; a bad query is a JSON 400.
     assert_eq!(

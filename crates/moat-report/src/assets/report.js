@@ -99,7 +99,7 @@
       method: 'POST',
       credentials: 'same-origin',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ action: action, reason: reason, actor: 'dashboard' })
+      body: JSON.stringify({ action: action, reason: reason, note: 'dashboard' })
     }).then(function (r) {
       return r.json().then(function (body) {
         if (r.ok) say(action + ': ' + id + ' — done', true);
