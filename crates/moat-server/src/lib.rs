@@ -97,13 +97,19 @@ impl Server {
         let board = Arc::new(Board::new());
         let (commands, receiver) = mpsc::channel(4096);
         let engine_board = board.clone();
+        let data_dir = config.data_dir.clone();
         let engine = std::thread::Builder::new()
             .name("moat-engine".into())
             .spawn(
                 move || match Live::start(detect, intel, store, engine_board) {
                     Ok(live) => live.run(receiver),
                     Err(e) => {
-                        tracing::error!("cannot replay the store: {e}");
+                        tracing::error!(
+                            "cannot replay the store: {e}; `moat store check {dir}` lists \
+                             what is damaged, `moat store salvage {dir} --out NEW_DIR` copies \
+                             the rest to a new store",
+                            dir = data_dir.display()
+                        );
                         std::process::exit(70);
                     }
                 },

@@ -4,13 +4,17 @@
 //! acknowledged; on start the engine replays the records and is where it was.
 //!
 //! Records are kept per commit, as one zstd-compressed block of JSON lines: a batch of
-//! exchanges without their text compresses about tenfold.
+//! exchanges without their text compresses about tenfold. Every stored value (a batch, a
+//! verdict, a manual decision, an audit line) begins with a checksum of the rest, so a
+//! damaged value is named and refused, never read as something else; [`Store::check`]
+//! finds every damaged value and [`Store::salvage`] copies the rest to a new store.
 
 use std::path::Path;
 
 use moat_core::{AccountRecord, AccountVerdict, ContentSignals, Exchange};
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
+use xxhash_rust::xxh3::xxh3_64;
 
 const BATCHES: TableDefinition<u64, &[u8]> = TableDefinition::new("batches");
 const VERDICTS: TableDefinition<&str, &[u8]> = TableDefinition::new("verdicts");
@@ -20,6 +24,11 @@ const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 const INGEST_KEYS: TableDefinition<&str, u64> = TableDefinition::new("ingest_keys");
 /// ...and in the order they came, so that the oldest are forgotten first.
 const INGEST_ORDER: TableDefinition<u64, &str> = TableDefinition::new("ingest_order");
+/// What the file holds: its format version, under `FORMAT_KEY`.
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const FORMAT_KEY: &str = "format";
+/// Values carry a checksum (format 2); a store without a format holds values without one.
+const FORMAT: u64 = 2;
 
 /// How many ingests' idempotency keys the store remembers: a retry of any of the last so
 /// many batches is recognised.
@@ -169,6 +178,23 @@ impl Store {
             txn.open_table(AUDIT)?;
             txn.open_table(INGEST_KEYS)?;
             txn.open_table(INGEST_ORDER)?;
+            let meta = txn.open_table(META)?;
+            let format = meta.get(FORMAT_KEY)?.map(|v| v.value());
+            match format {
+                Some(FORMAT) => {}
+                Some(newer) => {
+                    return Err(StoreError::Db(format!(
+                        "{} is in store format {newer}, newer than this moat reads ({FORMAT}): \
+                         run a newer moat",
+                        path.display()
+                    )));
+                }
+                None => {
+                    drop(meta);
+                    seal_values(&txn)?;
+                    txn.open_table(META)?.insert(FORMAT_KEY, FORMAT)?;
+                }
+            }
         }
         txn.commit()?;
         let read = db.begin_read()?;
@@ -197,11 +223,7 @@ impl Store {
         for item in table.iter()? {
             let (key, value) = item?;
             let key = key.value();
-            let lines = zstd::decode_all(value.value()).map_err(|e| StoreError::Damaged {
-                table: "batches",
-                key: key.to_string(),
-                reason: e.to_string(),
-            })?;
+            let lines = batch_lines(key, value.value())?;
             for line in lines.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
                 let record =
                     serde_json::from_slice(line).map_err(|e| damaged("batches", key, e))?;
@@ -236,11 +258,11 @@ impl Store {
         let txn = self.db.begin_write()?;
         {
             let mut table = txn.open_table(BATCHES)?;
-            table.insert(self.next_batch, block.as_slice())?;
+            table.insert(self.next_batch, sealed(&block).as_slice())?;
             let mut table = txn.open_table(VERDICTS)?;
             for v in verdicts {
                 let bytes = serde_json::to_vec(v).expect("verdicts serialise");
-                table.insert(v.account_id.as_str(), bytes.as_slice())?;
+                table.insert(v.account_id.as_str(), sealed(&bytes).as_slice())?;
             }
             let mut known = txn.open_table(INGEST_KEYS)?;
             let mut order = txn.open_table(INGEST_ORDER)?;
@@ -268,9 +290,9 @@ impl Store {
         let mut out = Vec::with_capacity(table.len()? as usize);
         for item in table.iter()? {
             let (key, value) = item?;
+            let payload = unsealed("verdicts", key.value(), value.value())?;
             out.push(
-                serde_json::from_slice(value.value())
-                    .map_err(|e| damaged("verdicts", key.value(), e))?,
+                serde_json::from_slice(payload).map_err(|e| damaged("verdicts", key.value(), e))?,
             );
         }
         Ok(out)
@@ -294,7 +316,7 @@ impl Store {
             match decision {
                 Some(d) => {
                     let bytes = serde_json::to_vec(d).expect("overrides serialise");
-                    table.insert(target, bytes.as_slice())?;
+                    table.insert(target, sealed(&bytes).as_slice())?;
                 }
                 None => {
                     table.remove(target)?;
@@ -302,7 +324,7 @@ impl Store {
             }
             let mut audit = txn.open_table(AUDIT)?;
             let bytes = serde_json::to_vec(&entry).expect("audit entries serialise");
-            audit.insert(entry.seq, bytes.as_slice())?;
+            audit.insert(entry.seq, sealed(&bytes).as_slice())?;
         }
         txn.commit()?;
         self.next_audit += 1;
@@ -316,7 +338,8 @@ impl Store {
         let mut out = Vec::new();
         for item in table.iter()? {
             let (key, value) = item?;
-            let decision = serde_json::from_slice(value.value())
+            let payload = unsealed("overrides", key.value(), value.value())?;
+            let decision = serde_json::from_slice(payload)
                 .map_err(|e| damaged("overrides", key.value(), e))?;
             out.push((key.value().to_owned(), decision));
         }
@@ -330,13 +353,251 @@ impl Store {
         let mut out = Vec::new();
         for item in table.range(from..)?.take(limit) {
             let (key, value) = item?;
+            let payload = unsealed("audit", key.value(), value.value())?;
             out.push(
-                serde_json::from_slice(value.value())
-                    .map_err(|e| damaged("audit", key.value(), e))?,
+                serde_json::from_slice(payload).map_err(|e| damaged("audit", key.value(), e))?,
             );
         }
         Ok(out)
     }
+}
+
+/// What [`Store::check`] found in one table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TableCheck {
+    /// The table.
+    pub table: &'static str,
+    /// Values read.
+    pub values: u64,
+    /// The keys of the damaged ones (the first hundred)...
+    pub damaged_keys: Vec<String>,
+    /// ...and how many there are.
+    pub damaged: u64,
+}
+
+/// What [`Store::salvage`] copied, per table: values kept and values left behind.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Salvaged {
+    /// The table.
+    pub table: &'static str,
+    /// Values copied to the new store.
+    pub kept: u64,
+    /// Damaged values left behind.
+    pub dropped: u64,
+}
+
+/// The tables whose values are checked, in the order they are read.
+const CHECKED: [&str; 4] = ["batches", "verdicts", "overrides", "audit"];
+
+/// How many damaged keys a check lists.
+const LISTED_DAMAGED: usize = 100;
+
+impl Store {
+    /// Reads every value of the store and says, per table, which are damaged (a checksum
+    /// that does not match, a batch that does not decompress, a value that does not parse).
+    pub fn check(&self) -> Result<Vec<TableCheck>, StoreError> {
+        let mut out: Vec<TableCheck> = CHECKED
+            .iter()
+            .map(|&table| TableCheck {
+                table,
+                ..TableCheck::default()
+            })
+            .collect();
+        self.each_value(|table, key, good| {
+            let c = out
+                .iter_mut()
+                .find(|c| c.table == table)
+                .expect("every table is listed");
+            c.values += 1;
+            if good.is_none() {
+                c.damaged += 1;
+                if c.damaged_keys.len() < LISTED_DAMAGED {
+                    c.damaged_keys.push(key);
+                }
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Copies every value that is not damaged to a new store in `dir` (which must not hold
+    /// one), batches in their order; the damaged ones are left behind.
+    pub fn salvage(&self, dir: &Path) -> Result<Vec<Salvaged>, StoreError> {
+        if dir.join("moat.redb").exists() {
+            return Err(StoreError::Db(format!(
+                "{} already holds a store: salvage into a new folder",
+                dir.display()
+            )));
+        }
+        let new = Store::open(dir)?;
+        let txn = new.db.begin_write()?;
+        let mut out: Vec<Salvaged> = CHECKED
+            .iter()
+            .map(|&table| Salvaged {
+                table,
+                ..Salvaged::default()
+            })
+            .collect();
+        let mut next_batch = 0u64;
+        {
+            let mut batches = txn.open_table(BATCHES)?;
+            let mut verdicts = txn.open_table(VERDICTS)?;
+            let mut overrides = txn.open_table(OVERRIDES)?;
+            let mut audit = txn.open_table(AUDIT)?;
+            self.each_value(|table, key, good| {
+                let s = out
+                    .iter_mut()
+                    .find(|s| s.table == table)
+                    .expect("every table is listed");
+                let Some(value) = good else {
+                    s.dropped += 1;
+                    return Ok(());
+                };
+                s.kept += 1;
+                match table {
+                    "batches" => {
+                        batches.insert(next_batch, value)?;
+                        next_batch += 1;
+                    }
+                    "verdicts" => {
+                        verdicts.insert(key.as_str(), value)?;
+                    }
+                    "overrides" => {
+                        overrides.insert(key.as_str(), value)?;
+                    }
+                    _ => {
+                        let seq: u64 = key.parse().expect("audit keys are numbers");
+                        audit.insert(seq, value)?;
+                    }
+                }
+                Ok(())
+            })?;
+            let read = self.db.begin_read()?;
+            let mut keys = txn.open_table(INGEST_KEYS)?;
+            let mut order = txn.open_table(INGEST_ORDER)?;
+            for item in read.open_table(INGEST_ORDER)?.iter()? {
+                let (seq, key) = item?;
+                keys.insert(key.value(), seq.value())?;
+                order.insert(seq.value(), key.value())?;
+            }
+        }
+        txn.commit()?;
+        drop(new);
+        Ok(out)
+    }
+
+    /// Calls `each` with every value of the batches, verdicts, overrides and audit tables
+    /// (table by table, in key order): its table, its key, and the value as stored when it
+    /// is whole, `None` when it is damaged.
+    fn each_value(
+        &self,
+        mut each: impl FnMut(&'static str, String, Option<&[u8]>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let read = self.db.begin_read()?;
+        for item in read.open_table(BATCHES)?.iter()? {
+            let (key, value) = item?;
+            let whole = batch_lines(key.value(), value.value()).is_ok_and(|lines| {
+                lines
+                    .split(|&b| b == b'\n')
+                    .filter(|l| !l.is_empty())
+                    .all(|l| serde_json::from_slice::<StoredRecord>(l).is_ok())
+            });
+            each(
+                "batches",
+                key.value().to_string(),
+                whole.then_some(value.value()),
+            )?;
+        }
+        for (name, table) in [("verdicts", VERDICTS), ("overrides", OVERRIDES)] {
+            for item in read.open_table(table)?.iter()? {
+                let (key, value) = item?;
+                let whole = unsealed(name, key.value(), value.value())
+                    .is_ok_and(|p| serde_json::from_slice::<serde_json::Value>(p).is_ok());
+                each(name, key.value().to_owned(), whole.then_some(value.value()))?;
+            }
+        }
+        for item in read.open_table(AUDIT)?.iter()? {
+            let (key, value) = item?;
+            let whole = unsealed("audit", key.value(), value.value())
+                .is_ok_and(|p| serde_json::from_slice::<AuditEntry>(p).is_ok());
+            each(
+                "audit",
+                key.value().to_string(),
+                whole.then_some(value.value()),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// `payload` behind its checksum, as it is stored.
+fn sealed(payload: &[u8]) -> Vec<u8> {
+    let mut value = Vec::with_capacity(8 + payload.len());
+    value.extend_from_slice(&xxh3_64(payload).to_le_bytes());
+    value.extend_from_slice(payload);
+    value
+}
+
+/// The payload of the value stored under `key` in `table`, if its checksum holds.
+fn unsealed<'v>(
+    table: &'static str,
+    key: impl ToString,
+    value: &'v [u8],
+) -> Result<&'v [u8], StoreError> {
+    value
+        .split_first_chunk::<8>()
+        .filter(|(sum, payload)| u64::from_le_bytes(**sum) == xxh3_64(payload))
+        .map(|(_, payload)| payload)
+        .ok_or_else(|| StoreError::Damaged {
+            table,
+            key: key.to_string(),
+            reason: "its checksum does not match".into(),
+        })
+}
+
+/// The JSON lines of the batch stored under `key`.
+fn batch_lines(key: u64, value: &[u8]) -> Result<Vec<u8>, StoreError> {
+    let block = unsealed("batches", key, value)?;
+    zstd::decode_all(block).map_err(|e| StoreError::Damaged {
+        table: "batches",
+        key: key.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// Puts a checksum before every value of a store written before values carried one, in
+/// the opening transaction. Batches are rewritten a thousand at a time, so that a large
+/// store never sits in memory whole.
+fn seal_values(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    for table in [BATCHES, AUDIT] {
+        let mut table = txn.open_table(table)?;
+        let mut from = 0u64;
+        loop {
+            let chunk: Vec<(u64, Vec<u8>)> = table
+                .range(from..)?
+                .take(1000)
+                .map(|item| item.map(|(k, v)| (k.value(), sealed(v.value()))))
+                .collect::<Result<_, _>>()?;
+            let Some(&(last, _)) = chunk.last() else {
+                break;
+            };
+            for (key, value) in chunk {
+                table.insert(key, value.as_slice())?;
+            }
+            from = last + 1;
+        }
+    }
+    for table in [VERDICTS, OVERRIDES] {
+        let mut table = txn.open_table(table)?;
+        let all: Vec<(String, Vec<u8>)> = table
+            .iter()?
+            .map(|item| item.map(|(k, v)| (k.value().to_owned(), sealed(v.value()))))
+            .collect::<Result<_, _>>()?;
+        for (key, value) in all {
+            table.insert(key.as_str(), value.as_slice())?;
+        }
+    }
+    Ok(())
 }
 
 fn damaged(table: &'static str, key: impl ToString, e: serde_json::Error) -> StoreError {
@@ -440,5 +701,147 @@ mod ingest_keys {
                 .ingested(&format!("n{}", KEPT_INGEST_KEYS - 1))
                 .unwrap()
         );
+    }
+}
+
+#[cfg(test)]
+mod damage {
+    use super::*;
+
+    fn record(id: &str) -> StoredRecord {
+        StoredRecord::Account(AccountRecord {
+            account_id: id.into(),
+            account: Default::default(),
+        })
+    }
+
+    fn entry(seq: u64) -> AuditEntry {
+        AuditEntry {
+            seq,
+            at: "2026-01-01T00:00:00Z".into(),
+            actor: "admin".into(),
+            note: None,
+            action: "clear".into(),
+            target: "account:a".into(),
+            reason: "r".into(),
+        }
+    }
+
+    /// Replaces the value of batch `key` with `change` applied to it, behind the store's
+    /// back.
+    fn tamper(dir: &Path, key: u64, change: impl Fn(&mut Vec<u8>)) {
+        let db = Database::create(dir.join("moat.redb")).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut table = txn.open_table(BATCHES).unwrap();
+            let mut value = table.get(key).unwrap().unwrap().value().to_vec();
+            change(&mut value);
+            table.insert(key, value.as_slice()).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+
+    fn replayed(store: &Store) -> Result<Vec<String>, StoreError> {
+        let mut ids = Vec::new();
+        store.replay(|r| {
+            if let StoredRecord::Account(a) = r {
+                ids.push(a.account_id.to_string());
+            }
+            Ok(())
+        })?;
+        Ok(ids)
+    }
+
+    #[test]
+    fn a_changed_value_is_named_checked_and_left_behind_by_salvage() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut store = Store::open(dir.path()).unwrap();
+            for i in 0..5 {
+                store
+                    .append(&[&record(&format!("a{i}"))], &[], &[])
+                    .unwrap();
+            }
+            store.set_override("account:a1", None, entry(0)).unwrap();
+        }
+        // One bit of batch 2's compressed block flipped: the checksum no longer holds.
+        tamper(dir.path(), 2, |v| {
+            let last = v.len() - 1;
+            v[last] ^= 0x10;
+        });
+        let store = Store::open(dir.path()).unwrap();
+        let e = replayed(&store).unwrap_err();
+        assert!(
+            e.to_string().contains("record 2 of batches") && e.to_string().contains("checksum"),
+            "{e}"
+        );
+        let check = store.check().unwrap();
+        let batches = check.iter().find(|c| c.table == "batches").unwrap();
+        assert_eq!((batches.values, batches.damaged), (5, 1));
+        assert_eq!(batches.damaged_keys, ["2"]);
+        assert!(
+            check
+                .iter()
+                .filter(|c| c.table != "batches")
+                .all(|c| c.damaged == 0)
+        );
+
+        let out = tempfile::tempdir().unwrap();
+        let new_dir = out.path().join("salvaged");
+        let salvaged = store.salvage(&new_dir).unwrap();
+        let batches = salvaged.iter().find(|s| s.table == "batches").unwrap();
+        assert_eq!((batches.kept, batches.dropped), (4, 1));
+        let new = Store::open(&new_dir).unwrap();
+        assert_eq!(replayed(&new).unwrap(), ["a0", "a1", "a3", "a4"]);
+        assert_eq!(new.audit(0, 10).unwrap(), [entry(0)]);
+        assert!(new.check().unwrap().iter().all(|c| c.damaged == 0));
+        // Never over a store that exists.
+        assert!(store.salvage(&new_dir).is_err());
+    }
+
+    #[test]
+    fn a_store_written_before_checksums_is_sealed_when_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = Database::create(dir.path().join("moat.redb")).unwrap();
+            let txn = db.begin_write().unwrap();
+            {
+                let mut batches = txn.open_table(BATCHES).unwrap();
+                for i in 0..3u64 {
+                    let line = serde_json::to_vec(&record(&format!("old{i}"))).unwrap();
+                    let block = zstd::bulk::compress(&line, 1).unwrap();
+                    batches.insert(i, block.as_slice()).unwrap();
+                }
+                let mut audit = txn.open_table(AUDIT).unwrap();
+                let bytes = serde_json::to_vec(&entry(0)).unwrap();
+                audit.insert(0, bytes.as_slice()).unwrap();
+            }
+            txn.commit().unwrap();
+        }
+        let mut store = Store::open(dir.path()).unwrap();
+        assert_eq!(replayed(&store).unwrap(), ["old0", "old1", "old2"]);
+        assert_eq!(store.audit(0, 10).unwrap(), [entry(0)]);
+        store.append(&[&record("new")], &[], &[]).unwrap();
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(replayed(&store).unwrap(), ["old0", "old1", "old2", "new"]);
+        assert!(store.check().unwrap().iter().all(|c| c.damaged == 0));
+    }
+
+    #[test]
+    fn a_store_of_a_newer_format_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Store::open(dir.path()).unwrap());
+        {
+            let db = Database::create(dir.path().join("moat.redb")).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.open_table(META)
+                .unwrap()
+                .insert(FORMAT_KEY, FORMAT + 1)
+                .unwrap();
+            txn.commit().unwrap();
+        }
+        let e = Store::open(dir.path()).err().unwrap();
+        assert!(e.to_string().contains("newer"), "{e}");
     }
 }

@@ -15,6 +15,7 @@ mod report;
 mod scan;
 mod serve;
 mod simulate;
+mod store;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -75,6 +76,9 @@ enum Command {
     /// challenge / block for each request (HTTP, Envoy ext_authz, LiteLLM guardrail),
     /// keep every acknowledged exchange and verdict in a crash-safe store.
     Serve(serve::Args),
+    /// Check the store of `moat serve` for damaged values, and salvage what is whole.
+    #[command(subcommand)]
+    Store(store::Command),
     /// Share what was found with other providers as STIX 2.1, without users' data.
     #[command(subcommand)]
     Intel(intel::Command),
@@ -112,6 +116,7 @@ fn main() -> ExitCode {
             Command::Eval(args) => eval::run(args, &config, out),
             Command::Simulate(args) => simulate::run(args, &config, out),
             Command::Serve(args) => serve::run(args, &config, out),
+            Command::Store(command) => store::run(command, out),
             Command::Intel(command) => intel::run(command, &config, out),
             Command::Bench(command) => bench::run(command, &config, out),
         }

@@ -512,3 +512,86 @@ fn a_port_in_use_is_said_once_without_colour_codes() {
     assert_eq!(stderr.matches("in use").count(), 1, "{stderr}");
     assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
 }
+
+/// `moat store check` lists a damaged value of a `moat serve` store (exit 1), and `moat
+/// store salvage` copies the rest to a new store that checks whole.
+#[test]
+fn a_damaged_store_is_checked_and_salvaged() {
+    use moat_core::AccountRecord;
+    use moat_server::store::{Store, StoredRecord};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    {
+        let mut store = Store::open(&data).unwrap();
+        for i in 0..4 {
+            let record = StoredRecord::Account(AccountRecord {
+                account_id: format!("a{i}").into(),
+                account: Default::default(),
+            });
+            store.append(&[&record], &[], &[]).unwrap();
+        }
+    }
+    let out = moat().args(["store", "check"]).arg(&data).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("the store is whole"));
+
+    // A byte of batch 1 changed behind the store's back.
+    {
+        use redb::ReadableTable;
+        let batches: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("batches");
+        let db = redb::Database::create(data.join("moat.redb")).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut table = txn.open_table(batches).unwrap();
+            let mut value = table.get(1).unwrap().unwrap().value().to_vec();
+            let middle = value.len() / 2;
+            value[middle] ^= 0x01;
+            table.insert(1, value.as_slice()).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let out = moat().args(["store", "check"]).arg(&data).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("damaged: batches 1"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = moat()
+        .args(["store", "check", "--json"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json[0]["table"], "batches");
+    assert_eq!(json[0]["damaged"], 1);
+
+    let salvaged = dir.path().join("salvaged");
+    let out = moat()
+        .args(["store", "salvage"])
+        .arg(&data)
+        .arg("--out")
+        .arg(&salvaged)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("3 kept, 1 damaged left behind"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = moat()
+        .args(["store", "check"])
+        .arg(&salvaged)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stdout));
+
+    let out = moat()
+        .args(["store", "check"])
+        .arg(dir.path().join("nothing"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("holds no store"));
+}
