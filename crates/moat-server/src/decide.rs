@@ -1,10 +1,17 @@
 //! Decisions: allow, throttle, challenge or block one request about to be sent, from the
 //! account's published verdict, its campaign's, the keys of blocked campaigns, manual
 //! decisions, and GCRA rate budgets per account and per campaign.
+//!
+//! Budgets are spent by the exchanges the gateway forwarded (ingested, with the ingest
+//! token), never by asking for a decision: whoever may ask about an account cannot spend
+//! its budget and have a customer throttled.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::time::Instant;
 
+use dashmap::DashMap;
+use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use moat_core::blocklist::ExchangeKeys;
 use moat_core::{
@@ -92,6 +99,10 @@ pub struct Decider {
     on_watch: Action,
     accounts: Option<DefaultKeyedRateLimiter<u64>>,
     campaigns: Option<DefaultKeyedRateLimiter<u64>>,
+    /// Accounts (by key) whose forwarded exchanges spent their budget, until when.
+    spent_accounts: DashMap<u64, Instant>,
+    /// Campaigns (by key) likewise.
+    spent_campaigns: DashMap<u64, Instant>,
     /// The key of references: from the admin token, so they stay the same across restarts
     /// and cannot be made by anyone without it.
     reference_key: u64,
@@ -119,6 +130,8 @@ impl Decider {
             on_watch: config.on_watch,
             accounts: limiter(account_per_minute, account_burst),
             campaigns: limiter(campaign_per_minute, campaign_burst),
+            spent_accounts: DashMap::new(),
+            spent_campaigns: DashMap::new(),
             reference_key: xxh3_64(config.admin_token.as_deref().unwrap_or_default().as_bytes()),
         }
     }
@@ -137,6 +150,44 @@ impl Decider {
             l.retain_recent();
             l.shrink_to_fit();
         }
+        let now = Instant::now();
+        for spent in [&self.spent_accounts, &self.spent_campaigns] {
+            spent.retain(|_, until| *until > now);
+        }
+    }
+
+    /// Spends the budgets of the account (and its campaign, if it has one) that made one
+    /// exchange the gateway forwarded; one spent is marked until it allows another.
+    pub fn spend(&self, account: &str) {
+        let spend = |limiter: &Option<DefaultKeyedRateLimiter<u64>>,
+                     spent: &DashMap<u64, Instant>,
+                     key: u64| {
+            if let Some(limiter) = limiter
+                && let Err(not_until) = limiter.check_key(&key)
+            {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                spent.insert(key, Instant::now() + wait);
+            }
+        };
+        spend(
+            &self.accounts,
+            &self.spent_accounts,
+            xxh3_64(account.as_bytes()),
+        );
+        if self.campaigns.is_some()
+            && let Some(campaign) = self.board.account(account).and_then(|p| p.campaign.clone())
+        {
+            spend(
+                &self.campaigns,
+                &self.spent_campaigns,
+                xxh3_64(campaign.as_bytes()),
+            );
+        }
+    }
+
+    /// Whether `key`'s budget is marked spent in `spent`.
+    fn is_spent(spent: &DashMap<u64, Instant>, key: u64) -> bool {
+        spent.get(&key).is_some_and(|until| *until > Instant::now())
     }
 
     /// Decides on one request.
@@ -189,13 +240,11 @@ impl Decider {
                 reference: reference.clone(),
             };
         }
-        if let Some(limiter) = &self.accounts
-            && limiter.check_key(&account_key).is_err()
-        {
+        if Self::is_spent(&self.spent_accounts, account_key) {
             return decision(Action::Throttle, vec!["account rate budget spent".into()]);
         }
-        if let (Some(limiter), Some(c)) = (&self.campaigns, &campaign)
-            && limiter.check_key(&xxh3_64(c.as_bytes())).is_err()
+        if let Some(c) = &campaign
+            && Self::is_spent(&self.spent_campaigns, xxh3_64(c.as_bytes()))
         {
             return decision(Action::Throttle, vec!["campaign rate budget spent".into()]);
         }

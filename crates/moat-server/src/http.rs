@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use bytes::Bytes;
-use moat_core::{AccountVerdict, CampaignReport, Record, Report, analyse};
+use moat_core::{AccountVerdict, CampaignReport, CompactString, Record, Report, analyse};
 use moat_io::{BodyLimits, Format, decode_body};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -644,6 +644,13 @@ async fn commit(
     key: Option<String>,
 ) -> Result<Ingested, ApiError> {
     let ingested = records.len() as u64;
+    let accounts: Vec<CompactString> = records
+        .iter()
+        .filter_map(|r| match r {
+            StoredRecord::Exchange(e) => Some(e.exchange.account_id.clone()),
+            StoredRecord::Account(_) => None,
+        })
+        .collect();
     let done = ask(s, |reply| Command::Ingest {
         records,
         key,
@@ -655,6 +662,9 @@ async fn commit(
         s.metrics.duplicate();
     } else {
         s.metrics.ingest(ingested, 0);
+        for account in &accounts {
+            s.decider.spend(account);
+        }
     }
     Ok(done)
 }
