@@ -48,6 +48,14 @@ pub fn run(args: Args, config: &Config, out: Output) -> anyhow::Result<ExitCode>
         eprintln!("moat: nothing written: the scan stopped before the end of its input");
         return Ok(ExitCode::from(1));
     }
+    if stats.exchanges == 0 {
+        eprintln!(
+            "moat: no exchange could be read from the inputs ({} record(s) rejected): nothing \
+             written; check the format (moat inspect tells it) or name it with --format",
+            stats.rejected
+        );
+        return Ok(ExitCode::from(1));
+    }
     let clamped = engine.clamped();
     if clamped > 0 {
         let lead = config.detect.clock.max_lead_minutes;

@@ -595,3 +595,29 @@ fn a_damaged_store_is_checked_and_salvaged() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("holds no store"));
 }
+
+/// A scan of inputs of which no exchange could be read (the wrong format, a binary file)
+/// says so and exits 1, writing nothing, instead of reporting an empty population.
+#[test]
+fn a_scan_that_reads_no_exchange_says_so_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(
+        dir.path(),
+        "logs.jsonl",
+        "{\"ts\":\"yesterday\",\"account_id\":\"a\"}\n",
+    );
+    let out_dir = dir.path().join("out");
+    let out = moat()
+        .args(["scan", "-q", "--out"])
+        .arg(&out_dir)
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("no exchange could be read"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!out_dir.join("accounts.csv").exists());
+}
