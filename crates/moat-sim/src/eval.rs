@@ -374,6 +374,14 @@ impl Evaluation {
             }
             let _ = writeln!(out, "{line}");
         }
+        if !self.campaigns.is_empty() {
+            let _ = writeln!(
+                out,
+                "  (50% at, 90% at: hours from a campaign's first exchange until half, and nine in ten, \
+                 of its accounts were blocked; median account blocked after: hours from each \
+                 account's own first exchange to its block, the median)"
+            );
+        }
         out
     }
 }

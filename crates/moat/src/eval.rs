@@ -158,6 +158,28 @@ fn from_files(
 ) -> anyhow::Result<Evaluation> {
     let rows = read_truth(truth)?;
     let verdicts = read_accounts_csv(&scan.join("accounts.csv")).map_err(anyhow::Error::msg)?;
+    let scanned: std::collections::HashSet<&str> =
+        verdicts.iter().map(|a| a.account_id.as_str()).collect();
+    let matched = rows
+        .iter()
+        .filter(|r| scanned.contains(r.account_id.as_str()))
+        .count();
+    anyhow::ensure!(
+        matched > 0,
+        "none of the {} accounts of {} is in {}: is it the scan of that simulation?",
+        rows.len(),
+        truth.display(),
+        scan.join("accounts.csv").display()
+    );
+    if matched < rows.len() {
+        tracing::info!(
+            "{} of the {} accounts of {} are not in the scan (accounts with no exchange are \
+             not listed); they count as allowed",
+            rows.len() - matched,
+            rows.len(),
+            truth.display()
+        );
+    }
     let mut scored: HashMap<String, Scored> = verdicts
         .into_iter()
         .map(|a| {

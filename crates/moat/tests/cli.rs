@@ -621,3 +621,39 @@ fn a_scan_that_reads_no_exchange_says_so_and_fails() {
     );
     assert!(!out_dir.join("accounts.csv").exists());
 }
+
+/// `moat eval` against a truth file that names none of the scan's accounts says so and
+/// fails, instead of measuring nothing as 0 of 0.
+#[test]
+fn eval_refuses_a_truth_file_of_another_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "logs.jsonl", &format!("{GOOD}\n{GOOD2}\n"));
+    let scan = dir.path().join("scan");
+    let out = moat()
+        .args(["scan", "-q", "--out"])
+        .arg(&scan)
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let truth = write(
+        dir.path(),
+        "truth.csv",
+        "account_id,label,group\nsomeone_else,hydra,x\n",
+    );
+    let out = moat()
+        .args(["eval", "--truth"])
+        .arg(&truth)
+        .arg("--scan")
+        .arg(&scan)
+        .arg("--events")
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("none of the 1 accounts"),
+        "{}",
+        text(&out.stderr)
+    );
+}
