@@ -4,7 +4,8 @@
 //! Reading: [`expand_inputs`] turns command-line paths, folders and globs into [`Source`]s;
 //! [`RecordStream`] reads them (compressed or not, in any [`Format`]) on background threads
 //! and yields their [`Record`](moat_core::Record)s in input order, each rejected record
-//! reported as a [`Reject`] with its file, line and reason.
+//! reported as a [`Reject`] with its file, line and reason; [`Inputs`] merges several
+//! inputs in event-time order ([`MergedStream`]).
 //!
 //! Writing: [`JsonLinesWriter`] writes exchange v1 JSON Lines; [`write_verdicts`] writes
 //! `accounts.csv` and `report.json`; [`stix`] builds STIX 2.1 bundles of what was found.
@@ -14,6 +15,7 @@ mod decode;
 mod exchanges;
 mod format;
 mod framing;
+mod merge;
 mod reject;
 mod source;
 mod split;
@@ -27,6 +29,7 @@ pub use decode::{
 pub use exchanges::JsonLinesWriter;
 pub use format::Format;
 pub use format::litellm::account_of as litellm_account;
+pub use merge::{Inputs, MergedStream};
 pub use reject::{DEFAULT_MAX_ERRORS, ErrorPolicy, Location, Reject};
 pub use source::{InputError, LOG_EXTENSIONS, Source, expand_inputs};
 pub use split::decode_bytes;

@@ -5,9 +5,24 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 use moat_core::Record;
-use moat_io::{Batch, ErrorPolicy, Format, ReadOptions, ReadStats, RecordStream, expand_inputs};
+use moat_io::{
+    Batch, ErrorPolicy, Format, Inputs, ReadOptions, ReadStats, RecordStream, expand_inputs,
+};
 
 use crate::config::Config;
+
+/// How the inputs are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reading {
+    /// Records, several inputs merged in event-time order.
+    Records,
+    /// Records prepared for the engine on the decoding threads, their text dropped there
+    /// (see [`moat_io::Batch::prepared`]), merged in event-time order.
+    Prepared,
+    /// Each input whole, one after the other, each batch saying which input it is of and
+    /// the format it was read as: for a census, where time order does not matter.
+    EachInput,
+}
 
 /// How the user asked to be spoken to.
 #[derive(Debug, Clone, Copy)]
@@ -91,7 +106,7 @@ impl InputArgs {
     }
 
     /// Reads every input, handing each record to `each`, printing each reject to standard
-    /// error as it comes (unless quiet). Returns what was read, and whether the error
+    /// error as it comes (unless quiet). Several inputs are merged in event-time order. Returns what was read, and whether the error
     /// policy stopped the reading.
     pub fn read(
         &self,
@@ -99,28 +114,30 @@ impl InputArgs {
         out: Output,
         mut each: impl FnMut(Record) -> anyhow::Result<()>,
     ) -> anyhow::Result<(ReadStats, Option<moat_io::ReadError>)> {
-        self.read_batches(config, out, false, |batch| {
+        self.read_batches(config, out, Reading::Records, |batch| {
             batch.records.drain(..).try_for_each(&mut each)
         })
     }
 
-    /// Like [`InputArgs::read`], a batch at a time; with `prepare`, the decoding threads
-    /// prepare each exchange for the engine and drop its text (see
-    /// [`moat_io::Batch::prepared`]).
+    /// Like [`InputArgs::read`], a batch at a time, as `reading` says.
     pub fn read_batches(
         &self,
         config: &Config,
         out: Output,
-        prepare: bool,
+        reading: Reading,
         mut each: impl FnMut(&mut Batch) -> anyhow::Result<()>,
     ) -> anyhow::Result<(ReadStats, Option<moat_io::ReadError>)> {
         let options = ReadOptions {
-            prepare,
+            prepare: reading == Reading::Prepared,
             ..self.options(config, out)?
         };
         let sources = expand_inputs(&self.inputs)?;
         tracing::info!(inputs = sources.len(), threads = options.threads, "reading");
-        let mut stream = RecordStream::open(sources, &options);
+        let mut stream = if reading == Reading::EachInput {
+            Inputs::One(RecordStream::open(sources, &options))
+        } else {
+            Inputs::open(sources, &options)
+        };
         let mut stopped = None;
         while let Some(batch) = stream.next() {
             let mut batch = match batch {
@@ -137,6 +154,13 @@ impl InputArgs {
             }
             each(&mut batch)?;
             stream.recycle(batch);
+        }
+        for (input, late) in stream.out_of_order() {
+            tracing::warn!(
+                "{input} is not in time order: {late} exchange(s) dated more than a minute \
+                 before the one read before them; the inputs were merged by time as read, so \
+                 sort it by time for verdicts stamped as the traffic happened"
+            );
         }
         Ok((stream.stats(), stopped))
     }

@@ -8,7 +8,7 @@ use moat_core::{EventTime, Exchange, Record, Signal};
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::input::{InputArgs, Output, finish, print_stdout};
+use crate::input::{InputArgs, Output, Reading, finish, print_stdout};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -145,40 +145,42 @@ pub fn run(args: Args, config: &Config, out: Output) -> anyhow::Result<ExitCode>
     let mut f = Findings::default();
     let mut previous: Option<EventTime> = None;
     let mut inputs: Vec<Input> = Vec::new();
-    let (stats, stopped) = args.input.read_batches(config, out, false, |batch| {
-        if let Some((source, format)) = &batch.read_as {
-            let records = batch.records.len() as u64;
-            match inputs.iter_mut().find(|i| *i.source == **source) {
-                Some(input) => input.records += records,
-                None => inputs.push(Input {
-                    source: source.to_string(),
-                    format: format.to_string(),
-                    records,
-                }),
+    let (stats, stopped) = args
+        .input
+        .read_batches(config, out, Reading::EachInput, |batch| {
+            if let Some((source, format)) = &batch.read_as {
+                let records = batch.records.len() as u64;
+                match inputs.iter_mut().find(|i| *i.source == **source) {
+                    Some(input) => input.records += records,
+                    None => inputs.push(Input {
+                        source: source.to_string(),
+                        format: format.to_string(),
+                        records,
+                    }),
+                }
             }
-        }
-        for record in batch.records.drain(..) {
-            if !accounts.contains(record.account_id()) {
-                accounts.insert(record.account_id().to_owned());
+            for record in batch.records.drain(..) {
+                if !accounts.contains(record.account_id()) {
+                    accounts.insert(record.account_id().to_owned());
+                }
+                let Record::Exchange(e) = record else {
+                    continue;
+                };
+                if previous.is_some_and(|p| e.ts < p) {
+                    f.out_of_order += 1;
+                }
+                previous = Some(e.ts);
+                f.first_seen = Some(f.first_seen.map_or(e.ts, |t| t.min(e.ts)));
+                f.last_seen = Some(f.last_seen.map_or(e.ts, |t| t.max(e.ts)));
+                if let Some(model) = &e.model {
+                    *models.entry(model.to_string()).or_default() += 1;
+                }
+                for (slot, (_, known)) in filled.iter_mut().zip(FIELDS) {
+                    *slot += u64::from(known(&e));
+                }
             }
-            let Record::Exchange(e) = record else {
-                continue;
-            };
-            if previous.is_some_and(|p| e.ts < p) {
-                f.out_of_order += 1;
-            }
-            previous = Some(e.ts);
-            f.first_seen = Some(f.first_seen.map_or(e.ts, |t| t.min(e.ts)));
-            f.last_seen = Some(f.last_seen.map_or(e.ts, |t| t.max(e.ts)));
-            if let Some(model) = &e.model {
-                *models.entry(model.to_string()).or_default() += 1;
-            }
-            for (slot, (_, known)) in filled.iter_mut().zip(FIELDS) {
-                *slot += u64::from(known(&e));
-            }
-        }
-        Ok(())
-    })?;
+            Ok(())
+        })?;
     f.inputs = inputs;
     f.exchanges = stats.exchanges;
     f.account_records = stats.accounts;

@@ -8,7 +8,7 @@ use anyhow::Context;
 use moat_core::{Engine, Outcome, Report, Verdict};
 
 use crate::config::Config;
-use crate::input::{InputArgs, Output, finish, print_stdout};
+use crate::input::{InputArgs, Output, Reading, finish, print_stdout};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -39,10 +39,12 @@ pub fn run(args: Args, config: &Config, out: Output) -> anyhow::Result<ExitCode>
     if let Some(intel) = config.intel.load(&args.intel, args.intel_key.as_deref())? {
         engine = engine.with_intel(intel);
     }
-    let (stats, stopped) = args.input.read_batches(config, out, true, |batch| {
-        engine.observe_records(&batch.records, &batch.prepared);
-        Ok(())
-    })?;
+    let (stats, stopped) = args
+        .input
+        .read_batches(config, out, Reading::Prepared, |batch| {
+            engine.observe_records(&batch.records, &batch.prepared);
+            Ok(())
+        })?;
     if let Some(e) = stopped {
         eprintln!("moat: {e}");
         eprintln!("moat: nothing written: the scan stopped before the end of its input");

@@ -657,3 +657,75 @@ fn eval_refuses_a_truth_file_of_another_scan() {
         text(&out.stderr)
     );
 }
+
+/// Logs split across files as two gateways write them (each file in time order, the two
+/// interleaved) are merged by time: the verdicts, and when each was taken, are those of
+/// the logs read as one file. A file out of time order is named in a warning.
+#[test]
+fn interleaved_inputs_are_merged_in_time_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = dir.path().join("sim");
+    let ok = moat()
+        .args([
+            "simulate",
+            "-q",
+            "--scenario",
+            "hydra-29m",
+            "--scale",
+            "0.001",
+            "--seed",
+            "9",
+            "--out",
+        ])
+        .arg(&sim)
+        .output()
+        .unwrap();
+    assert!(ok.status.success(), "{}", text(&ok.stderr));
+    let events = std::fs::read_to_string(sim.join("events.jsonl")).unwrap();
+    let lines: Vec<&str> = events.lines().collect();
+    // Two gateways, each taking the requests as they come; and the second also cut in days.
+    let (mut a, mut b) = (String::new(), String::new());
+    for (i, line) in lines.iter().enumerate() {
+        let to = if (i * 7919) % 3 == 0 { &mut a } else { &mut b };
+        to.push_str(line);
+        to.push('\n');
+    }
+    let a = write(dir.path(), "gateway-a.jsonl", &a);
+    let half = b.len() / 2;
+    let cut = half + b[half..].find('\n').unwrap() + 1;
+    let b1 = write(dir.path(), "gateway-b-1.jsonl", &b[..cut]);
+    let b2 = write(dir.path(), "gateway-b-2.jsonl", &b[cut..]);
+
+    let scan = |name: &str, inputs: &[&Path]| {
+        let out_dir = dir.path().join(name);
+        let out = moat()
+            .args(["scan", "--out"])
+            .arg(&out_dir)
+            .args(inputs)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        (
+            std::fs::read_to_string(out_dir.join("accounts.csv")).unwrap(),
+            text(&out.stderr),
+        )
+    };
+    let (whole, _) = scan("whole", &[&sim.join("events.jsonl")]);
+    assert!(
+        whole.contains(",block,"),
+        "the scenario's campaign is blocked"
+    );
+    // Named in any order: the files are opened by the time of their first exchange.
+    let (merged, warnings) = scan("merged", &[&b2, &a, &b1]);
+    assert_eq!(merged, whole);
+    assert!(!warnings.contains("not in time order"), "{warnings}");
+
+    let mut reversed: Vec<&str> = lines.clone();
+    reversed.reverse();
+    let reversed = write(dir.path(), "reversed.jsonl", &(reversed.join("\n") + "\n"));
+    let (_, warnings) = scan("reversed", &[&reversed, &a]);
+    assert!(
+        warnings.contains("reversed.jsonl is not in time order"),
+        "{warnings}"
+    );
+}
