@@ -30,16 +30,6 @@ impl Arrivals {
         Self { first_uses }
     }
 
-    /// How many first uses the sample holds.
-    pub fn len(&self) -> usize {
-        self.first_uses.len()
-    }
-
-    /// Whether the sample holds none.
-    pub fn is_empty(&self) -> bool {
-        self.first_uses.is_empty()
-    }
-
     /// How much later than the population the accounts whose first uses are `group` came
     /// into use; `None` when either side is empty.
     pub fn late_start(&self, group: &[i64]) -> Option<LateStart> {
