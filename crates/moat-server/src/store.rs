@@ -663,18 +663,6 @@ mod tests {
             }
         }
     }
-}
-
-#[cfg(test)]
-mod ingest_keys {
-    use super::*;
-
-    fn record(id: &str) -> StoredRecord {
-        StoredRecord::Account(AccountRecord {
-            account_id: id.into(),
-            account: Default::default(),
-        })
-    }
 
     #[test]
     fn keys_are_kept_with_their_records_across_a_restart_and_the_oldest_forgotten() {
@@ -701,18 +689,6 @@ mod ingest_keys {
                 .ingested(&format!("n{}", KEPT_INGEST_KEYS - 1))
                 .unwrap()
         );
-    }
-}
-
-#[cfg(test)]
-mod damage {
-    use super::*;
-
-    fn record(id: &str) -> StoredRecord {
-        StoredRecord::Account(AccountRecord {
-            account_id: id.into(),
-            account: Default::default(),
-        })
     }
 
     fn entry(seq: u64) -> AuditEntry {
