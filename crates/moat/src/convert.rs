@@ -27,13 +27,18 @@ pub struct Args {
     with_content: bool,
 }
 
-/// Drops every field that holds text a user or the model wrote.
-fn without_content(mut e: Exchange) -> Exchange {
+/// Drops every field that holds text a user or the model wrote; says whether there was
+/// any.
+fn without_content(mut e: Exchange) -> (Exchange, bool) {
+    let had = e.request.system.is_some()
+        || e.request.prompt.is_some()
+        || !e.request.messages.is_empty()
+        || e.response.text.is_some();
     e.request.system = None;
     e.request.prompt = None;
     e.request.messages.clear();
     e.response.text = None;
-    e
+    (e, had)
 }
 
 pub fn run(args: Args, config: &Config, out: Output) -> anyhow::Result<ExitCode> {
@@ -47,10 +52,15 @@ pub fn run(args: Args, config: &Config, out: Output) -> anyhow::Result<ExitCode>
         _ => (Box::new(io::stdout().lock()), "standard output".to_owned()),
     };
     let mut writer = JsonLinesWriter::new(sink);
+    let mut dropped = 0u64;
     let (stats, stopped) = args.input.read(config, out, |record| {
         match record {
             Record::Exchange(e) if args.with_content => writer.write(&e),
-            Record::Exchange(e) => writer.write(&without_content(e)),
+            Record::Exchange(e) => {
+                let (e, had) = without_content(e);
+                dropped += u64::from(had);
+                writer.write(&e)
+            }
             Record::Account(a) => writer.write(&a),
         }
         .with_context(|| format!("cannot write to {name}"))
@@ -58,5 +68,13 @@ pub fn run(args: Args, config: &Config, out: Output) -> anyhow::Result<ExitCode>
     writer
         .finish()
         .with_context(|| format!("cannot write to {name}"))?;
+    if dropped > 0 && !out.quiet {
+        eprintln!(
+            "moat: the text of {dropped} exchange(s) was left out (no user content is written \
+             without --with-content): a scan of this output cannot read the content signals \
+             (reasoning and grading asks, capability focus, templates); scan the original logs, \
+             or pass --with-content"
+        );
+    }
     Ok(finish(&stats, stopped))
 }

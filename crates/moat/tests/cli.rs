@@ -141,6 +141,12 @@ fn convert_leaves_content_out_unless_asked() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
+    // Said, since a scan of the output loses the content signals.
+    assert!(
+        text(&out.stderr).contains("the text of 2 exchange(s) was left out"),
+        "{}",
+        text(&out.stderr)
+    );
     let converted = std::fs::read_to_string(&out_path).unwrap();
     assert_eq!(converted.lines().count(), 2);
     assert!(!converted.contains("SECRET"), "{converted}");
