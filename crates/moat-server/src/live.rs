@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use moat_core::{
-    AccountVerdict, CampaignReport, DetectConfig, Engine, PartnerIntel, Report, Story,
+    AccountVerdict, CampaignReport, DetectConfig, Engine, PartnerIntel, Report, Story, Verdict,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -139,10 +139,16 @@ impl Live {
         if let Some(intel) = intel {
             engine = engine.with_intel(intel);
         }
+        let started = Instant::now();
         store.replay(|record| {
             apply(&mut engine, &record);
             Ok(())
         })?;
+        tracing::info!(
+            exchanges = engine.exchanges(),
+            seconds = format_args!("{:.1}", started.elapsed().as_secs_f64()),
+            "replayed the store; ready"
+        );
         engine.record_changes();
         let mut live = Self {
             engine,
@@ -248,6 +254,27 @@ impl Live {
         self.store
             .append(&records, &keys, &verdicts)
             .map_err(|e| e.to_string())?;
+        tracing::debug!(
+            records = records.len(),
+            duplicates = pending.len() - fresh.len(),
+            "committed"
+        );
+        if tracing::enabled!(tracing::Level::INFO) {
+            for v in verdicts.iter().filter(|v| v.verdict == Verdict::Block) {
+                let was_blocked = self
+                    .board
+                    .account(&v.account_id)
+                    .is_some_and(|p| p.verdict == Verdict::Block);
+                if !was_blocked {
+                    tracing::info!(
+                        account = %v.account_id,
+                        campaign = v.campaign_id.as_deref().unwrap_or("-"),
+                        score = v.score,
+                        "blocked"
+                    );
+                }
+            }
+        }
         self.board.publish(verdicts);
         self.publish_round();
         Ok(duplicates)
@@ -321,7 +348,13 @@ impl Live {
                     .store
                     .set_override(&target, decision.as_ref(), entry)
                     .map_err(|e| e.to_string());
-                if result.is_ok() {
+                if let Ok(entry) = &result {
+                    tracing::info!(
+                        operator = %entry.actor,
+                        action = %entry.action,
+                        target = %entry.target,
+                        "manual decision"
+                    );
                     self.board.set_override(&target, decision);
                 }
                 let _ = reply.send(result);

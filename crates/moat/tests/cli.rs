@@ -735,3 +735,53 @@ fn interleaved_inputs_are_merged_in_time_order() {
         "{warnings}"
     );
 }
+
+/// `moat -v serve` says what it does after its start line: the replay of its store, and
+/// each manual decision with the operator who took it.
+#[test]
+fn serve_says_what_it_does_with_verbose() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = dir.path().join("serve.log");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("moat"))
+        .args(["-v", "serve", "--grpc-listen", "off", "--listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .env("MOAT_INGEST_TOKEN", "ingest-token-for-cli-test")
+        .env("MOAT_ADMIN_TOKEN", "admin-token-for-cli-test")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::blocking::Client::new();
+    let ready = (0..200).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        http.get(format!("{base}/readyz"))
+            .send()
+            .is_ok_and(|r| r.status().is_success())
+    });
+    let answer = ready.then(|| {
+        http.post(format!("{base}/v1/admin/accounts/acct_1"))
+            .bearer_auth("admin-token-for-cli-test")
+            .header("content-type", "application/json")
+            .body(r#"{"action": "block", "reason": "test"}"#)
+            .send()
+            .map(|r| r.status().as_u16())
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    assert!(ready, "moat serve never became ready: {stderr}");
+    assert_eq!(answer.unwrap().unwrap(), 200);
+    assert!(stderr.contains("replayed the store; ready"), "{stderr}");
+    assert!(
+        stderr.contains("manual decision") && stderr.contains("operator=admin"),
+        "{stderr}"
+    );
+}
