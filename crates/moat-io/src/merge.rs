@@ -37,6 +37,17 @@ struct Open {
     late: u64,
 }
 
+impl Open {
+    /// The time its next record is merged at: an exchange's own, an account record's that
+    /// of the exchange before it.
+    fn next_time(&self) -> i64 {
+        match self.records.last() {
+            Some(Record::Exchange(e)) => e.ts.as_unix_micros(),
+            _ => self.last,
+        }
+    }
+}
+
 /// Batches of records from many inputs, in event-time order across inputs.
 pub struct MergedStream {
     options: ReadOptions,
@@ -161,11 +172,7 @@ impl MergedStream {
                 }
             }
         }
-        let next = match open.records.last() {
-            Some(Record::Exchange(e)) => e.ts.as_unix_micros(),
-            _ => open.last,
-        };
-        self.heads.push(Reverse((next, index)));
+        self.heads.push(Reverse((open.next_time(), index)));
     }
 
     fn stop(&mut self, error: ReadError) {
@@ -217,11 +224,7 @@ impl Iterator for MergedStream {
             if open.records.is_empty() {
                 self.refill(index, &mut out);
             } else {
-                let next = match open.records.last() {
-                    Some(Record::Exchange(e)) => e.ts.as_unix_micros(),
-                    _ => open.last,
-                };
-                self.heads.push(Reverse((next, index)));
+                self.heads.push(Reverse((open.next_time(), index)));
             }
         }
         if out.records.is_empty() && out.rejects.is_empty() {
