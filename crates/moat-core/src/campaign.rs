@@ -106,6 +106,23 @@ pub fn assess(
             }
         }
 
+        // An operation harvests answers one request at a time, where customers follow up
+        // on what they were told. The likeness search already groups accounts by how
+        // often they follow up, so this is no test of chance: it tells a group harvesting
+        // from a crowd of customers asking alike, where most customers converse.
+        if let Route::Likeness(population) = route
+            && population.no_follow_ups <= l.no_follow_ups_population
+        {
+            let seasoned = profiles.iter().filter(|p| p.exchanges >= l.min_exchanges);
+            let (seen, never) = seasoned.fold((0u32, 0u32), |(seen, never), p| {
+                (seen + 1, never + u32::from(p.earlier_turns == 0))
+            });
+            let share = f64::from(never) / f64::from(seen.max(1));
+            if seen as usize >= least && share >= l.no_follow_ups_share {
+                findings.fire(Signal::NoFollowUps, w.no_follow_ups, share);
+            }
+        }
+
         // Accounts run by one operation work every day they exist; independent customers
         // who happen to share a tool or a benchmark come and go. Only the first are
         // corroborating samples of one behaviour.
@@ -238,7 +255,12 @@ fn at_least_by_chance(k: u32, n: u32, p: f64) -> f64 {
 /// What a group of alike accounts shows, beyond its members' own signals, when it is an
 /// operation rather than customers alike: accounts opened for the job, opened together, or
 /// put to work together after the rest.
-const OPERATION_TRAITS: [Signal; 3] = [Signal::NewAccounts, Signal::SignupWave, Signal::LateStart];
+const OPERATION_TRAITS: [Signal; 4] = [
+    Signal::NewAccounts,
+    Signal::SignupWave,
+    Signal::LateStart,
+    Signal::NoFollowUps,
+];
 
 /// Per cluster root, how many members hold at least one linking template or system
 /// prompt key: accounts tied to the others by what they send, not only by where from.

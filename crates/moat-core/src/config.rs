@@ -111,6 +111,12 @@ pub struct Limits {
     /// The largest chance that accounts drawn from the population at random came into
     /// use as much later than the population as a group's did (`late_start`).
     pub late_start_chance: f64,
+    /// Share of a group's accounts (of those seen `min_exchanges` times) that must never
+    /// have sent an earlier turn for `no_follow_ups` to fire...
+    pub no_follow_ups_share: f64,
+    /// ...and the largest share of the population's accounts that never did: where most
+    /// customers send one-shot requests, never following up says nothing.
+    pub no_follow_ups_population: f64,
     /// Share of accounts that moved to a new model within a day of its release.
     pub model_move_share: f64,
     /// Share of unverified accounts (among those whose verification is known).
@@ -148,6 +154,8 @@ impl Default for Limits {
             new_accounts_share: 0.5,
             new_accounts_chance: 0.001,
             late_start_chance: 0.001,
+            no_follow_ups_share: 0.9,
+            no_follow_ups_population: 0.5,
             model_move_share: 0.3,
             unverified_share: 0.8,
             signup_wave_share: 0.5,

@@ -740,7 +740,7 @@ impl Engine {
             .collect();
         let sample: Vec<likeness::Fingerprint> =
             sampled.iter().map(|&i| self.fingerprints[i]).collect();
-        let (mut known, mut new) = (0u32, 0u32);
+        let (mut known, mut new, mut one_shot) = (0u32, 0u32, 0u32);
         let mut first_uses = Vec::with_capacity(sampled.len());
         for &i in &sampled {
             let account = &self.accounts[i];
@@ -750,10 +750,12 @@ impl Engine {
                 new += profile.new_accounts;
             }
             first_uses.extend(profile.span.map(|(first, _)| first));
+            one_shot += u32::from(profile.earlier_turns == 0);
         }
         let new_accounts = f64::from(new) / f64::from(known.max(1));
         let arrivals = Arrivals::new(first_uses);
-        likeness::Population::of(&sample, new_accounts, arrivals, config)
+        let no_follow_ups = f64::from(one_shot) / sampled.len().max(1) as f64;
+        likeness::Population::of(&sample, new_accounts, arrivals, no_follow_ups, config)
     }
 
     /// Ends the input: a last round at the last event time, then the verdicts and report.

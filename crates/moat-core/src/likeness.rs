@@ -93,15 +93,19 @@ pub struct Population {
     pub new_accounts: f64,
     /// When the sampled accounts came into use.
     pub arrivals: Arrivals,
+    /// The share of the sampled accounts that never sent an earlier turn.
+    pub no_follow_ups: f64,
 }
 
 impl Population {
     /// Reads the population off `sample` (fingerprints of accounts judged so far), of which
-    /// a share `new_accounts` are new, and which came into use at `arrivals`.
+    /// a share `new_accounts` are new, which came into use at `arrivals`, and of which a
+    /// share `no_follow_ups` never sent an earlier turn.
     pub fn of(
         sample: &[Fingerprint],
         new_accounts: f64,
         arrivals: Arrivals,
+        no_follow_ups: f64,
         config: &LikenessConfig,
     ) -> Option<Self> {
         if sample.len() < 50 {
@@ -135,6 +139,7 @@ impl Population {
             cut: 0.0,
             new_accounts,
             arrivals,
+            no_follow_ups,
         };
         let m = sample.len();
         let mut distances: Vec<f32> = (0..m.min(2000))
@@ -649,7 +654,8 @@ mod tests {
         let config = config();
         // A population of strangers spread over every measure.
         let strangers: Vec<Fingerprint> = (0..2000).map(|i| noisy(&[0.5; DIMS], i, 1.0)).collect();
-        let population = Population::of(&strangers, 0.1, Arrivals::default(), &config).unwrap();
+        let population =
+            Population::of(&strangers, 0.1, Arrivals::default(), 0.5, &config).unwrap();
         assert!(
             population.cut < population.strangers / 2.0,
             "{population:?}"
@@ -681,7 +687,8 @@ mod tests {
     fn accounts_spread_too_wide_to_be_alike_are_a_group_when_no_one_else_is_near_them() {
         let config = config();
         let strangers: Vec<Fingerprint> = (0..2000).map(|i| noisy(&[0.5; DIMS], i, 1.0)).collect();
-        let population = Population::of(&strangers, 0.1, Arrivals::default(), &config).unwrap();
+        let population =
+            Population::of(&strangers, 0.1, Arrivals::default(), 0.5, &config).unwrap();
         let cut = population.cut;
         // Eight accounts, each `cut` times 1.13 from every other (too far to be alike),
         // once far from every stranger and once among them.
@@ -728,7 +735,8 @@ mod tests {
         let strangers: Vec<Fingerprint> = (0..2000)
             .map(|i| shares_at(noisy(&[0.5; DIMS], i, 1.0), 0.1, 0.3, 5_000 + i))
             .collect();
-        let population = Population::of(&strangers, 0.1, Arrivals::default(), &config).unwrap();
+        let population =
+            Population::of(&strangers, 0.1, Arrivals::default(), 0.5, &config).unwrap();
         let candidate = |account: u32, f: &Fingerprint, exchanges: u32| Candidate {
             account,
             exchanges,

@@ -198,6 +198,14 @@ signals! {
             "the accounts came into use together, later than the population's: at one point the share of them in use trailed all accounts' by {:.0} points",
             value * 100.0
         );
+    /// Nearly none of the accounts' exchanges follows up on an earlier turn, where most of
+    /// the population's accounts do: answers harvested one request at a time, not a
+    /// conversation.
+    NoFollowUps no_follow_ups: 0.1, Cluster,
+        |value| format!(
+            "{} of the accounts never followed up on an answer, where most of the population's accounts did",
+            pct(value)
+        );
     /// The account shares keys with a campaign already blocked.
     LinkedToBlockedCampaign linked_to_blocked_campaign: 1.0, Cluster,
         |value| format!("shares keys worth {value:.1} links with a blocked campaign");

@@ -69,6 +69,7 @@ fn needs(signal: Signal) -> &'static [&'static str] {
             &[PROMPT, "request.system"]
         }
         Signal::SingleTurn => &["conversation_id", PROMPT],
+        Signal::NoFollowUps => &[PROMPT],
         Signal::NoSleep | Signal::RegularCadence => &[],
         Signal::HeavyRequests => &["request.max_tokens", "request.reasoning"],
         Signal::ConstantTemperature => &["request.temperature"],

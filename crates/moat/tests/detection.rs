@@ -125,6 +125,20 @@ fn covert_campaigns_through_aged_accounts_are_found() {
     }
 }
 
+/// A covert campaign through aged accounts already under way when the logs begin starts
+/// with the population, so it shows no `late_start` at first; its accounts never follow
+/// up on an answer (`no_follow_ups`). About 30 accounts at this scale: 83–97 % of them
+/// were blocked on the held-out seeds with 39–50 % of their exchanges first when the
+/// ceiling was set, 52–76 % before `no_follow_ups`.
+#[test]
+fn covert_campaigns_under_way_when_the_logs_begin_are_found() {
+    for seed in HELD_OUT_SEEDS {
+        for result in evaluate(&["covert-standing-3m"], seed, &[]) {
+            check_campaign(&result, 0.7, 0.6);
+        }
+    }
+}
+
 /// The floor the covert campaign (about 210 accounts at scale 0.002) must clear on held-out seeds:
 /// below what was measured there when it was set (see docs/signals.md), so that a change
 /// that loses the likeness route fails.
