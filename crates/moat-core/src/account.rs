@@ -16,7 +16,7 @@ use crate::verdict::Verdict;
 const MICROS_PER_DAY: f64 = 86_400e6;
 
 /// What the engine knows of one account.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct AccountState {
     /// What the account's exchanges looked like (account counts left at zero; see
     /// [`AccountState::profile`]).
@@ -47,7 +47,7 @@ pub struct AccountState {
 }
 
 /// An account's current verdict.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Decision {
     /// The verdict.
     pub verdict: Verdict,

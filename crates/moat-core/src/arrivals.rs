@@ -7,7 +7,7 @@
 //! against a sample of the population's.
 
 /// The first uses of a sample of the population's accounts, in order.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Arrivals {
     first_uses: Vec<i64>,
 }

@@ -18,7 +18,7 @@ const MICROS_PER_DAY: i64 = 86_400_000_000;
 const STRONG_SIGNAL: f32 = 0.15;
 
 /// A cluster of linked accounts and the evidence against it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub struct Campaign {
     /// The cluster's root account (its earliest).
     pub root: u32,

@@ -52,7 +52,7 @@ pub struct Placed {
 }
 
 /// A run of records in a row, all far from the clock on one side.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 enum Run {
     None,
     /// This many records far ahead; the earliest of them.
@@ -62,7 +62,7 @@ enum Run {
 }
 
 /// The stream's event time.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct StreamClock {
     now: Option<i64>,
     lead: i64,

@@ -21,6 +21,7 @@ use crate::likeness;
 use crate::linker;
 use crate::rates::SignalRates;
 use crate::signal::{Findings, Scope, Signal, profile_findings};
+use crate::snapshot::{self, SnapshotError};
 use crate::story::{self, AccountActivity, Story};
 use crate::time::EventTime;
 use crate::verdict::{
@@ -56,7 +57,12 @@ impl Prepared {
 
 /// The detection engine. Deterministic: the same records in the same order give the same
 /// verdicts, however they were read.
+///
+/// Its state, less its configuration and partners' indicators, is what a
+/// [snapshot](crate::snapshot) holds.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Engine {
+    #[serde(skip)]
     config: DetectConfig,
     ids: HashMap<Box<str>, u32>,
     names: Vec<Box<str>>,
@@ -107,16 +113,19 @@ pub struct Engine {
     with_blocks: HashSet<u32>,
     /// Accounts whose decision may have changed since [`Engine::take_changes`], when
     /// changes are recorded.
+    #[serde(skip)]
     changes: Option<Changes>,
     exchanges: u64,
     rounds: u64,
     /// Partners' indicators to check new accounts against, if any.
+    #[serde(skip)]
     intel: Option<Box<dyn PartnerIntel>>,
     /// The partners' names, by their bit.
     partners: Vec<String>,
     /// Per account, its activity for the story of the scan, when a story is kept.
     activity: Option<Vec<AccountActivity>>,
     /// Time spent in linking rounds, by stage.
+    #[serde(skip)]
     costs: RoundCosts,
 }
 
@@ -232,6 +241,43 @@ impl Engine {
         self.partners = intel.partners();
         self.intel = Some(intel);
         self
+    }
+
+    /// The engine's state as a [snapshot](crate::snapshot): what [`Engine::restore`] reads
+    /// back under the same configuration and partners.
+    pub fn save(&self) -> Result<Vec<u8>, SnapshotError> {
+        snapshot::write(self, &self.config, &self.partners)
+    }
+
+    /// The engine a snapshot holds, as it stood when saved, to go on reading records from
+    /// there: `config` and `partners` (the names of the partners whose indicators it
+    /// checks, [`PartnerIntel::partners`]) must be those it was saved under, else it is
+    /// refused. Give it its partners' indicators again with [`Engine::with_intel`]; it keeps
+    /// a story if it kept one when saved.
+    pub fn restore(
+        config: DetectConfig,
+        partners: &[String],
+        bytes: &[u8],
+    ) -> Result<Self, SnapshotError> {
+        let mut engine: Engine = snapshot::read(bytes, &config, partners)?;
+        let n = engine.accounts.len();
+        let per_account = [
+            engine.names.len(),
+            engine.ids.len(),
+            engine.own_scores.len(),
+            engine.fingerprints.len(),
+            engine.is_dirty.len(),
+        ];
+        if per_account.iter().any(|&len| len != n)
+            || engine.activity.as_ref().is_some_and(|a| a.len() != n)
+            || engine.dirty.iter().any(|&i| i as usize >= n)
+        {
+            return Err(SnapshotError::Damaged(
+                "its lists of accounts disagree".into(),
+            ));
+        }
+        engine.config = config;
+        Ok(engine)
     }
 
     /// Records from now on which accounts' decisions change, for [`Engine::take_changes`]

@@ -11,7 +11,9 @@ use crate::content::{ContentSignals, SIGNATURE_BINS, Signature};
 use crate::exchange::{AccountInfo, Client, Exchange};
 
 /// What kind of value a key stands for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum KeyKind {
     /// The payment instrument's fingerprint.
     Payment,
@@ -64,7 +66,9 @@ impl KeyKind {
 }
 
 /// A hashed link key; its kind is kept in the low bits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct Key(u64);
 
 impl Key {

@@ -28,6 +28,7 @@ pub mod profile;
 pub mod rates;
 pub mod signal;
 pub mod sketch;
+pub mod snapshot;
 pub mod story;
 pub mod time;
 pub mod verdict;

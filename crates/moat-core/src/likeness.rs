@@ -79,7 +79,7 @@ pub fn fingerprint(p: &Profile, active: (u32, u32)) -> Fingerprint {
 
 /// The population's centre and spread per measure, and how far apart two of its accounts
 /// drawn at random usually are.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Population {
     centre: Fingerprint,
     /// Per measure: one over its spread, times the measure's share of the distance.
@@ -205,7 +205,7 @@ pub struct Candidate {
 }
 
 /// A group of alike accounts.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AlikeGroup {
     /// Its accounts (indices into the engine's), in order.
     pub members: Vec<u32>,

@@ -23,7 +23,7 @@ use crate::keys::Key;
 
 /// How the linker sees one account: whether it can be judged yet, and whether it looks
 /// suspicious on its own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Judged {
     /// The account has enough traffic to be judged on its own.
     pub judged: bool,
@@ -31,7 +31,7 @@ pub struct Judged {
     pub suspicious: bool,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 struct Holders {
     /// Most keys have one holder: kept inline, no allocation.
     accounts: SmallVec<[u32; 2]>,
@@ -52,7 +52,7 @@ impl Holders {
 }
 
 /// Who holds which key, kept between rounds.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct KeyIndex {
     holders: HashMap<u64, Holders>,
     /// Per account, the keys it is registered under and how it was judged then.

@@ -9,7 +9,7 @@ const MICROS_PER_HOUR: i64 = 3_600_000_000;
 const MICROS_PER_DAY: i64 = 24 * MICROS_PER_HOUR;
 
 /// Counts, histograms and moments of exchanges, and counts of accounts by kind.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Profile {
     /// Exchanges read.
     pub exchanges: u32,

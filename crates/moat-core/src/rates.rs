@@ -5,7 +5,7 @@ use crate::signal::{Findings, SIGNALS, Signal};
 
 /// Per signal, how many accounts fire it on their own traffic, kept up to date as each
 /// account is judged again.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct SignalRates {
     /// Accounts judged at least once.
     accounts: u32,

@@ -219,7 +219,7 @@ signals! {
 }
 
 /// The signals that fired for one account or cluster: a weight and a measured value each.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Findings {
     weights: [f32; SIGNALS],
     values: [f32; SIGNALS],

@@ -17,6 +17,24 @@ impl<const K: usize> Default for Top<K> {
     }
 }
 
+// Written as its two lists; read back only when each holds `K` entries.
+impl<const K: usize> serde::Serialize for Top<K> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serde::Serialize::serialize(&(&self.keys[..], &self.counts[..]), serializer)
+    }
+}
+
+impl<'de, const K: usize> serde::Deserialize<'de> for Top<K> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let (keys, counts): (Vec<u64>, Vec<u32>) = serde::Deserialize::deserialize(deserializer)?;
+        let wrong = || serde::de::Error::custom(format!("a sketch of {K} counters"));
+        Ok(Self {
+            keys: keys.try_into().map_err(|_| wrong())?,
+            counts: counts.try_into().map_err(|_| wrong())?,
+        })
+    }
+}
+
 impl<const K: usize> Top<K> {
     /// Counts one occurrence of `key`.
     pub fn add(&mut self, key: u64) {
@@ -41,7 +59,7 @@ impl<const K: usize> Top<K> {
 }
 
 /// Running mean and variance (Welford), mergeable (Chan et al.).
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Moments {
     /// How many values.
     pub n: u32,

@@ -31,7 +31,7 @@ pub const MAX_NODES: usize = 300;
 pub const MAX_EDGES: usize = 2_400;
 
 /// One account's activity: exchanges per hour, and what its requests targeted.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct AccountActivity {
     /// The hour (since the Unix epoch) being counted, and its count so far.
     hour: i64,

@@ -254,3 +254,65 @@ fn one_record_from_a_bad_clock_does_not_stop_detection() {
         }
     }
 }
+
+/// What an outcome says, less the time its rounds took.
+fn said(outcome: &moat_core::Outcome) -> String {
+    format!(
+        "{:?}",
+        (
+            &outcome.accounts,
+            &outcome.before_block,
+            &outcome.report,
+            &outcome.story
+        )
+    )
+}
+
+#[test]
+fn an_engine_restored_from_a_snapshot_goes_on_as_if_never_stopped() {
+    let traffic = traffic();
+    let whole = {
+        let mut engine = Engine::new(DetectConfig::default()).with_story();
+        traffic.iter().for_each(|e| engine.observe(e));
+        said(&engine.finish())
+    };
+    for cut in [1, traffic.len() / 3, traffic.len() / 2, traffic.len() - 1] {
+        let mut engine = Engine::new(DetectConfig::default()).with_story();
+        traffic[..cut].iter().for_each(|e| engine.observe(e));
+        let snapshot = engine.save().expect("a snapshot");
+        drop(engine);
+        let mut engine =
+            Engine::restore(DetectConfig::default(), &[], &snapshot).expect("restored");
+        traffic[cut..].iter().for_each(|e| engine.observe(e));
+        assert_eq!(said(&engine.finish()), whole, "cut after {cut} exchanges");
+    }
+}
+
+#[test]
+fn a_snapshot_is_refused_under_another_configuration_or_when_damaged() {
+    let mut engine = Engine::new(DetectConfig::default());
+    traffic().iter().take(500).for_each(|e| engine.observe(e));
+    let snapshot = engine.save().expect("a snapshot");
+    let other = DetectConfig {
+        block: 0.9,
+        ..DetectConfig::default()
+    };
+    assert_eq!(
+        Engine::restore(other, &[], &snapshot).err(),
+        Some(moat_core::snapshot::SnapshotError::Configuration)
+    );
+    for cut in [0, 3, snapshot.len() / 2, snapshot.len() - 1] {
+        assert!(matches!(
+            Engine::restore(DetectConfig::default(), &[], &snapshot[..cut]).err(),
+            Some(moat_core::snapshot::SnapshotError::Damaged(_))
+        ));
+    }
+    for at in (0..snapshot.len()).step_by(97) {
+        let mut flipped = snapshot.clone();
+        flipped[at] ^= 0x10;
+        assert!(
+            Engine::restore(DetectConfig::default(), &[], &flipped).is_err(),
+            "a flip at byte {at} went unnoticed"
+        );
+    }
+}

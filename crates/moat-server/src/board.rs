@@ -44,6 +44,9 @@ pub struct Board {
     overrides: DashMap<String, Override>,
     ready: AtomicBool,
     decisions_ready: AtomicBool,
+    /// At the last start: exchanges restored from the engine's snapshot, and exchanges
+    /// replayed from the records stored after it.
+    started: (AtomicU64, AtomicU64),
     exchanges: AtomicU64,
     /// Exchanges read at the stream's time because they lay too far ahead of it.
     clamped: AtomicU64,
@@ -67,6 +70,7 @@ impl Board {
             overrides: DashMap::new(),
             ready: AtomicBool::new(false),
             decisions_ready: AtomicBool::new(false),
+            started: (AtomicU64::new(0), AtomicU64::new(0)),
             exchanges: AtomicU64::new(0),
             clamped: AtomicU64::new(0),
             campaigns: AtomicU64::new(0),
@@ -144,9 +148,21 @@ impl Board {
         self.decisions_ready.load(Ordering::Acquire)
     }
 
-    /// Marks the engine caught up with the store.
-    pub fn set_ready(&self) {
+    /// Marks the engine caught up with the store, having restored `restored` exchanges
+    /// from its snapshot and replayed `replayed` stored after it.
+    pub fn set_ready(&self, restored: u64, replayed: u64) {
+        self.started.0.store(restored, Ordering::Relaxed);
+        self.started.1.store(replayed, Ordering::Relaxed);
         self.ready.store(true, Ordering::Release);
+    }
+
+    /// At the last start: exchanges restored from the engine's snapshot, and exchanges
+    /// replayed from the records stored after it.
+    pub fn started(&self) -> (u64, u64) {
+        (
+            self.started.0.load(Ordering::Relaxed),
+            self.started.1.load(Ordering::Relaxed),
+        )
     }
 
     /// Whether the engine has replayed the store.

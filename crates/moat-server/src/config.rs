@@ -64,6 +64,10 @@ pub struct ServeConfig {
     pub max_clock_skew_seconds: u64,
     /// Keep prompt and answer text in the store (off: only what the signals read of it).
     pub store_prompts: bool,
+    /// Exchanges taken in between two snapshots of the engine kept in the store (and one
+    /// when the service stops), so that a restart replays only the records after the
+    /// latest; 0: none (every start replays the whole store).
+    pub snapshot_every_exchanges: u64,
     /// What to answer for an account whose verdict is `watch`.
     pub on_watch: Action,
     /// Answers to gateways (`/v1/check`, the guardrail API, ext_authz denials) name the
@@ -110,6 +114,7 @@ impl Default for ServeConfig {
             body_timeout_seconds: 60,
             max_clock_skew_seconds: 300,
             store_prompts: false,
+            snapshot_every_exchanges: 1_000_000,
             on_watch: Action::Challenge,
             explain_decisions: false,
             budget: Budget::default(),

@@ -350,7 +350,14 @@ async fn require_checker(
 /// Fully ready: the engine has replayed the store and takes in new records.
 async fn ready(State(s): State<Shared>) -> Response {
     if s.board.is_ready() {
-        Json(json!({ "status": "ready", "exchanges": s.board.exchanges() })).into_response()
+        let (restored, replayed) = s.board.started();
+        Json(json!({
+            "status": "ready",
+            "exchanges": s.board.exchanges(),
+            "restored": restored,
+            "replayed": replayed,
+        }))
+        .into_response()
     } else {
         ApiError::replaying().into_response()
     }

@@ -98,10 +98,11 @@ impl Server {
         let (commands, receiver) = mpsc::channel(4096);
         let engine_board = board.clone();
         let data_dir = config.data_dir.clone();
+        let snapshot_every = config.snapshot_every_exchanges;
         let engine = std::thread::Builder::new()
             .name("moat-engine".into())
             .spawn(
-                move || match Live::start(detect, intel, store, engine_board) {
+                move || match Live::start(detect, intel, store, engine_board, snapshot_every) {
                     Ok(live) => live.run(receiver),
                     Err(e) => {
                         tracing::error!(

@@ -118,49 +118,63 @@ pub struct Live {
     board: Arc<Board>,
     rounds_published: u64,
     view: Option<(Instant, Arc<View>)>,
+    /// Exchanges taken in between two snapshots of the engine (0: none taken).
+    snapshot_every: u64,
+    /// The engine's exchanges when its last snapshot was kept.
+    snapshot_at: u64,
 }
 
 impl Live {
     /// Opens the live engine over `store`: publishes the stored verdicts and manual
-    /// decisions at once (so decisions are right from the first request), then
-    /// replays the stored records and marks the board ready.
+    /// decisions at once (so decisions are right from the first request), then restores
+    /// the engine from its latest snapshot, replays the records stored after it and marks
+    /// the board ready. A snapshot that cannot be used is said so in the log and every
+    /// record is replayed instead. From then on, a snapshot is kept every
+    /// `snapshot_every` exchanges taken in (0: never).
     pub fn start(
         config: DetectConfig,
         intel: Option<Box<dyn PartnerIntel>>,
         store: Store,
         board: Arc<Board>,
+        snapshot_every: u64,
     ) -> Result<Self, StoreError> {
         board.publish(store.verdicts()?);
         for (target, decision) in store.overrides()? {
             board.set_override(&target, Some(decision));
         }
         board.set_decisions_ready();
-        let mut engine = Engine::new(config).with_story();
-        if let Some(intel) = intel {
-            engine = engine.with_intel(intel);
-        }
         let started = Instant::now();
-        store.replay(|record| {
+        let (mut engine, covered) = restored(config, intel, &store);
+        let from_snapshot = engine.exchanges();
+        store.replay(covered, |record| {
             apply(&mut engine, &record);
             Ok(())
         })?;
         tracing::info!(
             exchanges = engine.exchanges(),
+            from_snapshot,
             seconds = format_args!("{:.1}", started.elapsed().as_secs_f64()),
             "replayed the store; ready"
         );
         engine.record_changes();
         let mut live = Self {
+            snapshot_at: engine.exchanges(),
             engine,
             store,
             board,
             rounds_published: u64::MAX,
             view: None,
+            snapshot_every,
         };
         let verdicts = live.engine.snapshot().accounts;
         live.board.publish(verdicts);
         live.publish_round();
-        live.board.set_ready();
+        let replayed = live.engine.exchanges() - from_snapshot;
+        live.board.set_ready(from_snapshot, replayed);
+        // What was replayed need not be again at the next start.
+        if snapshot_every > 0 && replayed > 0 {
+            live.keep_snapshot();
+        }
         Ok(live)
     }
 
@@ -188,6 +202,42 @@ impl Live {
                 next = commands.try_recv().ok();
             }
             self.ingest(&mut pending);
+            if self.snapshot_every > 0
+                && self.engine.exchanges() - self.snapshot_at >= self.snapshot_every
+            {
+                self.keep_snapshot();
+            }
+        }
+        if self.snapshot_every > 0 && self.engine.exchanges() > self.snapshot_at {
+            self.keep_snapshot();
+        }
+    }
+
+    /// Keeps a snapshot of the engine as it stands, covering every batch stored; one that
+    /// cannot be kept is said so in the log (the next start replays more).
+    fn keep_snapshot(&mut self) {
+        let started = Instant::now();
+        let saved = self
+            .engine
+            .save()
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| {
+                self.store
+                    .save_snapshot(self.store.batches(), &bytes)
+                    .map_err(|e| e.to_string())
+                    .map(|()| bytes.len())
+            });
+        match saved {
+            Ok(bytes) => {
+                self.snapshot_at = self.engine.exchanges();
+                tracing::info!(
+                    exchanges = self.snapshot_at,
+                    bytes,
+                    seconds = format_args!("{:.1}", started.elapsed().as_secs_f64()),
+                    "kept a snapshot of the engine"
+                );
+            }
+            Err(e) => tracing::warn!("cannot keep a snapshot of the engine: {e}"),
         }
     }
 
@@ -362,6 +412,45 @@ impl Live {
             Command::Audit { from, limit, reply } => {
                 let _ = reply.send(self.store.audit(from, limit).map_err(|e| e.to_string()));
             }
+        }
+    }
+}
+
+/// The engine as of the store's latest snapshot and the number of batches it covers, or a
+/// new engine and 0 when there is no snapshot or it cannot be used.
+fn restored(
+    config: DetectConfig,
+    intel: Option<Box<dyn PartnerIntel>>,
+    store: &Store,
+) -> (Engine, u64) {
+    let partners = intel.as_ref().map(|i| i.partners()).unwrap_or_default();
+    let fresh = |config: DetectConfig, intel: Option<Box<dyn PartnerIntel>>| {
+        let engine = Engine::new(config).with_story();
+        match intel {
+            Some(intel) => engine.with_intel(intel),
+            None => engine,
+        }
+    };
+    let snapshot = match store.snapshot() {
+        Ok(Some(snapshot)) => snapshot,
+        Ok(None) => return (fresh(config, intel), 0),
+        Err(e) => {
+            tracing::warn!("{e}; replaying every stored record instead");
+            return (fresh(config, intel), 0);
+        }
+    };
+    let (covers, bytes) = snapshot;
+    match Engine::restore(config.clone(), &partners, &bytes) {
+        Ok(engine) => {
+            let engine = match intel {
+                Some(intel) => engine.with_intel(intel),
+                None => engine,
+            };
+            (engine, covers)
+        }
+        Err(e) => {
+            tracing::warn!("{e}; replaying every stored record instead");
+            (fresh(config, intel), 0)
         }
     }
 }

@@ -24,6 +24,8 @@ const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 const INGEST_KEYS: TableDefinition<&str, u64> = TableDefinition::new("ingest_keys");
 /// ...and in the order they came, so that the oldest are forgotten first.
 const INGEST_ORDER: TableDefinition<u64, &str> = TableDefinition::new("ingest_order");
+/// The engine's latest snapshot, under the number of batches it covers (one row at most).
+const SNAPSHOT: TableDefinition<u64, &[u8]> = TableDefinition::new("snapshot");
 /// What the file holds: its format version, under `FORMAT_KEY`.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const FORMAT_KEY: &str = "format";
@@ -178,6 +180,7 @@ impl Store {
             txn.open_table(AUDIT)?;
             txn.open_table(INGEST_KEYS)?;
             txn.open_table(INGEST_ORDER)?;
+            txn.open_table(SNAPSHOT)?;
             let meta = txn.open_table(META)?;
             let format = meta.get(FORMAT_KEY)?.map(|v| v.value());
             match format {
@@ -198,7 +201,10 @@ impl Store {
         }
         txn.commit()?;
         let read = db.begin_read()?;
-        let next_batch = read.open_table(BATCHES)?.len()?;
+        let next_batch = match read.open_table(BATCHES)?.last()? {
+            Some((seq, _)) => seq.value() + 1,
+            None => 0,
+        };
         let next_audit = read.open_table(AUDIT)?.len()?;
         let next_key = match read.open_table(INGEST_ORDER)?.last()? {
             Some((seq, _)) => seq.value() + 1,
@@ -213,14 +219,16 @@ impl Store {
         })
     }
 
-    /// Calls `each` on every stored record, in the order they were acknowledged.
+    /// Calls `each` on every stored record of the batches from the `first` on, in the
+    /// order they were acknowledged.
     pub fn replay(
         &self,
+        first: u64,
         mut each: impl FnMut(StoredRecord) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let read = self.db.begin_read()?;
         let table = read.open_table(BATCHES)?;
-        for item in table.iter()? {
+        for item in table.range(first..)? {
             let (key, value) = item?;
             let key = key.value();
             let lines = batch_lines(key, value.value())?;
@@ -231,6 +239,44 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// How many batches the store has taken in: what a snapshot of the engine, as it
+    /// stands after applying them all, covers.
+    pub fn batches(&self) -> u64 {
+        self.next_batch
+    }
+
+    /// Keeps `snapshot`, the engine's state after the first `covers` batches, in place of
+    /// the one kept before.
+    pub fn save_snapshot(&self, covers: u64, snapshot: &[u8]) -> Result<(), StoreError> {
+        let block = zstd::bulk::compress(snapshot, 1)
+            .map_err(|e| StoreError::Db(format!("cannot compress a snapshot: {e}")))?;
+        let txn = self.db.begin_write()?;
+        {
+            let mut table = txn.open_table(SNAPSHOT)?;
+            table.retain(|_, _| false)?;
+            table.insert(covers, sealed(&block).as_slice())?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// The engine's latest snapshot and the number of batches it covers, if one is kept.
+    pub fn snapshot(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        let read = self.db.begin_read()?;
+        let table = read.open_table(SNAPSHOT)?;
+        let Some((covers, value)) = table.last()? else {
+            return Ok(None);
+        };
+        let covers = covers.value();
+        let block = unsealed("snapshot", covers, value.value())?;
+        let bytes = zstd::stream::decode_all(block).map_err(|e| StoreError::Damaged {
+            table: "snapshot",
+            key: covers.to_string(),
+            reason: format!("it does not decompress: {e}"),
+        })?;
+        Ok(Some((covers, bytes)))
     }
 
     /// Whether an ingest with the idempotency key `key` is stored.
@@ -650,7 +696,7 @@ mod tests {
                 Ok(store) => {
                     let mut n = 0;
                     store
-                        .replay(|_| {
+                        .replay(0, |_| {
                             n += 1;
                             Ok(())
                         })
@@ -719,7 +765,7 @@ mod tests {
 
     fn replayed(store: &Store) -> Result<Vec<String>, StoreError> {
         let mut ids = Vec::new();
-        store.replay(|r| {
+        store.replay(0, |r| {
             if let StoredRecord::Account(a) = r {
                 ids.push(a.account_id.to_string());
             }

@@ -1030,7 +1030,9 @@ async fn token_guessing_is_braked_per_address_and_metrics_stay_near() {
 async fn a_replaying_server_says_when_to_come_back_and_applies_nothing_late() {
     let dir = tempfile::tempdir().unwrap();
     let (exchanges, truth) = traffic();
-    let server = Running::start(dir.path(), |_| {}).await;
+    // No snapshot of the engine, so that the restart replays the whole store.
+    let no_snapshots = |c: &mut ServeConfig| c.snapshot_every_exchanges = 0;
+    let server = Running::start(dir.path(), no_snapshots).await;
     // Enough history that its replay takes a while.
     for _ in 0..4 {
         server.ingest(&exchanges).await;
@@ -1045,7 +1047,7 @@ async fn a_replaying_server_says_when_to_come_back_and_applies_nothing_late() {
     let decided = server.check(json!({"account_id": customer})).await;
     server.stop().await;
 
-    let server = Running::start_unready(dir.path(), |_| {}, None).await;
+    let server = Running::start_unready(dir.path(), no_snapshots, None).await;
     let mut decisions_first = false;
     for _ in 0..600 {
         let (status, body) = server.get("/readyz/decisions", None).await;
@@ -1206,5 +1208,37 @@ async fn the_audit_log_names_the_operator_who_authenticated() {
         )
         .await;
     assert_eq!(status, 401);
+    server.stop().await;
+}
+
+/// A server stopped and started again restores its engine from the snapshot it kept when
+/// it stopped: it reads no stored record again, and says and decides what it did before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_restores_the_engine_from_its_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let (exchanges, truth) = traffic();
+    let server = Running::start(dir.path(), |_| {}).await;
+    server.ingest(&exchanges).await;
+    let accounts: Vec<String> = truth
+        .iter()
+        .step_by(5)
+        .map(|t| format!("/v1/accounts/{}", t.account_id))
+        .collect();
+    let mut before = Vec::new();
+    for path in &accounts {
+        before.push(server.get(path, Some(ADMIN)).await);
+    }
+    let (_, report) = server.get("/v1/campaigns", Some(ADMIN)).await;
+    server.stop().await;
+
+    let server = Running::start(dir.path(), |_| {}).await;
+    let (_, ready) = server.get("/readyz", None).await;
+    assert_eq!(ready["exchanges"], exchanges.len() as u64, "{ready}");
+    assert_eq!(ready["restored"], exchanges.len() as u64, "{ready}");
+    assert_eq!(ready["replayed"], 0, "{ready}");
+    for (path, before) in accounts.iter().zip(&before) {
+        assert_eq!(&server.get(path, Some(ADMIN)).await, before, "{path}");
+    }
+    assert_eq!(server.get("/v1/campaigns", Some(ADMIN)).await.1, report);
     server.stop().await;
 }

@@ -1,6 +1,7 @@
 //! `moat serve` survives `kill -9`: a server killed while exchanges stream in comes back
 //! with every exchange it acknowledged and the verdicts they led to, exactly as an engine
-//! that read the same exchanges in memory.
+//! that read the same exchanges in memory, whether it restores them from a snapshot of its
+//! engine and the records stored after it or replays every record.
 
 mod server;
 
@@ -17,18 +18,29 @@ const INGEST: &str = "ingest-token-for-crash-test";
 const ADMIN: &str = "admin-token-for-crash-test";
 const BATCH: usize = 2000;
 
-fn spawn_server(dir: &std::path::Path) -> (Child, String) {
-    server::spawn(dir, INGEST, ADMIN)
+/// Snapshots of the engine every this many exchanges: several before the kill.
+const SNAPSHOT_EVERY: u64 = 7000;
+
+fn spawn_server(dir: &std::path::Path, snapshots: bool) -> (Child, String) {
+    let config = dir.join("moat.toml");
+    let every = if snapshots { SNAPSHOT_EVERY } else { 0 };
+    std::fs::write(
+        &config,
+        format!("[serve]\nsnapshot_every_exchanges = {every}\n"),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    server::spawn_with(dir, INGEST, ADMIN, &["--config", &config])
 }
 
-fn wait_ready(http: &reqwest::blocking::Client, base: &str) -> u64 {
+/// Waits until the server at `base` is ready; its `/readyz` answer.
+fn wait_ready(http: &reqwest::blocking::Client, base: &str) -> Value {
     let started = Instant::now();
     loop {
         if let Ok(r) = http.get(format!("{base}/readyz")).send()
             && r.status() == 200
         {
-            let v: Value = r.json().unwrap();
-            return v["exchanges"].as_u64().unwrap();
+            return r.json().unwrap();
         }
         assert!(started.elapsed() < Duration::from_secs(120), "never ready");
         std::thread::sleep(Duration::from_millis(50));
@@ -46,6 +58,15 @@ fn body(exchanges: &[Exchange]) -> Vec<u8> {
 
 #[test]
 fn kill_9_loses_no_acknowledged_exchange_and_no_verdict() {
+    killed_and_restarted(false);
+}
+
+#[test]
+fn kill_9_loses_nothing_when_the_restart_restores_a_snapshot() {
+    killed_and_restarted(true);
+}
+
+fn killed_and_restarted(snapshots: bool) {
     let scenario = Scenario::load("hydra-29m").unwrap();
     let options = SimOptions {
         scale: 0.002,
@@ -55,7 +76,7 @@ fn kill_9_loses_no_acknowledged_exchange_and_no_verdict() {
     };
     let exchanges: Vec<Exchange> = Simulation::new(&scenario, &options).collect();
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, base) = spawn_server(dir.path());
+    let (mut child, base) = spawn_server(dir.path(), snapshots);
     let http = reqwest::blocking::Client::new();
     wait_ready(&http, &base);
 
@@ -119,8 +140,23 @@ fn kill_9_loses_no_acknowledged_exchange_and_no_verdict() {
         "no campaign account was blocked before the kill"
     );
 
-    let (mut child, base) = spawn_server(dir.path());
-    let restored = wait_ready(&http, &base) as usize;
+    let (mut child, base) = spawn_server(dir.path(), snapshots);
+    let ready = wait_ready(&http, &base);
+    let restored = ready["exchanges"].as_u64().unwrap() as usize;
+    let from_snapshot = ready["restored"].as_u64().unwrap() as usize;
+    if snapshots {
+        // The latest snapshot came at most one batch past a multiple of SNAPSHOT_EVERY.
+        assert!(
+            from_snapshot + SNAPSHOT_EVERY as usize + BATCH > restored && from_snapshot > 0,
+            "{from_snapshot} of {restored} exchanges restored from a snapshot"
+        );
+        assert_eq!(
+            ready["replayed"].as_u64(),
+            Some((restored - from_snapshot) as u64)
+        );
+    } else {
+        assert_eq!(from_snapshot, 0);
+    }
     assert!(
         restored == acked || restored == acked + in_flight,
         "{restored} exchanges restored; {acked} acknowledged, {in_flight} in flight"
