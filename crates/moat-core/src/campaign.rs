@@ -72,9 +72,7 @@ pub fn assess(
         Route::Likeness(_) => config.likeness.min_members,
     } as usize;
     if members.len() >= least {
-        if let Route::Likeness(_) = route {
-            findings.fire(Signal::AlikeAccounts, w.alike_accounts, size);
-        } else {
+        if let Route::Keys(_) = route {
             findings.fire(Signal::LinkedAccounts, w.linked_accounts, size);
         }
         // Keyed clusters have the sign-up wave for this; alike accounts share no sign-up.
@@ -109,8 +107,14 @@ pub fn assess(
         // An operation harvests answers one request at a time, where customers follow up
         // on what they were told. The likeness search already groups accounts by how
         // often they follow up, so this is no test of chance: it tells a group harvesting
-        // from a crowd of customers asking alike, where most customers converse.
+        // from a crowd of customers asking alike, where most customers converse; and only
+        // where the group shows a strong signal for it to corroborate (one-shot developers
+        // alike in their weak signals are not watched for it).
+        let strong = Signal::ALL
+            .iter()
+            .any(|&s| own.weight(s) >= f64::from(STRONG_SIGNAL));
         if let Route::Likeness(population) = route
+            && strong
             && population.no_follow_ups <= l.no_follow_ups_population
         {
             let seasoned = profiles.iter().filter(|p| p.exchanges >= l.min_exchanges);
@@ -202,6 +206,9 @@ pub fn assess(
         && members.len() >= least
         && OPERATION_TRAITS.iter().any(|&t| findings.weight(t) > 0.0)
     {
+        // Customers are alike too: being alike is evidence only of a group that also
+        // shows an operation's trait.
+        findings.fire(Signal::AlikeAccounts, w.alike_accounts, size);
         // Each member shows its signals on its own, sharing nothing with the others: the
         // more of them show one profile, the less it can be chance. But customers alike
         // in what they ask (power users who want the steps, tutors) are alike too: only a
