@@ -260,8 +260,8 @@ fn at_least_by_chance(k: u32, n: u32, p: f64) -> f64 {
 }
 
 /// What a group of alike accounts shows, beyond its members' own signals, when it is an
-/// operation rather than customers alike: accounts opened for the job, opened together, or
-/// put to work together after the rest.
+/// operation rather than customers alike: accounts opened for the job, opened together, put
+/// to work together after the rest, or harvesting answers without ever following up.
 const OPERATION_TRAITS: [Signal; 4] = [
     Signal::NewAccounts,
     Signal::SignupWave,
