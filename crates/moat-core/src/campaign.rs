@@ -67,6 +67,11 @@ pub fn assess(
     let mut own = profile_findings(&profile, Scope::Group, config);
     let mut findings = Findings::default();
     let size = members.len() as f64;
+    // Whether the members' pooled traffic shows a signal strong enough to matter alone: the
+    // only kind a group's likeness and size may corroborate.
+    let strong = Signal::ALL
+        .iter()
+        .any(|&s| own.weight(s) >= f64::from(STRONG_SIGNAL));
     let least = match route {
         Route::Keys(_) => l.min_cluster,
         Route::Likeness(_) => config.likeness.min_members,
@@ -110,9 +115,6 @@ pub fn assess(
         // from a crowd of customers asking alike, where most customers converse; and only
         // where the group shows a strong signal for it to corroborate (one-shot developers
         // alike in their weak signals are not watched for it).
-        let strong = Signal::ALL
-            .iter()
-            .any(|&s| own.weight(s) >= f64::from(STRONG_SIGNAL));
         if let Route::Likeness(population) = route
             && strong
             && population.no_follow_ups <= l.no_follow_ups_population
@@ -204,10 +206,11 @@ pub fn assess(
     }
     if let Route::Likeness(_) = route
         && members.len() >= least
+        && strong
         && OPERATION_TRAITS.iter().any(|&t| findings.weight(t) > 0.0)
     {
         // Customers are alike too: being alike is evidence only of a group that also
-        // shows an operation's trait.
+        // shows an operation's trait, and a signal strong enough to matter alone.
         findings.fire(Signal::AlikeAccounts, w.alike_accounts, size);
         // Each member shows its signals on its own, sharing nothing with the others: the
         // more of them show one profile, the less it can be chance. But customers alike

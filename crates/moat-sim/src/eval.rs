@@ -71,6 +71,9 @@ pub struct GroupResult {
     pub accounts: u64,
     /// Of those, blocked.
     pub blocked: u64,
+    /// Of those, on watch at the end: not refused, but challenged or throttled by a
+    /// gateway that acts on `watch`.
+    pub watched: u64,
     /// Teams or universities (for those kinds) with at least one blocked member.
     pub groups_touched: u64,
     /// Teams or universities with half or more of their members blocked.
@@ -176,6 +179,7 @@ impl Evaluation {
                 }
             }
             let blocked = s.verdict == Verdict::Block;
+            let watched = s.verdict == Verdict::Watch;
             match row.label {
                 "hydra" => {
                     let (c, flags, start) =
@@ -217,10 +221,12 @@ impl Evaluation {
                 _ => {
                     benign.accounts += 1;
                     benign.blocked += u64::from(blocked);
+                    benign.watched += u64::from(watched);
                     let kind = row.group.split(':').next().unwrap_or("").to_owned();
                     let g = by_kind.entry(kind).or_default();
                     g.accounts += 1;
                     g.blocked += u64::from(blocked);
+                    g.watched += u64::from(watched);
                     if row.group.contains(':') {
                         let t = teams.entry(row.group.as_str()).or_default();
                         t.0 += 1;
@@ -351,19 +357,23 @@ impl Evaluation {
         }
         let _ = writeln!(
             out,
-            "  {:<28} benign blocked {:>6}/{:<6} {:>8}",
+            "  {:<28} benign blocked {:>6}/{:<6} {:>8}   watched {:>6} {:>8}",
             "benign",
             self.benign.blocked,
             self.benign.accounts,
-            pct(self.benign.blocked, self.benign.accounts)
+            pct(self.benign.blocked, self.benign.accounts),
+            self.benign.watched,
+            pct(self.benign.watched, self.benign.accounts)
         );
         for (kind, g) in &self.benign_by_kind {
             let mut line = format!(
-                "    {:<26} {:>6}/{:<6} {:>8}",
+                "    {:<26} {:>6}/{:<6} {:>8}   watched {:>6} {:>8}",
                 kind,
                 g.blocked,
                 g.accounts,
-                pct(g.blocked, g.accounts)
+                pct(g.blocked, g.accounts),
+                g.watched,
+                pct(g.watched, g.accounts)
             );
             if g.groups_touched > 0 {
                 let _ = write!(
@@ -430,6 +440,11 @@ mod tests {
                     ..blocked(5)
                 }),
                 "b2" | "b3" => Some(Scored {
+                    verdict: if id == "b3" {
+                        Verdict::Watch
+                    } else {
+                        Verdict::Allow
+                    },
                     exchanges: 3,
                     busiest_day: Some(if id == "b2" { 60 } else { 3 }),
                     anomaly: Some(if id == "b2" { 0.4 } else { 0.8 }),
@@ -445,6 +460,8 @@ mod tests {
         assert_eq!(c.hours_to_90_blocked, Some(10.0));
         assert_eq!(c.median_account_hours_to_block, Some(2.0));
         assert_eq!((eval.benign.accounts, eval.benign.blocked), (3, 1));
+        assert_eq!(eval.benign.watched, 1);
+        assert_eq!(eval.benign_by_kind["individual"].watched, 1);
         let e = &eval.benign_by_kind["enterprise"];
         assert_eq!((e.groups_touched, e.groups_blocked), (1, 1));
         assert!(eval.table("t").contains("hydra:x"));

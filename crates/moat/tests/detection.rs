@@ -153,6 +153,11 @@ fn the_population_alone_is_left_alone() {
             assert!(e["campaigns"].as_array().unwrap().is_empty());
             let benign = share(&e["benign"]["blocked"], &e["benign"]["accounts"]);
             assert!(benign <= 0.0005, "{benign:.5} of benign accounts blocked");
+            // A gateway challenges or throttles accounts on watch: customers alike in what
+            // they do (developers, power users) must not be watched as one campaign. About
+            // 5 % were, before likeness needed an operation's trait and a strong signal.
+            let watched = share(&e["benign"]["watched"], &e["benign"]["accounts"]);
+            assert!(watched <= 0.005, "{watched:.5} of benign accounts watched");
             for kind in ["enterprise", "university"] {
                 let groups = &e["benign_by_kind"][kind]["groups_blocked"];
                 assert_eq!(groups.as_u64(), Some(0), "{kind} blocked as a group");
