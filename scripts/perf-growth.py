@@ -3,11 +3,12 @@
 
 Runs `moat bench scan` over simulated files of growing size and `moat bench link` over
 growing populations and campaigns, then writes the figures as JSON and draws them as one
-SVG of three log-log panels. Python 3 only, nothing to install.
+SVG of three log-log panels (to target/performance-growth.* unless told otherwise: the
+committed figures in docs/ change only when asked). Python 3 only, nothing to install.
 
     python3 scripts/perf-growth.py                      # target/release/moat
-    python3 scripts/perf-growth.py --moat ./moat --out docs/performance-growth
     python3 scripts/perf-growth.py --quick              # small sizes, to try it out
+    python3 scripts/perf-growth.py --out docs/performance-growth   # update the docs' figures
 """
 
 import argparse
@@ -161,7 +162,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--moat", default="target/release/moat", help="the moat binary")
     parser.add_argument(
-        "--out", default="docs/performance-growth", help="writes OUT.json and OUT.svg"
+        "--out", default="target/performance-growth", help="writes OUT.json and OUT.svg"
     )
     parser.add_argument("--quick", action="store_true", help="small sizes, to try it out")
     parser.add_argument(
