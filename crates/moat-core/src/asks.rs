@@ -26,6 +26,8 @@ const GRADING: usize = 1;
 const REASONING_SET: &str = include_str!("../data/asks/reasoning.txt");
 const GRADING_SET: &str = include_str!("../data/asks/grading.txt");
 const ORDINARY_SET: &str = include_str!("../data/asks/ordinary.txt");
+/// Framings put before requests, which the model learns to read past.
+const FRAMINGS: &str = include_str!("../data/asks/framings.txt");
 
 /// What a text asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -46,15 +48,32 @@ pub struct AskModel {
 pub fn model() -> &'static AskModel {
     static MODEL: OnceLock<AskModel> = OnceLock::new();
     MODEL.get_or_init(|| {
-        let mut examples = Vec::new();
+        let framings: Vec<&str> = lines(FRAMINGS).collect();
+        let mut examples: Vec<(String, [bool; 2])> = Vec::new();
         for (set, label) in [
             (REASONING_SET, [true, false]),
             (GRADING_SET, [false, true]),
             (ORDINARY_SET, [false, false]),
         ] {
-            examples.extend(lines(set).map(|text| (text, label)));
+            for (k, text) in lines(set).enumerate() {
+                examples.push((text.to_owned(), label));
+                if !label[GRADING] {
+                    let framing = framings[k % framings.len()];
+                    examples.push((format!("{framing} {}", lower_first(text)), label));
+                }
+            }
         }
+        let examples: Vec<(&str, [bool; 2])> =
+            examples.iter().map(|(t, l)| (t.as_str(), *l)).collect();
         AskModel::train(&examples)
+    })
+}
+
+/// `text` with its first letter in lower case, as it reads after a framing.
+fn lower_first(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_lowercase().chain(chars).collect()
     })
 }
 

@@ -218,8 +218,15 @@ pub fn assess(
         // group that also shows an operation's trait is counted so. And only signals
         // strong enough to matter alone are counted again: a crowd of alike developers all
         // sending long requests is still a crowd of developers.
+        // An operation that shows both kinds of trait (accounts opened or put to work for
+        // the job, and answers harvested without following up) is counted once more: a
+        // cohort of customers who joined together still converses, and a crowd of
+        // one-shot developers was not opened for the job.
         let times = members.len() / (l.min_cluster.max(2) as usize);
-        own.corroborate_strong(2 + times.max(1).ilog2().min(2) as i32, STRONG_SIGNAL);
+        let opened = OPENING_TRAITS.iter().any(|&t| findings.weight(t) > 0.0);
+        let harvesting = findings.weight(Signal::NoFollowUps) > 0.0;
+        let both = i32::from(opened && harvesting);
+        own.corroborate_strong(2 + times.max(1).ilog2().min(2) as i32 + both, STRONG_SIGNAL);
     }
     own.merge(&findings);
     let mut firing_alone = [0; SIGNALS];
@@ -271,6 +278,9 @@ const OPERATION_TRAITS: [Signal; 4] = [
     Signal::LateStart,
     Signal::NoFollowUps,
 ];
+
+/// The operation's traits that tell accounts opened or put to work for the job.
+const OPENING_TRAITS: [Signal; 3] = [Signal::NewAccounts, Signal::SignupWave, Signal::LateStart];
 
 /// Per cluster root, how many members hold at least one linking template or system
 /// prompt key: accounts tied to the others by what they send, not only by where from.

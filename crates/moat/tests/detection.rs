@@ -114,27 +114,30 @@ fn covert_campaigns_are_found_by_likeness_alone() {
 
 /// A covert campaign run through aged accounts (opened as long before their use as
 /// customers' are) does not look opened for the job; its accounts are still found as put
-/// to work together (`late_start`). About 25 accounts at this scale: 74–83 % of them were
-/// blocked on the held-out seeds when the floor was set, none before `late_start`.
+/// to work together (`late_start`) and never following up (`no_follow_ups`). About 25
+/// accounts at this scale: 78–91 % of them were blocked on the held-out seeds, with 13–23 %
+/// of their exchanges first, when the ceiling was set (43–57 % first before the two traits
+/// together counted once more); none before `late_start`.
 #[test]
 fn covert_campaigns_through_aged_accounts_are_found() {
     for seed in HELD_OUT_SEEDS {
         for result in evaluate(&["covert-aged-3m"], seed, &[]) {
-            check_campaign(&result, 0.6, 0.7);
+            check_campaign(&result, 0.7, 0.35);
         }
     }
 }
 
 /// A covert campaign through aged accounts already under way when the logs begin starts
 /// with the population, so it shows no `late_start` at first; its accounts never follow
-/// up on an answer (`no_follow_ups`). About 30 accounts at this scale: 83–97 % of them
-/// were blocked on the held-out seeds with 39–50 % of their exchanges first when the
-/// ceiling was set, 52–76 % before `no_follow_ups`.
+/// up on an answer (`no_follow_ups`). About 30 accounts at this scale: 90–100 % of them
+/// were blocked on the held-out seeds with 38–50 % of their exchanges first when the
+/// ceiling was set (83–97 % blocked before a group blocked once stayed a campaign for the
+/// accounts that join it), 52–76 % first before `no_follow_ups`.
 #[test]
 fn covert_campaigns_under_way_when_the_logs_begin_are_found() {
     for seed in HELD_OUT_SEEDS {
         for result in evaluate(&["covert-standing-3m"], seed, &[]) {
-            check_campaign(&result, 0.7, 0.6);
+            check_campaign(&result, 0.8, 0.55);
         }
     }
 }
