@@ -68,6 +68,10 @@ pub struct ServeConfig {
     /// when the service stops), so that a restart replays only the records after the
     /// latest; 0: none (every start replays the whole store).
     pub snapshot_every_exchanges: u64,
+    /// Delete the stored exchanges behind the older of the two snapshots kept, so that the
+    /// store stops growing with history (off: every exchange is kept, and a start whose
+    /// snapshots cannot be used replays them all).
+    pub retire_behind_snapshots: bool,
     /// What to answer for an account whose verdict is `watch`.
     pub on_watch: Action,
     /// Answers to gateways (`/v1/check`, the guardrail API, ext_authz denials) name the
@@ -115,6 +119,7 @@ impl Default for ServeConfig {
             max_clock_skew_seconds: 300,
             store_prompts: false,
             snapshot_every_exchanges: 1_000_000,
+            retire_behind_snapshots: true,
             on_watch: Action::Challenge,
             explain_decisions: false,
             budget: Budget::default(),

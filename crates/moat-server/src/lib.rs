@@ -37,7 +37,7 @@ pub use config::ServeConfig;
 use crate::board::Board;
 use crate::decide::Decider;
 use crate::http::AppState;
-use crate::live::Live;
+use crate::live::{Live, SnapshotPolicy};
 use crate::metrics::Metrics;
 use crate::store::Store;
 
@@ -98,11 +98,14 @@ impl Server {
         let (commands, receiver) = mpsc::channel(4096);
         let engine_board = board.clone();
         let data_dir = config.data_dir.clone();
-        let snapshot_every = config.snapshot_every_exchanges;
+        let snapshots = SnapshotPolicy {
+            every: config.snapshot_every_exchanges,
+            retire: config.retire_behind_snapshots,
+        };
         let engine = std::thread::Builder::new()
             .name("moat-engine".into())
             .spawn(
-                move || match Live::start(detect, intel, store, engine_board, snapshot_every) {
+                move || match Live::start(detect, intel, store, engine_board, snapshots) {
                     Ok(live) => live.run(receiver),
                     Err(e) => {
                         tracing::error!(

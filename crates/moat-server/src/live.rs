@@ -118,8 +118,9 @@ pub struct Live {
     board: Arc<Board>,
     rounds_published: u64,
     view: Option<(Instant, Arc<View>)>,
-    /// Exchanges taken in between two snapshots of the engine (0: none taken).
-    snapshot_every: u64,
+    /// When snapshots of the engine are kept, and whether the batches behind them are
+    /// retired.
+    snapshots: SnapshotPolicy,
     /// The engine's exchanges when its last snapshot was kept.
     snapshot_at: u64,
 }
@@ -129,14 +130,13 @@ impl Live {
     /// decisions at once (so decisions are right from the first request), then restores
     /// the engine from its latest snapshot, replays the records stored after it and marks
     /// the board ready. A snapshot that cannot be used is said so in the log and every
-    /// record is replayed instead. From then on, a snapshot is kept every
-    /// `snapshot_every` exchanges taken in (0: never).
+    /// record is replayed instead. From then on, snapshots are kept as `snapshots` says.
     pub fn start(
         config: DetectConfig,
         intel: Option<Box<dyn PartnerIntel>>,
         store: Store,
         board: Arc<Board>,
-        snapshot_every: u64,
+        snapshots: SnapshotPolicy,
     ) -> Result<Self, StoreError> {
         board.publish(store.verdicts()?);
         for (target, decision) in store.overrides()? {
@@ -164,7 +164,7 @@ impl Live {
             board,
             rounds_published: u64::MAX,
             view: None,
-            snapshot_every,
+            snapshots,
         };
         let verdicts = live.engine.snapshot().accounts;
         live.board.publish(verdicts);
@@ -172,7 +172,7 @@ impl Live {
         let replayed = live.engine.exchanges() - from_snapshot;
         live.board.set_ready(from_snapshot, replayed);
         // What was replayed need not be again at the next start.
-        if snapshot_every > 0 && replayed > 0 {
+        if snapshots.every > 0 && replayed > 0 {
             live.keep_snapshot();
         }
         Ok(live)
@@ -202,13 +202,13 @@ impl Live {
                 next = commands.try_recv().ok();
             }
             self.ingest(&mut pending);
-            if self.snapshot_every > 0
-                && self.engine.exchanges() - self.snapshot_at >= self.snapshot_every
+            if self.snapshots.every > 0
+                && self.engine.exchanges() - self.snapshot_at >= self.snapshots.every
             {
                 self.keep_snapshot();
             }
         }
-        if self.snapshot_every > 0 && self.engine.exchanges() > self.snapshot_at {
+        if self.snapshots.every > 0 && self.engine.exchanges() > self.snapshot_at {
             self.keep_snapshot();
         }
     }
@@ -223,16 +223,17 @@ impl Live {
             .map_err(|e| e.to_string())
             .and_then(|bytes| {
                 self.store
-                    .save_snapshot(self.store.batches(), &bytes)
+                    .save_snapshot(self.store.batches(), &bytes, self.snapshots.retire)
                     .map_err(|e| e.to_string())
-                    .map(|()| bytes.len())
+                    .map(|retired| (bytes.len(), retired))
             });
         match saved {
-            Ok(bytes) => {
+            Ok((bytes, retired)) => {
                 self.snapshot_at = self.engine.exchanges();
                 tracing::info!(
                     exchanges = self.snapshot_at,
                     bytes,
+                    retired_batches = retired,
                     seconds = format_args!("{:.1}", started.elapsed().as_secs_f64()),
                     "kept a snapshot of the engine"
                 );
@@ -431,28 +432,44 @@ fn restored(
             None => engine,
         }
     };
-    let snapshot = match store.snapshot() {
-        Ok(Some(snapshot)) => snapshot,
-        Ok(None) => return (fresh(config, intel), 0),
-        Err(e) => {
-            tracing::warn!("{e}; replaying every stored record instead");
-            return (fresh(config, intel), 0);
-        }
-    };
-    let (covers, bytes) = snapshot;
-    match Engine::restore(config.clone(), &partners, &bytes) {
-        Ok(engine) => {
-            let engine = match intel {
-                Some(intel) => engine.with_intel(intel),
-                None => engine,
-            };
-            (engine, covers)
-        }
-        Err(e) => {
-            tracing::warn!("{e}; replaying every stored record instead");
-            (fresh(config, intel), 0)
+    let snapshots = store.snapshots().unwrap_or_else(|e| {
+        tracing::warn!("{e}");
+        Vec::new()
+    });
+    for (covers, bytes) in snapshots {
+        match bytes.and_then(|bytes| {
+            Engine::restore(config.clone(), &partners, &bytes)
+                .map_err(|e| StoreError::Db(e.to_string()))
+        }) {
+            Ok(engine) => {
+                let engine = match intel {
+                    Some(intel) => engine.with_intel(intel),
+                    None => engine,
+                };
+                return (engine, covers);
+            }
+            Err(e) => tracing::warn!("the snapshot covering {covers} batches: {e}"),
         }
     }
+    match store.first_batch() {
+        Ok(Some(first)) if first > 0 => tracing::warn!(
+            "no snapshot of the engine can be used, and the {first} first batches were retired \
+             behind one: the engine starts from the batches stored after them (set \
+             retire_behind_snapshots = false to keep every exchange)"
+        ),
+        _ => tracing::info!("replaying every stored record"),
+    }
+    let first = store.first_batch().ok().flatten().unwrap_or(0);
+    (fresh(config, intel), first)
+}
+
+/// When the live engine keeps snapshots of itself in the store.
+#[derive(Debug, Clone, Copy)]
+pub struct SnapshotPolicy {
+    /// Exchanges taken in between two snapshots (0: none kept).
+    pub every: u64,
+    /// Delete the batches behind the older of the two snapshots kept.
+    pub retire: bool,
 }
 
 fn apply(engine: &mut Engine, record: &StoredRecord) {

@@ -24,8 +24,11 @@ const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 const INGEST_KEYS: TableDefinition<&str, u64> = TableDefinition::new("ingest_keys");
 /// ...and in the order they came, so that the oldest are forgotten first.
 const INGEST_ORDER: TableDefinition<u64, &str> = TableDefinition::new("ingest_order");
-/// The engine's latest snapshot, under the number of batches it covers (one row at most).
+/// The engine's latest snapshots, under the number of batches each covers
+/// ([`KEPT_SNAPSHOTS`] rows at most).
 const SNAPSHOT: TableDefinition<u64, &[u8]> = TableDefinition::new("snapshot");
+/// Snapshots of the engine kept: the latest, and the one before it.
+const KEPT_SNAPSHOTS: usize = 2;
 /// What the file holds: its format version, under `FORMAT_KEY`.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const FORMAT_KEY: &str = "format";
@@ -201,10 +204,17 @@ impl Store {
         }
         txn.commit()?;
         let read = db.begin_read()?;
-        let next_batch = match read.open_table(BATCHES)?.last()? {
-            Some((seq, _)) => seq.value() + 1,
-            None => 0,
-        };
+        // Batches are numbered on from the last one stored, or from the last a snapshot
+        // covers where every batch was retired behind it.
+        let after_batches = read
+            .open_table(BATCHES)?
+            .last()?
+            .map(|(seq, _)| seq.value() + 1);
+        let covered = read
+            .open_table(SNAPSHOT)?
+            .last()?
+            .map(|(covers, _)| covers.value());
+        let next_batch = after_batches.unwrap_or(0).max(covered.unwrap_or(0));
         let next_audit = read.open_table(AUDIT)?.len()?;
         let next_key = match read.open_table(INGEST_ORDER)?.last()? {
             Some((seq, _)) => seq.value() + 1,
@@ -247,36 +257,70 @@ impl Store {
         self.next_batch
     }
 
-    /// Keeps `snapshot`, the engine's state after the first `covers` batches, in place of
-    /// the one kept before.
-    pub fn save_snapshot(&self, covers: u64, snapshot: &[u8]) -> Result<(), StoreError> {
+    /// Keeps `snapshot`, the engine's state after the first `covers` batches, with the one
+    /// kept before it (in case this one cannot be read), and forgets older ones. With
+    /// `retire`, the batches the older of the two covers are deleted: no start replays them
+    /// again. Returns how many batches were retired.
+    pub fn save_snapshot(
+        &self,
+        covers: u64,
+        snapshot: &[u8],
+        retire: bool,
+    ) -> Result<u64, StoreError> {
         let block = zstd::bulk::compress(snapshot, 1)
             .map_err(|e| StoreError::Db(format!("cannot compress a snapshot: {e}")))?;
         let txn = self.db.begin_write()?;
+        let mut retired = 0;
         {
             let mut table = txn.open_table(SNAPSHOT)?;
-            table.retain(|_, _| false)?;
             table.insert(covers, sealed(&block).as_slice())?;
+            let mut kept: Vec<u64> = Vec::new();
+            for item in table.iter()? {
+                kept.push(item?.0.value());
+            }
+            let forgotten = kept.len().saturating_sub(KEPT_SNAPSHOTS);
+            for &old in &kept[..forgotten] {
+                table.remove(old)?;
+            }
+            if retire && kept.len() >= KEPT_SNAPSHOTS {
+                let behind = kept[forgotten];
+                let mut batches = txn.open_table(BATCHES)?;
+                batches.retain_in(..behind, |_, _| {
+                    retired += 1;
+                    false
+                })?;
+            }
         }
         txn.commit()?;
-        Ok(())
+        Ok(retired)
     }
 
-    /// The engine's latest snapshot and the number of batches it covers, if one is kept.
-    pub fn snapshot(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+    /// The engine's snapshots, the latest first, each with the number of batches it
+    /// covers; one that cannot be read is an error in its place.
+    pub fn snapshots(&self) -> Result<Vec<(u64, Result<Vec<u8>, StoreError>)>, StoreError> {
         let read = self.db.begin_read()?;
         let table = read.open_table(SNAPSHOT)?;
-        let Some((covers, value)) = table.last()? else {
-            return Ok(None);
-        };
-        let covers = covers.value();
-        let block = unsealed("snapshot", covers, value.value())?;
-        let bytes = zstd::stream::decode_all(block).map_err(|e| StoreError::Damaged {
-            table: "snapshot",
-            key: covers.to_string(),
-            reason: format!("it does not decompress: {e}"),
-        })?;
-        Ok(Some((covers, bytes)))
+        let mut out = Vec::new();
+        for item in table.iter()?.rev() {
+            let (covers, value) = item?;
+            let covers = covers.value();
+            let bytes = unsealed("snapshot", covers, value.value()).and_then(|block| {
+                zstd::stream::decode_all(block).map_err(|e| StoreError::Damaged {
+                    table: "snapshot",
+                    key: covers.to_string(),
+                    reason: format!("it does not decompress: {e}"),
+                })
+            });
+            out.push((covers, bytes));
+        }
+        Ok(out)
+    }
+
+    /// The first batch the store still holds (batches before it were retired behind a
+    /// snapshot); `None` when it holds none.
+    pub fn first_batch(&self) -> Result<Option<u64>, StoreError> {
+        let read = self.db.begin_read()?;
+        Ok(read.open_table(BATCHES)?.first()?.map(|(k, _)| k.value()))
     }
 
     /// Whether an ingest with the idempotency key `key` is stored.
@@ -467,7 +511,7 @@ impl Store {
     }
 
     /// Copies every value that is not damaged to a new store in `dir` (which must not hold
-    /// one), batches in their order; the damaged ones are left behind.
+    /// one), batches under their numbers; the damaged ones are left behind.
     pub fn salvage(&self, dir: &Path) -> Result<Vec<Salvaged>, StoreError> {
         if dir.join("moat.redb").exists() {
             return Err(StoreError::Db(format!(
@@ -484,7 +528,6 @@ impl Store {
                 ..Salvaged::default()
             })
             .collect();
-        let mut next_batch = 0u64;
         {
             let mut batches = txn.open_table(BATCHES)?;
             let mut verdicts = txn.open_table(VERDICTS)?;
@@ -501,9 +544,11 @@ impl Store {
                 };
                 s.kept += 1;
                 match table {
+                    // Batches keep their numbers: those retired behind a snapshot stay
+                    // told apart from those never stored.
                     "batches" => {
-                        batches.insert(next_batch, value)?;
-                        next_batch += 1;
+                        let seq: u64 = key.parse().expect("batch keys are numbers");
+                        batches.insert(seq, value)?;
                     }
                     "verdicts" => {
                         verdicts.insert(key.as_str(), value)?;
@@ -663,6 +708,58 @@ mod tests {
             account_id: id.into(),
             account: Default::default(),
         })
+    }
+
+    #[test]
+    fn batches_behind_the_older_of_two_snapshots_are_retired_and_numbering_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        let mut add = |store: &mut Store, n: usize| {
+            for i in 0..n {
+                store
+                    .append(&[&record(&format!("a{i}"))], &[], &[])
+                    .unwrap();
+            }
+        };
+        add(&mut store, 10);
+        // One snapshot alone retires nothing: it may be the one that cannot be read.
+        assert_eq!(
+            store
+                .save_snapshot(store.batches(), b"first", true)
+                .unwrap(),
+            0
+        );
+        add(&mut store, 5);
+        assert_eq!(
+            store
+                .save_snapshot(store.batches(), b"second", true)
+                .unwrap(),
+            10
+        );
+        add(&mut store, 3);
+        assert_eq!(
+            store
+                .save_snapshot(store.batches(), b"third", false)
+                .unwrap(),
+            0
+        );
+        let kept: Vec<(u64, Vec<u8>)> = store
+            .snapshots()
+            .unwrap()
+            .into_iter()
+            .map(|(covers, bytes)| (covers, bytes.unwrap()))
+            .collect();
+        assert_eq!(
+            kept,
+            vec![(18, b"third".to_vec()), (15, b"second".to_vec())]
+        );
+        assert_eq!(store.first_batch().unwrap(), Some(10));
+        let mut replayed = 0;
+        store.replay(15, |_| Ok(replayed += 1)).unwrap();
+        assert_eq!(replayed, 3);
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.batches(), 18);
     }
 
     #[test]

@@ -1242,3 +1242,43 @@ async fn a_restart_restores_the_engine_from_its_snapshot() {
     assert_eq!(server.get("/v1/campaigns", Some(ADMIN)).await.1, report);
     server.stop().await;
 }
+
+/// With snapshots kept often, the exchanges behind the older of the two kept are deleted
+/// from the store, and a restart still decides what the server decided before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exchanges_behind_the_snapshots_are_retired_and_a_restart_decides_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let (exchanges, truth) = traffic();
+    let often = |c: &mut ServeConfig| c.snapshot_every_exchanges = 500;
+    let server = Running::start(dir.path(), often).await;
+    for chunk in exchanges.chunks(250) {
+        server.ingest(chunk).await;
+    }
+    let accounts: Vec<String> = truth
+        .iter()
+        .step_by(5)
+        .map(|t| format!("/v1/accounts/{}", t.account_id))
+        .collect();
+    let mut before = Vec::new();
+    for path in &accounts {
+        before.push(server.get(path, Some(ADMIN)).await);
+    }
+    server.stop().await;
+
+    let store = moat_server::store::Store::open(dir.path()).unwrap();
+    let first = store.first_batch().unwrap().unwrap();
+    let batches = exchanges.len().div_ceil(250) as u64;
+    assert!(
+        first > 0 && first < batches,
+        "first stored batch {first} of {batches}"
+    );
+    drop(store);
+
+    let server = Running::start(dir.path(), often).await;
+    let (_, ready) = server.get("/readyz", None).await;
+    assert_eq!(ready["exchanges"], exchanges.len() as u64, "{ready}");
+    for (path, before) in accounts.iter().zip(&before) {
+        assert_eq!(&server.get(path, Some(ADMIN)).await, before, "{path}");
+    }
+    server.stop().await;
+}
