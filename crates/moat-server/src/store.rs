@@ -29,6 +29,10 @@ const INGEST_ORDER: TableDefinition<u64, &str> = TableDefinition::new("ingest_or
 const SNAPSHOT: TableDefinition<u64, &[u8]> = TableDefinition::new("snapshot");
 /// Snapshots of the engine kept: the latest, and the one before it.
 const KEPT_SNAPSHOTS: usize = 2;
+
+/// A snapshot of the engine as stored: the batches it covers, and its bytes (or why they
+/// cannot be read).
+pub type KeptSnapshot = (u64, Result<Vec<u8>, StoreError>);
 /// What the file holds: its format version, under `FORMAT_KEY`.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const FORMAT_KEY: &str = "format";
@@ -297,7 +301,7 @@ impl Store {
 
     /// The engine's snapshots, the latest first, each with the number of batches it
     /// covers; one that cannot be read is an error in its place.
-    pub fn snapshots(&self) -> Result<Vec<(u64, Result<Vec<u8>, StoreError>)>, StoreError> {
+    pub fn snapshots(&self) -> Result<Vec<KeptSnapshot>, StoreError> {
         let read = self.db.begin_read()?;
         let table = read.open_table(SNAPSHOT)?;
         let mut out = Vec::new();
@@ -714,7 +718,7 @@ mod tests {
     fn batches_behind_the_older_of_two_snapshots_are_retired_and_numbering_goes_on() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(dir.path()).unwrap();
-        let mut add = |store: &mut Store, n: usize| {
+        let add = |store: &mut Store, n: usize| {
             for i in 0..n {
                 store
                     .append(&[&record(&format!("a{i}"))], &[], &[])
@@ -755,7 +759,12 @@ mod tests {
         );
         assert_eq!(store.first_batch().unwrap(), Some(10));
         let mut replayed = 0;
-        store.replay(15, |_| Ok(replayed += 1)).unwrap();
+        store
+            .replay(15, |_| {
+                replayed += 1;
+                Ok(())
+            })
+            .unwrap();
         assert_eq!(replayed, 3);
         drop(store);
         let store = Store::open(dir.path()).unwrap();
