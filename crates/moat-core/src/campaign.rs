@@ -217,11 +217,11 @@ pub fn assess(
         // in what they ask (power users who want the steps, tutors) are alike too: only a
         // group that also shows an operation's trait is counted so. And only signals
         // strong enough to matter alone are counted again: a crowd of alike developers all
-        // sending long requests is still a crowd of developers.
-        // An operation that shows both kinds of trait (accounts opened or put to work for
-        // the job, and answers harvested without following up) is counted once more: a
-        // cohort of customers who joined together still converses, and a crowd of
-        // one-shot developers was not opened for the job.
+        // sending long requests is still a crowd of developers. An operation that shows
+        // both kinds of trait (accounts opened or put to work for the job, and answers
+        // harvested without following up) is counted once more: a cohort of customers
+        // who joined together still converses, and a crowd of one-shot developers was not
+        // opened for the job.
         let times = members.len() / (l.min_cluster.max(2) as usize);
         let opened = OPENING_TRAITS.iter().any(|&t| findings.weight(t) > 0.0);
         let harvesting = findings.weight(Signal::NoFollowUps) > 0.0;

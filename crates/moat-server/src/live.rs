@@ -128,9 +128,10 @@ pub struct Live {
 impl Live {
     /// Opens the live engine over `store`: publishes the stored verdicts and manual
     /// decisions at once (so decisions are right from the first request), then restores
-    /// the engine from its latest snapshot, replays the records stored after it and marks
-    /// the board ready. A snapshot that cannot be used is said so in the log and every
-    /// record is replayed instead. From then on, snapshots are kept as `snapshots` says.
+    /// the engine from the latest snapshot it can use, replays the records stored after it
+    /// and marks the board ready. A snapshot that cannot be used is said so in the log, and
+    /// the one before it is tried; with none, every record still stored is replayed. From
+    /// then on, snapshots are kept as `snapshots` says.
     pub fn start(
         config: DetectConfig,
         intel: Option<Box<dyn PartnerIntel>>,
@@ -417,8 +418,8 @@ impl Live {
     }
 }
 
-/// The engine as of the store's latest snapshot and the number of batches it covers, or a
-/// new engine and 0 when there is no snapshot or it cannot be used.
+/// The engine as of the store's latest snapshot that can be used and the number of batches
+/// it covers, or a new engine and the first batch still stored when none can.
 fn restored(
     config: DetectConfig,
     intel: Option<Box<dyn PartnerIntel>>,
@@ -451,15 +452,16 @@ fn restored(
             Err(e) => tracing::warn!("the snapshot covering {covers} batches: {e}"),
         }
     }
-    match store.first_batch() {
-        Ok(Some(first)) if first > 0 => tracing::warn!(
+    let first = store.first_batch().ok().flatten().unwrap_or(0);
+    if first > 0 {
+        tracing::warn!(
             "no snapshot of the engine can be used, and the {first} first batches were retired \
              behind one: the engine starts from the batches stored after them (set \
              retire_behind_snapshots = false to keep every exchange)"
-        ),
-        _ => tracing::info!("replaying every stored record"),
+        );
+    } else {
+        tracing::info!("replaying every stored record");
     }
-    let first = store.first_batch().ok().flatten().unwrap_or(0);
     (fresh(config, intel), first)
 }
 
