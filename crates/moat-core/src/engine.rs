@@ -661,14 +661,22 @@ impl Engine {
         rescore.extend(self.joined.keys().filter(|i| !joined.contains_key(i)));
         rescore.sort_unstable();
         rescore.dedup();
-        // Per alike group, its members and how many of them are blocked.
-        let mut blocked_members: HashMap<u32, (u32, u32)> = HashMap::default();
-        for (&i, root) in joined {
-            if self.alike_roots.contains(root) {
-                let count = blocked_members.entry(*root).or_default();
-                count.0 += 1;
-                count.1 += u32::from(self.accounts[i as usize].decision.verdict == Verdict::Block);
-            }
+        // A group of alike accounts blocked once, most of whose members stand blocked,
+        // stays a campaign: an account that joins it later fits the evidence it was
+        // blocked on, though the members' pooled shares have moved since. Per such group
+        // now below the cut: its members, and how many of them are blocked.
+        let lapsed = |root: &u32| {
+            self.alike_roots.contains(root)
+                && self.blocked_campaigns.contains_key(root)
+                && campaigns
+                    .get(root)
+                    .is_some_and(|c| c.findings.score() < self.config.block)
+        };
+        let mut members: HashMap<u32, (u32, u32)> = HashMap::default();
+        for (&i, root) in joined.iter().filter(|(_, root)| lapsed(root)) {
+            let count = members.entry(*root).or_default();
+            count.0 += 1;
+            count.1 += u32::from(self.accounts[i as usize].decision.verdict == Verdict::Block);
         }
         let at = EventTime::from_unix_micros(ts).unwrap_or_default();
         for &i in &rescore {
@@ -679,21 +687,11 @@ impl Engine {
                 Scope::Account,
                 &self.config,
             );
-            // A group of alike accounts blocked once, most of whose members stand
-            // blocked, stays a campaign: an account that joins it later fits the evidence
-            // it was blocked on, though the members' pooled shares have moved since.
             let joined = joined
                 .get(&i)
                 .and_then(|root| campaigns.get(root))
-                .map(|c| match self.blocked_campaigns.get(&c.root) {
-                    Some(blocked)
-                        if c.findings.score() < self.config.block
-                            && blocked_members
-                                .get(&c.root)
-                                .is_some_and(|&(all, blocked)| 2 * blocked > all) =>
-                    {
-                        blocked
-                    }
+                .map(|c| match members.get(&c.root) {
+                    Some(&(all, blocked)) if 2 * blocked > all => &self.blocked_campaigns[&c.root],
                     _ => c,
                 });
             if let Some(c) = joined {

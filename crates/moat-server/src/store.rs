@@ -714,6 +714,18 @@ mod tests {
         })
     }
 
+    /// How many records `store` replays from batch `first` on.
+    fn records(store: &Store, first: u64) -> usize {
+        let mut n = 0;
+        store
+            .replay(first, |_| {
+                n += 1;
+                Ok(())
+            })
+            .unwrap();
+        n
+    }
+
     #[test]
     fn batches_behind_the_older_of_two_snapshots_are_retired_and_numbering_goes_on() {
         let dir = tempfile::tempdir().unwrap();
@@ -758,14 +770,7 @@ mod tests {
             vec![(18, b"third".to_vec()), (15, b"second".to_vec())]
         );
         assert_eq!(store.first_batch().unwrap(), Some(10));
-        let mut replayed = 0;
-        store
-            .replay(15, |_| {
-                replayed += 1;
-                Ok(())
-            })
-            .unwrap();
-        assert_eq!(replayed, 3);
+        assert_eq!(records(&store, 15), 3);
         drop(store);
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.batches(), 18);
@@ -800,13 +805,7 @@ mod tests {
                 Err(e) => assert!(e.to_string().contains("moat.redb"), "{e}"),
                 // A store redb could repair must still hold what it held.
                 Ok(store) => {
-                    let mut n = 0;
-                    store
-                        .replay(0, |_| {
-                            n += 1;
-                            Ok(())
-                        })
-                        .unwrap();
+                    let n = records(&store, 0);
                     assert_eq!(
                         n, 200,
                         "a store cut to {keep} bytes opened with {n} records"

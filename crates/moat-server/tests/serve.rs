@@ -88,6 +88,15 @@ impl Running {
         self.done.await.unwrap();
     }
 
+    /// What the server says of each of `paths` (account pages), as an operator.
+    async fn accounts(&self, paths: &[String]) -> Vec<(u16, Value)> {
+        let mut answers = Vec::with_capacity(paths.len());
+        for path in paths {
+            answers.push(self.get(path, Some(ADMIN)).await);
+        }
+        answers
+    }
+
     async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
         let mut r = self.http.get(format!("{}{path}", self.base));
         if let Some(t) = token {
@@ -142,6 +151,15 @@ impl Running {
 }
 
 /// A small population with the largest disclosed campaign hidden in it.
+/// The `/v1/accounts` paths of every fifth account of `truth`.
+fn every_fifth_account(truth: &[TruthRow]) -> Vec<String> {
+    truth
+        .iter()
+        .step_by(5)
+        .map(|t| format!("/v1/accounts/{}", t.account_id))
+        .collect()
+}
+
 fn traffic() -> (Vec<Exchange>, Vec<TruthRow>) {
     let scenario = Scenario::load("hydra-29m").unwrap();
     let options = SimOptions {
@@ -1219,15 +1237,8 @@ async fn a_restart_restores_the_engine_from_its_snapshot() {
     let (exchanges, truth) = traffic();
     let server = Running::start(dir.path(), |_| {}).await;
     server.ingest(&exchanges).await;
-    let accounts: Vec<String> = truth
-        .iter()
-        .step_by(5)
-        .map(|t| format!("/v1/accounts/{}", t.account_id))
-        .collect();
-    let mut before = Vec::new();
-    for path in &accounts {
-        before.push(server.get(path, Some(ADMIN)).await);
-    }
+    let accounts = every_fifth_account(&truth);
+    let before = server.accounts(&accounts).await;
     let (_, report) = server.get("/v1/campaigns", Some(ADMIN)).await;
     server.stop().await;
 
@@ -1236,9 +1247,7 @@ async fn a_restart_restores_the_engine_from_its_snapshot() {
     assert_eq!(ready["exchanges"], exchanges.len() as u64, "{ready}");
     assert_eq!(ready["restored"], exchanges.len() as u64, "{ready}");
     assert_eq!(ready["replayed"], 0, "{ready}");
-    for (path, before) in accounts.iter().zip(&before) {
-        assert_eq!(&server.get(path, Some(ADMIN)).await, before, "{path}");
-    }
+    assert_eq!(server.accounts(&accounts).await, before);
     assert_eq!(server.get("/v1/campaigns", Some(ADMIN)).await.1, report);
     server.stop().await;
 }
@@ -1254,15 +1263,8 @@ async fn exchanges_behind_the_snapshots_are_retired_and_a_restart_decides_the_sa
     for chunk in exchanges.chunks(250) {
         server.ingest(chunk).await;
     }
-    let accounts: Vec<String> = truth
-        .iter()
-        .step_by(5)
-        .map(|t| format!("/v1/accounts/{}", t.account_id))
-        .collect();
-    let mut before = Vec::new();
-    for path in &accounts {
-        before.push(server.get(path, Some(ADMIN)).await);
-    }
+    let accounts = every_fifth_account(&truth);
+    let before = server.accounts(&accounts).await;
     server.stop().await;
 
     let store = moat_server::store::Store::open(dir.path()).unwrap();
@@ -1277,8 +1279,6 @@ async fn exchanges_behind_the_snapshots_are_retired_and_a_restart_decides_the_sa
     let server = Running::start(dir.path(), often).await;
     let (_, ready) = server.get("/readyz", None).await;
     assert_eq!(ready["exchanges"], exchanges.len() as u64, "{ready}");
-    for (path, before) in accounts.iter().zip(&before) {
-        assert_eq!(&server.get(path, Some(ADMIN)).await, before, "{path}");
-    }
+    assert_eq!(server.accounts(&accounts).await, before);
     server.stop().await;
 }
