@@ -54,6 +54,9 @@ pub struct ServeConfig {
     pub max_concurrent_decodes: usize,
     /// HTTP connections open at once; past it, new ones wait for one to close.
     pub max_connections: usize,
+    /// Bytes a request's target and headers may take together: a longer target is answered
+    /// 414, longer headers 431, each with a JSON error.
+    pub max_head_bytes: usize,
     /// Seconds a connection has to send a whole request head once it waits for one (a
     /// connection idle between requests is closed after as long).
     pub header_timeout_seconds: u64,
@@ -114,6 +117,7 @@ impl Default for ServeConfig {
             max_records_per_body: 100_000,
             max_concurrent_decodes: std::thread::available_parallelism().map_or(2, usize::from),
             max_connections: 1024,
+            max_head_bytes: 32 << 10,
             header_timeout_seconds: 30,
             body_timeout_seconds: 60,
             max_clock_skew_seconds: 300,

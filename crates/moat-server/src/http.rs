@@ -97,6 +97,14 @@ impl ApiError {
         )
     }
 
+    /// A request head over `max_head_bytes`: `what` (its target, or its headers) is.
+    pub(crate) fn head_too_large(status: StatusCode, what: &str, limit: usize) -> Self {
+        Self::new(
+            status,
+            format!("{what} over max_head_bytes ({limit} bytes)"),
+        )
+    }
+
     /// A body that did not arrive within `body_timeout_seconds`.
     pub(crate) fn slow_body(timeout: std::time::Duration) -> Self {
         Self::new(
@@ -201,6 +209,10 @@ pub fn router(state: Shared) -> Router {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed here")
         })
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::listen::bounded_head,
+        ))
         .with_state(state)
 }
 

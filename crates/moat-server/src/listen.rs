@@ -7,6 +7,9 @@
 //! - a connection that has not sent a whole request head within `header_timeout_seconds`
 //!   of starting to wait for one is closed: one trickling its headers, and one left idle
 //!   between requests;
+//! - a request head over `max_head_bytes` is answered 414 (its target) or 431 (its
+//!   headers) with a JSON error ([`bounded_head`]); the HTTP layer below holds heads of up
+//!   to four times as much, so that they reach it;
 //! - a request body must have arrived whole within `body_timeout_seconds` ([`whole_body`]).
 
 use std::convert::Infallible;
@@ -17,6 +20,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
+use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use hyper::body::Incoming;
@@ -45,6 +49,11 @@ pub async fn serve(
         .max_connections
         .clamp(1, Semaphore::MAX_PERMITS);
     let header_timeout = Duration::from_secs(state.config.header_timeout_seconds.max(1));
+    let head_buffer = state
+        .config
+        .max_head_bytes
+        .saturating_mul(4)
+        .max(MIN_HEAD_BUFFER);
     let slots = Arc::new(Semaphore::new(max));
     loop {
         let permit = tokio::select! {
@@ -75,7 +84,8 @@ pub async fn serve(
             let mut builder = http1::Builder::new();
             builder
                 .timer(TokioTimer::new())
-                .header_read_timeout(header_timeout);
+                .header_read_timeout(header_timeout)
+                .max_buf_size(head_buffer);
             let mut connection = pin!(builder.serve_connection(TokioIo::new(stream), service));
             tokio::select! {
                 _ = connection.as_mut() => {}
@@ -89,6 +99,38 @@ pub async fn serve(
         });
     }
     let _ = tokio::time::timeout(DRAIN, slots.acquire_many(max as u32)).await;
+}
+
+/// The least buffer the HTTP layer accepts for a request head.
+const MIN_HEAD_BUFFER: usize = 8192;
+
+/// Answers a request whose head is over `max_head_bytes` with a JSON error: 414 when its
+/// target alone is, else 431.
+pub async fn bounded_head(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let limit = state.config.max_head_bytes;
+    let target = request.uri().to_string().len();
+    let headers: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if target > limit {
+        return ApiError::head_too_large(StatusCode::URI_TOO_LONG, "the request target is", limit)
+            .into_response();
+    }
+    if target + headers > limit {
+        return ApiError::head_too_large(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "the request head is",
+            limit,
+        )
+        .into_response();
+    }
+    next.run(request).await
 }
 
 /// Completes once `stop` turns true (or its sender is gone).

@@ -815,6 +815,38 @@ async fn read_until_closed(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_request_heads_get_a_json_error() {
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpStream;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Running::start(dir.path(), |_| {}).await;
+    let addr = server.base.trim_start_matches("http://").to_string();
+    let limit = moat_server::ServeConfig::default().max_head_bytes;
+    let long_target = format!("/v1/accounts/{}", "a".repeat(limit + 1));
+    let long_header = format!("x-filler: {}\r\n", "b".repeat(limit));
+    for (target, extra, status) in [
+        (long_target.as_str(), "", "414"),
+        ("/healthz", long_header.as_str(), "431"),
+    ] {
+        let mut stream = TcpStream::connect(&addr).await.unwrap();
+        let request =
+            format!("GET {target} HTTP/1.1\r\nHost: moat\r\n{extra}Connection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let answer = read_until_closed(&mut stream, std::time::Duration::from_secs(10))
+            .await
+            .expect("the oversized head was answered");
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "{answer}"
+        );
+        assert!(answer.contains("application/json"), "{answer}");
+        assert!(answer.contains("max_head_bytes"), "{answer}");
+    }
+    assert_eq!(server.get("/healthz", None).await.0, 200);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_and_idle_connections_are_closed_and_capped() {
     use tokio::io::AsyncWriteExt;
     use tokio::net::TcpStream;
