@@ -51,6 +51,9 @@ pub struct AppState {
     pub sessions: Sessions,
     /// Turns to decode an ingest body: at most `max_concurrent_decodes` at once.
     pub decodes: tokio::sync::Semaphore,
+    /// Turns to read a guardrail body larger than a `/v1/check` body may be: at most
+    /// `max_concurrent_decodes` at once.
+    pub guardrail_reads: tokio::sync::Semaphore,
     /// Failed authentications, per address.
     pub failures: Failures,
 }
@@ -517,11 +520,7 @@ async fn otlp_traces(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !json {
+    if !is_json(&headers) {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "OTLP/HTTP is accepted JSON-encoded (application/json): set encoding: json",
@@ -711,11 +710,32 @@ async fn check(
 
 async fn guardrail_check(
     State(s): State<Shared>,
-    body: Result<Json<guardrail::GuardrailRequest>, JsonRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<guardrail::GuardrailResponse>, ApiError> {
-    let Json(request) = body?;
+    if !is_json(&headers) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "expected a body of Content-Type: application/json",
+        ));
+    }
+    let body = body?;
+    let check = if body.len() <= s.config.max_check_body_bytes {
+        read_guardrail(&body)?
+    } else {
+        // A long conversation is read on a blocking thread, a few at once, so that it never
+        // holds up the decisions answered on the server's own threads.
+        let _turn = s
+            .guardrail_reads
+            .acquire()
+            .await
+            .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting down"))?;
+        tokio::task::spawn_blocking(move || read_guardrail(&body))
+            .await
+            .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "reading failed"))??
+    };
     let started = Instant::now();
-    let Some(check) = request.into_check() else {
+    let Some(check) = check else {
         return Ok(Json(guardrail::GuardrailResponse::none()));
     };
     let decision = s.decider.decide(check);
@@ -728,6 +748,20 @@ async fn guardrail_check(
         &decision,
         s.config.explain_decisions,
     )))
+}
+
+/// Whether `headers` say the body is JSON.
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+}
+
+/// The check a guardrail request's body stands for, if any.
+fn read_guardrail(body: &[u8]) -> Result<Option<CheckRequest>, ApiError> {
+    let Json(request) = Json::<guardrail::GuardrailRequest>::from_bytes(body)?;
+    Ok(request.into_check())
 }
 
 #[derive(Serialize)]

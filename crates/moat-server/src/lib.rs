@@ -133,6 +133,7 @@ impl Server {
             engine: commands,
             sessions: Default::default(),
             decodes: tokio::sync::Semaphore::new(config_decodes),
+            guardrail_reads: tokio::sync::Semaphore::new(config_decodes),
             failures,
         });
         let (stop, stopped) = watch::channel(false);

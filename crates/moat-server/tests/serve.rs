@@ -319,6 +319,19 @@ async fn a_campaign_is_stopped_live_and_customers_pass() {
         )
         .await;
     assert_eq!(g["action"], "NONE", "{g}");
+    // A long conversation (larger than a /v1/check body may be) is read and decided too.
+    let long = json!({"input_type": "request", "model": "m",
+        "structured_messages": [{"role": "user", "content": "x".repeat(1 << 20)}],
+        "request_data": {"user_api_key_user_id": hydra[0].account_id}});
+    let (status, g) = server
+        .post(
+            "/beta/litellm_basic_guardrail_api",
+            None,
+            long.to_string().into_bytes(),
+        )
+        .await;
+    assert_eq!(status, 200, "{g}");
+    assert_eq!(g["action"], "BLOCKED", "{g}");
 
     // Envoy's ext_authz over gRPC.
     let mut client = AuthorizationClient::connect(format!("http://{}", server.grpc))
