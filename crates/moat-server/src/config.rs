@@ -54,6 +54,9 @@ pub struct ServeConfig {
     pub max_concurrent_decodes: usize,
     /// HTTP connections open at once; past it, new ones wait for one to close.
     pub max_connections: usize,
+    /// Connections one address may hold open on each port at once; past it, its new ones
+    /// are closed at once.
+    pub max_connections_per_address: usize,
     /// Bytes a request's target and headers may take together: a longer target is answered
     /// 414, longer headers 431, each with a JSON error.
     pub max_head_bytes: usize,
@@ -117,6 +120,7 @@ impl Default for ServeConfig {
             max_records_per_body: 100_000,
             max_concurrent_decodes: std::thread::available_parallelism().map_or(2, usize::from),
             max_connections: 1024,
+            max_connections_per_address: 512,
             max_head_bytes: 32 << 10,
             header_timeout_seconds: 30,
             body_timeout_seconds: 60,

@@ -21,6 +21,7 @@ pub mod http;
 pub mod listen;
 pub mod live;
 pub mod metrics;
+pub mod slots;
 pub mod store;
 
 use std::net::SocketAddr;
@@ -149,10 +150,10 @@ impl Server {
 
         if let Some(grpc) = grpc {
             let service = AuthorizationServer::new(authz::Authz::new(state.clone()));
+            let grpc_state = state.clone();
             let mut until = stopped.clone();
             tasks.push(tokio::spawn(async move {
-                let incoming =
-                    tonic::transport::server::TcpIncoming::from(grpc).with_nodelay(Some(true));
+                let incoming = listen::grpc_incoming(grpc, grpc_state);
                 let shutdown = async move {
                     let _ = until.wait_for(|&s| s).await;
                 };

@@ -1,9 +1,11 @@
-//! Accepting HTTP/1.1 connections within bounds. The people moat refuses can reach its
-//! port, so a connection costs them what it costs moat:
+//! Accepting connections within bounds. The people moat refuses can reach its ports, so a
+//! connection costs them what it costs moat:
 //!
-//! - at most `max_connections` are open at once; past it, new ones wait in the kernel's
-//!   queue while the open ones (a gateway's pool of kept-alive connections among them) are
-//!   served as before;
+//! - at most `max_connections` are open at once on each port; past it, new ones wait in the
+//!   kernel's queue while the open ones (a gateway's pool of kept-alive connections among
+//!   them) are served as before;
+//! - one address holds at most `max_connections_per_address` of them; past it, its new
+//!   connections are closed at once;
 //! - a connection that has not sent a whole request head within `header_timeout_seconds`
 //!   of starting to wait for one is closed: one trickling its headers, and one left idle
 //!   between requests;
@@ -13,6 +15,7 @@
 //! - a request body must have arrived whole within `body_timeout_seconds` ([`whole_body`]).
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,11 +29,12 @@ use axum::response::{IntoResponse, Response};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tower::Service;
 
 use crate::http::{ApiError, AppState};
+use crate::slots::{Slot, Slots};
 
 /// How long open connections may take to finish once the server is told to stop.
 const DRAIN: Duration = Duration::from_secs(30);
@@ -44,35 +48,24 @@ pub async fn serve(
     state: Arc<AppState>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let max = state
-        .config
-        .max_connections
-        .clamp(1, Semaphore::MAX_PERMITS);
     let header_timeout = Duration::from_secs(state.config.header_timeout_seconds.max(1));
     let head_buffer = state
         .config
         .max_head_bytes
         .saturating_mul(4)
         .max(MIN_HEAD_BUFFER);
-    let slots = Arc::new(Semaphore::new(max));
+    let slots = Slots::new(
+        state.config.max_connections,
+        state.config.max_connections_per_address,
+    );
     loop {
-        let permit = tokio::select! {
-            permit = slots.clone().acquire_owned() => permit.expect("the slots stay open"),
+        let accepted = tokio::select! {
+            accepted = accept(&listener, &slots, &state) => accepted,
             _ = stopped(&mut stop) => break,
         };
-        let (stream, addr) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    // Out of file descriptors, most often: wait for some to be freed.
-                    tracing::warn!("cannot accept a connection: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-            _ = stopped(&mut stop) => break,
+        let Some((stream, addr, slot)) = accepted else {
+            continue;
         };
-        let _ = stream.set_nodelay(true);
         state.metrics.connection(1);
         let (router, state, mut stop) = (router.clone(), state.clone(), stop.clone());
         tokio::spawn(async move {
@@ -95,10 +88,110 @@ pub async fn serve(
                 }
             }
             state.metrics.connection(-1);
-            drop(permit);
+            drop(slot);
         });
     }
-    let _ = tokio::time::timeout(DRAIN, slots.acquire_many(max as u32)).await;
+    slots.drained(DRAIN).await;
+}
+
+/// Accepts the next connection once a slot is free; `None` when it came from an address
+/// that holds its share of the slots already (it is closed) or could not be accepted.
+async fn accept(
+    listener: &TcpListener,
+    slots: &Arc<Slots>,
+    state: &AppState,
+) -> Option<(TcpStream, SocketAddr, Slot)> {
+    let free = slots.free().await;
+    let (stream, addr) = match listener.accept().await {
+        Ok(accepted) => accepted,
+        Err(e) => {
+            // Out of file descriptors, most often: wait for some to be freed.
+            tracing::warn!("cannot accept a connection: {e}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            return None;
+        }
+    };
+    let Some(slot) = slots.take(addr.ip(), free) else {
+        state.metrics.refused_connection();
+        return None;
+    };
+    let _ = stream.set_nodelay(true);
+    Some((stream, addr, slot))
+}
+
+/// The connections of the gRPC port, within the same bounds as the HTTP port's
+/// (`max_connections`, `max_connections_per_address`), for tonic to serve.
+pub fn grpc_incoming(
+    listener: TcpListener,
+    state: Arc<AppState>,
+) -> impl futures_util::Stream<Item = std::io::Result<Bounded>> {
+    let slots = Slots::new(
+        state.config.max_connections,
+        state.config.max_connections_per_address,
+    );
+    futures_util::stream::unfold(
+        (listener, slots, state),
+        |(listener, slots, state)| async move {
+            loop {
+                if let Some((stream, _, slot)) = accept(&listener, &slots, &state).await {
+                    let bounded = Bounded {
+                        stream,
+                        _slot: slot,
+                    };
+                    return Some((Ok(bounded), (listener, slots, state)));
+                }
+            }
+        },
+    )
+}
+
+/// A connection of the gRPC port, holding its slot while it is open.
+#[derive(Debug)]
+pub struct Bounded {
+    stream: TcpStream,
+    _slot: Slot,
+}
+
+impl tonic::transport::server::Connected for Bounded {
+    type ConnectInfo = tonic::transport::server::TcpConnectInfo;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.stream.connect_info()
+    }
+}
+
+impl tokio::io::AsyncRead for Bounded {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Bounded {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
 }
 
 /// The least buffer the HTTP layer accepts for a request head.

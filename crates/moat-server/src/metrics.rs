@@ -43,6 +43,7 @@ pub struct Metrics {
     slow_bodies: Counter,
     auth_failures: Counter,
     connections: Gauge,
+    refused_connections: Counter,
     clamped: Gauge,
     accounts: Gauge,
     campaigns: Gauge,
@@ -68,6 +69,7 @@ impl Default for Metrics {
         let slow_bodies = Counter::default();
         let auth_failures = Counter::default();
         let connections = Gauge::default();
+        let refused_connections = Counter::default();
         let clamped = Gauge::default();
         let accounts = Gauge::default();
         let campaigns = Gauge::default();
@@ -120,6 +122,11 @@ impl Default for Metrics {
             connections.clone(),
         );
         registry.register(
+            "refused_connections",
+            "Connections closed at once because their address held max_connections_per_address on that port",
+            refused_connections.clone(),
+        );
+        registry.register(
             "clamped_exchanges",
             "Exchanges read at the stream's time because they lay too far ahead of it",
             clamped.clone(),
@@ -152,6 +159,7 @@ impl Default for Metrics {
             slow_bodies,
             auth_failures,
             connections,
+            refused_connections,
             clamped,
             accounts,
             campaigns,
@@ -196,6 +204,11 @@ impl Metrics {
     /// Counts an HTTP connection opened (`+1`) or closed (`-1`).
     pub fn connection(&self, change: i64) {
         self.connections.inc_by(change);
+    }
+
+    /// Counts a connection closed for its address holding its share of the slots.
+    pub fn refused_connection(&self) {
+        self.refused_connections.inc();
     }
 
     /// Counts an ingest not taken in again for its stored idempotency key.

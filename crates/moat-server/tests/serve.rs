@@ -942,6 +942,64 @@ async fn slow_and_idle_connections_are_closed_and_capped() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_holds_at_most_its_share_of_connections_on_each_port() {
+    use tokio::io::AsyncReadExt;
+    use tokio::net::TcpStream;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Running::start(dir.path(), |c| {
+        c.max_connections = 16;
+        c.max_connections_per_address = 3;
+    })
+    .await;
+    // A refused connection is closed without a word; a held one stays open and silent.
+    async fn closed_at_once(stream: &mut TcpStream) -> bool {
+        let wait = std::time::Duration::from_millis(500);
+        matches!(
+            tokio::time::timeout(wait, stream.read(&mut [0u8; 1])).await,
+            Ok(Ok(0) | Err(_))
+        )
+    }
+    let http = server.base.trim_start_matches("http://").to_string();
+    let grpc = server.grpc.to_string();
+    let mut held = Vec::new();
+    for (port, at_least) in [(&http, 2), (&grpc, 3)] {
+        let mut on_port = 0;
+        let mut refused = false;
+        for _ in 0..5 {
+            let mut stream = TcpStream::connect(port).await.unwrap();
+            if closed_at_once(&mut stream).await {
+                refused = true;
+                break;
+            }
+            held.push(stream);
+            on_port += 1;
+        }
+        assert!(
+            refused,
+            "{port}: {on_port} connections from one address held open"
+        );
+        // The HTTP port also holds the test client's pooled connection.
+        assert!((at_least..=3).contains(&on_port), "{port}: {on_port} held");
+    }
+    drop(held);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let mut client = AuthorizationClient::connect(format!("http://{}", server.grpc))
+        .await
+        .unwrap();
+    client
+        .check(authz_request("acct_anyone", "203.0.113.9"))
+        .await
+        .expect("served once the held connections closed");
+    let (_, metrics) = server.get("/metrics", Some(ADMIN)).await;
+    let metrics = metrics.as_str().unwrap().to_string();
+    assert!(
+        metrics.contains("moat_refused_connections_total 2"),
+        "{metrics}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_pages_tell_the_browser_what_it_may_do_with_them() {
     let dir = tempfile::tempdir().unwrap();
     let server = Running::start(dir.path(), |_| {}).await;
