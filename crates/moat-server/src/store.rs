@@ -21,9 +21,13 @@ const VERDICTS: TableDefinition<&str, &[u8]> = TableDefinition::new("verdicts");
 const OVERRIDES: TableDefinition<&str, &[u8]> = TableDefinition::new("overrides");
 const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 /// The idempotency keys of the last ingests, each with its place in `INGEST_ORDER`...
-const INGEST_KEYS: TableDefinition<&str, u64> = TableDefinition::new("ingest_keys");
-/// ...and in the order they came, so that the oldest are forgotten first.
-const INGEST_ORDER: TableDefinition<u64, &str> = TableDefinition::new("ingest_order");
+const INGEST_KEYS: TableDefinition<&[u8], u64> = TableDefinition::new("idempotency_keys");
+/// ...and in the order they came, so that the oldest are forgotten first. Stored as bytes:
+/// a damaged key is told by the two tables disagreeing, never by a failure to read it.
+const INGEST_ORDER: TableDefinition<u64, &[u8]> = TableDefinition::new("idempotency_order");
+/// The same, as stores before format 3 held them (as text).
+const TEXT_INGEST_KEYS: TableDefinition<&str, u64> = TableDefinition::new("ingest_keys");
+const TEXT_INGEST_ORDER: TableDefinition<u64, &str> = TableDefinition::new("ingest_order");
 /// The engine's latest snapshots, under the number of batches each covers
 /// ([`KEPT_SNAPSHOTS`] rows at most).
 const SNAPSHOT: TableDefinition<u64, &[u8]> = TableDefinition::new("snapshot");
@@ -36,8 +40,9 @@ pub type KeptSnapshot = (u64, Result<Vec<u8>, StoreError>);
 /// What the file holds: its format version, under `FORMAT_KEY`.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const FORMAT_KEY: &str = "format";
-/// Values carry a checksum (format 2); a store without a format holds values without one.
-const FORMAT: u64 = 2;
+/// Values carry a checksum (from format 2; a store without a format holds values without
+/// one), and idempotency keys are stored as bytes (format 3).
+const FORMAT: u64 = 3;
 
 /// How many ingests' idempotency keys the store remembers: a retry of any of the last so
 /// many batches is recognised.
@@ -192,16 +197,20 @@ impl Store {
             let format = meta.get(FORMAT_KEY)?.map(|v| v.value());
             match format {
                 Some(FORMAT) => {}
-                Some(newer) => {
+                Some(newer) if newer > FORMAT => {
                     return Err(StoreError::Db(format!(
                         "{} is in store format {newer}, newer than this moat reads ({FORMAT}): \
                          run a newer moat",
                         path.display()
                     )));
                 }
-                None => {
+                older => {
                     drop(meta);
-                    seal_values(&txn)?;
+                    // No format: written before values carried a checksum.
+                    if older.is_none() {
+                        seal_values(&txn)?;
+                    }
+                    keys_as_bytes(&txn)?;
                     txn.open_table(META)?.insert(FORMAT_KEY, FORMAT)?;
                 }
             }
@@ -330,7 +339,7 @@ impl Store {
     /// Whether an ingest with the idempotency key `key` is stored.
     pub fn ingested(&self, key: &str) -> Result<bool, StoreError> {
         let read = self.db.begin_read()?;
-        Ok(read.open_table(INGEST_KEYS)?.get(key)?.is_some())
+        Ok(read.open_table(INGEST_KEYS)?.get(key.as_bytes())?.is_some())
     }
 
     /// Durably appends `records` and writes `verdicts`, with the idempotency `keys` of the
@@ -361,8 +370,8 @@ impl Store {
             let mut known = txn.open_table(INGEST_KEYS)?;
             let mut order = txn.open_table(INGEST_ORDER)?;
             for (seq, key) in (self.next_key..).zip(keys) {
-                known.insert(*key, seq)?;
-                order.insert(seq, *key)?;
+                known.insert(key.as_bytes(), seq)?;
+                order.insert(seq, key.as_bytes())?;
             }
             while order.len()? > KEPT_INGEST_KEYS {
                 let Some((_, oldest)) = order.pop_first()? else {
@@ -481,7 +490,7 @@ pub struct Salvaged {
 }
 
 /// The tables whose values are checked, in the order they are read.
-const CHECKED: [&str; 4] = ["batches", "verdicts", "overrides", "audit"];
+const CHECKED: [&str; 5] = ["batches", "verdicts", "overrides", "audit", "ingest_keys"];
 
 /// How many damaged keys a check lists.
 const LISTED_DAMAGED: usize = 100;
@@ -537,6 +546,8 @@ impl Store {
             let mut verdicts = txn.open_table(VERDICTS)?;
             let mut overrides = txn.open_table(OVERRIDES)?;
             let mut audit = txn.open_table(AUDIT)?;
+            let mut keys = txn.open_table(INGEST_KEYS)?;
+            let mut order = txn.open_table(INGEST_ORDER)?;
             self.each_value(|table, key, good| {
                 let s = out
                     .iter_mut()
@@ -560,21 +571,18 @@ impl Store {
                     "overrides" => {
                         overrides.insert(key.as_str(), value)?;
                     }
-                    _ => {
+                    "audit" => {
                         let seq: u64 = key.parse().expect("audit keys are numbers");
                         audit.insert(seq, value)?;
+                    }
+                    _ => {
+                        let seq: u64 = key.parse().expect("ingest places are numbers");
+                        keys.insert(value, seq)?;
+                        order.insert(seq, value)?;
                     }
                 }
                 Ok(())
             })?;
-            let read = self.db.begin_read()?;
-            let mut keys = txn.open_table(INGEST_KEYS)?;
-            let mut order = txn.open_table(INGEST_ORDER)?;
-            for item in read.open_table(INGEST_ORDER)?.iter()? {
-                let (seq, key) = item?;
-                keys.insert(key.value(), seq.value())?;
-                order.insert(seq.value(), key.value())?;
-            }
         }
         txn.commit()?;
         drop(new);
@@ -582,8 +590,8 @@ impl Store {
     }
 
     /// Calls `each` with every value of the batches, verdicts, overrides and audit tables
-    /// (table by table, in key order): its table, its key, and the value as stored when it
-    /// is whole, `None` when it is damaged.
+    /// and every idempotency key (table by table, in key order): its table, its key, and
+    /// the value as stored when it is whole, `None` when it is damaged.
     fn each_value(
         &self,
         mut each: impl FnMut(&'static str, String, Option<&[u8]>) -> Result<(), StoreError>,
@@ -620,6 +628,30 @@ impl Store {
                 key.value().to_string(),
                 whole.then_some(value.value()),
             )?;
+        }
+        // An idempotency key is stored twice, under its place and at it: whole when the
+        // two agree. Listed by place (the keys are the senders' own).
+        let keys = read.open_table(INGEST_KEYS)?;
+        let order = read.open_table(INGEST_ORDER)?;
+        for item in order.iter()? {
+            let (seq, key) = item?;
+            let whole = keys
+                .get(key.value())?
+                .is_some_and(|at| at.value() == seq.value());
+            each(
+                "ingest_keys",
+                seq.value().to_string(),
+                whole.then_some(key.value()),
+            )?;
+        }
+        for item in keys.iter()? {
+            let (key, seq) = item?;
+            let placed = order
+                .get(seq.value())?
+                .is_some_and(|k| k.value() == key.value());
+            if !placed {
+                each("ingest_keys", seq.value().to_string(), None)?;
+            }
         }
         Ok(())
     }
@@ -658,6 +690,25 @@ fn batch_lines(key: u64, value: &[u8]) -> Result<Vec<u8>, StoreError> {
         key: key.to_string(),
         reason: e.to_string(),
     })
+}
+
+/// Moves the idempotency keys of a store written before format 3 from their text tables
+/// to the byte tables, in the opening transaction.
+fn keys_as_bytes(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    let stored: Vec<(u64, String)> = txn
+        .open_table(TEXT_INGEST_ORDER)?
+        .iter()?
+        .map(|item| item.map(|(seq, key)| (seq.value(), key.value().to_owned())))
+        .collect::<Result<_, _>>()?;
+    let mut keys = txn.open_table(INGEST_KEYS)?;
+    let mut order = txn.open_table(INGEST_ORDER)?;
+    for (seq, key) in &stored {
+        keys.insert(key.as_bytes(), *seq)?;
+        order.insert(*seq, key.as_bytes())?;
+    }
+    txn.delete_table(TEXT_INGEST_KEYS)?;
+    txn.delete_table(TEXT_INGEST_ORDER)?;
+    Ok(())
 }
 
 /// Puts a checksum before every value of a store written before values carried one, in
@@ -953,6 +1004,57 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(replayed(&store).unwrap(), ["old0", "old1", "old2", "new"]);
         assert!(store.check().unwrap().iter().all(|c| c.damaged == 0));
+    }
+
+    #[test]
+    fn idempotency_keys_stored_as_text_are_moved_and_a_damaged_one_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            // A store of format 2: keys as text.
+            let db = Database::create(dir.path().join("moat.redb")).unwrap();
+            let txn = db.begin_write().unwrap();
+            {
+                let mut keys = txn.open_table(TEXT_INGEST_KEYS).unwrap();
+                let mut order = txn.open_table(TEXT_INGEST_ORDER).unwrap();
+                for (seq, key) in ["k0", "k1", "k2"].into_iter().enumerate() {
+                    keys.insert(key, seq as u64).unwrap();
+                    order.insert(seq as u64, key).unwrap();
+                }
+                txn.open_table(META).unwrap().insert(FORMAT_KEY, 2).unwrap();
+            }
+            txn.commit().unwrap();
+        }
+        let mut store = Store::open(dir.path()).unwrap();
+        assert!(store.ingested("k1").unwrap());
+        store.append(&[&record("a")], &["k3"], &[]).unwrap();
+        assert!(store.ingested("k3").unwrap());
+        assert!(store.check().unwrap().iter().all(|c| c.damaged == 0));
+        drop(store);
+
+        // One key's bytes changed where it is placed: the two tables disagree.
+        {
+            let db = Database::create(dir.path().join("moat.redb")).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.open_table(INGEST_ORDER)
+                .unwrap()
+                .insert(1, [0xff, b'1'].as_slice())
+                .unwrap();
+            txn.commit().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let check = store.check().unwrap();
+        let keys = check.iter().find(|c| c.table == "ingest_keys").unwrap();
+        assert_eq!((keys.values, keys.damaged), (5, 2), "{keys:?}");
+        assert_eq!(keys.damaged_keys, ["1", "1"]);
+        let out = tempfile::tempdir().unwrap();
+        let new_dir = out.path().join("salvaged");
+        let salvaged = store.salvage(&new_dir).unwrap();
+        let keys = salvaged.iter().find(|s| s.table == "ingest_keys").unwrap();
+        assert_eq!((keys.kept, keys.dropped), (3, 2));
+        let new = Store::open(&new_dir).unwrap();
+        assert!(new.ingested("k0").unwrap() && new.ingested("k3").unwrap());
+        assert!(!new.ingested("k1").unwrap());
+        assert!(new.check().unwrap().iter().all(|c| c.damaged == 0));
     }
 
     #[test]
