@@ -13,6 +13,7 @@ mod inspect;
 mod intel;
 mod report;
 mod scan;
+mod send;
 mod serve;
 mod simulate;
 mod store;
@@ -76,6 +77,9 @@ enum Command {
     /// challenge / block for each request (HTTP, Envoy ext_authz, LiteLLM guardrail),
     /// keep every acknowledged exchange and verdict in a crash-safe store.
     Serve(serve::Args),
+    /// Stream logs of any accepted format to a running `moat serve`, in batches, with
+    /// retries that never count a batch twice (a run cut short can be run again).
+    Send(send::Args),
     /// Check the store of `moat serve` for damaged values, and salvage what is whole.
     #[command(subcommand)]
     Store(store::Command),
@@ -116,6 +120,7 @@ fn main() -> ExitCode {
             Command::Eval(args) => eval::run(args, &config, out),
             Command::Simulate(args) => simulate::run(args, &config, out),
             Command::Serve(args) => serve::run(args, &config, out),
+            Command::Send(args) => send::run(args, &config, out),
             Command::Store(command) => store::run(command, out),
             Command::Intel(command) => intel::run(command, &config, out),
             Command::Bench(command) => bench::run(command, &config, out),
