@@ -146,6 +146,33 @@ fn bad_lines_are_reported_with_their_line_and_the_rest_is_read() {
 }
 
 #[test]
+fn a_reject_names_the_field_and_never_its_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = concat!(
+        r#"{"ts":"2026-04-22T03:00:00Z","account_id":"a","request":{"max_tokens":"lots"}}"#,
+        "\n",
+        r#"{"ts":"SECRET my medical record","account_id":"a"}"#,
+        "\n",
+        r#"{"ts":"2026-04-22T03:00:00Z","account_id":"a","usage":{"input_tokens":-3}}"#,
+        "\n",
+    );
+    let path = write(dir.path(), "fields.jsonl", text.as_bytes());
+    let (_, rejects, _) = read(&[path], &options());
+    let reasons: Vec<&str> = rejects.iter().map(|r| r.reason.as_str()).collect();
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    for (reason, field) in reasons
+        .iter()
+        .zip(["request.max_tokens", "ts", "usage.input_tokens"])
+    {
+        assert!(reason.contains(&format!("`{field}`")), "{reason}");
+        assert!(
+            !reason.contains("lots") && !reason.contains("SECRET") && !reason.contains("got S"),
+            "{reason}"
+        );
+    }
+}
+
+#[test]
 fn gigantic_line_is_skipped_not_buffered() {
     let dir = tempfile::tempdir().unwrap();
     let mut text = exchange_line(0) + "\n";

@@ -158,22 +158,34 @@ impl JsonFormat {
 }
 
 /// Parses JSON with the fast parser; on failure, asks serde_json again, whose error
-/// messages name the line, column and expected type. Either one's success is taken.
+/// messages name the field (its path, `request.max_tokens`), the column and the expected
+/// type. Either one's success is taken.
 pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
     match sonic_rs::from_slice(bytes) {
         Ok(value) => Ok(value),
-        Err(_) => serde_json::from_slice(bytes).map_err(|e| describe_json_error(&e)),
+        Err(_) => {
+            let mut json = serde_json::Deserializer::from_slice(bytes);
+            let value = serde_path_to_error::deserialize(&mut json)
+                .map_err(|e| describe_json_error(&e.path().to_string(), e.inner()))?;
+            json.end().map_err(|e| describe_json_error(".", &e))?;
+            Ok(value)
+        }
     }
 }
 
-fn describe_json_error(e: &serde_json::Error) -> String {
+/// A reject's reason: what went wrong, and in which field when it was one's value.
+fn describe_json_error(path: &str, e: &serde_json::Error) -> String {
     let what = match e.classify() {
         serde_json::error::Category::Io => "I/O error",
         serde_json::error::Category::Syntax => "invalid JSON",
         serde_json::error::Category::Data => "unexpected content",
         serde_json::error::Category::Eof => "truncated JSON",
     };
-    format!("{what}: {}", redact_strings(&e.to_string()))
+    let field = match e.classify() {
+        serde_json::error::Category::Data if path != "." => format!(" in `{path}`"),
+        _ => String::new(),
+    };
+    format!("{what}{field}: {}", redact_strings(&e.to_string()))
 }
 
 /// Drops the string values serde quotes in its messages (`invalid type: string "..."`), so
