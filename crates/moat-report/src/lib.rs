@@ -34,6 +34,32 @@ pub struct ReportData<'a> {
     /// The ground truth, when known (a simulation): per account, whether it belongs to a
     /// campaign.
     pub truth: Option<&'a HashMap<String, bool>>,
+    /// The manual decisions standing (the live dashboard; none in a report of a scan).
+    pub manual: &'a [ManualDecision],
+}
+
+/// What tells one set of manual decisions from another, for the live dashboard's
+/// refreshes: how many there are and when the latest was taken.
+pub fn manual_version(manual: &[ManualDecision]) -> String {
+    let latest = manual.iter().map(|m| m.at.as_str()).max().unwrap_or("");
+    format!("{}@{latest}", manual.len())
+}
+
+/// A decision an operator took by hand, which wins over the engine's verdict.
+#[derive(Debug, Clone)]
+pub struct ManualDecision {
+    /// `account` or `campaign`.
+    pub kind: String,
+    /// The account's or campaign's id.
+    pub id: String,
+    /// `block` or `allow`.
+    pub action: String,
+    /// Why, in the operator's words.
+    pub reason: String,
+    /// Who took it.
+    pub actor: String,
+    /// When (RFC 3339, wall clock).
+    pub at: String,
 }
 
 /// Where a page is shown.
@@ -136,6 +162,7 @@ mod tests {
             watch: 0.5,
             block: 0.8,
             truth: None,
+            manual: &[],
         }
     }
 

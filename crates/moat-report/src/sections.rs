@@ -37,6 +37,8 @@ pub fn body(data: &ReportData, mode: Mode) -> Markup {
         }
         main {
             (overview(data))
+            @if mode == Mode::Live { span #manual-version hidden data-value=(crate::manual_version(data.manual)) {} }
+            @if !data.manual.is_empty() { (manual_decisions(data)) }
             (traffic(data))
             (campaign_table(data, &detailed))
             section #scores {
@@ -45,6 +47,45 @@ pub fn body(data: &ReportData, mode: Mode) -> Markup {
             }
             @for c in &detailed {
                 (campaign(data, c, members.get(c.id.as_str()).map_or(&[][..], Vec::as_slice), mode))
+            }
+        }
+    }
+}
+
+/// The decisions operators took by hand, beside what the engine says of the same
+/// accounts: they win over the engine's verdicts, which go on being computed.
+fn manual_decisions(data: &ReportData) -> Markup {
+    let engine = |m: &crate::ManualDecision| -> String {
+        if m.kind != "account" {
+            return "—".to_owned();
+        }
+        data.accounts
+            .iter()
+            .find(|a| a.account_id == m.id)
+            .map_or("not seen yet".to_owned(), |a| {
+                format!("{} {:.2}", a.verdict.as_str(), a.score)
+            })
+    };
+    html! {
+        section #manual {
+            h2 { "Manual decisions" }
+            p.lede { "Decisions taken by hand win over the engine's verdicts, which go on being computed." }
+            table {
+                thead { tr {
+                    th { "target" } th { "decision" } th { "engine says" } th { "by" } th { "when" } th { "reason" }
+                } }
+                tbody {
+                    @for m in data.manual {
+                        tr data-target=(format!("{}:{}", m.kind, m.id)) {
+                            td { (m.kind) " " code { (m.id) } }
+                            td { strong { (m.action) } }
+                            td { (engine(m)) }
+                            td { (m.actor) }
+                            td { (m.at) }
+                            td { (m.reason) }
+                        }
+                    }
+                }
             }
         }
     }
@@ -174,6 +215,12 @@ fn campaign(
                 @if let Some(s) = story {
                     " " (count(s.before_block)) " exchanges made before blocking, "
                     (count(s.after_block)) " after."
+                }
+            }
+            @for m in data.manual.iter().filter(|m| m.kind == "campaign" && m.id == c.id) {
+                p.manual {
+                    strong { "Manual decision: " (m.action) } " (by " (m.actor) ", " (m.at)
+                    "), which every member's decision follows: " (m.reason)
                 }
             }
             @if mode == Mode::Live { (campaign_actions(&c.id)) }

@@ -130,6 +130,17 @@ impl Board {
         self.overrides.get(target).map(|d| d.clone())
     }
 
+    /// Every manual decision standing, by target, in target order.
+    pub fn overrides(&self) -> Vec<(String, Override)> {
+        let mut all: Vec<(String, Override)> = self
+            .overrides
+            .iter()
+            .map(|e| (e.key().clone(), e.value().clone()))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
     /// The manual decision on the account or campaign (`kind`) named `id`.
     pub fn override_for(&self, kind: &str, id: &str) -> Option<Override> {
         if self.overrides.is_empty() {

@@ -13,11 +13,12 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use dashmap::DashMap;
-use moat_report::ReportData;
+use moat_report::{ManualDecision, ReportData};
 use serde::Deserialize;
 
 use crate::http::{ApiError, AppState, ask, too_many_failures};
 use crate::live::{Command, View};
+use crate::store::OverrideAction;
 
 /// The session cookie's name.
 pub const COOKIE: &str = "moat_session";
@@ -109,15 +110,18 @@ async fn page(State(s): State<Shared>, headers: HeaderMap) -> Result<Response, A
         return Ok(Html(moat_report::sign_in_page(false)).into_response());
     }
     let view = ask(&s, |reply| Command::Dashboard { reply }).await?;
-    Ok(Html(render(view, moat_report::dashboard_page).await?).into_response())
+    Ok(Html(render(view, manual(&s), moat_report::dashboard_page).await?).into_response())
 }
 
-/// What the page already shows: the view taken after this many exchanges.
+/// What the page already shows: the view taken after this many exchanges, and the
+/// manual decisions of this version ([`moat_report::manual_version`]).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Shown {
     #[serde(default)]
     exchanges: Option<u64>,
+    #[serde(default)]
+    manual: Option<String>,
 }
 
 async fn content(
@@ -133,15 +137,45 @@ async fn content(
     }
     let Query(shown) = shown?;
     let view = ask(&s, |reply| Command::Dashboard { reply }).await?;
-    if shown.exchanges == Some(view.report.summary.exchanges) {
+    let manual = manual(&s);
+    if shown.exchanges == Some(view.report.summary.exchanges)
+        && shown.manual.as_deref() == Some(moat_report::manual_version(&manual).as_str())
+    {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
-    let html = render(view, moat_report::dashboard_content).await?;
+    let html = render(view, manual, moat_report::dashboard_content).await?;
     Ok(([(header::CACHE_CONTROL, "no-store")], Html(html)).into_response())
 }
 
-/// Draws a view with `draw`, off the async threads.
-async fn render(view: Arc<View>, draw: fn(&ReportData) -> String) -> Result<String, ApiError> {
+/// The manual decisions standing, as the dashboard shows them.
+fn manual(s: &AppState) -> Vec<ManualDecision> {
+    s.board
+        .overrides()
+        .into_iter()
+        .map(|(target, d)| {
+            let (kind, id) = target.split_once(':').unwrap_or(("account", &target));
+            ManualDecision {
+                kind: kind.to_owned(),
+                id: id.to_owned(),
+                action: match d.action {
+                    OverrideAction::Block => "block",
+                    OverrideAction::Allow => "allow",
+                }
+                .to_owned(),
+                reason: d.reason,
+                actor: d.actor,
+                at: d.at,
+            }
+        })
+        .collect()
+}
+
+/// Draws a view with `draw` and the manual decisions, off the async threads.
+async fn render(
+    view: Arc<View>,
+    manual: Vec<ManualDecision>,
+    draw: fn(&ReportData) -> String,
+) -> Result<String, ApiError> {
     let (watch, block) = view.thresholds;
     let source = match view.report.summary.last_seen {
         Some(t) => format!("live engine · traffic up to {t}"),
@@ -156,6 +190,7 @@ async fn render(view: Arc<View>, draw: fn(&ReportData) -> String) -> Result<Stri
             watch,
             block,
             truth: None,
+            manual: &manual,
         })
     })
     .await

@@ -89,6 +89,7 @@ pub fn write(
         watch: config.detect.watch,
         block: config.detect.block,
         truth,
+        manual: &[],
     };
     let html = moat_report::report_page(&data);
     let tmp = page.with_extension("partial");

@@ -183,12 +183,33 @@ fn the_dashboard_follows_live_traffic_and_takes_admin_actions() {
     assert_eq!(last["actor"], "admin");
     assert_eq!(last["note"], "dashboard");
 
-    // A refresh of figures still current costs nothing; a bad query is a JSON 400.
+    // The page shows the decision beside what the engine still says of the account.
+    let row = format!("document.querySelector('#manual tr[data-target=\"account:{account}\"]')");
+    b.wait_until(&format!("!!{row}"), Duration::from_secs(20));
+    let shown = b.eval(&format!("{row}.textContent"));
+    let shown = shown.as_str().unwrap();
+    assert!(
+        shown.contains("allow") && shown.contains("known customer, ticket 4411"),
+        "{shown}"
+    );
+    let engine = answer["verdict"].as_str().unwrap();
+    assert!(shown.contains(engine), "{shown} {answer}");
+
+    // A refresh of figures and decisions still current costs nothing; a new decision is
+    // drawn; a bad query is a JSON 400.
+    let current = format!(
+        "'/dashboard/content?exchanges={total}&manual=' + \
+         encodeURIComponent(document.getElementById('manual-version').dataset.value)"
+    );
+    assert_eq!(
+        b.eval(&format!("fetch({current}).then(r => r.status)")),
+        json!(204)
+    );
     assert_eq!(
         b.eval(&format!(
             "fetch('/dashboard/content?exchanges={total}').then(r => r.status)"
         )),
-        json!(204)
+        json!(200)
     );
     assert_eq!(
         b.eval("fetch('/dashboard/content?exchanges=many').then(r => r.json()).then(j => typeof j.error)"),

@@ -102,8 +102,12 @@
       body: JSON.stringify({ action: action, reason: reason, note: 'dashboard' })
     }).then(function (r) {
       return r.json().then(function (body) {
-        if (r.ok) say(action + ': ' + id + ' — done', true);
-        else say(action + ' refused: ' + (body.error || r.status), false);
+        if (r.ok) {
+          say(action + ': ' + id + ' — done', true);
+          // Let the next refresh draw the decision in the manual decisions' table.
+          form.querySelector('input[name=reason]').value = '';
+          if (document.activeElement) document.activeElement.blur();
+        } else say(action + ' refused: ' + (body.error || r.status), false);
       });
     }).catch(function (e) { say('failed: ' + e, false); });
   }
@@ -127,9 +131,11 @@
   function refresh() {
     var root = document.getElementById('content');
     if (busy(root)) return;
-    // The server answers 204 while the figures shown are still current.
+    // The server answers 204 while the figures and manual decisions shown are still current.
     var shown = root.querySelector('[data-metric=exchanges]');
+    var manual = document.getElementById('manual-version');
     var query = shown ? '?exchanges=' + shown.dataset.value : '';
+    if (shown && manual) query += '&manual=' + encodeURIComponent(manual.dataset.value);
     fetch('/dashboard/content' + query, { credentials: 'same-origin' }).then(function (r) {
       if (r.status === 401) { location.reload(); return null; }
       if (r.status === 204) { stamp(); return null; }
