@@ -446,6 +446,47 @@ fn parquet_flat_and_nested_columns() {
 }
 
 #[test]
+fn parquet_integer_timestamps_are_read_since_the_epoch_in_the_unit_their_size_tells() {
+    use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+
+    let dir = tempfile::tempdir().unwrap();
+    let second = 1_714_000_000i64;
+    let ts = Int64Array::from(vec![
+        second,
+        second * 1_000 + 250,
+        second * 1_000_000 + 500,
+        second * 1_000_000_000 + 750_000,
+    ]);
+    let accounts = StringArray::from(vec!["s", "ms", "us", "ns"]);
+    let batch = RecordBatch::try_from_iter(vec![
+        ("ts", Arc::new(ts) as ArrayRef),
+        ("account_id", Arc::new(accounts) as ArrayRef),
+    ])
+    .unwrap();
+    let path = dir.path().join("epoch.parquet");
+    let mut writer = parquet::arrow::ArrowWriter::try_new(
+        std::fs::File::create(&path).unwrap(),
+        batch.schema(),
+        None,
+    )
+    .unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+
+    let (records, rejects, _) = read(std::slice::from_ref(&path), &options());
+    assert!(rejects.is_empty(), "{rejects:?}");
+    let micros: Vec<i64> = records
+        .iter()
+        .map(|r| match r {
+            Record::Exchange(e) => e.ts.as_unix_micros(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let base = second * 1_000_000;
+    assert_eq!(micros, [base, base + 250_000, base + 500, base + 750]);
+}
+
+#[test]
 fn decode_bytes_matches_the_stream() {
     let text: String = (0..300)
         .map(|i| exchange_line(i) + "\n")

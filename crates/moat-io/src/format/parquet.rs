@@ -327,13 +327,20 @@ impl<'a> Column<'a> {
             DataType::Timestamp(TimeUnit::Nanosecond, _) => {
                 i128::from(a.as_primitive::<TimestampNanosecondType>().value(row)) / 1_000
             }
+            DataType::Int32 | DataType::Int64 | DataType::UInt32 | DataType::UInt64 => {
+                epoch_micros(self.int(row)?.unwrap_or_default())
+            }
             DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
                 let text = self.str(row)?.unwrap_or_default();
                 return EventTime::parse_rfc3339(text)
                     .map(Some)
                     .map_err(|e| format!("column {}: {e}", self.path));
             }
-            _ => return Err(self.type_error("a timestamp or an RFC 3339 string")),
+            _ => {
+                return Err(self.type_error(
+                    "a timestamp, an integer since the Unix epoch or an RFC 3339 string",
+                ));
+            }
         };
         i64::try_from(micros)
             .ok()
@@ -485,6 +492,18 @@ impl<'a> Columns<'a> {
                 finish_reason: self.str("response.finish_reason", row)?,
             },
         }))
+    }
+}
+
+/// An integer time since the Unix epoch in microseconds, its unit told by its size: seconds
+/// below 10^11 (dates before the year 5138), milliseconds below 10^14, microseconds below
+/// 10^17, nanoseconds above.
+fn epoch_micros(value: i128) -> i128 {
+    match value.unsigned_abs() {
+        v if v < 100_000_000_000 => value * 1_000_000,
+        v if v < 100_000_000_000_000 => value * 1_000,
+        v if v < 100_000_000_000_000_000 => value,
+        _ => value / 1_000,
     }
 }
 
