@@ -20,8 +20,9 @@ use super::parse;
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct TracesData {
+    /// Absent only from an empty export (`{}`).
     #[serde(default)]
-    resource_spans: Vec<ResourceSpans>,
+    resource_spans: Option<Vec<ResourceSpans>>,
 }
 
 #[derive(Deserialize)]
@@ -284,12 +285,31 @@ pub(super) fn decode(
     out: &mut Vec<Record>,
     rejects: &mut Vec<(Option<u64>, String)>,
 ) {
+    let not_otlp = || {
+        (
+            None,
+            "not an OTLP/JSON export (an object with resourceSpans)".to_owned(),
+        )
+    };
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return rejects.push(not_otlp());
+    }
     let data: TracesData = match parse(bytes) {
         Ok(data) => data,
         Err(reason) => return rejects.push((None, reason)),
     };
+    let Some(resource_spans) = data.resource_spans else {
+        let empty = bytes
+            .iter()
+            .filter(|b| !b.is_ascii_whitespace())
+            .eq(b"{}".iter());
+        if !empty {
+            rejects.push(not_otlp());
+        }
+        return;
+    };
     let mut index = 0u64;
-    for rs in &data.resource_spans {
+    for rs in &resource_spans {
         let resource = rs
             .resource
             .as_ref()
@@ -309,6 +329,26 @@ pub(super) fn decode(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_is_not_an_export_is_rejected_and_an_empty_one_is_not() {
+        for text in [
+            r#"[{"id":"a","call_type":"acompletion","startTime":1714000000.5}]"#,
+            r#"{"id":"a","call_type":"acompletion","startTime":1714000000.5}"#,
+        ] {
+            let (mut out, mut rejects) = (Vec::new(), Vec::new());
+            decode(text.as_bytes(), &mut out, &mut rejects);
+            assert!(out.is_empty());
+            assert_eq!(rejects.len(), 1, "{text}");
+            assert!(
+                rejects[0].1.contains("not an OTLP/JSON export"),
+                "{rejects:?}"
+            );
+        }
+        let (mut out, mut rejects) = (Vec::new(), Vec::new());
+        decode(b" { } ", &mut out, &mut rejects);
+        assert!(out.is_empty() && rejects.is_empty(), "{rejects:?}");
+    }
 
     const EXPORT: &str = r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"gateway"}}]},"scopeSpans":[{"scope":{"name":"genai"},"spans":[
       {"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"chat frontier-2","kind":3,"startTimeUnixNano":"1714000000123456789","endTimeUnixNano":"1714000002000000000","attributes":[
