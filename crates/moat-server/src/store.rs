@@ -184,7 +184,7 @@ impl Store {
                 redb::DatabaseError::Storage(e) => damaged(e.to_string()),
                 e => StoreError::Db(format!("{}: {e}", path.display())),
             })?;
-        let txn = db.begin_write()?;
+        let txn = begin_write(&db)?;
         {
             txn.open_table(BATCHES)?;
             txn.open_table(VERDICTS)?;
@@ -282,7 +282,7 @@ impl Store {
     ) -> Result<u64, StoreError> {
         let block = zstd::bulk::compress(snapshot, 1)
             .map_err(|e| StoreError::Db(format!("cannot compress a snapshot: {e}")))?;
-        let txn = self.db.begin_write()?;
+        let txn = begin_write(&self.db)?;
         let mut retired = 0;
         {
             let mut table = txn.open_table(SNAPSHOT)?;
@@ -358,7 +358,7 @@ impl Store {
         }
         let block = zstd::bulk::compress(&lines, 1)
             .map_err(|e| StoreError::Db(format!("cannot compress a batch: {e}")))?;
-        let txn = self.db.begin_write()?;
+        let txn = begin_write(&self.db)?;
         {
             let mut table = txn.open_table(BATCHES)?;
             table.insert(self.next_batch, sealed(&block).as_slice())?;
@@ -413,7 +413,7 @@ impl Store {
             seq: self.next_audit,
             ..entry
         };
-        let txn = self.db.begin_write()?;
+        let txn = begin_write(&self.db)?;
         {
             let mut table = txn.open_table(OVERRIDES)?;
             match decision {
@@ -533,7 +533,7 @@ impl Store {
             )));
         }
         let new = Store::open(dir)?;
-        let txn = new.db.begin_write()?;
+        let txn = begin_write(&new.db)?;
         let mut out: Vec<Salvaged> = CHECKED
             .iter()
             .map(|&table| Salvaged {
@@ -655,6 +655,16 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// A write transaction whose commit also saves the file's allocator state, so that
+/// opening the file after a crash takes a moment, not a walk over the whole file (minutes
+/// for a few gigabytes). Every write must use it: one commit without the saved state
+/// makes the next crash need the full walk again.
+fn begin_write(db: &Database) -> Result<redb::WriteTransaction, StoreError> {
+    let mut txn = db.begin_write()?;
+    txn.set_quick_repair(true);
+    Ok(txn)
 }
 
 /// `payload` behind its checksum, as it is stored.
