@@ -205,7 +205,9 @@ pub async fn bounded_head(
     next: Next,
 ) -> Response {
     let limit = state.config.max_head_bytes;
-    let target = request.uri().to_string().len();
+    let uri = request.uri();
+    let target = uri.path_and_query().map_or(0, |p| p.as_str().len())
+        + uri.authority().map_or(0, |a| a.as_str().len());
     let headers: usize = request
         .headers()
         .iter()
