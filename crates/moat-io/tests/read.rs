@@ -25,6 +25,20 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     path
 }
 
+/// `batch` as a Parquet file `name` in `dir`.
+fn write_parquet(dir: &Path, name: &str, batch: &arrow_array::RecordBatch) -> PathBuf {
+    let path = dir.join(name);
+    let mut writer = parquet::arrow::ArrowWriter::try_new(
+        std::fs::File::create(&path).unwrap(),
+        batch.schema(),
+        None,
+    )
+    .unwrap();
+    writer.write(batch).unwrap();
+    writer.close().unwrap();
+    path
+}
+
 fn options() -> ReadOptions {
     ReadOptions {
         progress: false,
@@ -412,15 +426,7 @@ fn parquet_flat_and_nested_columns() {
         ),
     ])
     .unwrap();
-    let path = dir.path().join("logs.parquet");
-    let mut writer = parquet::arrow::ArrowWriter::try_new(
-        std::fs::File::create(&path).unwrap(),
-        batch.schema(),
-        None,
-    )
-    .unwrap();
-    writer.write(&batch).unwrap();
-    writer.close().unwrap();
+    let path = write_parquet(dir.path(), "logs.parquet", &batch);
 
     let (records, rejects, _) = read(std::slice::from_ref(&path), &options());
     assert_eq!(ids(&records), ["p1", "p2"]);
@@ -463,15 +469,7 @@ fn parquet_integer_timestamps_are_read_since_the_epoch_in_the_unit_their_size_te
         ("account_id", Arc::new(accounts) as ArrayRef),
     ])
     .unwrap();
-    let path = dir.path().join("epoch.parquet");
-    let mut writer = parquet::arrow::ArrowWriter::try_new(
-        std::fs::File::create(&path).unwrap(),
-        batch.schema(),
-        None,
-    )
-    .unwrap();
-    writer.write(&batch).unwrap();
-    writer.close().unwrap();
+    let path = write_parquet(dir.path(), "epoch.parquet", &batch);
 
     let (records, rejects, _) = read(std::slice::from_ref(&path), &options());
     assert!(rejects.is_empty(), "{rejects:?}");
