@@ -67,11 +67,14 @@ pub fn assess(
     let mut own = profile_findings(&profile, Scope::Group, config);
     let mut findings = Findings::default();
     let size = members.len() as f64;
-    // Whether the members' pooled traffic shows a signal strong enough to matter alone: the
-    // only kind a group's likeness and size may corroborate.
-    let strong = Signal::ALL
-        .iter()
-        .any(|&s| own.weight(s) >= f64::from(STRONG_SIGNAL));
+    // The signals the members' pooled traffic shows strongly enough to matter alone,
+    // strongest first: the only kind a group's likeness and size may corroborate.
+    let mut strongest: Vec<Signal> = Signal::ALL
+        .into_iter()
+        .filter(|&s| own.weight(s) >= f64::from(STRONG_SIGNAL))
+        .collect();
+    strongest.sort_by(|a, b| own.weight(*b).total_cmp(&own.weight(*a)));
+    let strong = !strongest.is_empty();
     let least = match route {
         Route::Keys(_) => l.min_cluster,
         Route::Likeness(_) => config.likeness.min_members,
@@ -112,12 +115,16 @@ pub fn assess(
         // An operation harvests answers one request at a time, where customers follow up
         // on what they were told. The likeness search already groups accounts by how
         // often they follow up, so this is no test of chance: it tells a group harvesting
-        // from a crowd of customers asking alike, where most customers converse; and only
-        // where the group shows a strong signal for it to corroborate (one-shot developers
-        // alike in their weak signals are not watched for it).
+        // from a crowd of customers asking alike, where most customers who show what the
+        // group shows converse; and only where the group shows a strong signal for it to
+        // corroborate (one-shot developers alike in their weak signals are not watched
+        // for it).
         if let Route::Likeness(population) = route
             && strong
-            && population.no_follow_ups <= l.no_follow_ups_population
+            && population
+                .follow_ups
+                .one_shot_share(&strongest, members)
+                .is_some_and(|p| p.share <= l.no_follow_ups_population)
         {
             let seasoned = profiles.iter().filter(|p| p.exchanges >= l.min_exchanges);
             let (seen, never) = seasoned.fold((0u32, 0u32), |(seen, never), p| {

@@ -114,8 +114,9 @@ pub struct Limits {
     /// Share of a group's accounts (of those seen `min_exchanges` times) that must never
     /// have sent an earlier turn for `no_follow_ups` to fire...
     pub no_follow_ups_share: f64,
-    /// ...and the largest share of the population's accounts that never did: where most
-    /// customers send one-shot requests, never following up says nothing.
+    /// ...and the largest share of the population's accounts like them (firing the
+    /// group's strong signals on their own) that never did: where most such customers
+    /// send one-shot requests, never following up says nothing.
     pub no_follow_ups_population: f64,
     /// Share of accounts that moved to a new model within a day of its release.
     pub model_move_share: f64,

@@ -15,6 +15,7 @@ use crate::clock::{Placed, StreamClock};
 use crate::config::DetectConfig;
 use crate::content;
 use crate::exchange::{AccountRecord, Exchange, Record};
+use crate::follow_ups::{self, FollowUps};
 use crate::intel::{self, PartnerIntel};
 use crate::keys::Carried;
 use crate::likeness;
@@ -809,8 +810,9 @@ impl Engine {
             .collect();
         let sample: Vec<likeness::Fingerprint> =
             sampled.iter().map(|&i| self.fingerprints[i]).collect();
-        let (mut known, mut new, mut one_shot) = (0u32, 0u32, 0u32);
+        let (mut known, mut new) = (0u32, 0u32);
         let mut first_uses = Vec::with_capacity(sampled.len());
+        let mut follow_ups = Vec::with_capacity(sampled.len());
         for &i in &sampled {
             let account = &self.accounts[i];
             let profile = account.profile(&self.config.limits);
@@ -819,12 +821,16 @@ impl Engine {
                 new += profile.new_accounts;
             }
             first_uses.extend(profile.span.map(|(first, _)| first));
-            one_shot += u32::from(profile.earlier_turns == 0);
+            follow_ups.push(follow_ups::Sampled {
+                account: i as u32,
+                signals: self.rates.signals(i as u32),
+                one_shot: profile.earlier_turns == 0,
+            });
         }
         let new_accounts = f64::from(new) / f64::from(known.max(1));
         let arrivals = Arrivals::new(first_uses);
-        let no_follow_ups = f64::from(one_shot) / sampled.len().max(1) as f64;
-        likeness::Population::of(&sample, new_accounts, arrivals, no_follow_ups, config)
+        let follow_ups = FollowUps::new(follow_ups);
+        likeness::Population::of(&sample, new_accounts, arrivals, follow_ups, config)
     }
 
     /// Ends the input: a last round at the last event time, then the verdicts and report.

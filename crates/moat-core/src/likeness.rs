@@ -16,6 +16,7 @@ use xxhash_rust::xxh3::xxh3_64_with_seed;
 use crate::arrivals::Arrivals;
 use crate::config::LikenessConfig;
 use crate::content::TOPIC_BUCKETS;
+use crate::follow_ups::FollowUps;
 use crate::profile::Profile;
 
 /// Behavioural measures in a fingerprint.
@@ -93,19 +94,19 @@ pub struct Population {
     pub new_accounts: f64,
     /// When the sampled accounts came into use.
     pub arrivals: Arrivals,
-    /// The share of the sampled accounts that never sent an earlier turn.
-    pub no_follow_ups: f64,
+    /// Which signals the sampled accounts fire, and which never sent an earlier turn.
+    pub follow_ups: FollowUps,
 }
 
 impl Population {
     /// Reads the population off `sample` (fingerprints of accounts judged so far), of which
-    /// a share `new_accounts` are new, which came into use at `arrivals`, and of which a
-    /// share `no_follow_ups` never sent an earlier turn.
+    /// a share `new_accounts` are new, which came into use at `arrivals`, and which follow
+    /// up as `follow_ups` says.
     pub fn of(
         sample: &[Fingerprint],
         new_accounts: f64,
         arrivals: Arrivals,
-        no_follow_ups: f64,
+        follow_ups: FollowUps,
         config: &LikenessConfig,
     ) -> Option<Self> {
         if sample.len() < 50 {
@@ -139,7 +140,7 @@ impl Population {
             cut: 0.0,
             new_accounts,
             arrivals,
-            no_follow_ups,
+            follow_ups,
         };
         let m = sample.len();
         let mut distances: Vec<f32> = (0..m.min(2000))
@@ -654,8 +655,14 @@ mod tests {
         let config = config();
         // A population of strangers spread over every measure.
         let strangers: Vec<Fingerprint> = (0..2000).map(|i| noisy(&[0.5; DIMS], i, 1.0)).collect();
-        let population =
-            Population::of(&strangers, 0.1, Arrivals::default(), 0.5, &config).unwrap();
+        let population = Population::of(
+            &strangers,
+            0.1,
+            Arrivals::default(),
+            FollowUps::default(),
+            &config,
+        )
+        .unwrap();
         assert!(
             population.cut < population.strangers / 2.0,
             "{population:?}"
@@ -687,8 +694,14 @@ mod tests {
     fn accounts_spread_too_wide_to_be_alike_are_a_group_when_no_one_else_is_near_them() {
         let config = config();
         let strangers: Vec<Fingerprint> = (0..2000).map(|i| noisy(&[0.5; DIMS], i, 1.0)).collect();
-        let population =
-            Population::of(&strangers, 0.1, Arrivals::default(), 0.5, &config).unwrap();
+        let population = Population::of(
+            &strangers,
+            0.1,
+            Arrivals::default(),
+            FollowUps::default(),
+            &config,
+        )
+        .unwrap();
         let cut = population.cut;
         // Eight accounts, each `cut` times 1.13 from every other (too far to be alike),
         // once far from every stranger and once among them.
@@ -735,8 +748,14 @@ mod tests {
         let strangers: Vec<Fingerprint> = (0..2000)
             .map(|i| shares_at(noisy(&[0.5; DIMS], i, 1.0), 0.1, 0.3, 5_000 + i))
             .collect();
-        let population =
-            Population::of(&strangers, 0.1, Arrivals::default(), 0.5, &config).unwrap();
+        let population = Population::of(
+            &strangers,
+            0.1,
+            Arrivals::default(),
+            FollowUps::default(),
+            &config,
+        )
+        .unwrap();
         let candidate = |account: u32, f: &Fingerprint, exchanges: u32| Candidate {
             account,
             exchanges,

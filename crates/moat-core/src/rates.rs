@@ -54,6 +54,12 @@ impl SignalRates {
             .is_some_and(|bits| bits & (1 << signal as u32) != 0)
     }
 
+    /// The signals account `i`'s own findings fired when last judged, one bit each
+    /// (`1 << signal`).
+    pub fn signals(&self, i: u32) -> u32 {
+        self.own.get(i as usize).map_or(0, |bits| bits & !JUDGED)
+    }
+
     /// The share of all accounts judged whose own findings fire `signal`; `None` before
     /// any account was judged.
     pub fn share(&self, signal: Signal) -> Option<f64> {
@@ -93,5 +99,7 @@ mod tests {
         assert!(rates.fires(3, Signal::ReasoningAsks));
         assert!(!rates.fires(0, Signal::ReasoningAsks));
         assert!(!rates.fires(9, Signal::ReasoningAsks));
+        assert_eq!(rates.signals(3), 1 << Signal::ReasoningAsks as u32);
+        assert_eq!(rates.signals(9), 0);
     }
 }

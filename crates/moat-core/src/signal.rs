@@ -199,11 +199,11 @@ signals! {
             value * 100.0
         );
     /// Nearly none of the accounts' exchanges follows up on an earlier turn, where most of
-    /// the population's accounts do: answers harvested one request at a time, not a
-    /// conversation.
+    /// the population's accounts that show the same strong signals do: answers harvested
+    /// one request at a time, not a conversation.
     NoFollowUps no_follow_ups: 0.1, Cluster,
         |value| format!(
-            "{} of the accounts never followed up on an answer, where most of the population's accounts did",
+            "{} of the accounts never followed up on an answer, where most of the population's accounts like them did",
             pct(value)
         );
     /// The account shares keys with a campaign already blocked.
