@@ -14,7 +14,7 @@ use crate::keys::{Carried, Key, KeyKind};
 pub type ExchangeKeys = SmallVec<[Key; 32]>;
 
 /// Link keys of blocked campaigns, each with the campaign's root account.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Blocklist {
     keys: HashMap<u64, u32>,
 }

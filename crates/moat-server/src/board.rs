@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use arc_swap::ArcSwap;
 use dashmap::DashMap;
 use moat_core::config::KindTable;
-use moat_core::{AccountVerdict, Blocklist, Verdict};
+use moat_core::{AccountVerdict, Blocklist, DetectConfig, Verdict};
 
-use crate::store::Override;
+use crate::store::{BlockedKeys, Override};
 
 /// An account's verdict as published for decisions.
 #[derive(Debug, Clone)]
@@ -35,6 +35,21 @@ pub struct BlockedCampaigns {
     pub ids: HashMap<u32, Arc<str>>,
     /// How much each kind of key is worth as a link.
     pub strength: Option<KindTable>,
+}
+
+impl BlockedCampaigns {
+    /// The blocked campaigns of `keys`, matched with the link strengths of `config`.
+    pub fn stored(keys: BlockedKeys, config: &DetectConfig) -> Self {
+        Self {
+            blocklist: keys.blocklist,
+            ids: keys
+                .campaigns
+                .into_iter()
+                .map(|(root, id)| (root, Arc::from(id)))
+                .collect(),
+            strength: Some(config.linking.strength.clone()),
+        }
+    }
 }
 
 /// The shared state of the decision path.

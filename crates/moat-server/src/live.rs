@@ -4,7 +4,7 @@
 //! [`Board`]. Queries and admin actions go through it too, so they see what was
 //! acknowledged before them.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,7 +14,7 @@ use moat_core::{
 use tokio::sync::{mpsc, oneshot};
 
 use crate::board::{BlockedCampaigns, Board, Counts};
-use crate::store::{AuditEntry, Override, Store, StoreError, StoredRecord};
+use crate::store::{AuditEntry, BlockedKeys, Override, Store, StoreError, StoredRecord};
 
 /// Where the answer to an ingest goes: what became of it, or why its records are not in.
 pub type IngestReply = oneshot::Sender<Result<Ingested, String>>;
@@ -123,11 +123,14 @@ pub struct Live {
     snapshots: SnapshotPolicy,
     /// The engine's exchanges when its last snapshot was kept.
     snapshot_at: u64,
+    /// The blocked campaigns' keys as the store holds them.
+    keys_stored: BlockedKeys,
 }
 
 impl Live {
-    /// Opens the live engine over `store`: publishes the stored verdicts and manual
-    /// decisions at once (so decisions are right from the first request), then restores
+    /// Opens the live engine over `store`: publishes the stored verdicts, the blocked
+    /// campaigns' keys and the manual decisions at once (so decisions are right from the
+    /// first request: an account without a stored verdict is allowed), then restores
     /// the engine from the latest snapshot it can use, replays the records stored after it
     /// and marks the board ready. A snapshot that cannot be used is said so in the log, and
     /// the one before it is tried; with none, every record still stored is replayed. From
@@ -140,6 +143,8 @@ impl Live {
         snapshots: SnapshotPolicy,
     ) -> Result<Self, StoreError> {
         board.publish(store.verdicts()?);
+        let keys_stored = store.blocked()?.unwrap_or_default();
+        board.set_blocked(BlockedCampaigns::stored(keys_stored.clone(), &config));
         for (target, decision) in store.overrides()? {
             board.set_override(&target, Some(decision));
         }
@@ -166,6 +171,7 @@ impl Live {
             rounds_published: u64::MAX,
             view: None,
             snapshots,
+            keys_stored,
         };
         let verdicts = live.engine.snapshot().accounts;
         live.board.publish(verdicts);
@@ -303,9 +309,17 @@ impl Live {
         let verdicts = self.engine.take_changes();
         let records: Vec<&StoredRecord> = fresh.iter().flat_map(|p| &p.records).collect();
         let keys: Vec<&str> = fresh.iter().filter_map(|p| p.key.as_deref()).collect();
+        // The blocked campaigns' keys are stored with the verdicts they came with, when a
+        // round changed them.
+        let blocked = (self.engine.rounds() != self.rounds_published)
+            .then(|| blocked_keys(&self.engine))
+            .filter(|keys| *keys != self.keys_stored);
         self.store
-            .append(&records, &keys, &verdicts)
+            .append(&records, &keys, &verdicts, blocked.as_ref())
             .map_err(|e| e.to_string())?;
+        if let Some(keys) = blocked {
+            self.keys_stored = keys;
+        }
         tracing::debug!(
             records = records.len(),
             duplicates = pending.len() - fresh.len(),
@@ -345,16 +359,9 @@ impl Live {
             return;
         }
         self.rounds_published = engine.rounds();
-        let blocklist = engine.blocklist().clone();
-        let mut ids = HashMap::new();
-        for root in blocklist.roots() {
-            ids.insert(root, Arc::from(engine.campaign_id(root)));
-        }
-        self.board.set_blocked(BlockedCampaigns {
-            blocklist,
-            ids,
-            strength: Some(engine.config().linking.strength.clone()),
-        });
+        let keys = blocked_keys(engine);
+        self.board
+            .set_blocked(BlockedCampaigns::stored(keys, engine.config()));
     }
 
     fn view(&mut self) -> Arc<View> {
@@ -415,6 +422,20 @@ impl Live {
                 let _ = reply.send(self.store.audit(from, limit).map_err(|e| e.to_string()));
             }
         }
+    }
+}
+
+/// The blocked campaigns' keys as the engine holds them.
+fn blocked_keys(engine: &Engine) -> BlockedKeys {
+    let blocklist = engine.blocklist().clone();
+    let campaigns = blocklist
+        .roots()
+        .into_iter()
+        .map(|root| (root, engine.campaign_id(root)))
+        .collect();
+    BlockedKeys {
+        blocklist,
+        campaigns,
     }
 }
 

@@ -1,5 +1,5 @@
-//! The embedded store (redb): every acknowledged record, the verdicts, manual overrides
-//! and the audit log. A record is acknowledged only once the transaction holding it and
+//! The embedded store (redb): every acknowledged record, the verdicts that decide
+//! something, the blocked campaigns' keys, manual overrides and the audit log. A record is acknowledged only once the transaction holding it and
 //! the verdicts it led to is durably committed, so `kill -9` at any moment loses nothing
 //! acknowledged; on start the engine replays the records and is where it was.
 //!
@@ -11,13 +11,18 @@
 
 use std::path::Path;
 
-use moat_core::{AccountRecord, AccountVerdict, ContentSignals, Exchange};
+use moat_core::{AccountRecord, AccountVerdict, Blocklist, ContentSignals, Exchange, Verdict};
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
 const BATCHES: TableDefinition<u64, &[u8]> = TableDefinition::new("batches");
+/// The verdicts that decide something ([`decides`]): an account not in it is allowed.
 const VERDICTS: TableDefinition<&str, &[u8]> = TableDefinition::new("verdicts");
+/// The blocked campaigns' keys, under [`BLOCKED_KEY`]: a new account carrying them is
+/// blocked from the first request after a restart, before the engine is restored.
+const BLOCKED: TableDefinition<&str, &[u8]> = TableDefinition::new("blocked_campaigns");
+const BLOCKED_KEY: &str = "latest";
 const OVERRIDES: TableDefinition<&str, &[u8]> = TableDefinition::new("overrides");
 const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 /// The idempotency keys of the last ingests, each with its place in `INGEST_ORDER`...
@@ -41,8 +46,9 @@ pub type KeptSnapshot = (u64, Result<Vec<u8>, StoreError>);
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const FORMAT_KEY: &str = "format";
 /// Values carry a checksum (from format 2; a store without a format holds values without
-/// one), and idempotency keys are stored as bytes (format 3).
-const FORMAT: u64 = 3;
+/// one), idempotency keys are stored as bytes (format 3), and only the verdicts that
+/// decide something are kept, beside the blocked campaigns' keys (format 4).
+const FORMAT: u64 = 4;
 
 /// How many ingests' idempotency keys the store remembers: a retry of any of the last so
 /// many batches is recognised.
@@ -91,6 +97,16 @@ pub struct StoredExchange {
     pub exchange: Exchange,
     /// Its content signals.
     pub content: ContentSignals,
+}
+
+/// The blocked campaigns' keys as stored: the keys, each with its campaign's root
+/// account, and the campaign id of each root.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BlockedKeys {
+    /// The keys.
+    pub blocklist: Blocklist,
+    /// Campaign ids by root account.
+    pub campaigns: Vec<(u32, String)>,
 }
 
 /// A record as stored and replayed: an exchange, or facts about an account.
@@ -188,6 +204,7 @@ impl Store {
         {
             txn.open_table(BATCHES)?;
             txn.open_table(VERDICTS)?;
+            txn.open_table(BLOCKED)?;
             txn.open_table(OVERRIDES)?;
             txn.open_table(AUDIT)?;
             txn.open_table(INGEST_KEYS)?;
@@ -211,6 +228,7 @@ impl Store {
                         seal_values(&txn)?;
                     }
                     keys_as_bytes(&txn)?;
+                    keep_deciding_verdicts(&txn)?;
                     txn.open_table(META)?.insert(FORMAT_KEY, FORMAT)?;
                 }
             }
@@ -342,14 +360,17 @@ impl Store {
         Ok(read.open_table(INGEST_KEYS)?.get(key.as_bytes())?.is_some())
     }
 
-    /// Durably appends `records` and writes `verdicts`, with the idempotency `keys` of the
-    /// ingests they came in (forgetting the oldest past [`KEPT_INGEST_KEYS`]), in one
-    /// transaction: a key is stored exactly when its records are.
+    /// Durably appends `records` and writes `verdicts` (keeping those that decide
+    /// something, forgetting the others) and, when given, the `blocked` campaigns' keys,
+    /// with the idempotency `keys` of the ingests they came in (forgetting the oldest past
+    /// [`KEPT_INGEST_KEYS`]), in one transaction: a key is stored exactly when its records
+    /// are.
     pub fn append(
         &mut self,
         records: &[&StoredRecord],
         keys: &[&str],
         verdicts: &[AccountVerdict],
+        blocked: Option<&BlockedKeys>,
     ) -> Result<(), StoreError> {
         let mut lines = Vec::with_capacity(records.len() * 512);
         for r in records {
@@ -364,8 +385,17 @@ impl Store {
             table.insert(self.next_batch, sealed(&block).as_slice())?;
             let mut table = txn.open_table(VERDICTS)?;
             for v in verdicts {
-                let bytes = serde_json::to_vec(v).expect("verdicts serialise");
-                table.insert(v.account_id.as_str(), sealed(&bytes).as_slice())?;
+                if decides(v) {
+                    let bytes = serde_json::to_vec(v).expect("verdicts serialise");
+                    table.insert(v.account_id.as_str(), sealed(&bytes).as_slice())?;
+                } else {
+                    table.remove(v.account_id.as_str())?;
+                }
+            }
+            if let Some(blocked) = blocked {
+                let bytes = serde_json::to_vec(blocked).expect("keys serialise");
+                txn.open_table(BLOCKED)?
+                    .insert(BLOCKED_KEY, sealed(&bytes).as_slice())?;
             }
             let mut known = txn.open_table(INGEST_KEYS)?;
             let mut order = txn.open_table(INGEST_ORDER)?;
@@ -386,7 +416,21 @@ impl Store {
         Ok(())
     }
 
-    /// Every stored verdict (as of the last acknowledged exchange).
+    /// The blocked campaigns' keys as last stored, if ever.
+    pub fn blocked(&self) -> Result<Option<BlockedKeys>, StoreError> {
+        let read = self.db.begin_read()?;
+        let table = read.open_table(BLOCKED)?;
+        let Some(value) = table.get(BLOCKED_KEY)? else {
+            return Ok(None);
+        };
+        let payload = unsealed("blocked_campaigns", BLOCKED_KEY, value.value())?;
+        serde_json::from_slice(payload)
+            .map(Some)
+            .map_err(|e| damaged("blocked_campaigns", BLOCKED_KEY, e))
+    }
+
+    /// Every stored verdict: those that decide something, as of the last acknowledged
+    /// exchange.
     pub fn verdicts(&self) -> Result<Vec<AccountVerdict>, StoreError> {
         let read = self.db.begin_read()?;
         let table = read.open_table(VERDICTS)?;
@@ -490,7 +534,14 @@ pub struct Salvaged {
 }
 
 /// The tables whose values are checked, in the order they are read.
-const CHECKED: [&str; 5] = ["batches", "verdicts", "overrides", "audit", "ingest_keys"];
+const CHECKED: [&str; 6] = [
+    "batches",
+    "verdicts",
+    "blocked_campaigns",
+    "overrides",
+    "audit",
+    "ingest_keys",
+];
 
 /// How many damaged keys a check lists.
 const LISTED_DAMAGED: usize = 100;
@@ -544,6 +595,7 @@ impl Store {
         {
             let mut batches = txn.open_table(BATCHES)?;
             let mut verdicts = txn.open_table(VERDICTS)?;
+            let mut blocked = txn.open_table(BLOCKED)?;
             let mut overrides = txn.open_table(OVERRIDES)?;
             let mut audit = txn.open_table(AUDIT)?;
             let mut keys = txn.open_table(INGEST_KEYS)?;
@@ -568,6 +620,9 @@ impl Store {
                     "verdicts" => {
                         verdicts.insert(key.as_str(), value)?;
                     }
+                    "blocked_campaigns" => {
+                        blocked.insert(key.as_str(), value)?;
+                    }
                     "overrides" => {
                         overrides.insert(key.as_str(), value)?;
                     }
@@ -589,7 +644,8 @@ impl Store {
         Ok(out)
     }
 
-    /// Calls `each` with every value of the batches, verdicts, overrides and audit tables
+    /// Calls `each` with every value of the batches, verdicts, blocked campaigns' keys,
+    /// overrides and audit tables
     /// and every idempotency key (table by table, in key order): its table, its key, and
     /// the value as stored when it is whole, `None` when it is damaged.
     fn each_value(
@@ -611,7 +667,11 @@ impl Store {
                 whole.then_some(value.value()),
             )?;
         }
-        for (name, table) in [("verdicts", VERDICTS), ("overrides", OVERRIDES)] {
+        for (name, table) in [
+            ("verdicts", VERDICTS),
+            ("blocked_campaigns", BLOCKED),
+            ("overrides", OVERRIDES),
+        ] {
             for item in read.open_table(table)?.iter()? {
                 let (key, value) = item?;
                 let whole = unsealed(name, key.value(), value.value())
@@ -756,6 +816,34 @@ fn seal_values(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Forgets the stored verdicts that decide nothing, as stores before format 4 kept every
+/// account's, in the opening transaction; a verdict that cannot be read stays, for
+/// [`Store::check`] to name.
+fn keep_deciding_verdicts(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    let mut table = txn.open_table(VERDICTS)?;
+    let mut allowed = Vec::new();
+    for item in table.iter()? {
+        let (key, value) = item?;
+        let verdict = unsealed("verdicts", key.value(), value.value())
+            .ok()
+            .and_then(|p| serde_json::from_slice::<AccountVerdict>(p).ok());
+        if verdict.is_some_and(|v| !decides(&v)) {
+            allowed.push(key.value().to_owned());
+        }
+    }
+    for key in allowed {
+        table.remove(key.as_str())?;
+    }
+    Ok(())
+}
+
+/// Whether a verdict decides something: a block or a watch, or an account in a campaign
+/// (whose budget it spends). Any other account is allowed whether its verdict is known or
+/// not.
+fn decides(v: &AccountVerdict) -> bool {
+    v.verdict != Verdict::Allow || v.campaign_id.is_some()
+}
+
 fn damaged(table: &'static str, key: impl ToString, e: serde_json::Error) -> StoreError {
     StoreError::Damaged {
         table,
@@ -794,7 +882,7 @@ mod tests {
         let add = |store: &mut Store, n: usize| {
             for i in 0..n {
                 store
-                    .append(&[&record(&format!("a{i}"))], &[], &[])
+                    .append(&[&record(&format!("a{i}"))], &[], &[], None)
                     .unwrap();
             }
         };
@@ -854,7 +942,7 @@ mod tests {
             let mut store = Store::open(dir.path()).unwrap();
             for i in 0..200 {
                 store
-                    .append(&[&record(&format!("a{i}"))], &[], &[])
+                    .append(&[&record(&format!("a{i}"))], &[], &[], None)
                     .unwrap();
             }
         }
@@ -881,8 +969,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let mut store = Store::open(dir.path()).unwrap();
-            store.append(&[&record("a")], &["k1"], &[]).unwrap();
-            store.append(&[&record("b")], &[], &[]).unwrap();
+            store.append(&[&record("a")], &["k1"], &[], None).unwrap();
+            store.append(&[&record("b")], &[], &[], None).unwrap();
             assert!(store.ingested("k1").unwrap());
             assert!(!store.ingested("k2").unwrap());
         }
@@ -890,7 +978,7 @@ mod tests {
         assert!(store.ingested("k1").unwrap());
         let keys: Vec<String> = (0..KEPT_INGEST_KEYS).map(|i| format!("n{i}")).collect();
         let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-        store.append(&[&record("c")], &keys, &[]).unwrap();
+        store.append(&[&record("c")], &keys, &[], None).unwrap();
         assert!(
             !store.ingested("k1").unwrap(),
             "the oldest key is forgotten"
@@ -947,7 +1035,7 @@ mod tests {
             let mut store = Store::open(dir.path()).unwrap();
             for i in 0..5 {
                 store
-                    .append(&[&record(&format!("a{i}"))], &[], &[])
+                    .append(&[&record(&format!("a{i}"))], &[], &[], None)
                     .unwrap();
             }
             store.set_override("account:a1", None, entry(0)).unwrap();
@@ -1009,7 +1097,7 @@ mod tests {
         let mut store = Store::open(dir.path()).unwrap();
         assert_eq!(replayed(&store).unwrap(), ["old0", "old1", "old2"]);
         assert_eq!(store.audit(0, 10).unwrap(), [entry(0)]);
-        store.append(&[&record("new")], &[], &[]).unwrap();
+        store.append(&[&record("new")], &[], &[], None).unwrap();
         drop(store);
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(replayed(&store).unwrap(), ["old0", "old1", "old2", "new"]);
@@ -1036,7 +1124,7 @@ mod tests {
         }
         let mut store = Store::open(dir.path()).unwrap();
         assert!(store.ingested("k1").unwrap());
-        store.append(&[&record("a")], &["k3"], &[]).unwrap();
+        store.append(&[&record("a")], &["k3"], &[], None).unwrap();
         assert!(store.ingested("k3").unwrap());
         assert!(store.check().unwrap().iter().all(|c| c.damaged == 0));
         drop(store);
@@ -1065,6 +1153,94 @@ mod tests {
         assert!(new.ingested("k0").unwrap() && new.ingested("k3").unwrap());
         assert!(!new.ingested("k1").unwrap());
         assert!(new.check().unwrap().iter().all(|c| c.damaged == 0));
+    }
+
+    fn verdict(id: &str, verdict: Verdict, campaign: Option<&str>) -> AccountVerdict {
+        AccountVerdict {
+            account_id: id.into(),
+            verdict,
+            score: 0.5,
+            campaign_id: campaign.map(str::to_owned),
+            flagged_at: None,
+            exchanges: 3,
+            signals: Vec::new(),
+            partners: Vec::new(),
+        }
+    }
+
+    fn ids(verdicts: Vec<AccountVerdict>) -> Vec<String> {
+        let mut ids: Vec<String> = verdicts.into_iter().map(|v| v.account_id).collect();
+        ids.sort();
+        ids
+    }
+
+    #[test]
+    fn only_verdicts_that_decide_are_kept_beside_the_blocked_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys: BlockedKeys = serde_json::from_value(serde_json::json!({
+            "blocklist": {"keys": {"17": 3, "18446744073709551615": 3}},
+            "campaigns": [[3, "campaign-00000003"]],
+        }))
+        .unwrap();
+        {
+            let mut store = Store::open(dir.path()).unwrap();
+            assert_eq!(store.blocked().unwrap(), None);
+            let verdicts = [
+                verdict("blocked", Verdict::Block, Some("campaign-00000003")),
+                verdict("watched", Verdict::Watch, None),
+                verdict("in-a-campaign", Verdict::Allow, Some("campaign-00000003")),
+                verdict("customer", Verdict::Allow, None),
+            ];
+            store
+                .append(&[&record("a")], &[], &verdicts, Some(&keys))
+                .unwrap();
+            // Allowed after all: forgotten.
+            let cleared = [verdict("watched", Verdict::Allow, None)];
+            store.append(&[&record("b")], &[], &cleared, None).unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(ids(store.verdicts().unwrap()), ["blocked", "in-a-campaign"]);
+        assert_eq!(store.blocked().unwrap(), Some(keys.clone()));
+        let check = store.check().unwrap();
+        let stored = check
+            .iter()
+            .find(|c| c.table == "blocked_campaigns")
+            .unwrap();
+        assert_eq!((stored.values, stored.damaged), (1, 0));
+        let out = tempfile::tempdir().unwrap();
+        store.salvage(&out.path().join("salvaged")).unwrap();
+        let salvaged = Store::open(&out.path().join("salvaged")).unwrap();
+        assert_eq!(salvaged.blocked().unwrap(), Some(keys));
+    }
+
+    #[test]
+    fn a_store_of_format_3_forgets_the_verdicts_that_decide_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = Database::create(dir.path().join("moat.redb")).unwrap();
+            let txn = db.begin_write().unwrap();
+            {
+                let mut table = txn.open_table(VERDICTS).unwrap();
+                for v in [
+                    verdict("blocked", Verdict::Block, Some("campaign-00000003")),
+                    verdict("customer", Verdict::Allow, None),
+                ] {
+                    let bytes = serde_json::to_vec(&v).unwrap();
+                    table
+                        .insert(v.account_id.as_str(), sealed(&bytes).as_slice())
+                        .unwrap();
+                }
+                // A damaged verdict stays, for the check to name.
+                table.insert("damaged", [0u8; 12].as_slice()).unwrap();
+                txn.open_table(META).unwrap().insert(FORMAT_KEY, 3).unwrap();
+            }
+            txn.commit().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let check = store.check().unwrap();
+        let verdicts = check.iter().find(|c| c.table == "verdicts").unwrap();
+        assert_eq!((verdicts.values, verdicts.damaged), (2, 1), "{verdicts:?}");
+        assert_eq!(verdicts.damaged_keys, ["damaged"]);
     }
 
     #[test]

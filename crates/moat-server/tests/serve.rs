@@ -1166,6 +1166,25 @@ async fn a_replaying_server_says_when_to_come_back_and_applies_nothing_late() {
         .account_id
         .clone();
     let decided = server.check(json!({"account_id": customer})).await;
+    // A new account that pays with the blocked campaign's card, from its addresses.
+    let member = &truth
+        .iter()
+        .find(|t| t.label == "hydra")
+        .unwrap()
+        .account_id;
+    let sample = exchanges
+        .iter()
+        .rev()
+        .find(|e| e.account_id == *member)
+        .unwrap();
+    let newcomer = json!({
+        "account_id": "brand-new-account",
+        "client": {"ip": sample.client.ip, "user_agent": sample.client.user_agent,
+                   "tls_fingerprint": sample.client.tls_fingerprint},
+        "account": {"payment_fingerprint": sample.account.payment_fingerprint},
+    });
+    let newcomer_decided = server.check(newcomer.clone()).await;
+    assert_eq!(newcomer_decided["action"], "block", "{newcomer_decided}");
     server.stop().await;
 
     let server = Running::start_unready(dir.path(), no_snapshots, None).await;
@@ -1207,8 +1226,11 @@ async fn a_replaying_server_says_when_to_come_back_and_applies_nothing_late() {
         )
         .await;
     assert_eq!(status, 503);
-    // Decisions are served meanwhile, on the stored verdicts.
+    // Decisions are served meanwhile, on the stored verdicts and the blocked campaigns'
+    // stored keys.
     assert_eq!(server.check(json!({"account_id": customer})).await, decided);
+    assert_eq!(server.check(newcomer.clone()).await, newcomer_decided);
+    assert_eq!(server.get("/readyz", None).await.0, 503, "still replaying");
 
     for _ in 0..600 {
         if server.get("/readyz", None).await.0 == 200 {

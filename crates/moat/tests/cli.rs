@@ -534,7 +534,7 @@ fn a_damaged_store_is_checked_and_salvaged() {
                 account_id: format!("a{i}").into(),
                 account: Default::default(),
             });
-            store.append(&[&record], &[], &[]).unwrap();
+            store.append(&[&record], &[], &[], None).unwrap();
         }
     }
     let out = moat().args(["store", "check"]).arg(&data).output().unwrap();
