@@ -8,15 +8,14 @@
 
 use std::collections::BTreeMap;
 
-use foldhash::HashSet;
+use foldhash::HashMap;
 
 use serde::{Deserialize, Serialize};
-use xxhash_rust::xxh3::xxh3_64;
 
 use crate::account::AccountState;
 use crate::config::Limits;
 use crate::content::{Capabilities, ContentSignals};
-use crate::keys::{Key, KeyKind};
+use crate::keys::Key;
 use crate::time::EventTime;
 use crate::verdict::Verdict;
 
@@ -25,10 +24,11 @@ const MICROS_PER_DAY: i64 = 24 * MICROS_PER_HOUR;
 
 /// At most this many buckets in a timeline: longer logs are drawn in wider buckets.
 pub const MAX_BUCKETS: usize = 2_000;
-/// At most this many accounts of one campaign are drawn in its network.
-pub const MAX_NODES: usize = 300;
-/// At most this many edges are drawn in one campaign's network.
-pub const MAX_EDGES: usize = 2_400;
+/// At most this many keys of each kind are drawn in a campaign's network: those most of
+/// its accounts hold.
+pub const KEYS_PER_KIND: usize = 6;
+/// At most this many holders of each drawn key are drawn (an even sample of them).
+pub const HOLDERS_PER_KEY: usize = 6;
 
 /// One account's activity: exchanges per hour, and what its requests targeted.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
@@ -213,15 +213,23 @@ pub struct Node {
     pub score: f64,
 }
 
-/// Two drawn accounts that share a key.
+/// One shared key drawn in a campaign's network (never its value: keys are kept as
+/// hashes).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Edge {
-    /// Index of one account in the nodes.
-    pub a: u32,
-    /// Index of the other.
-    pub b: u32,
-    /// The kind of key they share ([`KeyKind::name`](crate::keys::KeyKind::name)).
+pub struct KeyNode {
+    /// The kind of key ([`KeyKind::name`](crate::keys::KeyKind::name)).
     pub kind: String,
+    /// How many of the campaign's accounts hold it.
+    pub holders: u64,
+}
+
+/// A drawn account holding a drawn key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Edge {
+    /// Index of the account in the nodes.
+    pub account: u32,
+    /// Index of the key in the keys.
+    pub key: u32,
 }
 
 /// How many keys of one kind the campaign's accounts share, and how many accounts hold one.
@@ -235,14 +243,15 @@ pub struct SharedKind {
     pub accounts: u64,
 }
 
-/// The accounts of a campaign and the keys that tie them, sampled to at most [`MAX_NODES`]
-/// accounts.
+/// The structure of a campaign: the keys most of its accounts share, [`KEYS_PER_KIND`] of
+/// each kind at most, and up to [`HOLDERS_PER_KEY`] of the accounts holding each.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Network {
     /// The accounts drawn.
     pub nodes: Vec<Node>,
-    /// Shared keys between drawn accounts: each key joins each of its drawn holders to
-    /// one drawn before it (a tree per key).
+    /// The keys drawn, by kind, most held first.
+    pub keys: Vec<KeyNode>,
+    /// Every drawn account's hold on every drawn key.
     pub edges: Vec<Edge>,
     /// Over all the campaign's accounts, the shared keys by kind.
     pub kinds: Vec<SharedKind>,
@@ -375,77 +384,122 @@ fn network(members: &[u32], accounts: &[AccountState], names: &[Box<str>]) -> Ne
     held.sort_unstable_by_key(|&(k, p)| (k.kind(), k, p));
     held.dedup();
 
-    // An even sample of at most MAX_NODES accounts: member position → node.
-    let drawn_count = members.len().min(MAX_NODES);
-    let mut node_of: Vec<Option<u32>> = vec![None; members.len()];
-    let mut nodes = Vec::with_capacity(drawn_count);
-    for k in 0..drawn_count {
-        let position = k * members.len() / drawn_count;
-        node_of[position] = Some(k as u32);
-        let m = members[position];
-        let d = &accounts[m as usize].decision;
-        nodes.push(Node {
-            account_id: names[m as usize].to_string(),
-            verdict: d.verdict,
-            score: f64::from(d.score).clamp(0.0, 1.0),
-        });
-    }
-
-    let mut edges = Vec::new();
-    let mut seen: HashSet<(u32, u32, KeyKind)> = HashSet::default();
-    let mut kinds: Vec<SharedKind> = Vec::new();
+    let mut net = Network {
+        accounts: members.len() as u64,
+        ..Network::default()
+    };
+    // Member position → node, for the accounts drawn.
+    let mut node_of: HashMap<u32, u32> = HashMap::default();
+    let mut drawn_keys: HashMap<Key, u32> = HashMap::default();
     let mut holding = vec![false; members.len()];
     for same_kind in held.chunk_by(|x, y| x.0.kind() == y.0.kind()) {
         let kind = same_kind[0].0.kind();
         holding.iter_mut().for_each(|h| *h = false);
-        let mut keys = 0;
-        for holders in same_kind
+        let mut shared: Vec<&[(Key, u32)]> = same_kind
             .chunk_by(|x, y| x.0 == y.0)
             .filter(|h| h.len() >= 2)
-        {
-            keys += 1;
-            // Each drawn holder joins one drawn holder before it, picked by a hash: a
-            // random tree, compact to draw, where a chain would be a long rope.
-            let mut joined: Vec<u32> = Vec::new();
-            for &(_, position) in holders {
-                holding[position as usize] = true;
-                let Some(node) = node_of[position as usize] else {
-                    continue;
-                };
-                if !joined.is_empty() {
-                    let pick =
-                        (xxh3_64(&u64::from(node).to_le_bytes()) % joined.len() as u64) as usize;
-                    let a = joined[pick];
-                    if edges.len() < MAX_EDGES && seen.insert((a, node, kind)) {
-                        edges.push(Edge {
-                            a,
-                            b: node,
-                            kind: kind.name().to_owned(),
-                        });
-                    }
-                }
-                joined.push(node);
+            .collect();
+        if shared.is_empty() {
+            continue;
+        }
+        for holders in &shared {
+            holders
+                .iter()
+                .for_each(|&(_, p)| holding[p as usize] = true);
+        }
+        net.kinds.push(SharedKind {
+            kind: kind.name().to_owned(),
+            keys: shared.len() as u64,
+            accounts: holding.iter().filter(|&&h| h).count() as u64,
+        });
+        // The most held keys of the kind, each with an even sample of its holders.
+        shared.sort_by_key(|h| std::cmp::Reverse(h.len()));
+        for holders in shared.into_iter().take(KEYS_PER_KIND) {
+            drawn_keys.insert(holders[0].0, net.keys.len() as u32);
+            net.keys.push(KeyNode {
+                kind: kind.name().to_owned(),
+                holders: holders.len() as u64,
+            });
+            let sampled = holders.len().min(HOLDERS_PER_KEY);
+            for k in 0..sampled {
+                let position = holders[k * holders.len() / sampled].1;
+                node_of.entry(position).or_insert_with(|| {
+                    let m = members[position as usize];
+                    let d = &accounts[m as usize].decision;
+                    net.nodes.push(Node {
+                        account_id: names[m as usize].to_string(),
+                        verdict: d.verdict,
+                        score: f64::from(d.score).clamp(0.0, 1.0),
+                    });
+                    net.nodes.len() as u32 - 1
+                });
             }
         }
-        if keys > 0 {
-            kinds.push(SharedKind {
-                kind: kind.name().to_owned(),
-                keys,
-                accounts: holding.iter().filter(|&&h| h).count() as u64,
-            });
+    }
+    // Every hold of a drawn account on a drawn key: the ties between the hubs show.
+    for (key, position) in held {
+        if let (Some(&key), Some(&account)) = (drawn_keys.get(&key), node_of.get(&position)) {
+            net.edges.push(Edge { account, key });
         }
     }
-    Network {
-        nodes,
-        edges,
-        kinds,
-        accounts: members.len() as u64,
-    }
+    net
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::account::ModelNews;
+    use crate::exchange::Exchange;
+    use crate::keys::Carried;
+
+    #[test]
+    fn a_network_draws_the_most_shared_keys_of_each_kind_and_a_few_holders_each() {
+        // Twenty accounts pay with one card; each uses one of eight addresses.
+        let mut accounts: Vec<AccountState> = Vec::new();
+        for i in 0..20u8 {
+            let mut e = Exchange {
+                ts: at(490_000),
+                ..Exchange::default()
+            };
+            e.client.ip = Some(format!("198.51.100.{}", i % 8).parse().unwrap());
+            e.account.payment_fingerprint = Some("pm_shared".into());
+            let content = crate::content::analyse(&e.request);
+            let carried = Carried::of(&e, &content);
+            let mut a = AccountState::default();
+            let news = ModelNews { early_move: false };
+            a.observe(&e, &content, &carried, news, &Limits::default());
+            accounts.push(a);
+        }
+        let members: Vec<u32> = (0..20).collect();
+        let names: Vec<Box<str>> = (0..20).map(|i| format!("acct-{i}").into()).collect();
+        let net = network(&members, &accounts, &names);
+
+        let kind = |k: &str| net.kinds.iter().find(|s| s.kind == k).unwrap();
+        assert_eq!((kind("ip").keys, kind("ip").accounts), (8, 20));
+        assert_eq!((kind("payment").keys, kind("payment").accounts), (1, 20));
+        let drawn = |k: &str| -> Vec<u64> {
+            net.keys
+                .iter()
+                .filter(|n| n.kind == k)
+                .map(|n| n.holders)
+                .collect()
+        };
+        assert_eq!(drawn("payment"), [20]);
+        assert_eq!(drawn("ip"), [3, 3, 3, 3, 2, 2], "the most held first");
+        assert!(
+            net.nodes.len() <= 7 * HOLDERS_PER_KEY,
+            "{}",
+            net.nodes.len()
+        );
+        // Every drawn account is tied to the card it shares, not only to the key it
+        // was drawn for.
+        let card = net.keys.iter().position(|n| n.kind == "payment").unwrap() as u32;
+        for account in 0..net.nodes.len() as u32 {
+            assert!(net.edges.contains(&Edge { account, key: card }));
+        }
+        assert!(net.edges.iter().all(|e| (e.key as usize) < net.keys.len()));
+        assert_eq!(net.accounts, 20);
+    }
 
     fn at(hour: i64) -> EventTime {
         EventTime::from_unix_micros(hour * MICROS_PER_HOUR + 17).unwrap()

@@ -8,6 +8,8 @@ use moat_core::story::Timeline;
 use crate::format::{count, day, hour};
 
 const W: f64 = 900.0;
+/// The width of a chart drawn in half the page.
+const HALF_W: f64 = 440.0;
 const H: f64 = 180.0;
 const LEFT: f64 = 56.0;
 const BOTTOM: f64 = 22.0;
@@ -113,18 +115,30 @@ fn time_ticks(t: &Timeline, n: usize) -> Vec<(usize, String)> {
         .collect()
 }
 
-/// A bar per labelled value.
+/// A bar per labelled value, drawn to fill half the page's width (its labels read at the
+/// size of the other charts'): the first and last labels stand inside the drawing.
 pub fn bars(values: &[(String, u64)], colour: &str, class: &str) -> Markup {
+    const W: f64 = HALF_W;
     let n = values.len().max(1);
     let peak = values.iter().map(|v| v.1).max().unwrap_or(0).max(1);
     let plot_w = W - LEFT;
     let plot_h = H - BOTTOM;
     let w = plot_w / n as f64;
     let total: u64 = values.iter().map(|v| v.1).sum();
-    let ticks: Vec<usize> = if n <= 8 {
+    let ticks: Vec<usize> = if n <= 4 {
         (0..n).collect()
     } else {
         vec![0, n / 2, n - 1]
+    };
+    // A label centred under its bar, or flush with the drawing's edge at either end.
+    let tick = |k: usize| {
+        if n > 1 && k == 0 {
+            (LEFT + k as f64 * w, "start")
+        } else if n > 1 && k == n - 1 {
+            (W, "end")
+        } else {
+            (LEFT + (k as f64 + 0.5) * w, "middle")
+        }
     };
     html! {
         svg viewBox={ "0 0 " (W) " " (H) } role="img" class=(class) data-total=(total) data-bars=(values.len()) {
@@ -139,7 +153,8 @@ pub fn bars(values: &[(String, u64)], colour: &str, class: &str) -> Markup {
             }
             @for k in ticks {
                 @if let Some((label, _)) = values.get(k) {
-                    text.label x=(format!("{:.1}", LEFT + (k as f64 + 0.5) * w)) y=(H - 6.0) text-anchor="middle" { (label) }
+                    @let (x, anchor) = tick(k);
+                    text.label x=(format!("{x:.1}")) y=(H - 6.0) text-anchor=(anchor) { (label) }
                 }
             }
         }
@@ -180,7 +195,8 @@ pub fn score_histogram(scores: impl Iterator<Item = f64>, watch: f64, block: f64
                     text.label x=(format!("{:.1}", x(t) + 4.0)) y="12" { (name) " ≥ " (t) }
                 }
                 @for t in [0.0, 0.25, 0.5, 0.75, 1.0] {
-                    text.label x=(format!("{:.1}", x(t))) y=(H - 6.0) text-anchor="middle" { (t) }
+                    @let anchor = if t < 1.0 { "middle" } else { "end" };
+                    text.label x=(format!("{:.1}", x(t))) y=(H - 6.0) text-anchor=(anchor) { (t) }
                 }
             }
             figcaption { "Accounts by final score (bar height on a log scale); the lines are the watch and block thresholds." }

@@ -1,8 +1,9 @@
-//! A campaign's network of linked accounts, laid out by force (Fruchterman–Reingold) and
-//! drawn as SVG: accounts coloured by verdict, links coloured by the kind of key shared.
+//! A campaign's structure, laid out by force (Fruchterman–Reingold) and drawn as SVG: the
+//! keys its accounts share most as hubs coloured by kind, and a few of the accounts holding
+//! each, coloured by verdict.
 
 use maud::{Markup, html};
-use moat_core::story::Network;
+use moat_core::story::{HOLDERS_PER_KEY, KEYS_PER_KIND, Network};
 
 use crate::chart::{kind_colour, verdict_colour};
 use crate::format::count;
@@ -63,7 +64,8 @@ fn layout(n: usize, edges: &[(usize, usize)]) -> Vec<(f64, f64)> {
 
 /// Stretches positions to fill the drawing, keeping their proportions.
 fn fit(pos: &mut [(f64, f64)]) {
-    const MARGIN: f64 = 10.0;
+    // Room for the keys' squares and their labels at the edges.
+    const MARGIN: f64 = 28.0;
     let (mut lo, mut hi) = ((f64::MAX, f64::MAX), (f64::MIN, f64::MIN));
     for p in pos.iter() {
         lo = (lo.0.min(p.0), lo.1.min(p.1));
@@ -86,45 +88,55 @@ fn fit(pos: &mut [(f64, f64)]) {
     }
 }
 
-/// The network as an SVG, with a legend of the kinds of key shared.
+/// The network as an SVG: the campaign's most shared keys as squares (sized by how many
+/// of its accounts hold them), a few holders of each as dots (coloured by verdict), each
+/// dot tied to every drawn key it holds; with a legend of the kinds of key shared.
 pub fn network(net: &Network) -> Markup {
+    let keys = net.keys.len();
     let edges: Vec<(usize, usize)> = net
         .edges
         .iter()
-        .map(|e| (e.a as usize, e.b as usize))
-        .filter(|&(a, b)| a < net.nodes.len() && b < net.nodes.len())
+        .map(|e| (e.key as usize, keys + e.account as usize))
+        .filter(|&(k, a)| k < keys && a < keys + net.nodes.len())
         .collect();
-    let pos = layout(net.nodes.len(), &edges);
-    let radius = if net.nodes.len() > 120 { 3.5 } else { 5.5 };
+    let pos = layout(keys + net.nodes.len(), &edges);
+    let radius = if net.nodes.len() > 120 { 3.5 } else { 4.5 };
+    let most = net.keys.iter().map(|k| k.holders).max().unwrap_or(1).max(1) as f64;
+    let side = |holders: u64| 8.0 + 14.0 * (holders as f64 / most).sqrt();
     html! {
         figure.network {
             svg viewBox={ "0 0 " (SIZE) " " (SIZE) } role="img" class="network-graph"
-                data-nodes=(net.nodes.len()) data-edges=(edges.len()) data-accounts=(net.accounts) {
-                title { "Linked accounts: " (net.nodes.len()) " of " (net.accounts) " drawn" }
+                data-nodes=(net.nodes.len()) data-keys=(keys) data-edges=(edges.len()) data-accounts=(net.accounts) {
+                title { "Linked accounts: " (keys) " shared keys and " (net.nodes.len()) " of " (net.accounts) " accounts drawn" }
                 g.edges {
-                    @for e in &net.edges {
-                        @if let (Some(a), Some(b)) = (pos.get(e.a as usize), pos.get(e.b as usize)) {
-                            line x1=(px(a.0)) y1=(px(a.1)) x2=(px(b.0)) y2=(px(b.1))
-                                stroke=(kind_colour(&e.kind)) data-kind=(e.kind) {}
-                        }
+                    @for &(k, a) in &edges {
+                        line x1=(px(pos[k].0)) y1=(px(pos[k].1)) x2=(px(pos[a].0)) y2=(px(pos[a].1))
+                            stroke=(kind_colour(&net.keys[k].kind)) data-kind=(net.keys[k].kind) {}
                     }
                 }
                 g.nodes {
-                    @for (node, p) in net.nodes.iter().zip(&pos) {
+                    @for (node, p) in net.nodes.iter().zip(&pos[keys..]) {
                         circle cx=(px(p.0)) cy=(px(p.1)) r=(radius)
                             fill=(verdict_colour(node.verdict)) data-verdict=(node.verdict.as_str()) {
                             title { (node.account_id) " · " (node.verdict.as_str()) " · score " (format!("{:.2}", node.score)) }
                         }
                     }
                 }
+                g.keys {
+                    @for (key, p) in net.keys.iter().zip(&pos) {
+                        @let d = side(key.holders);
+                        rect x=(px(p.0 - d / 2.0)) y=(px(p.1 - d / 2.0)) width=(px(d)) height=(px(d))
+                            fill=(kind_colour(&key.kind)) data-kind=(key.kind) data-holders=(key.holders) {
+                            title { (key.kind.replace('_', " ")) " held by " (count(key.holders)) " of the campaign's accounts" }
+                        }
+                        text.label x=(px(p.0 + d / 2.0 + 3.0)) y=(px(p.1 + 4.0)) { "×" (count(key.holders)) }
+                    }
+                }
             }
             figcaption {
-                @if net.nodes.len() as u64 == net.accounts {
-                    "All " (count(net.accounts)) " accounts"
-                } @else {
-                    (net.nodes.len()) " of " (count(net.accounts)) " accounts drawn (an even sample)"
-                }
-                ", joined where they share a key."
+                "Squares: the keys most shared (up to " (KEYS_PER_KIND) " of each kind, sized by how many accounts hold them); dots: up to "
+                (HOLDERS_PER_KEY) " accounts holding each, "
+                (net.nodes.len()) " of " (count(net.accounts)) " accounts, each tied to every key drawn it holds."
             }
             table.kinds {
                 thead { tr { th { "shared key" } th.num { "keys" } th.num { "accounts holding one" } } }

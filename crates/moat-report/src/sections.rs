@@ -238,7 +238,7 @@ fn campaign(
                     @if let Some(s) = story { (mix(s)) }
                 }
                 div {
-                    h3 { "Accounts opened per day" }
+                    h3 { "Accounts opened" }
                     @if let Some(s) = story { (created(s)) }
                 }
                 div {
@@ -305,15 +305,18 @@ fn mix(s: &CampaignStory) -> Markup {
 }
 
 fn created(s: &CampaignStory) -> Markup {
-    let values = per_day(&s.created);
+    let (values, days) = per_day(&s.created);
     html! {
         @if values.is_empty() {
             p.none { "No account's opening date is known." }
         } @else {
             figure.chart {
                 (chart::bars(&values, "#3f6fb5", "created"))
-                @if s.created_unknown > 0 {
-                    figcaption { (count(s.created_unknown)) " accounts' opening dates are unknown." }
+                figcaption {
+                    @if days == 1 { "Accounts opened per day." } @else { "Accounts opened per week, by the week's first day." }
+                    @if s.created_unknown > 0 {
+                        " " (count(s.created_unknown)) " accounts' opening dates are unknown."
+                    }
                 }
             }
         }
@@ -321,11 +324,12 @@ fn created(s: &CampaignStory) -> Markup {
 }
 
 /// Counts per day as a continuous series from the first day to the last (by week when
-/// that spans more than half a year).
-fn per_day(days: &[(EventTime, u64)]) -> Vec<(String, u64)> {
+/// that spans more than half a year), labelled by each bar's first day; and the days a
+/// bar spans.
+fn per_day(days: &[(EventTime, u64)]) -> (Vec<(String, u64)>, i64) {
     const DAY: i64 = 86_400_000_000;
     let (Some(first), Some(last)) = (days.first(), days.last()) else {
-        return Vec::new();
+        return (Vec::new(), 1);
     };
     let first = first.0.as_unix_micros().div_euclid(DAY);
     let span = last.0.as_unix_micros().div_euclid(DAY) - first + 1;
@@ -339,12 +343,7 @@ fn per_day(days: &[(EventTime, u64)]) -> Vec<(String, u64)> {
             slot.1 += n;
         }
     }
-    if width > 1 {
-        for slot in &mut out {
-            slot.0 = format!("week of {}", slot.0);
-        }
-    }
-    out
+    (out, width)
 }
 
 fn legend() -> Markup {

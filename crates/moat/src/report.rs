@@ -59,7 +59,9 @@ pub fn read_scan(dir: &Path) -> anyhow::Result<(Report, Vec<AccountVerdict>, Sto
             story_path.display()
         );
     }
-    let story: Story = moat_io::read_scan_json(&story_path).map_err(anyhow::Error::msg)?;
+    let story: Story = moat_io::read_scan_json(&story_path).map_err(|e| {
+        anyhow::anyhow!("{e} (a story.json written by another version of moat: scan again)")
+    })?;
     Ok((report, accounts, story))
 }
 

@@ -117,17 +117,21 @@ fn the_report_shows_the_hidden_campaign_with_the_scans_numbers() {
         number(b.eval(&format!("{}.dataset.part", in_section("svg.timeline")))),
         c.exchanges
     );
-    let drawn = number(b.eval(&format!(
-        "{}.dataset.nodes",
-        in_section("svg.network-graph")
-    )));
-    assert_eq!(drawn, c.accounts.min(300));
-    assert_eq!(
-        number(b.eval(&format!(
-            "{section}.querySelectorAll('svg.network-graph circle').length"
-        ))),
-        drawn
+    // Its structure: the keys its accounts share most, a few holders of each, every
+    // holder tied to a key.
+    let graph = |b: &mut Browser, what: &str| {
+        number(b.eval(&format!("{}.{what}", in_section("svg.network-graph"))))
+    };
+    let drawn = graph(&mut b, "dataset.nodes");
+    let keys = graph(&mut b, "dataset.keys");
+    assert!(
+        (1..=c.accounts.min(300)).contains(&drawn),
+        "{drawn} accounts drawn"
     );
+    assert!((1..=48).contains(&keys), "{keys} keys drawn");
+    assert_eq!(graph(&mut b, "querySelectorAll('circle').length"), drawn);
+    assert_eq!(graph(&mut b, "querySelectorAll('rect').length"), keys);
+    assert!(graph(&mut b, "querySelectorAll('line').length") >= drawn);
     let blocked_drawn = number(b.eval(&format!(
         "{section}.querySelectorAll('svg.network-graph circle[data-verdict=block]').length"
     )));
@@ -175,6 +179,21 @@ fn the_report_shows_the_hidden_campaign_with_the_scans_numbers() {
     assert_eq!(first_row(&mut b), top);
     let member = accounts.iter().find(|a| a.account_id == top).unwrap();
     assert_eq!(member.campaign_id.as_deref(), Some(c.id.as_str()));
+
+    // Every chart's labels read at the page's small-print size, inside their chart.
+    let unreadable = b.eval(
+        "JSON.stringify([...document.querySelectorAll('svg text.label')].flatMap(t => { \
+           const r = t.getBoundingClientRect(), s = t.ownerSVGElement.getBoundingClientRect(); \
+           if (r.width === 0) return []; \
+           const size = parseFloat(getComputedStyle(t).fontSize) * r.height / t.getBBox().height; \
+           return size < 10 || r.left < s.left - 1 || r.right > s.right + 1 \
+             ? [t.closest('svg').getAttribute('class') + ': ' + t.textContent + ' at ' + size.toFixed(1) + 'px'] : []; }))",
+    );
+    assert_eq!(
+        unreadable,
+        serde_json::json!("[]"),
+        "labels too small or cut"
+    );
 
     assert_eq!(b.eval("window.moatErrors.length"), serde_json::json!(0));
     assert!(b.errors.is_empty(), "console errors: {:?}", b.errors);
