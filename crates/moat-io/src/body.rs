@@ -80,6 +80,7 @@ pub fn decode_body(
         format,
         chunk_bytes: 1 << 20,
         max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
+        columns: Default::default(),
     };
     match open_bytes(bytes) {
         Ok(Opened::Stream(stream)) => {
@@ -88,7 +89,11 @@ pub fn decode_body(
                 left: limits.max_bytes,
                 passed: expanded.clone(),
             };
-            let _ = split(Opened::Stream(Box::new(limited)), options, &mut sink);
+            let _ = split(
+                Opened::Stream(Box::new(limited)),
+                options.clone(),
+                &mut sink,
+            );
         }
         Ok(opened) => {
             let _ = split(opened, options, &mut sink);

@@ -13,6 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use moat_core::{Prepared, Record};
 
 use crate::format::Format;
+use crate::format::parquet::ColumnMap;
 use crate::reject::{ErrorPolicy, Location, Reject};
 use crate::source::{Source, open};
 use crate::split::{Job, JobSink, SplitOptions, Stopped, decode_job, split};
@@ -36,6 +37,8 @@ pub struct ReadOptions {
     /// in [`Batch::prepared`]) and drop its text there: the reading thread never sees
     /// prompts.
     pub prepare: bool,
+    /// Which Parquet column holds which field, where a file names them otherwise.
+    pub columns: ColumnMap,
 }
 
 /// The default limit on one record's size: 64 MiB.
@@ -51,6 +54,7 @@ impl Default for ReadOptions {
             errors: ErrorPolicy::default(),
             progress: true,
             prepare: false,
+            columns: ColumnMap::default(),
         }
     }
 }
@@ -342,6 +346,7 @@ impl Framer {
             format: self.options.format,
             chunk_bytes: self.options.chunk_bytes,
             max_record_bytes: self.options.max_record_bytes,
+            columns: Arc::new(self.options.columns.clone()),
         };
         for source in sources {
             let mut sink = SourceSink {
@@ -349,7 +354,7 @@ impl Framer {
                 source: source.name(),
             };
             let result = match open(&source, self.progress.clone()) {
-                Ok(opened) => split(opened, options, &mut sink),
+                Ok(opened) => split(opened, options.clone(), &mut sink),
                 Err(e) => sink.reject(Location::Input, format!("cannot read: {e}")),
             };
             if let Err(Stopped) = result {

@@ -29,6 +29,7 @@ pub use decode::{
 pub use exchanges::JsonLinesWriter;
 pub use format::Format;
 pub use format::litellm::account_of as litellm_account;
+pub use format::parquet::ColumnMap;
 pub use merge::{Inputs, MergedStream};
 pub use reject::{DEFAULT_MAX_ERRORS, ErrorPolicy, Location, Reject};
 pub use source::{InputError, LOG_EXTENSIONS, Source, expand_inputs};

@@ -8,7 +8,7 @@ use memchr::memchr_iter;
 use moat_core::Record;
 
 use crate::decode::Batch;
-use crate::format::parquet::{ParquetBatches, RowBatch, decode_batch};
+use crate::format::parquet::{ColumnMap, ParquetBatches, RowBatch, decode_batch};
 use crate::format::{Format, JsonFormat};
 use crate::framing::{LineFramer, Piece, Span, ValueFramer, is_blank};
 use crate::reject::{Location, Reject};
@@ -44,11 +44,13 @@ pub(crate) trait JobSink {
 }
 
 /// How an input is split.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct SplitOptions {
     pub format: Format,
     pub chunk_bytes: usize,
     pub max_record_bytes: usize,
+    /// Which Parquet column holds which field.
+    pub columns: Arc<ColumnMap>,
 }
 
 /// How many bytes are read first to tell an input's format.
@@ -61,8 +63,12 @@ pub(crate) fn split(
     sink: &mut dyn JobSink,
 ) -> Result<(), Stopped> {
     let mut stream = match opened {
-        Opened::Parquet(file) => return split_parquet(ParquetBatches::open(file), sink),
-        Opened::ParquetBytes(bytes) => return split_parquet(ParquetBatches::open(bytes), sink),
+        Opened::Parquet(file) => {
+            return split_parquet(ParquetBatches::open(file, options.columns), sink);
+        }
+        Opened::ParquetBytes(bytes) => {
+            return split_parquet(ParquetBatches::open(bytes, options.columns), sink);
+        }
         Opened::Stream(stream) => stream,
     };
     let head = match read_until_first_record(&mut stream, options.max_record_bytes) {
@@ -237,7 +243,12 @@ pub(crate) fn decode_job(source: &Arc<str>, job: Job, batch: &mut Batch) {
         }
         Job::Rows(rows) => {
             let mut row_rejects = Vec::new();
-            decode_batch(&rows.batch, &mut batch.records, &mut row_rejects);
+            decode_batch(
+                &rows.batch,
+                &rows.columns,
+                &mut batch.records,
+                &mut row_rejects,
+            );
             batch
                 .rejects
                 .extend(row_rejects.into_iter().map(|(row, reason)| {

@@ -485,6 +485,101 @@ fn parquet_integer_timestamps_are_read_since_the_epoch_in_the_unit_their_size_te
 }
 
 #[test]
+fn parquet_columns_of_other_names_are_read_as_the_fields_the_map_names() {
+    use arrow_array::{ArrayRef, RecordBatch, StringArray, StructArray, TimestampSecondArray};
+    use arrow_schema::{DataType, Field};
+
+    let dir = tempfile::tempdir().unwrap();
+    let second = 1_714_000_000i64;
+    let src_ip: ArrayRef = Arc::new(StringArray::from(vec!["203.0.113.7", "203.0.113.8"]));
+    let meta = StructArray::from(vec![(
+        Arc::new(Field::new("src_ip", DataType::Utf8, true)),
+        src_ip,
+    )]);
+    let batch = RecordBatch::try_from_iter(vec![
+        (
+            "event_time",
+            Arc::new(TimestampSecondArray::from(vec![second, second + 1])) as ArrayRef,
+        ),
+        (
+            "customer",
+            Arc::new(StringArray::from(vec!["a", "b"])) as ArrayRef,
+        ),
+        ("meta", Arc::new(meta) as ArrayRef),
+    ])
+    .unwrap();
+    let path = write_parquet(dir.path(), "renamed.parquet", &batch);
+
+    // Unmapped, no row has an account or a time.
+    let (records, rejects, _) = read(std::slice::from_ref(&path), &options());
+    assert_eq!((records.len(), rejects.len()), (0, 2));
+
+    let columns = moat_io::ColumnMap::new(
+        [
+            ("ts", "event_time"),
+            ("account_id", "customer"),
+            ("client.ip", "meta.src_ip"),
+        ]
+        .map(|(f, c)| (f.to_owned(), c.to_owned())),
+    )
+    .unwrap();
+    let mapped = ReadOptions {
+        columns,
+        ..options()
+    };
+    let (records, rejects, _) = read(std::slice::from_ref(&path), &mapped);
+    assert!(rejects.is_empty(), "{rejects:?}");
+    let Record::Exchange(e) = &records[1] else {
+        panic!("{:?}", records[1]);
+    };
+    assert_eq!(e.account_id, "b");
+    assert_eq!(e.ts.as_unix_micros(), (second + 1) * 1_000_000);
+    assert_eq!(e.client.ip, Some("203.0.113.8".parse().unwrap()));
+
+    let unknown = moat_io::ColumnMap::new([("client.address".to_owned(), "x".to_owned())]);
+    assert!(unknown.unwrap_err().contains("not an exchange v1 field"));
+}
+
+#[test]
+fn a_parquet_column_of_the_wrong_type_refuses_its_file_once_not_every_row() {
+    use arrow_array::{ArrayRef, RecordBatch, StringArray};
+
+    let dir = tempfile::tempdir().unwrap();
+    let rows = 1000;
+    let batch = RecordBatch::try_from_iter(vec![
+        (
+            "ts",
+            Arc::new(StringArray::from(vec!["2026-04-22T03:00:00Z"; rows])) as ArrayRef,
+        ),
+        (
+            "account_id",
+            Arc::new(StringArray::from(vec!["a"; rows])) as ArrayRef,
+        ),
+        (
+            "request.max_tokens",
+            Arc::new(StringArray::from(vec!["4096"; rows])) as ArrayRef,
+        ),
+    ])
+    .unwrap();
+    let bad = write_parquet(dir.path(), "typed.parquet", &batch);
+    let good = write(
+        dir.path(),
+        "good.jsonl",
+        (exchange_line(1) + "\n").as_bytes(),
+    );
+
+    let (records, rejects, _) = read(&[bad.clone(), good], &options());
+    assert_eq!(records.len(), 1, "the other input is read");
+    assert_eq!(rejects.len(), 1, "{rejects:?}");
+    let reason = rejects[0].to_string();
+    assert!(
+        reason.contains("typed.parquet")
+            && reason.contains("column request.max_tokens has type Utf8, expected an integer"),
+        "{reason}"
+    );
+}
+
+#[test]
 fn decode_bytes_matches_the_stream() {
     let text: String = (0..300)
         .map(|i| exchange_line(i) + "\n")

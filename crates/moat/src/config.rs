@@ -70,6 +70,10 @@ pub struct InputConfig {
     pub max_record_bytes: Option<usize>,
     /// Decoding threads.
     pub threads: Option<usize>,
+    /// Which Parquet column holds which exchange v1 field (`"client.ip" = "src_ip"`), where
+    /// a file names its columns otherwise.
+    #[serde(default)]
+    pub parquet_columns: std::collections::BTreeMap<String, String>,
 }
 
 impl Config {

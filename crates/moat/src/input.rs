@@ -6,7 +6,8 @@ use anyhow::Context;
 use clap::Args;
 use moat_core::Record;
 use moat_io::{
-    Batch, ErrorPolicy, Format, Inputs, ReadOptions, ReadStats, RecordStream, expand_inputs,
+    Batch, ColumnMap, ErrorPolicy, Format, Inputs, ReadOptions, ReadStats, RecordStream,
+    expand_inputs,
 };
 
 use crate::config::Config;
@@ -58,6 +59,18 @@ pub struct InputArgs {
     /// Decoding threads [default: the number of cores].
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+
+    /// Read an exchange v1 field from a Parquet column of another name (`ts=event_time`,
+    /// `client.ip=meta.src_ip` for a child of a struct column); repeat for more fields.
+    #[arg(long = "parquet-column", value_name = "FIELD=COLUMN", value_parser = parse_column)]
+    pub parquet_columns: Vec<(String, String)>,
+}
+
+fn parse_column(text: &str) -> Result<(String, String), String> {
+    let (field, column) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?} is not FIELD=COLUMN"))?;
+    Ok((field.trim().to_owned(), column.trim().to_owned()))
 }
 
 fn parse_max_errors(text: &str) -> Result<ErrorPolicy, String> {
@@ -101,6 +114,15 @@ impl InputArgs {
                 .unwrap_or(defaults.max_record_bytes),
             errors,
             progress: !out.quiet,
+            // The config's columns, then the flags' (a flag wins for its field).
+            columns: ColumnMap::new(
+                c.parquet_columns
+                    .iter()
+                    .map(|(f, col)| (f.clone(), col.clone()))
+                    .chain(self.parquet_columns.iter().cloned()),
+            )
+            .map_err(anyhow::Error::msg)
+            .context("Parquet columns")?,
             ..defaults
         })
     }

@@ -11,7 +11,7 @@ pub(crate) mod litellm;
 pub(crate) mod loose;
 mod openai;
 mod otlp;
-pub(crate) mod parquet;
+pub mod parquet;
 
 /// An input format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

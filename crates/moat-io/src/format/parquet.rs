@@ -1,7 +1,11 @@
 //! Apache Parquet input: the exchange v1 fields as columns, either flat with dotted names
-//! (`client.ip`) or nested in struct columns (`client` with a child `ip`).
+//! (`client.ip`) or nested in struct columns (`client` with a child `ip`), or under other
+//! names a [`ColumnMap`] gives. Each column's type is checked once, when the file is
+//! opened: a column of the wrong type refuses the file with one reason, not every row.
 
+use std::collections::BTreeMap;
 use std::fs::File;
+use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
@@ -57,15 +61,152 @@ const FIELD_PATHS: [&str; 29] = [
     "response.finish_reason",
 ];
 
-/// True when a top-level column `name` holds a field: it is a field's path, or a struct
+/// What a field's column may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Text,
+    Integer,
+    Number,
+    Boolean,
+    Time,
+    Messages,
+}
+
+impl Kind {
+    fn of(field: &str) -> Self {
+        match field {
+            "ts" | "account.created_at" => Kind::Time,
+            "client.asn"
+            | "request.tools"
+            | "request.max_tokens"
+            | "usage.input_tokens"
+            | "usage.output_tokens"
+            | "usage.reasoning_tokens" => Kind::Integer,
+            "request.temperature" => Kind::Number,
+            "account.verified" | "request.reasoning" => Kind::Boolean,
+            "request.messages" => Kind::Messages,
+            _ => Kind::Text,
+        }
+    }
+
+    fn expected(self) -> &'static str {
+        match self {
+            Kind::Text => "a string",
+            Kind::Integer => "an integer",
+            Kind::Number => "a number",
+            Kind::Boolean => "a boolean",
+            Kind::Time => "a timestamp, an integer since the Unix epoch or an RFC 3339 string",
+            Kind::Messages => "a list of {role, content} or a JSON string",
+        }
+    }
+
+    fn accepts(self, t: &DataType) -> bool {
+        let text = matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
+        match self {
+            Kind::Text => text,
+            Kind::Integer => t.is_integer(),
+            Kind::Number => t.is_integer() || t.is_floating(),
+            Kind::Boolean => *t == DataType::Boolean,
+            Kind::Time => {
+                text || matches!(t, DataType::Timestamp(..))
+                    || matches!(
+                        t,
+                        DataType::Int32 | DataType::Int64 | DataType::UInt32 | DataType::UInt64
+                    )
+            }
+            Kind::Messages => {
+                text || matches!(t, DataType::List(item) | DataType::LargeList(item)
+                    if matches!(item.data_type(), DataType::Struct(_)))
+            }
+        }
+    }
+}
+
+/// Which column holds which exchange v1 field, where a file names its columns otherwise:
+/// field path (`client.ip`) → column (`src_ip`, or `meta.src_ip` inside a struct column).
+/// A field not named is looked for under its own path.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ColumnMap {
+    columns: BTreeMap<String, String>,
+}
+
+impl ColumnMap {
+    /// The map of `pairs` (field, column); fails on a field that exchange v1 does not have.
+    pub fn new(pairs: impl IntoIterator<Item = (String, String)>) -> Result<Self, String> {
+        let mut columns = BTreeMap::new();
+        for (field, column) in pairs {
+            if !FIELD_PATHS.contains(&field.as_str()) {
+                return Err(format!(
+                    "{field:?} is not an exchange v1 field (one of: {})",
+                    FIELD_PATHS.join(", ")
+                ));
+            }
+            if column.trim().is_empty() {
+                return Err(format!("the column for {field} is empty"));
+            }
+            columns.insert(field, column);
+        }
+        Ok(Self { columns })
+    }
+
+    /// The column that holds `field`.
+    fn column<'a>(&'a self, field: &'a str) -> &'a str {
+        self.columns.get(field).map_or(field, String::as_str)
+    }
+}
+
+/// True when a top-level column `name` holds a field: it is a field's column, or a struct
 /// column on the way to one.
-fn is_field_column(name: &str) -> bool {
-    FIELD_PATHS.iter().any(|path| {
-        *path == name
+fn is_field_column(name: &str, map: &ColumnMap) -> bool {
+    FIELD_PATHS.iter().any(|field| {
+        let path = map.column(field);
+        path == name
             || path
                 .strip_prefix(name)
                 .is_some_and(|rest| rest.starts_with('.'))
     })
+}
+
+/// The type of the column at `path` in `schema`: a flat column of that name, or a child
+/// of struct columns along it.
+fn column_type<'a>(schema: &'a arrow_schema::Schema, path: &str) -> Option<&'a DataType> {
+    if let Ok(field) = schema.field_with_name(path) {
+        return Some(field.data_type());
+    }
+    let mut parts = path.split('.');
+    let mut current = schema.field_with_name(parts.next()?).ok()?.data_type();
+    for part in parts {
+        let DataType::Struct(children) = current else {
+            return None;
+        };
+        current = children.iter().find(|c| c.name() == part)?.data_type();
+    }
+    Some(current)
+}
+
+/// Why the file's columns cannot be read as the fields they hold, if they cannot: the first
+/// column of a type its field does not take.
+fn check_types(schema: &arrow_schema::Schema, map: &ColumnMap) -> Result<(), String> {
+    for field in FIELD_PATHS {
+        let column = map.column(field);
+        let Some(t) = column_type(schema, column) else {
+            continue;
+        };
+        let kind = Kind::of(field);
+        if !kind.accepts(t) {
+            let read_as = if column == field {
+                String::new()
+            } else {
+                format!(" (read as {field})")
+            };
+            return Err(format!(
+                "column {column}{read_as} has type {t}, expected {}: cast it, or read {field} \
+                 from another column (--parquet-column {field}=COLUMN)",
+                kind.expected()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// How many rows a batch holds.
@@ -92,6 +233,7 @@ impl Reopen for bytes::Bytes {
 /// Reads a Parquet file row group by row group, only the columns moat knows.
 pub(crate) struct ParquetBatches<T> {
     file: T,
+    columns: Arc<ColumnMap>,
     metadata: ArrowReaderMetadata,
     mask: ProjectionMask,
     next_group: usize,
@@ -118,22 +260,28 @@ pub(crate) struct RowBatch {
     pub group: u64,
     pub first_row: u64,
     pub batch: RecordBatch,
+    /// Which column holds which field.
+    pub columns: Arc<ColumnMap>,
 }
 
 impl<T: Reopen> ParquetBatches<T> {
-    /// Opens `file`; fails if it is not a readable Parquet file.
-    pub fn open(file: T) -> Result<Self, String> {
+    /// Opens `file`, whose fields are in the `columns` the map names; fails if it is not a
+    /// readable Parquet file, or holds a field in a column of a type the field does not
+    /// take.
+    pub fn open(file: T, columns: Arc<ColumnMap>) -> Result<Self, String> {
         let metadata = guarded("the footer", || {
             ArrowReaderMetadata::load(&file, Default::default())
         })?
         .map_err(|e| format!("not a readable Parquet file: {e}"))?;
+        check_types(metadata.schema(), &columns)?;
         let schema = metadata.parquet_schema();
         let roots: Vec<usize> = (0..schema.root_schema().get_fields().len())
-            .filter(|&i| is_field_column(schema.root_schema().get_fields()[i].name()))
+            .filter(|&i| is_field_column(schema.root_schema().get_fields()[i].name(), &columns))
             .collect();
         let mask = ProjectionMask::roots(schema, roots);
         Ok(Self {
             file,
+            columns,
             metadata,
             mask,
             next_group: 0,
@@ -162,6 +310,7 @@ impl<T: Reopen> ParquetBatches<T> {
                             group: *group,
                             first_row,
                             batch,
+                            columns: self.columns.clone(),
                         }));
                     }
                     Some(Err(e)) => {
@@ -200,13 +349,14 @@ impl<T: Reopen> ParquetBatches<T> {
 
 /// A field's column in a batch, with the struct columns above it (a null parent means null).
 struct Column<'a> {
-    path: &'static str,
+    /// Where the column is, as the file names it.
+    path: &'a str,
     parents: Vec<&'a dyn Array>,
     leaf: &'a dyn Array,
 }
 
 impl<'a> Column<'a> {
-    fn find(batch: &'a RecordBatch, path: &'static str) -> Option<Self> {
+    fn find(batch: &'a RecordBatch, path: &'a str) -> Option<Self> {
         if let Some(col) = batch.column_by_name(path) {
             return Some(Column {
                 path,
@@ -399,10 +549,10 @@ struct Columns<'a> {
 }
 
 impl<'a> Columns<'a> {
-    fn new(batch: &'a RecordBatch) -> Self {
+    fn new(batch: &'a RecordBatch, map: &'a ColumnMap) -> Self {
         let cols = FIELD_PATHS
             .iter()
-            .filter_map(|p| Column::find(batch, p).map(|c| (*p, c)))
+            .filter_map(|p| Column::find(batch, map.column(p)).map(|c| (*p, c)))
             .collect();
         Columns { cols }
     }
@@ -507,13 +657,15 @@ fn epoch_micros(value: i128) -> i128 {
     }
 }
 
-/// Turns every row of `batch` into a record, or a reject `(row in batch, reason)`.
+/// Turns every row of `batch` (its fields in the columns `map` names) into a record, or a
+/// reject `(row in batch, reason)`.
 pub(crate) fn decode_batch(
     batch: &RecordBatch,
+    map: &ColumnMap,
     out: &mut Vec<Record>,
     rejects: &mut Vec<(u64, String)>,
 ) {
-    let columns = Columns::new(batch);
+    let columns = Columns::new(batch, map);
     for row in 0..batch.num_rows() {
         match columns.record(row) {
             Ok(record) => out.push(record),
