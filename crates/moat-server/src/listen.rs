@@ -134,9 +134,13 @@ pub fn grpc_incoming(
         |(listener, slots, state)| async move {
             loop {
                 if let Some((stream, _, slot)) = accept(&listener, &slots, &state).await {
+                    let config = &state.config;
+                    let first = Duration::from_secs(config.header_timeout_seconds.max(1));
                     let bounded = Bounded {
                         stream,
                         _slot: slot,
+                        silence: Box::pin(tokio::time::sleep(first)),
+                        idle: Duration::from_secs(config.grpc_idle_timeout_seconds.max(1)),
                     };
                     return Some((Ok(bounded), (listener, slots, state)));
                 }
@@ -145,11 +149,40 @@ pub fn grpc_incoming(
     )
 }
 
-/// A connection of the gRPC port, holding its slot while it is open.
+/// A connection of the gRPC port, holding its slot while it is open, and closed once it
+/// has been silent (nothing read, nothing written) for too long: its first bytes are due
+/// within `header_timeout_seconds`, and from then on it may stay silent for
+/// `grpc_idle_timeout_seconds`.
 #[derive(Debug)]
 pub struct Bounded {
     stream: TcpStream,
     _slot: Slot,
+    /// When the connection's silence ends it.
+    silence: std::pin::Pin<Box<tokio::time::Sleep>>,
+    /// How long it may stay silent once it has spoken.
+    idle: Duration,
+}
+
+impl Bounded {
+    /// Moves the end of the connection's silence on, after bytes read or written.
+    fn heard(&mut self) {
+        let deadline = tokio::time::Instant::now() + self.idle;
+        self.silence.as_mut().reset(deadline);
+    }
+
+    /// `Pending` while the connection may stay silent; an error once it may not.
+    fn silent_too_long(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.silence.as_mut().poll(cx) {
+            std::task::Poll::Ready(()) => std::task::Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the connection was silent too long",
+            ))),
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        }
+    }
 }
 
 impl tonic::transport::server::Connected for Bounded {
@@ -166,7 +199,16 @@ impl tokio::io::AsyncRead for Bounded {
         cx: &mut std::task::Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.stream).poll_read(cx, buf)
+        let before = buf.filled().len();
+        match std::pin::Pin::new(&mut self.stream).poll_read(cx, buf) {
+            std::task::Poll::Pending => self.silent_too_long(cx),
+            ready => {
+                if buf.filled().len() > before {
+                    self.heard();
+                }
+                ready
+            }
+        }
     }
 }
 
@@ -176,7 +218,11 @@ impl tokio::io::AsyncWrite for Bounded {
         cx: &mut std::task::Context<'_>,
         buf: &[u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.stream).poll_write(cx, buf)
+        let written = std::pin::Pin::new(&mut self.stream).poll_write(cx, buf);
+        if matches!(written, std::task::Poll::Ready(Ok(n)) if n > 0) {
+            self.heard();
+        }
+        written
     }
 
     fn poll_flush(

@@ -999,6 +999,62 @@ async fn one_address_holds_at_most_its_share_of_connections_on_each_port() {
     server.stop().await;
 }
 
+/// A gRPC connection that says nothing is closed after `header_timeout_seconds`; one that
+/// spoke and fell silent after `grpc_idle_timeout_seconds`; one in use stays open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_grpc_connections_are_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Running::start(dir.path(), |c| {
+        c.header_timeout_seconds = 1;
+        c.grpc_idle_timeout_seconds = 2;
+    })
+    .await;
+    let started = std::time::Instant::now();
+    // Closed: the read ends (0 bytes, or an error) within `within`.
+    async fn closed_within(stream: &mut TcpStream, within: std::time::Duration) -> bool {
+        let mut buf = [0u8; 256];
+        let read = async {
+            loop {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        };
+        tokio::time::timeout(within, read).await.is_ok()
+    }
+    let mut mute = TcpStream::connect(server.grpc).await.unwrap();
+    let mut spoke = TcpStream::connect(server.grpc).await.unwrap();
+    spoke
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .unwrap();
+    let mut client = AuthorizationClient::connect(format!("http://{}", server.grpc))
+        .await
+        .unwrap();
+    assert!(closed_within(&mut mute, std::time::Duration::from_secs(5)).await);
+    let mute_for = started.elapsed();
+    assert!(
+        closed_within(&mut spoke, std::time::Duration::from_secs(5)).await,
+        "a connection that fell silent stays open"
+    );
+    assert!(
+        started.elapsed() > mute_for,
+        "the silent one lasted longer than the mute one"
+    );
+    // A client that keeps asking keeps its connection.
+    for _ in 0..6 {
+        client
+            .check(authz_request("acct_anyone", "203.0.113.9"))
+            .await
+            .expect("a connection in use is kept");
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_pages_tell_the_browser_what_it_may_do_with_them() {
     let dir = tempfile::tempdir().unwrap();
