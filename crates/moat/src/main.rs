@@ -134,3 +134,93 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `moat` command lines of the shell blocks of README.md and docs/*.md: continued
+    /// lines joined, comments, pipes and redirections cut, anything before `moat` (an
+    /// environment variable, `time`) left out.
+    fn documented_commands() -> Vec<(String, String)> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut pages = vec![root.join("README.md")];
+        let mut docs: Vec<PathBuf> = std::fs::read_dir(root.join("docs"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "md"))
+            .collect();
+        docs.sort();
+        pages.extend(docs);
+        let mut commands = Vec::new();
+        for page in pages {
+            let text = std::fs::read_to_string(&page).unwrap();
+            let name = page.file_name().unwrap().to_string_lossy().into_owned();
+            let mut in_shell = false;
+            let mut line = String::new();
+            for raw in text.lines() {
+                if raw.starts_with("```") {
+                    in_shell = raw == "```sh";
+                    continue;
+                }
+                if !in_shell || raw.trim_start().starts_with('#') {
+                    continue;
+                }
+                line.push_str(raw.trim_end_matches('\\'));
+                line.push(' ');
+                if raw.ends_with('\\') {
+                    continue;
+                }
+                let command = std::mem::take(&mut line);
+                let command = command.split(" #").next().unwrap_or_default();
+                let command = command.split(['|', '>']).next().unwrap_or_default();
+                if let Some(at) = command.find("moat ").filter(|&at| {
+                    at == 0 || command[..at].ends_with(' ') && !command[..at].contains("cargo")
+                }) {
+                    commands.push((name.clone(), command[at..].trim().to_owned()));
+                }
+            }
+        }
+        commands
+    }
+
+    /// Splits a command line into words as a shell would, quotes included.
+    fn words(line: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut word = String::new();
+        let mut quote = None;
+        for c in line.chars() {
+            match (quote, c) {
+                (None, '"' | '\'') => quote = Some(c),
+                (Some(q), c) if c == q => quote = None,
+                (None, c) if c.is_whitespace() => {
+                    if !word.is_empty() {
+                        out.push(std::mem::take(&mut word));
+                    }
+                }
+                (_, c) => word.push(c),
+            }
+        }
+        if !word.is_empty() {
+            out.push(word);
+        }
+        out
+    }
+
+    /// Every command the docs give is one moat takes: its subcommand, flags and values as
+    /// written. Asking for help after them checks all that without running anything.
+    #[test]
+    fn every_documented_command_parses() {
+        let commands = documented_commands();
+        assert!(commands.len() >= 30, "{} commands found", commands.len());
+        for (page, command) in commands {
+            let mut args = words(&command);
+            args.push("--help".into());
+            match Cli::try_parse_from(&args) {
+                Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => {}
+                Err(e) => panic!("{page}: `{command}`: {e}"),
+                Ok(_) => panic!("{page}: `{command}` did not reach --help"),
+            }
+        }
+    }
+}
