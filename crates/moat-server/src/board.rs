@@ -63,6 +63,8 @@ pub struct Board {
     /// replayed from the records stored after it.
     started: (AtomicU64, AtomicU64),
     exchanges: AtomicU64,
+    /// Accounts the engine has seen.
+    seen: AtomicU64,
     /// Exchanges read at the stream's time because they lay too far ahead of it.
     clamped: AtomicU64,
     campaigns: AtomicU64,
@@ -87,6 +89,7 @@ impl Board {
             decisions_ready: AtomicBool::new(false),
             started: (AtomicU64::new(0), AtomicU64::new(0)),
             exchanges: AtomicU64::new(0),
+            seen: AtomicU64::new(0),
             clamped: AtomicU64::new(0),
             campaigns: AtomicU64::new(0),
             latest: AtomicI64::new(i64::MIN),
@@ -113,9 +116,10 @@ impl Board {
         self.accounts.get(account).map(|p| p.clone())
     }
 
-    /// How many accounts have a published verdict.
-    pub fn accounts(&self) -> usize {
-        self.accounts.len()
+    /// How many accounts the engine has seen (those without a published verdict yet
+    /// included).
+    pub fn accounts(&self) -> u64 {
+        self.seen.load(Ordering::Relaxed)
     }
 
     /// Replaces the blocked campaigns.
@@ -200,11 +204,13 @@ impl Board {
     pub fn set_counts(&self, counts: Counts) {
         let Counts {
             exchanges,
+            accounts,
             clamped,
             campaigns,
             latest_micros,
         } = counts;
         self.exchanges.store(exchanges, Ordering::Relaxed);
+        self.seen.store(accounts, Ordering::Relaxed);
         self.clamped.store(clamped, Ordering::Relaxed);
         self.campaigns.store(campaigns, Ordering::Relaxed);
         if let Some(t) = latest_micros {
@@ -238,6 +244,8 @@ impl Board {
 pub struct Counts {
     /// Exchanges read.
     pub exchanges: u64,
+    /// Accounts seen.
+    pub accounts: u64,
     /// Exchanges read at the stream's time because they lay too far ahead of it.
     pub clamped: u64,
     /// Campaigns found in the last round.

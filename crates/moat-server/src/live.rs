@@ -351,6 +351,7 @@ impl Live {
         let engine = &self.engine;
         self.board.set_counts(Counts {
             exchanges: engine.exchanges(),
+            accounts: engine.accounts() as u64,
             clamped: engine.clamped(),
             campaigns: engine.active_campaigns() as u64,
             latest_micros: engine.now().map(|t| t.as_unix_micros()),

@@ -131,7 +131,7 @@ impl Default for Metrics {
             "Exchanges read at the stream's time because they lay too far ahead of it",
             clamped.clone(),
         );
-        registry.register("accounts", "Accounts with a verdict", accounts.clone());
+        registry.register("accounts", "Accounts seen", accounts.clone());
         registry.register(
             "campaigns",
             "Clusters with evidence of a campaign in the last round",

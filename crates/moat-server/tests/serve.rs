@@ -471,6 +471,13 @@ async fn a_campaign_is_stopped_live_and_customers_pass() {
         metrics.contains(&format!("moat_exchanges {}", exchanges.len())),
         "{metrics}"
     );
+    // Every account seen, as the report counts them, not only those with a verdict yet.
+    let (_, report) = server.get("/v1/campaigns", Some(ADMIN)).await;
+    let seen = report["summary"]["accounts"].as_u64().unwrap();
+    assert!(
+        metrics.contains(&format!("moat_accounts {seen}\n")),
+        "{metrics}"
+    );
     server.stop().await;
 }
 
