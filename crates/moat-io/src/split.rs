@@ -16,17 +16,19 @@ use crate::source::Opened;
 
 /// A chunk of one input, ready to decode on any thread.
 pub(crate) enum Job {
-    /// Whole lines, one record each.
+    /// Whole lines, one record each; a line over `max_record` bytes is rejected.
     Lines {
         format: JsonFormat,
         bytes: Vec<u8>,
         first_line: u64,
+        max_record: usize,
     },
-    /// Whole JSON values at the given spans.
+    /// Whole JSON values at the given spans; a value over `max_record` bytes is rejected.
     Values {
         format: JsonFormat,
         bytes: Vec<u8>,
         spans: Vec<Span>,
+        max_record: usize,
     },
     /// Parquet rows.
     Rows(RowBatch),
@@ -79,6 +81,11 @@ pub(crate) fn split(
     let format = match (options.format, sniffed) {
         (Format::Auto, Some(format)) => format,
         (Format::Auto, None) if is_blank(&head) => return Ok(()),
+        (Format::Auto, None)
+            if head.len() >= options.max_record_bytes && memchr::memchr(b'\n', &head).is_none() =>
+        {
+            return split_after_long_first_line(stream, head, &options, sink);
+        }
         (Format::Auto, None) => {
             let reason = "cannot tell the format of this input; name it with --format";
             return sink.reject(Location::Input, reason.to_owned());
@@ -91,15 +98,52 @@ pub(crate) fn split(
     let (chunk, max) = (options.chunk_bytes, options.max_record_bytes);
     if lines {
         let mut framer = LineFramer::new(stream, head, chunk, max);
-        drain(format, sink, || framer.next_piece())
+        drain(format, max, sink, || framer.next_piece())
     } else {
         let mut framer = ValueFramer::new(stream, head, chunk, max);
-        drain(format, sink, || framer.next_piece())
+        drain(format, max, sink, || framer.next_piece())
     }
+}
+
+/// Splits an input whose first line is longer than `max_record_bytes`: that line is
+/// rejected and skipped unread, and the format told from the lines after it. (A first value
+/// that long in a JSON array or a multi-line document cannot be skipped without reading
+/// it whole: such an input is refused as one whose format cannot be told.)
+fn split_after_long_first_line(
+    stream: Box<dyn Read + Send>,
+    head: Vec<u8>,
+    options: &SplitOptions,
+    sink: &mut dyn JobSink,
+) -> Result<(), Stopped> {
+    let max = options.max_record_bytes;
+    let mut framer = LineFramer::new(stream, head, options.chunk_bytes, max);
+    let (bytes, first_line) = loop {
+        match framer.next_piece() {
+            Ok(None) => return Ok(()),
+            Ok(Some(Piece::Broken { line, reason })) => {
+                sink.reject(Location::Line(line), reason)?
+            }
+            Ok(Some(Piece::Lines { bytes, first_line })) => break (bytes, first_line),
+            Ok(Some(Piece::Values { .. })) => unreachable!("lines are framed as lines"),
+            Err(e) => return sink.reject(Location::Input, format!("reading stopped: {e}")),
+        }
+    };
+    let Some(format) = sniff(&bytes).1 else {
+        let reason = "cannot tell the format of this input; name it with --format";
+        return sink.reject(Location::Input, reason.to_owned());
+    };
+    sink.job(Job::Lines {
+        format,
+        bytes,
+        first_line,
+        max_record: max,
+    })?;
+    drain(format, max, sink, || framer.next_piece())
 }
 
 fn drain(
     format: JsonFormat,
+    max_record: usize,
     sink: &mut dyn JobSink,
     mut next: impl FnMut() -> io::Result<Option<Piece>>,
 ) -> Result<(), Stopped> {
@@ -113,11 +157,13 @@ fn drain(
                 format,
                 bytes,
                 first_line,
+                max_record,
             })?,
             Ok(Some(Piece::Values { bytes, spans })) => sink.job(Job::Values {
                 format,
                 bytes,
                 spans,
+                max_record,
             })?,
             Err(e) => return sink.reject(Location::Input, format!("reading stopped: {e}")),
         }
@@ -200,6 +246,14 @@ fn sniff(head: &[u8]) -> (bool, Option<JsonFormat>) {
     (lines, None)
 }
 
+/// Why a record of `bytes` is skipped, over the limit of `max` bytes.
+fn too_long(bytes: usize, max: usize) -> String {
+    format!(
+        "record of {bytes} bytes is longer than the limit of {max} bytes; skipped (raise \
+         --max-record-bytes to read it)"
+    )
+}
+
 /// Decodes one job, adding its records and rejects to `batch`.
 pub(crate) fn decode_job(source: &Arc<str>, job: Job, batch: &mut Batch) {
     let mut rejects = Vec::new();
@@ -213,6 +267,7 @@ pub(crate) fn decode_job(source: &Arc<str>, job: Job, batch: &mut Batch) {
             format,
             bytes,
             first_line,
+            max_record,
         } => {
             batch.bytes += bytes.len() as u64;
             let mut start = 0;
@@ -220,8 +275,15 @@ pub(crate) fn decode_job(source: &Arc<str>, job: Job, batch: &mut Batch) {
             for (line, end) in (first_line..).zip(ends) {
                 let text = &bytes[start..end];
                 if start < bytes.len() && !is_blank(text) {
-                    format.decode(text, &mut batch.records, &mut rejects);
-                    push_rejects(&mut batch.rejects, source, &mut rejects, line);
+                    if text.len() > max_record {
+                        let reason = too_long(text.len(), max_record);
+                        batch
+                            .rejects
+                            .push(Reject::new(source, Location::Line(line), reason));
+                    } else {
+                        format.decode(text, &mut batch.records, &mut rejects);
+                        push_rejects(&mut batch.rejects, source, &mut rejects, line);
+                    }
                 }
                 start = end + 1;
             }
@@ -230,15 +292,19 @@ pub(crate) fn decode_job(source: &Arc<str>, job: Job, batch: &mut Batch) {
             format,
             bytes,
             spans,
+            max_record,
         } => {
             batch.bytes += bytes.len() as u64;
             for span in spans {
-                format.decode(
-                    &bytes[span.start..span.end],
-                    &mut batch.records,
-                    &mut rejects,
-                );
-                push_rejects(&mut batch.rejects, source, &mut rejects, span.line);
+                let text = &bytes[span.start..span.end];
+                if text.len() > max_record {
+                    let reason = too_long(text.len(), max_record);
+                    let at = Location::Line(span.line);
+                    batch.rejects.push(Reject::new(source, at, reason));
+                } else {
+                    format.decode(text, &mut batch.records, &mut rejects);
+                    push_rejects(&mut batch.rejects, source, &mut rejects, span.line);
+                }
             }
         }
         Job::Rows(rows) => {

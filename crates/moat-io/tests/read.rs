@@ -580,6 +580,45 @@ fn a_parquet_column_of_the_wrong_type_refuses_its_file_once_not_every_row() {
 }
 
 #[test]
+fn a_record_over_the_limit_is_rejected_wherever_it_stands_and_the_rest_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = |n: usize| {
+        format!(
+            r#"{{"ts":"2026-04-22T03:00:00Z","account_id":"long","request":{{"prompt":"{}"}}}}"#,
+            "x".repeat(n)
+        )
+    };
+    let limited = ReadOptions {
+        max_record_bytes: 1000,
+        ..options()
+    };
+    // A long record among short ones, within one chunk; and an input that opens with a
+    // line longer than what is read to tell its format.
+    for (name, first, at_line) in [
+        ("middle.jsonl", exchange_line(0), 2),
+        ("first.jsonl", long(100_000), 1),
+    ] {
+        let mut text = first + "\n";
+        if at_line == 2 {
+            text += &(long(5_000) + "\n");
+        }
+        for i in 1..4 {
+            text += &(exchange_line(i) + "\n");
+        }
+        let path = write(dir.path(), name, text.as_bytes());
+        let (records, rejects, _) = read(std::slice::from_ref(&path), &limited);
+        assert_eq!(records.len(), 4 - (at_line == 1) as usize, "{name}");
+        assert_eq!(rejects.len(), 1, "{name}: {rejects:?}");
+        let reason = rejects[0].to_string();
+        assert!(
+            reason.contains(&format!("line {at_line}:"))
+                && reason.contains("longer than the limit of 1000 bytes"),
+            "{reason}"
+        );
+    }
+}
+
+#[test]
 fn decode_bytes_matches_the_stream() {
     let text: String = (0..300)
         .map(|i| exchange_line(i) + "\n")
