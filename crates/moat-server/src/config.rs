@@ -65,9 +65,10 @@ pub struct ServeConfig {
     pub header_timeout_seconds: u64,
     /// Seconds a request's body has to arrive whole (408 past it).
     pub body_timeout_seconds: u64,
-    /// Seconds a gRPC connection may stay silent (nothing read, nothing written) before it
-    /// is closed; until its first bytes, `header_timeout_seconds`.
-    pub grpc_idle_timeout_seconds: u64,
+    /// Seconds between the HTTP/2 pings the gRPC port sends a connection, and that a
+    /// connection has to answer one before it is closed (a connection that sends nothing
+    /// at all is closed after `header_timeout_seconds`).
+    pub grpc_keepalive_seconds: u64,
     /// Seconds an ingested exchange's timestamp may lie ahead of the server's clock; a body
     /// holding one further ahead is refused.
     pub max_clock_skew_seconds: u64,
@@ -127,7 +128,7 @@ impl Default for ServeConfig {
             max_head_bytes: 32 << 10,
             header_timeout_seconds: 30,
             body_timeout_seconds: 60,
-            grpc_idle_timeout_seconds: 600,
+            grpc_keepalive_seconds: 60,
             max_clock_skew_seconds: 300,
             store_prompts: false,
             snapshot_every_exchanges: 1_000_000,

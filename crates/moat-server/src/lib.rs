@@ -152,12 +152,17 @@ impl Server {
             let service = AuthorizationServer::new(authz::Authz::new(state.clone()));
             let grpc_state = state.clone();
             let mut until = stopped.clone();
+            // Pings tell a live peer from a dead or silent one; a peer that does not
+            // answer one within as long is closed.
+            let keepalive = Duration::from_secs(state.config.grpc_keepalive_seconds.max(1));
             tasks.push(tokio::spawn(async move {
                 let incoming = listen::grpc_incoming(grpc, grpc_state);
                 let shutdown = async move {
                     let _ = until.wait_for(|&s| s).await;
                 };
                 if let Err(e) = tonic::transport::Server::builder()
+                    .http2_keepalive_interval(Some(keepalive))
+                    .http2_keepalive_timeout(Some(keepalive))
                     .add_service(service)
                     .serve_with_incoming_shutdown(incoming, shutdown)
                     .await

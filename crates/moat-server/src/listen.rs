@@ -134,13 +134,11 @@ pub fn grpc_incoming(
         |(listener, slots, state)| async move {
             loop {
                 if let Some((stream, _, slot)) = accept(&listener, &slots, &state).await {
-                    let config = &state.config;
-                    let first = Duration::from_secs(config.header_timeout_seconds.max(1));
+                    let first = Duration::from_secs(state.config.header_timeout_seconds.max(1));
                     let bounded = Bounded {
                         stream,
                         _slot: slot,
-                        silence: Box::pin(tokio::time::sleep(first)),
-                        idle: Duration::from_secs(config.grpc_idle_timeout_seconds.max(1)),
+                        mute: Some(Box::pin(tokio::time::sleep(first))),
                     };
                     return Some((Ok(bounded), (listener, slots, state)));
                 }
@@ -149,40 +147,15 @@ pub fn grpc_incoming(
     )
 }
 
-/// A connection of the gRPC port, holding its slot while it is open, and closed once it
-/// has been silent (nothing read, nothing written) for too long: its first bytes are due
-/// within `header_timeout_seconds`, and from then on it may stay silent for
-/// `grpc_idle_timeout_seconds`.
+/// A connection of the gRPC port, holding its slot while it is open, and closed if its
+/// first bytes do not come within `header_timeout_seconds` (from then on, HTTP/2 pings
+/// tell a live peer from a dead or silent one: `grpc_keepalive_seconds`).
 #[derive(Debug)]
 pub struct Bounded {
     stream: TcpStream,
     _slot: Slot,
-    /// When the connection's silence ends it.
-    silence: std::pin::Pin<Box<tokio::time::Sleep>>,
-    /// How long it may stay silent once it has spoken.
-    idle: Duration,
-}
-
-impl Bounded {
-    /// Moves the end of the connection's silence on, after bytes read or written.
-    fn heard(&mut self) {
-        let deadline = tokio::time::Instant::now() + self.idle;
-        self.silence.as_mut().reset(deadline);
-    }
-
-    /// `Pending` while the connection may stay silent; an error once it may not.
-    fn silent_too_long(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        match self.silence.as_mut().poll(cx) {
-            std::task::Poll::Ready(()) => std::task::Poll::Ready(Err(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "the connection was silent too long",
-            ))),
-            std::task::Poll::Pending => std::task::Poll::Pending,
-        }
-    }
+    /// When the connection is closed if it has sent nothing yet.
+    mute: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl tonic::transport::server::Connected for Bounded {
@@ -200,15 +173,22 @@ impl tokio::io::AsyncRead for Bounded {
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
         let before = buf.filled().len();
-        match std::pin::Pin::new(&mut self.stream).poll_read(cx, buf) {
-            std::task::Poll::Pending => self.silent_too_long(cx),
-            ready => {
-                if buf.filled().len() > before {
-                    self.heard();
-                }
-                ready
-            }
+        let read = std::pin::Pin::new(&mut self.stream).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.mute = None;
         }
+        let too_late = read.is_pending()
+            && self
+                .mute
+                .as_mut()
+                .is_some_and(|mute| mute.as_mut().poll(cx).is_ready());
+        if too_late {
+            return std::task::Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "no request within header_timeout_seconds",
+            )));
+        }
+        read
     }
 }
 
@@ -218,11 +198,7 @@ impl tokio::io::AsyncWrite for Bounded {
         cx: &mut std::task::Context<'_>,
         buf: &[u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
-        let written = std::pin::Pin::new(&mut self.stream).poll_write(cx, buf);
-        if matches!(written, std::task::Poll::Ready(Ok(n)) if n > 0) {
-            self.heard();
-        }
-        written
+        std::pin::Pin::new(&mut self.stream).poll_write(cx, buf)
     }
 
     fn poll_flush(
