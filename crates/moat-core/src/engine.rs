@@ -21,12 +21,14 @@ use crate::keys::Carried;
 use crate::likeness;
 use crate::linker;
 use crate::rates::SignalRates;
+use crate::share;
 use crate::signal::{Findings, Scope, Signal, profile_findings};
 use crate::snapshot::{self, SnapshotError};
 use crate::story::{self, AccountActivity, Story};
 use crate::time::EventTime;
 use crate::verdict::{
-    AccountVerdict, CampaignReport, Evidence, Report, ScanSummary, Verdict, reported,
+    AccountVerdict, CARRIER_SHARE, CampaignReport, Carrier, Evidence, Report, ScanSummary, Verdict,
+    reported,
 };
 
 const MICROS_PER_MINUTE: i64 = 60_000_000;
@@ -856,9 +858,14 @@ impl Engine {
             accounts.push(self.account_verdict(i));
             before_block.push(u64::from(self.accounts[i as usize].decision.before_block));
         }
+        self.estimate_shares(&members, &mut accounts);
         let mut campaigns: Vec<CampaignReport> = members
             .into_iter()
-            .map(|(root, members)| self.report_campaign(root, &members))
+            .map(|(root, members)| {
+                let mut report = self.report_campaign(root, &members);
+                report.carriers = carriers(&members, &accounts);
+                report
+            })
             .collect();
         campaigns.sort_by(|a, b| {
             b.score
@@ -1061,6 +1068,27 @@ impl Engine {
                 .map(|(s, _, _)| s.name().to_owned())
                 .collect(),
             partners: intel::partner_names(&self.partners, state.partners()),
+            campaign_share: None,
+        }
+    }
+
+    /// Each campaign member's share of its traffic that is its campaign's
+    /// ([`share`](crate::share)), in the population's units (none before they are read).
+    fn estimate_shares(&self, members: &HashMap<u32, Vec<u32>>, accounts: &mut [AccountVerdict]) {
+        let Some((_, population)) = &self.population else {
+            return;
+        };
+        let standard = |i: u32| population.standard(&self.fingerprints[i as usize]);
+        for list in members.values() {
+            let prints: Vec<likeness::Fingerprint> = list.iter().map(|&i| standard(i)).collect();
+            let Some(centre) = share::campaign_centre(&prints) else {
+                continue;
+            };
+            for (&i, print) in list.iter().zip(&prints) {
+                let exchanges = self.accounts[i as usize].exchange_count();
+                let noise = population.sampling_variance(&self.fingerprints[i as usize], exchanges);
+                accounts[i as usize].campaign_share = share::estimate(print, &centre, &noise);
+            }
         }
     }
 
@@ -1106,6 +1134,7 @@ impl Engine {
                 .into_iter()
                 .map(|(signal, weight, value)| self.evidence(signal, weight, value, root, partners))
                 .collect(),
+            carriers: Vec::new(),
         }
     }
 
@@ -1207,4 +1236,27 @@ fn prefetch<T>(value: &T) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = value;
+}
+
+/// The `members` (of one campaign) that carry other traffic beside the campaign's, by
+/// their verdicts in `accounts`, those with the most exchanges first.
+fn carriers(members: &[u32], accounts: &[AccountVerdict]) -> Vec<Carrier> {
+    let mut carriers: Vec<Carrier> = members
+        .iter()
+        .map(|&m| &accounts[m as usize])
+        .filter_map(|a| {
+            let share = a.campaign_share.filter(|s| s.high < CARRIER_SHARE)?;
+            Some(Carrier {
+                account_id: a.account_id.clone(),
+                exchanges: a.exchanges,
+                campaign_share: share,
+            })
+        })
+        .collect();
+    carriers.sort_by(|a, b| {
+        b.exchanges
+            .cmp(&a.exchanges)
+            .then(a.account_id.cmp(&b.account_id))
+    });
+    carriers
 }

@@ -27,6 +27,7 @@ pub mod likeness;
 pub mod linker;
 pub mod profile;
 pub mod rates;
+pub mod share;
 pub mod signal;
 pub mod sketch;
 pub mod snapshot;
@@ -49,4 +50,6 @@ pub use profile::Profile;
 pub use signal::{Findings, Signal};
 pub use story::Story;
 pub use time::EventTime;
-pub use verdict::{AccountVerdict, CampaignReport, Evidence, Report, ScanSummary, Verdict};
+pub use verdict::{
+    AccountVerdict, CampaignReport, Carrier, Evidence, Report, ScanSummary, Verdict,
+};

@@ -39,6 +39,13 @@ const MAX_WIDEN: f32 = 1.5;
 /// How many accounts the population's spread and distances are read from, at most.
 pub const SAMPLE: usize = 4000;
 
+/// Whether measure `d` of a fingerprint is a share of the account's exchanges (of a kind of
+/// request, or on a topic): the measures in which a mixture of two accounts' traffic lies
+/// between theirs, in proportion.
+pub fn mixes(d: usize) -> bool {
+    d < SHARES || (BEHAVIOUR..DIMS).contains(&d)
+}
+
 /// What an account's traffic looks like, as numbers of about 0 to 1.
 pub type Fingerprint = [f32; DIMS];
 
@@ -171,6 +178,23 @@ impl Population {
             f[d] = self.centre[d] + z[d] / self.scale[d];
         }
         f
+    }
+
+    /// How much chance moves each measure of a fingerprint read off `exchanges` exchanges,
+    /// in the population's units: per measure that is a share ([`mixes`]), the variance of
+    /// a share `p` of `exchanges` draws, `p (1 - p) / exchanges`, scaled; zero for the rest.
+    pub fn sampling_variance(&self, f: &Fingerprint, exchanges: u32) -> Fingerprint {
+        let n = exchanges.max(1) as f32;
+        std::array::from_fn(|d| {
+            if mixes(d) {
+                let p = f[d].clamp(0.0, 1.0);
+                // At least one draw's worth either way: a share seen as 0 of 5 may be 1 of 6.
+                let p = p.max(0.5 / n).min(1.0 - 0.5 / n);
+                self.scale[d].powi(2) * p * (1.0 - p) / n
+            } else {
+                0.0
+            }
+        })
     }
 
     /// A fingerprint in the population's units: Euclidean distance between two of them is

@@ -53,6 +53,10 @@ pub struct AccountVerdict {
     pub exchanges: u64,
     /// The names of the signals that drove the verdict.
     pub signals: Vec<String>,
+    /// The estimated share of the account's exchanges that are its campaign's, with its
+    /// interval, where it is in a campaign whose traffic stands apart enough to tell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign_share: Option<crate::share::CampaignShare>,
     /// The partners whose indicators of a campaign the account's first exchanges carried
     /// (the provenance of `partner_intel`); not part of `accounts.csv`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -98,6 +102,27 @@ pub struct CampaignReport {
     pub score: f64,
     /// The evidence, strongest first.
     pub evidence: Vec<Evidence>,
+    /// Its accounts that carry other traffic beside the campaign's (resellers, relays):
+    /// those whose campaign share is below [`CARRIER_SHARE`] even at the upper end of its
+    /// interval, most exchanges first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub carriers: Vec<Carrier>,
+}
+
+/// The campaign share below which a campaign's account counts as carrying other traffic
+/// beside the campaign's, when the upper end of its interval lies below it: a campaign's own
+/// accounts scatter about 1 by ±0.1 or so, and a few seen only a few times lie lower still.
+pub const CARRIER_SHARE: f64 = 0.6;
+
+/// An account that carries a campaign's traffic beside other traffic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Carrier {
+    /// The account.
+    pub account_id: String,
+    /// Its exchanges, the campaign's and the rest.
+    pub exchanges: u64,
+    /// The estimated share of them that are the campaign's, with its 90 % interval.
+    pub campaign_share: crate::share::CampaignShare,
 }
 
 /// Totals of a scan, for the top of a report.

@@ -4,10 +4,11 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
+use moat_core::share::CampaignShare;
 use moat_core::{AccountVerdict, EventTime, Report, Story, Verdict};
 
 /// The columns of `accounts.csv`, in order.
-pub const ACCOUNTS_HEADER: [&str; 7] = [
+pub const ACCOUNTS_HEADER: [&str; 8] = [
     "account_id",
     "verdict",
     "score",
@@ -15,7 +16,11 @@ pub const ACCOUNTS_HEADER: [&str; 7] = [
     "flagged_at",
     "exchanges",
     "signals",
+    "campaign_share",
 ];
+
+/// The columns a reader needs: those of the first version of the file.
+const REQUIRED_COLUMNS: usize = 7;
 
 /// Writes `path` through a temporary file beside it, renamed into place once complete, so
 /// that a crash never leaves a half-written file under the real name.
@@ -49,6 +54,11 @@ pub fn write_verdicts<'a>(
             let flagged_at = a.flagged_at.map(|t| t.to_string()).unwrap_or_default();
             let exchanges = a.exchanges.to_string();
             let signals = a.signals.join(";");
+            let share = a
+                .campaign_share
+                .filter(|_| a.campaign_id.is_some())
+                .map(|s| format!("{:.3}", s.estimate))
+                .unwrap_or_default();
             csv.write_record([
                 a.account_id.as_str(),
                 a.verdict.as_str(),
@@ -57,6 +67,7 @@ pub fn write_verdicts<'a>(
                 &flagged_at,
                 &exchanges,
                 &signals,
+                &share,
             ])
             .map_err(csv_error)?;
         }
@@ -98,10 +109,11 @@ pub fn read_accounts_csv(path: &Path) -> Result<Vec<AccountVerdict>, String> {
             .position(|h| h == wanted)
             .ok_or_else(|| format!("{name}: no column {wanted:?}"))
     };
-    let idx: Vec<usize> = ACCOUNTS_HEADER
+    let idx: Vec<usize> = ACCOUNTS_HEADER[..REQUIRED_COLUMNS]
         .iter()
         .map(|c| column(c))
         .collect::<Result<_, _>>()?;
+    let share_column = column("campaign_share").ok();
     let mut out = Vec::new();
     for (i, row) in reader.records().enumerate() {
         let line = i + 2;
@@ -129,6 +141,20 @@ pub fn read_accounts_csv(path: &Path) -> Result<Vec<AccountVerdict>, String> {
                 .map(str::to_owned)
                 .collect(),
             partners: Vec::new(),
+            campaign_share: match share_column.and_then(|k| row.get(k)).unwrap_or_default() {
+                "" => None,
+                s => {
+                    let estimate: f64 = s.parse().map_err(|_| bad("campaign_share"))?;
+                    if !(0.0..=1.0).contains(&estimate) {
+                        return Err(bad("campaign_share"));
+                    }
+                    Some(CampaignShare {
+                        estimate,
+                        low: estimate,
+                        high: estimate,
+                    })
+                }
+            },
         });
     }
     Ok(out)
@@ -153,6 +179,12 @@ mod tests {
                 exchanges: 40,
                 signals: vec!["shared_payment".into(), "reasoning_asks".into()],
                 partners: Vec::new(),
+                // The file carries the estimate only, not its interval.
+                campaign_share: Some(CampaignShare {
+                    estimate: 0.25,
+                    low: 0.25,
+                    high: 0.25,
+                }),
             },
             AccountVerdict {
                 account_id: "b".into(),
@@ -180,15 +212,16 @@ mod tests {
                     detail: "1 card".into(),
                     population_share: None,
                 }],
+                carriers: Vec::new(),
             }],
         };
         write_verdicts(dir.path(), &accounts, &report).unwrap();
         let csv = std::fs::read_to_string(dir.path().join("accounts.csv")).unwrap();
-        assert!(
-            csv.starts_with("account_id,verdict,score,campaign_id,flagged_at,exchanges,signals\n")
-        );
-        assert!(csv.contains("\"acct,\"\"odd\"\"\",block,0.9700,c1,2026-04-22T03:14:07Z,40,shared_payment;reasoning_asks"));
-        assert!(csv.contains("\nb,allow,0.0000,,,3,\n"));
+        assert!(csv.starts_with(
+            "account_id,verdict,score,campaign_id,flagged_at,exchanges,signals,campaign_share\n"
+        ));
+        assert!(csv.contains("\"acct,\"\"odd\"\"\",block,0.9700,c1,2026-04-22T03:14:07Z,40,shared_payment;reasoning_asks,0.250\n"));
+        assert!(csv.contains("\nb,allow,0.0000,,,3,,\n"));
         let back = read_accounts_csv(&dir.path().join("accounts.csv")).unwrap();
         assert_eq!(back, accounts);
         let json: serde_json::Value =

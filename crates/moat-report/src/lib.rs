@@ -184,6 +184,15 @@ mod tests {
             last_seen: EventTime::default(),
             score: 0.9,
             evidence: Vec::new(),
+            carriers: vec![moat_core::Carrier {
+                account_id: "a</script><script>alert(1)</script>".into(),
+                exchanges: 3,
+                campaign_share: moat_core::share::CampaignShare {
+                    estimate: 0.4,
+                    low: 0.3,
+                    high: 0.5,
+                },
+            }],
         });
         let accounts = [AccountVerdict {
             account_id: "a</script><script>alert(1)</script>".into(),

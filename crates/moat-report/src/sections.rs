@@ -248,12 +248,41 @@ fn campaign(
                 }
                 div.wide {
                     h3 { "Accounts" }
+                    (carriers(c))
                     (member_table(&c.id, members, mode))
                 }
             }
         }
     }
 }
+
+/// The campaign's accounts that carry other traffic beside its own (resellers, relays),
+/// with the share of each that is the campaign's.
+fn carriers(c: &CampaignReport) -> Markup {
+    let pct = |x: f64| format!("{:.0} %", x * 100.0);
+    html! {
+        @if !c.carriers.is_empty() {
+            p.carriers {
+                (count(c.carriers.len() as u64))
+                @if c.carriers.len() == 1 { " account carries" } @else { " accounts carry" }
+                " this campaign's traffic beside other traffic (a reseller's or relay's \
+                customers); the campaign's estimated share of each (90 % interval): "
+                @for (k, a) in c.carriers.iter().take(CARRIERS_SHOWN).enumerate() {
+                    @if k > 0 { "; " }
+                    code { (a.account_id) } " "
+                    (pct(a.campaign_share.estimate))
+                    " (" (pct(a.campaign_share.low)) "–" (pct(a.campaign_share.high)) ") of "
+                    (count(a.exchanges))
+                }
+                @if c.carriers.len() > CARRIERS_SHOWN { "; and more in report.json" }
+                "."
+            }
+        }
+    }
+}
+
+/// Carrying accounts named in a campaign's section, at most.
+const CARRIERS_SHOWN: usize = 10;
 
 fn evidence(c: &CampaignReport) -> Markup {
     let heaviest = c

@@ -1165,6 +1165,7 @@ mod tests {
             exchanges: 3,
             signals: Vec::new(),
             partners: Vec::new(),
+            campaign_share: None,
         }
     }
 

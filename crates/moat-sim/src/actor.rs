@@ -11,7 +11,7 @@ use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, LogNormal};
 
-use crate::identity::{hex_id, hex_id_into, mix, same_slash24};
+use crate::identity::{hex_id, hex_id_into, mix, pool_address};
 use crate::rhythm::{DAY, Rhythm, next_arrival, pause};
 use crate::text::{self, COMMON_SYSTEM_PROMPTS, Focus, Topic, Wording};
 use crate::world::{CampaignState, World, lognormal_with_mean};
@@ -26,8 +26,9 @@ pub(crate) struct Identity {
     pub org_id: Option<CompactString>,
     pub account: AccountInfo,
     pub ip: IpAddr,
-    /// How many hosts of the /24 of `ip` it sends from (1: always `ip`).
-    pub hosts: u8,
+    /// How many addresses of the pool starting at the /24 of `ip` it sends from (1: always
+    /// `ip`).
+    pub hosts: u16,
     pub asn: u32,
     pub country: &'static str,
     pub utc_offset: f64,
@@ -326,7 +327,7 @@ impl Actor {
                 let n = self.rng.random_range(0..c.proxy_pool);
                 crate::identity::public_ipv4(c.proxy_seed ^ n)
             }
-            (_, hosts) if hosts > 1 => same_slash24(id.ip, self.rng.random_range(1..=hosts)),
+            (_, hosts) if hosts > 1 => pool_address(id.ip, self.rng.random_range(1..=hosts)),
             _ => id.ip,
         };
         let asn = match &self.behaviour {

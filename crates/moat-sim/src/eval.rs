@@ -27,7 +27,63 @@ pub struct Scored {
     /// Its Isolation Forest anomaly score over per-account features, when known
     /// ([`PeerInputs::anomaly_scores`](crate::peer::PeerInputs::anomaly_scores)).
     pub anomaly: Option<f64>,
+    /// Whether it was put in a campaign.
+    pub in_campaign: bool,
+    /// The estimated share of its exchanges that are its campaign's, if any.
+    pub campaign_share: Option<f64>,
+    /// For a reseller carrying a campaign, when each exchange's origin is known: its
+    /// exchanges after the campaign's first day on it, by origin, and which were stopped.
+    pub carried: Option<Carried>,
 }
+
+/// A reseller's exchanges after the first day of a campaign's traffic on it, by origin.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Default)]
+pub struct Carried {
+    /// The campaign's exchanges.
+    pub campaign: u64,
+    /// Of those, stopped.
+    pub campaign_stopped: u64,
+    /// The reseller's own customers' exchanges.
+    pub customers: u64,
+    /// Of those, stopped.
+    pub customers_stopped: u64,
+}
+
+impl Carried {
+    fn add(&mut self, other: &Carried) {
+        self.campaign += other.campaign;
+        self.campaign_stopped += other.campaign_stopped;
+        self.customers += other.customers;
+        self.customers_stopped += other.customers_stopped;
+    }
+}
+
+/// How resellers carrying a campaign fared: they hold real customers, so what counts is
+/// whether the campaign is found in them, how much of each is the campaign's, and whose
+/// exchanges were stopped.
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct MixedResult {
+    /// Such resellers that appeared.
+    pub accounts: u64,
+    /// Of those, blocked.
+    pub blocked: u64,
+    /// Of those, on watch at the end.
+    pub watched: u64,
+    /// Of those, on watch or blocked and put in a campaign.
+    pub flagged: u64,
+    /// Of those, with an estimated campaign share.
+    pub share_estimated: u64,
+    /// Of those, whose estimate lies within [`SHARE_TOLERANCE`] of the truth.
+    pub share_within: u64,
+    /// The mean absolute error of the estimates.
+    pub share_error: Option<f64>,
+    /// Their exchanges after the campaign's first day on each, by origin and whether
+    /// stopped (when each exchange's origin is known: scenarios scanned in memory).
+    pub carried: Option<Carried>,
+}
+
+/// How far an estimated campaign share may lie from the truth and count as right.
+pub const SHARE_TOLERANCE: f64 = 0.15;
 
 /// How a campaign fared.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -90,7 +146,7 @@ pub struct Evaluation {
     /// Per kind of benign account (`individual`, `developer`, `enterprise`, ...).
     pub benign_by_kind: BTreeMap<String, GroupResult>,
     /// Reseller accounts that carried a campaign's traffic beside their customers'.
-    pub mixed: GroupResult,
+    pub mixed: MixedResult,
     /// A peer beside moat: a per-account daily cap, set to block no more customers than
     /// moat did (when each account's busiest day is known).
     pub daily_cap: Option<DailyCap>,
@@ -157,7 +213,8 @@ impl Evaluation {
         let mut benign = GroupResult::default();
         let mut by_kind: BTreeMap<String, GroupResult> = BTreeMap::new();
         let mut teams: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
-        let mut mixed = GroupResult::default();
+        let mut mixed = MixedResult::default();
+        let mut share_errors = Vec::new();
         let (mut hydra_days, mut benign_days) = (Vec::new(), Vec::new());
         let (mut hydra_anomaly, mut benign_anomaly) = (Vec::new(), Vec::new());
         for row in truth {
@@ -217,6 +274,15 @@ impl Evaluation {
                 "mixed" => {
                     mixed.accounts += 1;
                     mixed.blocked += u64::from(blocked);
+                    mixed.watched += u64::from(watched);
+                    mixed.flagged += u64::from((blocked || watched) && s.in_campaign);
+                    if let (Some(estimate), Some(truth)) = (s.campaign_share, row.campaign_share) {
+                        mixed.share_estimated += 1;
+                        share_errors.push((estimate - truth).abs());
+                    }
+                    if let Some(c) = &s.carried {
+                        mixed.carried.get_or_insert_default().add(c);
+                    }
                 }
                 _ => {
                     benign.accounts += 1;
@@ -284,6 +350,12 @@ impl Evaluation {
                 campaign_blocked_at_tenth_percent,
             }
         });
+        mixed.share_within = share_errors
+            .iter()
+            .filter(|&&e| e <= SHARE_TOLERANCE)
+            .count() as u64;
+        mixed.share_error = (!share_errors.is_empty())
+            .then(|| share_errors.iter().sum::<f64>() / share_errors.len() as f64);
         Self {
             campaigns,
             benign,
@@ -315,12 +387,27 @@ impl Evaluation {
                 hours(c.median_account_hours_to_block),
             );
         }
-        if self.mixed.accounts > 0 {
-            let _ = writeln!(
+        let m = &self.mixed;
+        if m.accounts > 0 {
+            let _ = write!(
                 out,
-                "  {:<28} blocked {}/{}",
-                "resellers carrying a campaign", self.mixed.blocked, self.mixed.accounts
+                "  {:<28} flagged with their campaign {}/{} (blocked {})   campaign share within {SHARE_TOLERANCE} of the truth {}/{}",
+                "resellers carrying a campaign",
+                m.flagged,
+                m.accounts,
+                m.blocked,
+                m.share_within,
+                m.accounts,
             );
+            if let Some(c) = &m.carried {
+                let _ = write!(
+                    out,
+                    "   after the first day: campaign exchanges stopped {}, customers' stopped {}",
+                    pct(c.campaign_stopped, c.campaign),
+                    pct(c.customers_stopped, c.customers),
+                );
+            }
+            out.push('\n');
         }
         if let Some(peer) = self.daily_cap.as_ref().filter(|p| p.campaign_accounts > 0) {
             let moat: u64 = self.campaigns.iter().map(|c| c.blocked).sum();
@@ -405,11 +492,58 @@ mod tests {
             account_id: id.into(),
             label,
             group: group.into(),
+            campaign_share: None,
         }
     }
 
     fn at(hours: i64) -> Option<EventTime> {
         EventTime::from_unix_micros(hours * 3_600_000_000)
+    }
+
+    #[test]
+    fn resellers_count_by_campaign_found_share_and_exchanges_stopped() {
+        let mixed = |id: &str, truth: f64| TruthRow {
+            campaign_share: Some(truth),
+            ..row(id, "mixed", "reseller-mixed:x")
+        };
+        let truth = vec![mixed("r1", 0.4), mixed("r2", 0.6), mixed("r3", 0.5)];
+        let carried = Carried {
+            campaign: 40,
+            campaign_stopped: 30,
+            customers: 60,
+            customers_stopped: 3,
+        };
+        let eval = Evaluation::new(&truth, |id| {
+            Some(match id {
+                "r1" => Scored {
+                    verdict: Verdict::Watch,
+                    in_campaign: true,
+                    campaign_share: Some(0.5),
+                    carried: Some(carried),
+                    ..Scored::default()
+                },
+                "r2" => Scored {
+                    verdict: Verdict::Block,
+                    in_campaign: true,
+                    campaign_share: Some(0.9),
+                    carried: Some(carried),
+                    ..Scored::default()
+                },
+                // On watch, but not with its campaign: not found.
+                _ => Scored {
+                    verdict: Verdict::Watch,
+                    ..Scored::default()
+                },
+            })
+        });
+        let m = &eval.mixed;
+        assert_eq!((m.accounts, m.flagged, m.blocked, m.watched), (3, 2, 1, 2));
+        assert_eq!((m.share_estimated, m.share_within), (2, 1));
+        assert!((m.share_error.unwrap() - 0.2).abs() < 1e-9);
+        let c = m.carried.unwrap();
+        assert_eq!((c.campaign, c.campaign_stopped), (80, 60));
+        assert_eq!((c.customers, c.customers_stopped), (120, 6));
+        assert!(eval.table("t").contains("flagged with their campaign 2/3"));
     }
 
     #[test]
@@ -431,6 +565,9 @@ mod tests {
                 first_seen: at(0),
                 busiest_day: Some(50),
                 anomaly: Some(0.7),
+                in_campaign: true,
+                campaign_share: None,
+                carried: None,
             };
             match id {
                 "h1" => Some(blocked(2)),

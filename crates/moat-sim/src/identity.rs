@@ -166,12 +166,13 @@ pub fn public_ipv4(n: u64) -> IpAddr {
     ))
 }
 
-/// An address in the same /24 as `base`, host `host`.
-pub fn same_slash24(base: IpAddr, host: u8) -> IpAddr {
+/// Host `host` (from 1) of the pool of addresses that starts at the /24 of `base`: within
+/// that /24 up to host 255, in the /24s after it beyond.
+pub fn pool_address(base: IpAddr, host: u16) -> IpAddr {
     match base {
         IpAddr::V4(v4) => {
-            let [a, b, c, _] = v4.octets();
-            IpAddr::V4(Ipv4Addr::new(a, b, c, host.max(1)))
+            let first = u32::from(v4) & !0xff;
+            IpAddr::V4(Ipv4Addr::from(first.wrapping_add(u32::from(host.max(1)))))
         }
         other => other,
     }

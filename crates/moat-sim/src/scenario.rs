@@ -169,6 +169,9 @@ pub struct CampaignSpec {
     /// Share of its exchanges sent through resellers, mixed with their customers' traffic.
     #[serde(default)]
     pub resold_share: f64,
+    /// The reseller networks that carry its resold share.
+    #[serde(default)]
+    pub resale: Resale,
     /// Share of its traffic moved to the new model within a day of its release.
     #[serde(default)]
     pub model_switch_share: f64,
@@ -187,6 +190,38 @@ fn default_channels() -> Vec<String> {
 
 fn default_waves() -> u32 {
     3
+}
+
+/// The reseller networks that carry a campaign's resold share: each network runs several
+/// accounts that resell access, sends from its own pool of egress addresses, and mixes the
+/// campaign's requests with its own customers'.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Resale {
+    /// Reseller networks.
+    pub networks: u32,
+    /// Reseller accounts per network at scale 1 (scaled, at least one).
+    pub accounts: f64,
+    /// Range of the share of a reseller account's traffic that is its own customers'
+    /// (each account draws one).
+    pub customer_share: [f64; 2],
+    /// Range of the number of egress addresses a network sends from (each draws one).
+    pub egress_ips: [u32; 2],
+    /// Share of the campaign's days over which its resold accounts come into use, so that
+    /// the campaign's share of a reseller's traffic grows over time (0: all at the start).
+    pub ramp: f64,
+}
+
+impl Default for Resale {
+    fn default() -> Self {
+        Self {
+            networks: 1,
+            accounts: 1.0,
+            customer_share: [0.4, 0.8],
+            egress_ips: [1, 1],
+            ramp: 0.0,
+        }
+    }
 }
 
 /// Evasion knobs of a campaign; all off by default.
@@ -253,6 +288,7 @@ pub const BUILT_IN: &[(&str, &str)] = &[
         "covert-standing-3m",
         include_str!("../scenarios/covert-standing-3m.toml"),
     ),
+    ("resold-3m", include_str!("../scenarios/resold-3m.toml")),
 ];
 
 /// Why a scenario could not be had.
@@ -332,6 +368,25 @@ impl Scenario {
                 if !(0.0..=1.0).contains(&share) {
                     return Err(what(&format!("{name} must be between 0 and 1")));
                 }
+            }
+            let r = &c.resale;
+            if r.networks == 0 || r.networks > 1000 || r.accounts.is_nan() || r.accounts < 1.0 {
+                return Err(what(
+                    "resale.networks must be 1 to 1000 and resale.accounts at least 1",
+                ));
+            }
+            let [low, high] = r.customer_share;
+            if !(0.0 <= low && low <= high && high < 1.0) {
+                return Err(what(
+                    "resale.customer_share must be a range within 0 to 1 (below 1)",
+                ));
+            }
+            let [low, high] = r.egress_ips;
+            if !(1 <= low && low <= high && high <= 65_000) {
+                return Err(what("resale.egress_ips must be a range within 1 to 65000"));
+            }
+            if !(0.0..=1.0).contains(&r.ramp) {
+                return Err(what("resale.ramp must be between 0 and 1"));
             }
             if !(0.0..=4.0).contains(&c.evasion.volume_sigma) {
                 return Err(what("evasion.volume_sigma must be between 0 and 4"));

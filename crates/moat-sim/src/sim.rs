@@ -41,6 +41,8 @@ pub struct Simulation {
     /// actor's state from memory is much of a step's cost).
     ahead: Option<(i64, u32)>,
     end: i64,
+    /// Whether the exchange last made came from a campaign.
+    from_campaign: bool,
 }
 
 impl Simulation {
@@ -65,6 +67,7 @@ impl Simulation {
             queue,
             ahead: None,
             end,
+            from_campaign: false,
         }
     }
 
@@ -72,6 +75,12 @@ impl Simulation {
     /// replacement accounts as they go).
     pub fn truth(&self) -> &[TruthRow] {
         &self.world.truth
+    }
+
+    /// Whether the exchange last made came from a campaign (ground truth, for measuring
+    /// what was stopped of a reseller's traffic).
+    pub fn from_campaign(&self) -> bool {
+        self.from_campaign
     }
 }
 
@@ -95,7 +104,11 @@ impl Simulation {
         if let Some((_, j)) = self.ahead {
             prefetch(&self.actors[j as usize]);
         }
-        let next = self.actors[i as usize].step(t, &mut self.world, exchange);
+        let actor = &mut self.actors[i as usize];
+        let next = actor.step(t, &mut self.world, exchange);
+        self.from_campaign = matches!(actor.behaviour, crate::actor::Behaviour::Campaign(_));
+        self.world
+            .count_mixed(&exchange.account_id, self.from_campaign);
         if let Some(next) = next.filter(|n| *n < self.end) {
             let entry = (next.max(t), i);
             match self.ahead {

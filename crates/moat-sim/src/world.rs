@@ -19,7 +19,7 @@ use crate::scenario::{CampaignSpec, Models, Scenario};
 use crate::text::{self, COMMON_SYSTEM_PROMPTS, Corpus, Focus, Topic};
 
 /// What an account really is: a row of `truth.csv`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TruthRow {
     /// The account.
     pub account_id: String,
@@ -29,6 +29,9 @@ pub struct TruthRow {
     /// The population group (`individual`, `enterprise:ORG`, `university:DOMAIN`, ...) or
     /// the campaign (`hydra:ID`).
     pub group: String,
+    /// The share of the account's exchanges that are its campaign's: 1 for a campaign's own
+    /// account, the share made so far for a reseller carrying one, none for a customer.
+    pub campaign_share: Option<f64>,
 }
 
 /// A campaign's state shared by all its account slots.
@@ -83,6 +86,9 @@ pub(crate) struct World {
     pub campaigns: Vec<CampaignState>,
     pub corpus: Option<Arc<Corpus>>,
     pub truth: Vec<TruthRow>,
+    /// Resellers carrying a campaign: their row of the truth, and their campaign's and all
+    /// exchanges so far.
+    mixed: std::collections::HashMap<CompactString, (usize, [u64; 2])>,
     requests: u64,
     accounts: u64,
 }
@@ -112,11 +118,34 @@ impl World {
     }
 
     fn record(&mut self, account_id: &str, label: &'static str, group: String) {
+        let campaign_share = match label {
+            "hydra" => Some(1.0),
+            "mixed" => {
+                self.mixed
+                    .insert(account_id.into(), (self.truth.len(), [0, 0]));
+                Some(0.0)
+            }
+            _ => None,
+        };
         self.truth.push(TruthRow {
             account_id: account_id.to_owned(),
             label,
             group,
+            campaign_share,
         });
+    }
+
+    /// Counts an exchange of a reseller carrying a campaign, the campaign's or its own
+    /// customers', in the account's true campaign share.
+    pub fn count_mixed(&mut self, account_id: &str, campaign: bool) {
+        if self.mixed.is_empty() {
+            return;
+        }
+        if let Some((row, [carried, all])) = self.mixed.get_mut(account_id) {
+            *carried += u64::from(campaign);
+            *all += 1;
+            self.truth[*row].campaign_share = Some(*carried as f64 / *all as f64);
+        }
     }
 
     /// A fresh account for slot `slot` of campaign `c` (its `generation`-th), at `now`.
@@ -219,7 +248,7 @@ struct Persona<'a> {
     verified: bool,
     created_at: i64,
     org_id: Option<CompactString>,
-    ip: Option<(std::net::IpAddr, u8, u32)>,
+    ip: Option<(std::net::IpAddr, u16, u32)>,
 }
 
 /// The parameters a world is built with.
@@ -250,6 +279,7 @@ pub(crate) fn build(b: Build) -> (World, Vec<(Actor, i64)>, i64) {
         campaigns: Vec::new(),
         corpus: b.corpus,
         truth: Vec::new(),
+        mixed: std::collections::HashMap::new(),
         requests: 0,
         accounts: 0,
     };
@@ -450,7 +480,7 @@ fn populate(
     let server_ip = |rng: &mut SmallRng, n: u64| {
         Some((
             public_ipv4(mix(seed ^ 0x5e1, n)),
-            rng.random_range(2..9u8),
+            rng.random_range(2..9u16),
             *CLOUD_ASNS.choose(rng).unwrap_or(&16509),
         ))
     };
@@ -718,51 +748,26 @@ fn add_campaign(
     };
     world.campaigns.push(state);
     let resold = (slots as f64 * spec.resold_share).round() as u64;
-    let mut resellers: Vec<Identity> = Vec::new();
+    let resellers = if resold > 0 {
+        let per_slot = per_day;
+        open_resellers(
+            world,
+            scheduled,
+            rng,
+            spec,
+            (index, scale, per_slot),
+            resold,
+            (start, end),
+        )
+    } else {
+        Vec::new()
+    };
     for slot in 0..slots {
         let mut actor_rng = SmallRng::seed_from_u64(mix(seed, slot));
         let identity = if slot < resold {
             // Resold access: the campaign's requests go out under a reseller's account,
             // beside that reseller's own customers' traffic.
-            let per_reseller = 50.max(resold / 3);
-            let r = (slot / per_reseller) as usize;
-            if r >= resellers.len() {
-                let k = 1_000_000 + (index as u64) * 1000 + r as u64;
-                let persona = Persona {
-                    channel: "reseller",
-                    email_domain: company_domain(seed, k),
-                    card: card(seed, k),
-                    verified: true,
-                    created_at: start - 200 * DAY,
-                    org_id: None,
-                    ip: Some((
-                        public_ipv4(mix(seed ^ 0x7e5, r as u64)),
-                        8,
-                        CLOUD_ASNS[r % CLOUD_ASNS.len()],
-                    )),
-                };
-                let id = persona_identity(
-                    world,
-                    rng,
-                    persona,
-                    k,
-                    "mixed",
-                    format!("reseller-mixed:{}", spec.id),
-                );
-                let mut own = Actor::new(
-                    world.seed,
-                    k,
-                    id.clone(),
-                    Behaviour::Reseller {
-                        per_day: lognormal_with_mean(rng, 800.0, 0.5),
-                    },
-                );
-                if let Some(t) = own.first(start, end) {
-                    scheduled.push((own, t));
-                }
-                resellers.push(id);
-            }
-            resellers[r].clone()
+            resellers[(slot % resellers.len() as u64) as usize].clone()
         } else {
             world.campaign_identity(index, slot, 0, c_start, &mut actor_rng)
         };
@@ -776,9 +781,84 @@ fn add_campaign(
         if slot < resold {
             actor.proxied = false;
         }
-        let first = c_start + rng.random_range(0..DAY / 2);
+        let ramp = if slot < resold {
+            (spec.resale.ramp * (c_end - c_start) as f64) as i64
+        } else {
+            0
+        };
+        let first = c_start + rng.random_range(0..DAY / 2 + ramp);
         if let Some(t) = actor.first(first, c_end) {
             scheduled.push((actor, t));
         }
     }
+}
+
+/// Opens the reseller accounts that carry `resold` slots of campaign `index` (each slot
+/// sending `per_slot` exchanges a day): `networks` networks of scaled `accounts` each,
+/// every network sending from its own pool of egress addresses, and each account with its
+/// own customers, as busy as its drawn customers' share of its traffic makes them beside
+/// the campaign's slots it carries.
+fn open_resellers(
+    world: &mut World,
+    scheduled: &mut Vec<(Actor, i64)>,
+    rng: &mut SmallRng,
+    spec: &CampaignSpec,
+    (index, scale, per_slot): (usize, f64, f64),
+    resold: u64,
+    (start, end): (i64, i64),
+) -> Vec<Identity> {
+    let resale = &spec.resale;
+    let per_network = scaled(resale.accounts, scale, 1.0);
+    let count = (u64::from(resale.networks) * per_network).clamp(1, resold);
+    let mut pools = Vec::new();
+    for network in 0..u64::from(resale.networks) {
+        let [low, high] = resale.egress_ips.map(f64::from);
+        let addresses = (low * (high / low).powf(rng.random::<f64>())).round() as u16;
+        let n = mix(world.operator_seed ^ 0x7e5, (index as u64) << 16 | network);
+        pools.push((
+            public_ipv4(n),
+            addresses.max(1),
+            CLOUD_ASNS[(n % 7) as usize % CLOUD_ASNS.len()],
+        ));
+    }
+    let mut resellers = Vec::new();
+    for r in 0..count {
+        let k = 1_000_000 + (index as u64) * 100_000 + r;
+        let network = (r % u64::from(resale.networks)) as usize;
+        let persona = Persona {
+            channel: "reseller",
+            email_domain: company_domain(world.operator_seed, k),
+            card: card(world.operator_seed, k),
+            verified: true,
+            created_at: start - rng.random_range(60..700) * DAY,
+            org_id: None,
+            ip: Some(pools[network]),
+        };
+        let id = persona_identity(
+            world,
+            rng,
+            persona,
+            k,
+            "mixed",
+            format!("reseller-mixed:{}", spec.id),
+        );
+        // The campaign's slots on this account, and the customers' share beside them.
+        let carried = resold / count + u64::from(r < resold % count);
+        let [low, high] = resale.customer_share;
+        let customers = rng.random_range(low..=high);
+        let campaign_per_day = carried as f64 * per_slot;
+        let mut own = Actor::new(
+            world.seed,
+            k,
+            id.clone(),
+            Behaviour::Reseller {
+                per_day: (campaign_per_day * customers / (1.0 - customers)).max(1.0),
+            },
+        );
+        if let Some(t) = own.first(start, end) {
+            scheduled.push((own, t));
+        }
+        resellers.push(id);
+    }
+    resellers
 }

@@ -550,3 +550,47 @@ fn one_operator_at_two_providers_keeps_its_infrastructure() {
     let same = run_with_operator("hydra-29m", 0.002, 6, Some(6));
     assert!(same.events == c.events);
 }
+
+#[test]
+fn resellers_mix_a_campaign_with_their_customers_from_their_networks_pools() {
+    let r = run("resold-3m", 0.004, 5);
+    let mixed: Vec<&TruthRow> = r.truth.values().filter(|t| t.label == "mixed").collect();
+    // Three networks of at least one account each.
+    assert!(mixed.len() >= 3, "{} resellers", mixed.len());
+    let mut addresses: HashMap<&str, HashSet<std::net::IpAddr>> = HashMap::new();
+    for e in r.of(|e| r.label(e) == "mixed") {
+        addresses
+            .entry(&e.account_id)
+            .or_default()
+            .extend(e.client.ip);
+    }
+    for t in &mixed {
+        // Customers make 40 to 80 % of a reseller's traffic: the campaign the rest, less
+        // while its accounts come into use over the campaign's first half.
+        let share = t.campaign_share.expect("a reseller's true campaign share");
+        assert!(
+            (0.05..=0.7).contains(&share),
+            "{}: campaign share {share}",
+            t.account_id
+        );
+        let pool = &addresses[t.account_id.as_str()];
+        assert!(
+            (2..=300).contains(&pool.len()),
+            "{}: {} egress addresses",
+            t.account_id,
+            pool.len()
+        );
+    }
+    // Each network sends from its own pool: accounts share addresses only within one.
+    let pools: Vec<&HashSet<std::net::IpAddr>> = addresses.values().collect();
+    let sharing =
+        |a: &HashSet<std::net::IpAddr>| pools.iter().filter(|b| !a.is_disjoint(b)).count();
+    assert!(pools.iter().all(|p| sharing(p) <= mixed.len() - 2));
+    // The campaign's own accounts are wholly the campaign's.
+    assert!(
+        r.truth
+            .values()
+            .filter(|t| t.label == "hydra")
+            .all(|t| t.campaign_share == Some(1.0))
+    );
+}

@@ -6,11 +6,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use moat_core::{Engine, EventTime, Record, Verdict};
+use moat_core::{AccountVerdict, Engine, EventTime, Record, Verdict};
 use moat_io::{ReadOptions, RecordStream, expand_inputs, read_accounts_csv};
 use moat_sim::text::Corpus;
 use moat_sim::{
-    BUILT_IN, Evaluation, PeerInputs, Scenario, Scored, SimOptions, Simulation, TruthRow,
+    BUILT_IN, Carried, Evaluation, PeerInputs, Scenario, Scored, SimOptions, Simulation, TruthRow,
 };
 
 use crate::config::Config;
@@ -119,10 +119,21 @@ pub fn simulate_and_scan(scenario: &Scenario, options: &SimOptions, config: &Con
     let mut engine = Engine::new(config.detect.clone());
     let mut first_seen: HashMap<String, EventTime> = HashMap::new();
     let mut peers = PeerInputs::default();
-    for exchange in sim.by_ref() {
+    // Resellers carrying a campaign: when each of their exchanges came, and whether it was
+    // the campaign's.
+    let mut origins: HashMap<String, Vec<(EventTime, bool)>> = sim
+        .truth()
+        .iter()
+        .filter(|r| r.label == "mixed")
+        .map(|r| (r.account_id.clone(), Vec::new()))
+        .collect();
+    while let Some(exchange) = sim.next() {
         first_seen
             .entry(exchange.account_id.to_string())
             .or_insert(exchange.ts);
+        if let Some(o) = origins.get_mut(exchange.account_id.as_str()) {
+            o.push((exchange.ts, sim.from_campaign()));
+        }
         let content = moat_core::content::analyse(&exchange.request);
         peers.count(&exchange, &content);
         engine.observe_analysed(&exchange, &content);
@@ -142,11 +153,45 @@ pub fn simulate_and_scan(scenario: &Scenario, options: &SimOptions, config: &Con
                 first_seen: first_seen.get(&a.account_id).copied(),
                 busiest_day: peers.busiest_day(&a.account_id),
                 anomaly: anomaly.get(&a.account_id).copied(),
+                in_campaign: a.campaign_id.is_some(),
+                campaign_share: a.campaign_share.map(|s| s.estimate),
+                carried: origins.get(&a.account_id).map(|o| carried(o, a)),
             };
             (a.account_id.as_str(), s)
         })
         .collect();
     Evaluation::new(sim.truth(), |id| scored.get(id).cloned())
+}
+
+/// A reseller's exchanges after the first day of its campaign's traffic on it, by origin,
+/// and which of them `verdict` stopped (those at or after the account was blocked).
+fn carried(origins: &[(EventTime, bool)], verdict: &AccountVerdict) -> Carried {
+    const DAY: i64 = 86_400_000_000;
+    let mut c = Carried::default();
+    let Some(first) = origins
+        .iter()
+        .find(|(_, campaign)| *campaign)
+        .map(|(t, _)| *t)
+    else {
+        return c;
+    };
+    let blocked_at = verdict
+        .flagged_at
+        .filter(|_| verdict.verdict == Verdict::Block);
+    for &(t, campaign) in origins {
+        if t.as_unix_micros() < first.as_unix_micros() + DAY {
+            continue;
+        }
+        let stopped = u64::from(blocked_at.is_some_and(|b| t >= b));
+        if campaign {
+            c.campaign += 1;
+            c.campaign_stopped += stopped;
+        } else {
+            c.customers += 1;
+            c.customers_stopped += stopped;
+        }
+    }
+    c
 }
 
 /// Measures a scan folder against a truth file, counting early exchanges from the events.
@@ -191,6 +236,9 @@ fn from_files(
                 first_seen: None,
                 busiest_day: None,
                 anomaly: None,
+                in_campaign: a.campaign_id.is_some(),
+                campaign_share: a.campaign_share.map(|s| s.estimate),
+                carried: None,
             };
             (a.account_id, s)
         })
@@ -240,10 +288,15 @@ fn from_files(
     Ok(Evaluation::new(&rows, |id| scored.get(id).cloned()))
 }
 
-/// Reads truth.csv: `account_id,label,group`.
+/// Reads truth.csv: `account_id,label,group`, and `campaign_share` where the file has it.
 pub(crate) fn read_truth(path: &Path) -> anyhow::Result<Vec<TruthRow>> {
     let name = path.display();
     let mut reader = csv::Reader::from_path(path).with_context(|| format!("cannot read {name}"))?;
+    let share_column = reader
+        .headers()
+        .with_context(|| format!("{name}: line 1"))?
+        .iter()
+        .position(|h| h == "campaign_share");
     let mut rows = Vec::new();
     for (i, record) in reader.records().enumerate() {
         let line = i + 2;
@@ -256,10 +309,22 @@ pub(crate) fn read_truth(path: &Path) -> anyhow::Result<Vec<TruthRow>> {
                 anyhow::bail!("{name}: line {line}: label {other:?} is not hydra, mixed or benign")
             }
         };
+        let campaign_share = match share_column.and_then(|k| record.get(k)).unwrap_or("") {
+            "" => None,
+            text => Some(
+                text.parse::<f64>()
+                    .ok()
+                    .filter(|s| (0.0..=1.0).contains(s))
+                    .with_context(|| {
+                        format!("{name}: line {line}: campaign_share is not 0 to 1")
+                    })?,
+            ),
+        };
         rows.push(TruthRow {
             account_id: record.get(0).unwrap_or_default().to_owned(),
             label,
             group: record.get(2).unwrap_or_default().to_owned(),
+            campaign_share,
         });
     }
     Ok(rows)

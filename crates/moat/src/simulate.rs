@@ -162,9 +162,18 @@ pub fn write_events(sim: &mut Simulation, out: Box<dyn Write + Send>) -> io::Res
 
 fn write_truth(path: &std::path::Path, rows: &[TruthRow]) -> anyhow::Result<()> {
     let mut csv = csv::Writer::from_path(path)?;
-    csv.write_record(["account_id", "label", "group"])?;
+    csv.write_record(["account_id", "label", "group", "campaign_share"])?;
     for row in rows {
-        csv.write_record([row.account_id.as_str(), row.label, row.group.as_str()])?;
+        let share = row
+            .campaign_share
+            .map(|s| format!("{s:.4}"))
+            .unwrap_or_default();
+        csv.write_record([
+            row.account_id.as_str(),
+            row.label,
+            row.group.as_str(),
+            &share,
+        ])?;
     }
     csv.flush()?;
     Ok(())

@@ -240,9 +240,9 @@ fn simulate_writes_events_moat_reads_back_and_the_truth() {
     assert!(first.status.success(), "{}", text(&first.stderr));
     let events = std::fs::read(out.join("events.jsonl")).unwrap();
     let truth = std::fs::read_to_string(out.join("truth.csv")).unwrap();
-    assert!(truth.starts_with("account_id,label,group\n"));
-    assert!(truth.contains(",hydra,hydra:reasoning-150k\n"));
-    assert!(truth.contains(",benign,individual\n"));
+    assert!(truth.starts_with("account_id,label,group,campaign_share\n"));
+    assert!(truth.contains(",hydra,hydra:reasoning-150k,1.0000\n"));
+    assert!(truth.contains(",benign,individual,\n"));
 
     let again = dir.path().join("again");
     assert!(run(&again).status.success());

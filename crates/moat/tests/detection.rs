@@ -73,6 +73,14 @@ fn check_campaign(result: &Value, min_blocked: f64, max_early: f64) {
 /// The targets every disclosed campaign profile must meet.
 fn check_disclosed(result: &Value) {
     check_campaign(result, 0.99, 0.02);
+    // A reseller carrying the campaign beside its customers is found with it, and the share
+    // of its traffic that is the campaign's is read within 0.15 of the truth.
+    let mixed = &result["evaluation"]["mixed"];
+    if mixed["accounts"].as_u64().unwrap() > 0 {
+        let title = result["scenario"].as_str().unwrap();
+        assert_eq!(mixed["flagged"], mixed["accounts"], "{title}: {mixed}");
+        assert_eq!(mixed["share_within"], mixed["accounts"], "{title}: {mixed}");
+    }
 }
 
 #[test]

@@ -1,0 +1,165 @@
+//! Campaign share: the estimated fraction of an account's exchanges that belong to its
+//! campaign. A reseller or relay carries a campaign's requests beside its own customers',
+//! so its traffic is a mixture: its shares of requests by kind and by topic lie between its
+//! campaign's and the population's, as far towards the campaign's as the campaign's part
+//! of its traffic. Read in the population's units (where the population's centre is the
+//! origin and every measure counts by how much it sets accounts apart), the estimate is the
+//! projection of the account's measures onto its campaign's, with an interval from how far
+//! the account's measures stray from that line.
+//!
+//! The campaign's measures are the per-member median, which no single member (a reseller
+//! holding most of the campaign's exchanges among them) can move. A campaign's own account
+//! sits at about 1, its filler included, since its campaign's median member carries the
+//! same filler.
+
+use crate::likeness::{self, DIMS, Fingerprint};
+
+/// Half-width of the interval in standard errors (a two-sided 90 % interval).
+const Z_90: f64 = 1.645;
+/// The least spread, in the population's units, a campaign's measures must have from the
+/// population's centre for a share to be read off them: below it, the campaign looks like
+/// its customers and any mixture looks like both.
+const MIN_CONTRAST: f32 = 0.5;
+
+/// An account's estimated campaign share, with a 90 % interval.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CampaignShare {
+    /// The estimate, in [0, 1].
+    pub estimate: f64,
+    /// The interval's lower end, in [0, 1].
+    pub low: f64,
+    /// The interval's upper end, in [0, 1].
+    pub high: f64,
+}
+
+/// Members a campaign needs for its median to stand for it: with fewer, an account would
+/// largely be measured against itself.
+pub const MIN_MEMBERS: usize = 3;
+
+/// The campaign's measures: per measure, the median of its members' standardised
+/// fingerprints. `None` with fewer than [`MIN_MEMBERS`] members.
+pub fn campaign_centre(members: &[Fingerprint]) -> Option<Fingerprint> {
+    if members.len() < MIN_MEMBERS {
+        return None;
+    }
+    let mut centre = [0.0; DIMS];
+    let mut column = Vec::with_capacity(members.len());
+    for (d, c) in centre.iter_mut().enumerate() {
+        column.clear();
+        column.extend(members.iter().map(|m| m[d]));
+        column.sort_by(f32::total_cmp);
+        let mid = column.len() / 2;
+        *c = if column.len() % 2 == 1 {
+            column[mid]
+        } else {
+            (column[mid - 1] + column[mid]) / 2.0
+        };
+    }
+    Some(centre)
+}
+
+/// The share of an account's traffic (`account`, standardised) that is its campaign's
+/// (`campaign`, from [`campaign_centre`]), read from the measures that mix linearly (shares
+/// of exchanges); `noise` is how much chance moves each of the account's measures
+/// ([`Population::sampling_variance`](likeness::Population::sampling_variance)), which widens
+/// the interval of an account seen a few times. `None` where the campaign's measures stand
+/// too close to the population's centre to tell.
+pub fn estimate(
+    account: &Fingerprint,
+    campaign: &Fingerprint,
+    noise: &Fingerprint,
+) -> Option<CampaignShare> {
+    let dims = (0..DIMS).filter(|&d| likeness::mixes(d));
+    let (mut along, mut norm, mut k) = (0.0f64, 0.0f64, 0usize);
+    for d in dims.clone() {
+        along += f64::from(account[d]) * f64::from(campaign[d]);
+        norm += f64::from(campaign[d]).powi(2);
+        k += 1;
+    }
+    if norm.sqrt() < f64::from(MIN_CONTRAST) || k < 2 {
+        return None;
+    }
+    let share = along / norm;
+    let (mut residual, mut sampling) = (0.0f64, 0.0f64);
+    for d in dims {
+        let c = f64::from(campaign[d]);
+        residual += (f64::from(account[d]) - share * c).powi(2);
+        sampling += c * c * f64::from(noise[d]);
+    }
+    // The larger of what the account's own measures say of the fit, and what chance alone
+    // would make of so few exchanges.
+    let error = (residual / (k - 1) as f64 / norm)
+        .max(sampling / (norm * norm))
+        .sqrt();
+    Some(CampaignShare {
+        estimate: share.clamp(0.0, 1.0),
+        low: (share - Z_90 * error).clamp(0.0, 1.0),
+        high: (share + Z_90 * error).clamp(0.0, 1.0),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn campaign() -> Fingerprint {
+        let mut c = [0.0; DIMS];
+        for (d, x) in c.iter_mut().enumerate() {
+            if likeness::mixes(d) {
+                *x = if d % 3 == 0 { 2.0 } else { -0.5 };
+            }
+        }
+        c
+    }
+
+    #[test]
+    fn a_median_member_cannot_be_moved_by_one_member() {
+        let c = campaign();
+        let mut far = c;
+        far[0] = 40.0;
+        let centre = campaign_centre(&[c, c, far]).unwrap();
+        assert_eq!(centre, c);
+        assert!(campaign_centre(&[c, far]).is_none());
+    }
+
+    #[test]
+    fn a_campaign_like_the_population_gives_no_share() {
+        let flat = [0.01; DIMS];
+        assert!(estimate(&flat, &flat, &[0.0; DIMS]).is_none());
+    }
+
+    #[test]
+    fn an_account_seen_a_few_times_gets_a_wider_interval() {
+        let c = campaign();
+        let exact = estimate(&c, &c, &[0.0; DIMS]).unwrap();
+        let few = estimate(&c, &c, &[0.2; DIMS]).unwrap();
+        assert_eq!(exact.estimate, few.estimate);
+        assert!(few.low < exact.low);
+    }
+
+    proptest! {
+        /// An exact mixture of the campaign and the population's centre is read back, and
+        /// its interval holds it.
+        #[test]
+        fn a_mixture_is_read_back(share in 0.0f64..=1.0) {
+            let c = campaign();
+            let account = c.map(|x| x * share as f32);
+            let s = estimate(&account, &c, &[0.0; DIMS]).unwrap();
+            prop_assert!((s.estimate - share).abs() < 1e-4);
+            prop_assert!(s.low <= s.estimate && s.estimate <= s.high);
+        }
+
+        /// Noise widens the interval; the estimate stays within [0, 1] whatever it is.
+        #[test]
+        fn any_account_gives_a_share_within_bounds(
+            noise in proptest::collection::vec(-3.0f32..3.0, DIMS),
+        ) {
+            let c = campaign();
+            let account: Fingerprint = std::array::from_fn(|d| c[d] * 0.5 + noise[d]);
+            let s = estimate(&account, &c, &[0.0; DIMS]).unwrap();
+            prop_assert!((0.0..=1.0).contains(&s.low));
+            prop_assert!(s.low <= s.estimate && s.estimate <= s.high && s.high <= 1.0);
+        }
+    }
+}
