@@ -1032,7 +1032,10 @@ impl Engine {
         })
     }
 
-    /// The verdict of account `i` as it stands, with the signals behind it.
+    /// The verdict of account `i` as it stands, with the signals behind it: those its own
+    /// traffic and facts fire, and its campaign's of how the campaign's accounts relate (a
+    /// campaign's merged traffic and facts are its own, not each member's: a reseller
+    /// carrying it is not young or unverified because the campaign's accounts are).
     fn account_verdict(&self, i: u32) -> AccountVerdict {
         let state = &self.accounts[i as usize];
         let d = &state.decision;
@@ -1042,7 +1045,7 @@ impl Engine {
             &self.config,
         );
         if let Some(c) = d.campaign.and_then(|r| self.campaign_findings(r)) {
-            findings.merge(&c);
+            findings.merge_relations(&c);
         }
         if d.verdict == Verdict::Block
             && d.campaign.is_some()

@@ -235,6 +235,18 @@ impl Findings {
         }
     }
 
+    /// Keeps, per signal of how a cluster's accounts relate (not of one account's own
+    /// traffic or facts), the stronger of `self` and `other`.
+    pub fn merge_relations(&mut self, other: &Findings) {
+        for signal in Signal::ALL.into_iter().filter(|s| !s.of_account()) {
+            let i = signal as usize;
+            if other.weights[i] > self.weights[i] {
+                self.weights[i] = other.weights[i];
+                self.values[i] = other.values[i];
+            }
+        }
+    }
+
     /// Keeps, per signal, the stronger of `self` and `other`.
     pub fn merge(&mut self, other: &Findings) {
         for signal in Signal::ALL {

@@ -213,3 +213,75 @@ fn campaigns_built_from_real_corpora_are_stopped() {
         check_disclosed(&result);
     }
 }
+
+/// A reseller carrying a campaign beside its customers: its row in `accounts.csv` gives its
+/// own facts (an old, verified, self-serve account), never its campaign's, and the share of
+/// its traffic that is the campaign's; the report lists it among the campaign's carriers.
+#[test]
+fn a_reseller_row_says_what_is_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = dir.path().join("sim");
+    let scan = dir.path().join("scan");
+    let moat = || Command::cargo_bin("moat").unwrap();
+    moat()
+        .args([
+            "simulate",
+            "-q",
+            "--scenario",
+            "hydra-29m",
+            "--scale",
+            "0.002",
+        ])
+        .args(["--seed", HELD_OUT_SEEDS[0], "--out"])
+        .arg(&sim)
+        .assert()
+        .success();
+    moat()
+        .args(["scan", "-q"])
+        .arg(sim.join("events.jsonl"))
+        .arg("--out")
+        .arg(&scan)
+        .assert()
+        .success();
+    let read = |path: std::path::PathBuf| {
+        let mut rows = csv::Reader::from_path(path).unwrap();
+        let headers = rows.headers().unwrap().clone();
+        rows.records()
+            .map(|r| {
+                let r = r.unwrap();
+                headers
+                    .iter()
+                    .zip(r.iter())
+                    .map(|(h, v)| (h.to_owned(), v.to_owned()))
+                    .collect::<std::collections::HashMap<String, String>>()
+            })
+            .collect::<Vec<_>>()
+    };
+    let truth = read(sim.join("truth.csv"));
+    let reseller = truth.iter().find(|t| t["label"] == "mixed").unwrap();
+    let accounts = read(scan.join("accounts.csv"));
+    let row = accounts
+        .iter()
+        .find(|a| a["account_id"] == reseller["account_id"])
+        .unwrap();
+    assert_eq!(row["verdict"], "block", "{row:?}");
+    for fact in ["young_account", "program_signup", "unverified"] {
+        assert!(!row["signals"].contains(fact), "{row:?}");
+    }
+    let estimate: f64 = row["campaign_share"].parse().unwrap();
+    let true_share: f64 = reseller["campaign_share"].parse().unwrap();
+    assert!(
+        (estimate - true_share).abs() <= 0.15,
+        "{estimate} against {true_share}"
+    );
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(scan.join("report.json")).unwrap()).unwrap();
+    let carriers: Vec<&Value> = report["campaigns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["carriers"].as_array().into_iter().flatten())
+        .collect();
+    assert_eq!(carriers.len(), 1, "{carriers:?}");
+    assert_eq!(carriers[0]["account_id"], reseller["account_id"].as_str());
+}
