@@ -245,6 +245,18 @@ impl AccountState {
         }
     }
 
+    /// Whether the account carries many unrelated senders' traffic: on at least two of its
+    /// addresses, clients and system prompts, no two values make up half of the requests
+    /// that carry one (as a reseller's or relay's traffic does; a person's, a team's or an
+    /// app's keeps to a few).
+    pub fn carries_many(&self) -> bool {
+        [&self.ips, &self.clients, &self.systems]
+            .iter()
+            .filter(|top| top.spread())
+            .count()
+            >= 2
+    }
+
     /// The keys the account holds now: its own (payment, domain, sign-up hour), its most
     /// used addresses, networks, clients and system prompts, and the template bands it
     /// repeats.
@@ -287,5 +299,47 @@ mod tests {
         assert_eq!(a.active_days(), (4, 4));
         a.observe(&e(200, 0), &content, &carried, news, &limits);
         assert_eq!(a.active_days(), (64, 1));
+    }
+
+    #[test]
+    fn many_senders_on_one_account_are_told_from_one() {
+        let limits = Limits::default();
+        let news = ModelNews { early_move: false };
+        let request = crate::exchange::Request {
+            system: Some("You are a helpful assistant.".into()),
+            prompt: Some("What is the capital of France?".into()),
+            ..Default::default()
+        };
+        let content = crate::content::analyse(&request);
+        let e = |k: u64| Exchange {
+            ts: EventTime::from_unix_micros(k as i64 * 60_000_000).unwrap(),
+            request: request.clone(),
+            ..Exchange::default()
+        };
+        let carried = |ip: u64, client: u64, system: u64| Carried {
+            ip: Some(Key::from_raw(ip)),
+            client: Some(Key::from_raw(client)),
+            system: Some(Key::from_raw(system)),
+            ..Carried::default()
+        };
+        let (mut relay, mut proxy, mut person) = Default::default();
+        let (relay, proxy, person): (&mut AccountState, &mut AccountState, &mut AccountState) =
+            (&mut relay, &mut proxy, &mut person);
+        for k in 0..300 {
+            // Many addresses and system prompts behind one client; the same through one
+            // address; one address, client and system prompt.
+            relay.observe(
+                &e(k),
+                &content,
+                &carried(1000 + k % 40, 7, 2000 + k % 9),
+                news,
+                &limits,
+            );
+            proxy.observe(&e(k), &content, &carried(1, 7, 2000 + k % 9), news, &limits);
+            person.observe(&e(k), &content, &carried(1, 7, 2), news, &limits);
+        }
+        assert!(relay.carries_many());
+        assert!(!proxy.carries_many(), "one kind of spread is not enough");
+        assert!(!person.carries_many());
     }
 }

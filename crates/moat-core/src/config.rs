@@ -133,6 +133,12 @@ pub struct Limits {
     pub coordinated_activity_share: f64,
     /// Accounts a cluster needs before its structure is evidence.
     pub min_cluster: u32,
+    /// Exchanges an account carrying many senders' traffic needs before it is compared
+    /// with the blocked campaigns (`carries_campaign`)...
+    pub carrier_min_exchanges: u32,
+    /// ...and the share of its traffic a campaign must make up, at the lower end of the
+    /// estimate's 90 % interval, for the account to be put on watch with it.
+    pub carrier_min_share: f64,
 }
 
 impl Default for Limits {
@@ -164,6 +170,8 @@ impl Default for Limits {
             load_balance_variation: 0.4,
             coordinated_activity_share: 0.6,
             min_cluster: 5,
+            carrier_min_exchanges: 200,
+            carrier_min_share: 0.1,
         }
     }
 }

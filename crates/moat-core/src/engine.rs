@@ -100,6 +100,9 @@ pub struct Engine {
     joined: HashMap<u32, u32>,
     /// The campaigns of the last round, by root account.
     campaigns: HashMap<u32, Campaign>,
+    /// Accounts carrying many senders' traffic of which a blocked campaign's makes up a
+    /// clear part, as of the last search: the campaign's root, and its estimated share.
+    carriers: HashMap<u32, (u32, f32)>,
     /// The roots of the last round's groups of alike accounts: a group found again keeps
     /// its root, so a campaign keeps its id as its accounts come and go.
     alike_roots: HashSet<u32>,
@@ -174,6 +177,9 @@ struct Assessment {
     clusters: HashMap<u32, (Vec<u32>, u32)>,
     /// The accounts that join a campaign's evidence, with the campaign's root.
     joined: HashMap<u32, u32>,
+    /// The accounts that carry a blocked campaign's traffic among other senders', with the
+    /// campaign's root and share.
+    carriers: HashMap<u32, (u32, f32)>,
     /// The campaigns assessed again this round (the others kept their evidence).
     reassessed: HashSet<u32>,
 }
@@ -218,6 +224,7 @@ impl Engine {
             campaigns: HashMap::default(),
             alike_roots: HashSet::default(),
             alike: Vec::new(),
+            carriers: HashMap::default(),
             population: None,
             blocked_campaigns: HashMap::default(),
             with_blocks: HashSet::default(),
@@ -641,7 +648,62 @@ impl Engine {
             }
         }
         self.alike_roots = alike_roots;
+        out.carriers = if searched {
+            self.find_carriers(&out)
+        } else {
+            self.carriers.clone()
+        };
         out
+    }
+
+    /// The accounts that carry many senders' traffic ([`AccountState::carries_many`]),
+    /// outside every campaign, of which a blocked campaign's requests make up at least
+    /// `carrier_min_share` ([`share`]), with the campaign they carry most of.
+    fn find_carriers(&self, out: &Assessment) -> HashMap<u32, (u32, f32)> {
+        let mut found = HashMap::default();
+        let Some((_, population)) = &self.population else {
+            return found;
+        };
+        let limits = &self.config.limits;
+        let candidates: Vec<u32> = (0..self.accounts.len() as u32)
+            .filter(|i| {
+                let a = &self.accounts[*i as usize];
+                a.exchange_count() >= limits.carrier_min_exchanges
+                    && !out.joined.contains_key(i)
+                    && a.carries_many()
+            })
+            .collect();
+        if candidates.is_empty() {
+            return found;
+        }
+        let mut members: HashMap<u32, Vec<u32>> = HashMap::default();
+        for (&i, &root) in &out.joined {
+            if out.campaigns[&root].findings.score() >= self.config.block {
+                members.entry(root).or_default().push(i);
+            }
+        }
+        let standard = |i: u32| population.standard(&self.fingerprints[i as usize]);
+        let mut roots: Vec<u32> = members.keys().copied().collect();
+        roots.sort_unstable();
+        for root in roots {
+            let prints: Vec<likeness::Fingerprint> =
+                members[&root].iter().map(|&i| standard(i)).collect();
+            let Some(centre) = share::campaign_centre(&prints) else {
+                continue;
+            };
+            for &i in &candidates {
+                let exchanges = self.accounts[i as usize].exchange_count();
+                let noise = population.sampling_variance(&self.fingerprints[i as usize], exchanges);
+                let Some(s) = share::estimate(&standard(i), &centre, &noise) else {
+                    continue;
+                };
+                let best = found.get(&i).map_or(0.0, |&(_, e): &(u32, f32)| e);
+                if s.low >= limits.carrier_min_share && s.estimate as f32 > best {
+                    found.insert(i, (root, s.estimate as f32));
+                }
+            }
+        }
+        found
     }
 
     /// Scores again the accounts judged this round and those whose campaign changed or
@@ -651,10 +713,18 @@ impl Engine {
         let Assessment {
             campaigns,
             joined,
+            carriers,
             reassessed,
             ..
         } = assessment;
         let mut rescore = dirty;
+        rescore.extend(
+            carriers
+                .iter()
+                .filter(|&(i, c)| self.carriers.get(i) != Some(c))
+                .map(|(&i, _)| i),
+        );
+        rescore.extend(self.carriers.keys().filter(|i| !carriers.contains_key(i)));
         rescore.extend(
             joined
                 .iter()
@@ -700,15 +770,30 @@ impl Engine {
             if let Some(c) = joined {
                 findings.merge(&c.findings);
             }
-            let score = findings.score();
+            // A carrier is put on watch with the campaign it carries, never blocked for it:
+            // its other senders are customers.
+            let carried = carriers.get(&i).filter(|_| joined.is_none());
+            let capped = carried.is_some() && findings.score() < self.config.block;
+            if let Some(&(_, share)) = carried {
+                findings.fire(
+                    Signal::CarriesCampaign,
+                    self.config.weights.carries_campaign,
+                    f64::from(share),
+                );
+            }
+            let mut score = findings.score();
+            if capped {
+                score = score.min(self.config.block - 1e-3);
+            }
+            let joined = joined.map(|c| c.root).or(carried.map(|&(root, _)| root));
             let d = &mut account.decision;
             let before = (d.verdict, d.campaign, d.score);
             if d.verdict == Verdict::Block {
                 d.score = d.score.max(score as f32);
-                d.campaign = joined.map(|c| c.root).or(d.campaign);
+                d.campaign = joined.or(d.campaign);
             } else {
                 d.score = score as f32;
-                d.campaign = joined.map(|c| c.root);
+                d.campaign = joined;
                 d.verdict = if score >= self.config.block {
                     d.flagged_at = Some(at);
                     Verdict::Block
@@ -736,8 +821,10 @@ impl Engine {
             campaigns,
             clusters,
             joined,
+            carriers,
             ..
         } = assessment;
+        self.carriers = carriers;
         self.blocklist.clear();
         for s in &links.shared {
             let root = links.root[&s.members[0]];
@@ -1044,8 +1131,20 @@ impl Engine {
             Scope::Account,
             &self.config,
         );
-        if let Some(c) = d.campaign.and_then(|r| self.campaign_findings(r)) {
+        let carried = self.carriers.get(&i);
+        if let Some(c) = d
+            .campaign
+            .filter(|_| carried.is_none())
+            .and_then(|r| self.campaign_findings(r))
+        {
             findings.merge_relations(&c);
+        }
+        if let Some(&(_, share)) = carried {
+            findings.fire(
+                Signal::CarriesCampaign,
+                self.config.weights.carries_campaign,
+                f64::from(share),
+            );
         }
         if d.verdict == Verdict::Block
             && d.campaign.is_some()

@@ -209,6 +209,15 @@ signals! {
     /// The account shares keys with a campaign already blocked.
     LinkedToBlockedCampaign linked_to_blocked_campaign: 1.0, Cluster,
         |value| format!("shares keys worth {value:.1} links with a blocked campaign");
+    /// The account carries many unrelated senders' traffic (system prompts, clients,
+    /// addresses) and a known campaign's requests are a clear part of it: a reseller or
+    /// relay the campaign runs through. It puts the account on watch with the campaign,
+    /// never blocks it by itself: its other senders are customers.
+    CarriesCampaign carries_campaign: 0.5, Cluster,
+        |value| format!(
+            "carries many senders' traffic, of which about {} is a blocked campaign's",
+            pct(value)
+        );
     /// The account's first exchanges carry a partner's indicators of a campaign (two kinds
     /// or more: its card, addresses, templates...).
     PartnerIntel partner_intel: 0.6, Account,

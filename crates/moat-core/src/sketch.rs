@@ -6,6 +6,8 @@
 pub struct Top<const K: usize> {
     keys: [u64; K],
     counts: [u32; K],
+    /// Updates counted.
+    updates: u32,
 }
 
 impl<const K: usize> Default for Top<K> {
@@ -13,24 +15,31 @@ impl<const K: usize> Default for Top<K> {
         Self {
             keys: [0; K],
             counts: [0; K],
+            updates: 0,
         }
     }
 }
 
-// Written as its two lists; read back only when each holds `K` entries.
+// Written as its two lists and its count of updates; read back only when each list holds
+// `K` entries.
 impl<const K: usize> serde::Serialize for Top<K> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serde::Serialize::serialize(&(&self.keys[..], &self.counts[..]), serializer)
+        serde::Serialize::serialize(
+            &(&self.keys[..], &self.counts[..], self.updates),
+            serializer,
+        )
     }
 }
 
 impl<'de, const K: usize> serde::Deserialize<'de> for Top<K> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let (keys, counts): (Vec<u64>, Vec<u32>) = serde::Deserialize::deserialize(deserializer)?;
+        let (keys, counts, updates): (Vec<u64>, Vec<u32>, u32) =
+            serde::Deserialize::deserialize(deserializer)?;
         let wrong = || serde::de::Error::custom(format!("a sketch of {K} counters"));
         Ok(Self {
             keys: keys.try_into().map_err(|_| wrong())?,
             counts: counts.try_into().map_err(|_| wrong())?,
+            updates,
         })
     }
 }
@@ -38,6 +47,7 @@ impl<'de, const K: usize> serde::Deserialize<'de> for Top<K> {
 impl<const K: usize> Top<K> {
     /// Counts one occurrence of `key`.
     pub fn add(&mut self, key: u64) {
+        self.updates = self.updates.saturating_add(1);
         if let Some(i) = (0..K).find(|&i| self.counts[i] > 0 && self.keys[i] == key) {
             self.counts[i] = self.counts[i].saturating_add(1);
         } else if let Some(i) = (0..K).find(|&i| self.counts[i] == 0) {
@@ -48,6 +58,15 @@ impl<const K: usize> Top<K> {
                 *c -= 1;
             }
         }
+    }
+
+    /// Whether the updates are spread over many keys, none standing out: the counters hold
+    /// under a quarter of them (each update of a key without a counter takes one from every
+    /// counter; with two counters, one key in half of the updates among others each seen
+    /// once keeps a quarter). False before any update.
+    pub fn spread(&self) -> bool {
+        let held: u64 = self.counts.iter().map(|&c| u64::from(c)).sum();
+        self.updates > 0 && 4 * held < u64::from(self.updates)
     }
 
     /// The keys whose counter is at least `min`, with their counts.
@@ -130,6 +149,10 @@ mod tests {
             noise.add(i);
         }
         assert_eq!(noise.frequent(2).count(), 0);
+        // A key in half of the updates: not spread; no key standing out: spread.
+        assert!(!top.spread());
+        assert!(noise.spread());
+        assert!(!Top::<2>::default().spread());
     }
 
     #[test]

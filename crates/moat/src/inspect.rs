@@ -93,6 +93,7 @@ fn needs(signal: Signal) -> &'static [&'static str] {
             PROMPT,
         ],
         Signal::SharedTemplate => &[PROMPT, "request.system"],
+        Signal::CarriesCampaign => &["client.ip", "client.user_agent", "request.system", PROMPT],
         Signal::AlikeAccounts | Signal::LateStart => &[],
     }
 }
