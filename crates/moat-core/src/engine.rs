@@ -682,19 +682,14 @@ impl Engine {
                 members.entry(root).or_default().push(i);
             }
         }
-        let standard = |i: u32| population.standard(&self.fingerprints[i as usize]);
         let mut roots: Vec<u32> = members.keys().copied().collect();
         roots.sort_unstable();
         for root in roots {
-            let prints: Vec<likeness::Fingerprint> =
-                members[&root].iter().map(|&i| standard(i)).collect();
-            let Some(centre) = share::campaign_centre(&prints) else {
+            let Some(centre) = self.campaign_centre(population, &members[&root]) else {
                 continue;
             };
             for &i in &candidates {
-                let exchanges = self.accounts[i as usize].exchange_count();
-                let noise = population.sampling_variance(&self.fingerprints[i as usize], exchanges);
-                let Some(s) = share::estimate(&standard(i), &centre, &noise) else {
+                let Some(s) = self.share_of(population, i, &centre) else {
                     continue;
                 };
                 let best = found.get(&i).map_or(0.0, |&(_, e): &(u32, f32)| e);
@@ -1180,18 +1175,41 @@ impl Engine {
         let Some((_, population)) = &self.population else {
             return;
         };
-        let standard = |i: u32| population.standard(&self.fingerprints[i as usize]);
         for list in members.values() {
-            let prints: Vec<likeness::Fingerprint> = list.iter().map(|&i| standard(i)).collect();
-            let Some(centre) = share::campaign_centre(&prints) else {
+            let Some(centre) = self.campaign_centre(population, list) else {
                 continue;
             };
-            for (&i, print) in list.iter().zip(&prints) {
-                let exchanges = self.accounts[i as usize].exchange_count();
-                let noise = population.sampling_variance(&self.fingerprints[i as usize], exchanges);
-                accounts[i as usize].campaign_share = share::estimate(print, &centre, &noise);
+            for &i in list {
+                accounts[i as usize].campaign_share = self.share_of(population, i, &centre);
             }
         }
+    }
+
+    /// The measures of the campaign of `members` ([`share::campaign_centre`]), in the
+    /// population's units.
+    fn campaign_centre(
+        &self,
+        population: &likeness::Population,
+        members: &[u32],
+    ) -> Option<likeness::Fingerprint> {
+        let prints: Vec<likeness::Fingerprint> = members
+            .iter()
+            .map(|&i| population.standard(&self.fingerprints[i as usize]))
+            .collect();
+        share::campaign_centre(&prints)
+    }
+
+    /// The share of account `i`'s traffic that is the campaign's whose measures are
+    /// `centre` ([`share::estimate`]).
+    fn share_of(
+        &self,
+        population: &likeness::Population,
+        i: u32,
+        centre: &likeness::Fingerprint,
+    ) -> Option<share::CampaignShare> {
+        let print = &self.fingerprints[i as usize];
+        let noise = population.sampling_variance(print, self.accounts[i as usize].exchange_count());
+        share::estimate(&population.standard(print), centre, &noise)
     }
 
     /// The evidence of the campaign rooted at `root`: from the last round, or from the last

@@ -285,3 +285,19 @@ fn a_reseller_row_says_what_is_its_own() {
     assert_eq!(carriers.len(), 1, "{carriers:?}");
     assert_eq!(carriers[0]["account_id"], reseller["account_id"].as_str());
 }
+
+/// Resellers carrying a covert campaign beside their customers share no key with it: some
+/// are put on watch with it by what they carry, none is blocked for it, and no customer is.
+#[test]
+fn resellers_carrying_a_covert_campaign_are_watched_never_blocked() {
+    let mut flagged = 0;
+    for seed in HELD_OUT_SEEDS {
+        for result in evaluate(&["resold-3m"], seed, &[]) {
+            let e = &result["evaluation"];
+            assert_eq!(e["benign"]["blocked"], 0, "{e}");
+            assert_eq!(e["mixed"]["blocked"], 0, "{e}");
+            flagged += e["mixed"]["flagged"].as_u64().unwrap();
+        }
+    }
+    assert!(flagged >= 1, "no reseller found with its campaign");
+}
