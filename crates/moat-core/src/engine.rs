@@ -678,7 +678,11 @@ impl Engine {
         }
         let mut members: HashMap<u32, Vec<u32>> = HashMap::default();
         for (&i, &root) in &out.joined {
-            if out.campaigns[&root].findings.score() >= self.config.block {
+            if out
+                .campaigns
+                .get(&root)
+                .is_some_and(|c| c.findings.score() >= self.config.block)
+            {
                 members.entry(root).or_default().push(i);
             }
         }

@@ -1,5 +1,6 @@
 //! The simulated world: its accounts, the campaigns' shared state, and the ground truth.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use compact_str::CompactString;
@@ -88,7 +89,7 @@ pub(crate) struct World {
     pub truth: Vec<TruthRow>,
     /// Resellers carrying a campaign: their row of the truth, and their campaign's and all
     /// exchanges so far.
-    mixed: std::collections::HashMap<CompactString, (usize, [u64; 2])>,
+    mixed: HashMap<CompactString, (usize, [u64; 2])>,
     requests: u64,
     accounts: u64,
 }
@@ -279,7 +280,7 @@ pub(crate) fn build(b: Build) -> (World, Vec<(Actor, i64)>, i64) {
         campaigns: Vec::new(),
         corpus: b.corpus,
         truth: Vec::new(),
-        mixed: std::collections::HashMap::new(),
+        mixed: HashMap::new(),
         requests: 0,
         accounts: 0,
     };
@@ -749,13 +750,12 @@ fn add_campaign(
     world.campaigns.push(state);
     let resold = (slots as f64 * spec.resold_share).round() as u64;
     let resellers = if resold > 0 {
-        let per_slot = per_day;
         open_resellers(
             world,
             scheduled,
             rng,
             spec,
-            (index, scale, per_slot),
+            (index, scale, per_day),
             resold,
             (start, end),
         )
@@ -818,7 +818,7 @@ fn open_resellers(
         pools.push((
             public_ipv4(n),
             addresses.max(1),
-            CLOUD_ASNS[(n % 7) as usize % CLOUD_ASNS.len()],
+            CLOUD_ASNS[(n % CLOUD_ASNS.len() as u64) as usize],
         ));
     }
     let mut resellers = Vec::new();
