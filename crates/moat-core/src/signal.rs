@@ -247,18 +247,16 @@ impl Findings {
     /// Keeps, per signal of how a cluster's accounts relate (not of one account's own
     /// traffic or facts), the stronger of `self` and `other`.
     pub fn merge_relations(&mut self, other: &Findings) {
-        for signal in Signal::ALL.into_iter().filter(|s| !s.of_account()) {
-            let i = signal as usize;
-            if other.weights[i] > self.weights[i] {
-                self.weights[i] = other.weights[i];
-                self.values[i] = other.values[i];
-            }
-        }
+        self.merge_where(other, |s| !s.of_account());
     }
 
     /// Keeps, per signal, the stronger of `self` and `other`.
     pub fn merge(&mut self, other: &Findings) {
-        for signal in Signal::ALL {
+        self.merge_where(other, |_| true);
+    }
+
+    fn merge_where(&mut self, other: &Findings, keep: impl Fn(Signal) -> bool) {
+        for signal in Signal::ALL.into_iter().filter(|&s| keep(s)) {
             let i = signal as usize;
             if other.weights[i] > self.weights[i] {
                 self.weights[i] = other.weights[i];

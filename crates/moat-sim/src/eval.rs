@@ -50,6 +50,35 @@ pub struct Carried {
 }
 
 impl Carried {
+    /// Counts a reseller's exchanges — when each came, and whether it was the campaign's —
+    /// after the first day of the campaign's traffic on it, and which of them a block at
+    /// `blocked_at` stopped (those at or after it).
+    pub fn count(origins: &[(EventTime, bool)], blocked_at: Option<EventTime>) -> Self {
+        const DAY: i64 = 86_400_000_000;
+        let mut c = Carried::default();
+        let Some(first) = origins
+            .iter()
+            .find(|(_, campaign)| *campaign)
+            .map(|(t, _)| *t)
+        else {
+            return c;
+        };
+        for &(t, campaign) in origins {
+            if t.as_unix_micros() < first.as_unix_micros() + DAY {
+                continue;
+            }
+            let stopped = u64::from(blocked_at.is_some_and(|b| t >= b));
+            if campaign {
+                c.campaign += 1;
+                c.campaign_stopped += stopped;
+            } else {
+                c.customers += 1;
+                c.customers_stopped += stopped;
+            }
+        }
+        c
+    }
+
     fn add(&mut self, other: &Carried) {
         self.campaign += other.campaign;
         self.campaign_stopped += other.campaign_stopped;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use moat_core::{AccountVerdict, Engine, EventTime, Record, Verdict};
+use moat_core::{Engine, EventTime, Record, Verdict};
 use moat_io::{ReadOptions, RecordStream, expand_inputs, read_accounts_csv};
 use moat_sim::text::Corpus;
 use moat_sim::{
@@ -155,43 +155,14 @@ pub fn simulate_and_scan(scenario: &Scenario, options: &SimOptions, config: &Con
                 anomaly: anomaly.get(&a.account_id).copied(),
                 in_campaign: a.campaign_id.is_some(),
                 campaign_share: a.campaign_share.map(|s| s.estimate),
-                carried: origins.get(&a.account_id).map(|o| carried(o, a)),
+                carried: origins.get(&a.account_id).map(|o| {
+                    Carried::count(o, a.flagged_at.filter(|_| a.verdict == Verdict::Block))
+                }),
             };
             (a.account_id.as_str(), s)
         })
         .collect();
     Evaluation::new(sim.truth(), |id| scored.get(id).cloned())
-}
-
-/// A reseller's exchanges after the first day of its campaign's traffic on it, by origin,
-/// and which of them `verdict` stopped (those at or after the account was blocked).
-fn carried(origins: &[(EventTime, bool)], verdict: &AccountVerdict) -> Carried {
-    const DAY: i64 = 86_400_000_000;
-    let mut c = Carried::default();
-    let Some(first) = origins
-        .iter()
-        .find(|(_, campaign)| *campaign)
-        .map(|(t, _)| *t)
-    else {
-        return c;
-    };
-    let blocked_at = verdict
-        .flagged_at
-        .filter(|_| verdict.verdict == Verdict::Block);
-    for &(t, campaign) in origins {
-        if t.as_unix_micros() < first.as_unix_micros() + DAY {
-            continue;
-        }
-        let stopped = u64::from(blocked_at.is_some_and(|b| t >= b));
-        if campaign {
-            c.campaign += 1;
-            c.campaign_stopped += stopped;
-        } else {
-            c.customers += 1;
-            c.customers_stopped += stopped;
-        }
-    }
-    c
 }
 
 /// Measures a scan folder against a truth file, counting early exchanges from the events.
