@@ -8,7 +8,7 @@ use crate::content::{ContentSignals, Signature};
 use crate::exchange::{AccountInfo, Exchange};
 use crate::intel::IntelMatch;
 use crate::keys::{self, Carried, Key, TEMPLATE_BANDS};
-use crate::profile::Profile;
+use crate::profile::{Profile, RequestKinds};
 use crate::sketch::Top;
 use crate::time::EventTime;
 use crate::verdict::Verdict;
@@ -111,22 +111,7 @@ impl AccountState {
         self.count_day(e.ts.as_unix_micros().div_euclid(MICROS_PER_DAY as i64));
         let p = &mut self.exchanges;
         p.count_exchange(e.ts);
-        p.reasoning += u32::from(content.reasoning_ask);
-        p.grading += u32::from(content.grading_ask);
-        p.targeted += u32::from(content.capabilities.bits() != 0);
-        p.heavy_requests += u32::from(
-            e.request.reasoning == Some(true)
-                || e.request
-                    .max_tokens
-                    .is_some_and(|m| m >= limits.large_max_tokens),
-        );
-        p.tools += u32::from(e.request.tools.is_some_and(|n| n > 0));
-        p.reasoning_mode += u32::from(e.request.reasoning == Some(true));
-        p.with_system += u32::from(content.system_hash.is_some());
-        p.earlier_turns += u32::from(content.earlier_turns);
-        for (k, count) in p.topics.iter_mut().enumerate() {
-            *count += u32::from(content.topics >> k & 1);
-        }
+        p.count_kinds(&RequestKinds::of(e, content, limits));
         if let (Some(i), Some(o)) = (e.usage.input_tokens, e.usage.output_tokens) {
             p.tokens_known += 1;
             p.tokens_in += i;

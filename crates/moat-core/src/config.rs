@@ -54,6 +54,12 @@ impl DetectConfig {
                 self.watch, self.block
             ));
         }
+        if !(0.5..=1.0).contains(&self.limits.carried_min_probability) {
+            return Err(format!(
+                "detect.limits.carried_min_probability must be in [0.5, 1], got {}",
+                self.limits.carried_min_probability
+            ));
+        }
         if self.link_every_minutes == 0 {
             return Err("detect.link_every_minutes must be at least 1".into());
         }
@@ -139,6 +145,10 @@ pub struct Limits {
     /// ...and the share of its traffic a campaign must make up, at the lower end of the
     /// estimate's 90 % interval, for the account to be put on watch with it.
     pub carrier_min_share: f64,
+    /// On such an account, the probability from which a request counts as its campaign's
+    /// ([`requests`](crate::requests)): stopped by `moat serve` while the account's other
+    /// requests go through.
+    pub carried_min_probability: f64,
 }
 
 impl Default for Limits {
@@ -172,6 +182,7 @@ impl Default for Limits {
             min_cluster: 5,
             carrier_min_exchanges: 200,
             carrier_min_share: 0.1,
+            carried_min_probability: 0.5,
         }
     }
 }

@@ -20,7 +20,9 @@ use crate::intel::{self, PartnerIntel};
 use crate::keys::Carried;
 use crate::likeness;
 use crate::linker;
+use crate::profile::RequestKinds;
 use crate::rates::SignalRates;
+use crate::requests::CarriedRequests;
 use crate::share;
 use crate::signal::{Findings, Scope, Signal, profile_findings};
 use crate::snapshot::{self, SnapshotError};
@@ -103,6 +105,9 @@ pub struct Engine {
     /// Accounts carrying many senders' traffic of which a blocked campaign's makes up a
     /// clear part, as of the last search: the campaign's root, and its estimated share.
     carriers: HashMap<u32, (u32, f32)>,
+    /// The measures of each campaign carried by an account (its median member's, as
+    /// read), by the campaign's root, as of the last search.
+    carried_campaigns: HashMap<u32, likeness::Fingerprint>,
     /// The roots of the last round's groups of alike accounts: a group found again keeps
     /// its root, so a campaign keeps its id as its accounts come and go.
     alike_roots: HashSet<u32>,
@@ -180,6 +185,8 @@ struct Assessment {
     /// The accounts that carry a blocked campaign's traffic among other senders', with the
     /// campaign's root and share.
     carriers: HashMap<u32, (u32, f32)>,
+    /// The measures of each campaign carried (its median member's, as read), by root.
+    carried_campaigns: HashMap<u32, likeness::Fingerprint>,
     /// The campaigns assessed again this round (the others kept their evidence).
     reassessed: HashSet<u32>,
 }
@@ -225,6 +232,7 @@ impl Engine {
             alike_roots: HashSet::default(),
             alike: Vec::new(),
             carriers: HashMap::default(),
+            carried_campaigns: HashMap::default(),
             population: None,
             blocked_campaigns: HashMap::default(),
             with_blocks: HashSet::default(),
@@ -648,21 +656,29 @@ impl Engine {
             }
         }
         self.alike_roots = alike_roots;
-        out.carriers = if searched {
+        (out.carriers, out.carried_campaigns) = if searched {
             self.find_carriers(&out)
         } else {
-            self.carriers.clone()
+            (self.carriers.clone(), self.carried_campaigns.clone())
         };
         out
     }
 
     /// The accounts that carry many senders' traffic ([`AccountState::carries_many`]),
     /// outside every campaign, of which a blocked campaign's requests make up at least
-    /// `carrier_min_share` ([`share`]), with the campaign they carry most of.
-    fn find_carriers(&self, out: &Assessment) -> HashMap<u32, (u32, f32)> {
+    /// `carrier_min_share` ([`share`]), with the campaign they carry most of; and the
+    /// measures of each campaign carried, as read (its median member's).
+    fn find_carriers(
+        &self,
+        out: &Assessment,
+    ) -> (
+        HashMap<u32, (u32, f32)>,
+        HashMap<u32, likeness::Fingerprint>,
+    ) {
         let mut found = HashMap::default();
+        let mut models = HashMap::default();
         let Some((_, population)) = &self.population else {
-            return found;
+            return (found, models);
         };
         let limits = &self.config.limits;
         let candidates: Vec<u32> = (0..self.accounts.len() as u32)
@@ -674,7 +690,7 @@ impl Engine {
             })
             .collect();
         if candidates.is_empty() {
-            return found;
+            return (found, models);
         }
         let mut members: HashMap<u32, Vec<u32>> = HashMap::default();
         for (&i, &root) in &out.joined {
@@ -701,8 +717,10 @@ impl Engine {
                     found.insert(i, (root, s.estimate as f32));
                 }
             }
+            models.insert(root, population.raw(&centre));
         }
-        found
+        models.retain(|root, _| found.values().any(|(r, _)| r == root));
+        (found, models)
     }
 
     /// Scores again the accounts judged this round and those whose campaign changed or
@@ -821,9 +839,11 @@ impl Engine {
             clusters,
             joined,
             carriers,
+            carried_campaigns,
             ..
         } = assessment;
         self.carriers = carriers;
+        self.carried_campaigns = carried_campaigns;
         self.blocklist.clear();
         for s in &links.shared {
             let root = links.root[&s.members[0]];
@@ -1015,6 +1035,28 @@ impl Engine {
         ))
     }
 
+    /// For an account that carries a blocked campaign's traffic among its customers', as
+    /// of the last search: whether the request of `e`, whose text read as `content`, is
+    /// more likely the campaign's than a customer's ([`requests`]). `None` for any other
+    /// account.
+    pub fn carried_request(&self, e: &Exchange, content: &content::ContentSignals) -> Option<bool> {
+        let &i = self.ids.get(e.account_id.as_str())?;
+        let requests = self.carried_requests(i)?;
+        Some(requests.is_campaigns(&RequestKinds::of(e, content, &self.config.limits)))
+    }
+
+    /// How account `i`'s carried campaign's requests differ from its customers', if it
+    /// carries one.
+    fn carried_requests(&self, i: u32) -> Option<CarriedRequests> {
+        let &(root, share) = self.carriers.get(&i)?;
+        Some(CarriedRequests::new(
+            self.carried_campaigns.get(&root)?,
+            &self.fingerprints[i as usize],
+            f64::from(share),
+            self.config.limits.carried_min_probability,
+        ))
+    }
+
     /// The verdict of one account as it stands, if the account was seen.
     pub fn verdict(&self, account_id: &str) -> Option<AccountVerdict> {
         self.ids.get(account_id).map(|&i| self.account_verdict(i))
@@ -1170,6 +1212,7 @@ impl Engine {
                 .collect(),
             partners: intel::partner_names(&self.partners, state.partners()),
             campaign_share: None,
+            carried: self.carried_requests(i),
         }
     }
 

@@ -27,6 +27,7 @@ pub mod likeness;
 pub mod linker;
 pub mod profile;
 pub mod rates;
+pub mod requests;
 pub mod share;
 pub mod signal;
 pub mod sketch;
@@ -46,7 +47,7 @@ pub use exchange::{
     AccountInfo, AccountRecord, Client, Exchange, Message, Record, Request, Response, Role, Usage,
 };
 pub use intel::{IntelMatch, PartnerIntel};
-pub use profile::Profile;
+pub use profile::{Profile, RequestKinds};
 pub use signal::{Findings, Signal};
 pub use story::Story;
 pub use time::EventTime;

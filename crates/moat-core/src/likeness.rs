@@ -17,7 +17,7 @@ use crate::arrivals::Arrivals;
 use crate::config::LikenessConfig;
 use crate::content::TOPIC_BUCKETS;
 use crate::follow_ups::FollowUps;
-use crate::profile::Profile;
+use crate::profile::{Profile, RequestKinds};
 
 /// Behavioural measures in a fingerprint.
 const BEHAVIOUR: usize = 13;
@@ -48,6 +48,30 @@ pub fn mixes(d: usize) -> bool {
 
 /// What an account's traffic looks like, as numbers of about 0 to 1.
 pub type Fingerprint = [f32; DIMS];
+
+/// The measures of a fingerprint one request shows, each as whether the request is of
+/// that kind; `None` for the measures one request cannot show (whether it was one-shot, and
+/// the account's volume, answer length, temperature and verification).
+pub fn request_measures(k: &RequestKinds) -> [Option<bool>; DIMS] {
+    let mut m = [None; DIMS];
+    let shown = [
+        (0, k.reasoning),
+        (1, k.grading),
+        (2, k.targeted),
+        (4, k.heavy),
+        (5, k.tools),
+        (6, k.reasoning_mode),
+        (7, k.with_system),
+        (8, k.earlier_turns),
+    ];
+    for (d, shows) in shown {
+        m[d] = Some(shows);
+    }
+    for t in 0..TOPIC_BUCKETS {
+        m[BEHAVIOUR + t] = Some(k.topic(t));
+    }
+    m
+}
 
 /// The fingerprint of an account's profile: what the operator of a campaign stamps on all
 /// its accounts (the kinds and shapes of their requests, their volume, what they ask
@@ -172,7 +196,7 @@ impl Population {
     }
 
     /// The fingerprint whose standard form ([`Population::standard`]) is `z`.
-    fn raw(&self, z: &Fingerprint) -> Fingerprint {
+    pub fn raw(&self, z: &Fingerprint) -> Fingerprint {
         let mut f = [0.0; DIMS];
         for d in 0..DIMS {
             f[d] = self.centre[d] + z[d] / self.scale[d];
@@ -195,6 +219,11 @@ impl Population {
                 0.0
             }
         })
+    }
+
+    /// The population's centre: its sampled accounts' mean fingerprint.
+    pub fn centre(&self) -> &Fingerprint {
+        &self.centre
     }
 
     /// A fingerprint in the population's units: Euclidean distance between two of them is
@@ -807,5 +836,41 @@ mod tests {
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(found[0].members.contains(&100), "{:?}", found[0].members);
         assert!(!found[0].members.contains(&101), "{:?}", found[0].members);
+    }
+
+    #[test]
+    fn a_request_shows_the_measures_of_a_fingerprint_it_alone_would_make() {
+        let cases = [
+            RequestKinds::default(),
+            RequestKinds {
+                reasoning: true,
+                tools: true,
+                with_system: true,
+                topics: 0b1000_0000_0000_0101,
+                ..RequestKinds::default()
+            },
+            RequestKinds {
+                grading: true,
+                targeted: true,
+                heavy: true,
+                reasoning_mode: true,
+                earlier_turns: true,
+                topics: 0b10,
+                ..RequestKinds::default()
+            },
+        ];
+        for kinds in cases {
+            let mut p = Profile::default();
+            p.count_exchange(crate::time::EventTime::from_unix_micros(0).unwrap());
+            p.count_kinds(&kinds);
+            let f = fingerprint(&p, (1, 1));
+            let shown = request_measures(&kinds);
+            for d in 0..DIMS {
+                if let Some(shows) = shown[d] {
+                    assert_eq!(f[d], f32::from(u8::from(shows)), "measure {d} of {kinds:?}");
+                }
+            }
+            assert_eq!(shown.iter().flatten().count(), 8 + TOPIC_BUCKETS);
+        }
     }
 }

@@ -1,12 +1,62 @@
 //! [`Profile`]: the mergeable summary of what one or many accounts did. Fixed size; two
 //! profiles merge as if their exchanges had been read into one.
 
-use crate::content::TOPIC_BUCKETS;
+use crate::config::Limits;
+use crate::content::{ContentSignals, TOPIC_BUCKETS};
+use crate::exchange::Exchange;
 use crate::sketch::Moments;
 use crate::time::EventTime;
 
 const MICROS_PER_HOUR: i64 = 3_600_000_000;
 const MICROS_PER_DAY: i64 = 24 * MICROS_PER_HOUR;
+
+/// What one request shows of the kinds a [`Profile`] counts: those read off the request
+/// alone, before it is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RequestKinds {
+    /// It asks for written-out reasoning.
+    pub reasoning: bool,
+    /// It asks the model to grade.
+    pub grading: bool,
+    /// It targets code, agents, maths or long tasks.
+    pub targeted: bool,
+    /// A huge `max_tokens`, or extended thinking on.
+    pub heavy: bool,
+    /// It offers the model tools.
+    pub tools: bool,
+    /// Extended thinking on.
+    pub reasoning_mode: bool,
+    /// It carries a system prompt.
+    pub with_system: bool,
+    /// It carries earlier turns of a conversation.
+    pub earlier_turns: bool,
+    /// The topic buckets its prompt touches, one bit each.
+    pub topics: u16,
+}
+
+impl RequestKinds {
+    /// The kinds of the request of `e`, whose text read as `content`.
+    pub fn of(e: &Exchange, content: &ContentSignals, limits: &Limits) -> Self {
+        let r = &e.request;
+        Self {
+            reasoning: content.reasoning_ask,
+            grading: content.grading_ask,
+            targeted: content.capabilities.bits() != 0,
+            heavy: r.reasoning == Some(true)
+                || r.max_tokens.is_some_and(|m| m >= limits.large_max_tokens),
+            tools: r.tools.is_some_and(|n| n > 0),
+            reasoning_mode: r.reasoning == Some(true),
+            with_system: content.system_hash.is_some(),
+            earlier_turns: content.earlier_turns,
+            topics: content.topics,
+        }
+    }
+
+    /// Whether it touches topic bucket `k`.
+    pub fn topic(&self, k: usize) -> bool {
+        self.topics >> k & 1 == 1
+    }
+}
 
 /// Counts, histograms and moments of exchanges, and counts of accounts by kind.
 #[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
@@ -82,6 +132,21 @@ impl Profile {
         }
         self.exchanges += 1;
         self.hours[(t.rem_euclid(MICROS_PER_DAY) / MICROS_PER_HOUR) as usize] += 1;
+    }
+
+    /// Counts the kinds of one request.
+    pub fn count_kinds(&mut self, k: &RequestKinds) {
+        self.reasoning += u32::from(k.reasoning);
+        self.grading += u32::from(k.grading);
+        self.targeted += u32::from(k.targeted);
+        self.heavy_requests += u32::from(k.heavy);
+        self.tools += u32::from(k.tools);
+        self.reasoning_mode += u32::from(k.reasoning_mode);
+        self.with_system += u32::from(k.with_system);
+        self.earlier_turns += u32::from(k.earlier_turns);
+        for (t, count) in self.topics.iter_mut().enumerate() {
+            *count += u32::from(k.topic(t));
+        }
     }
 
     /// Days from the first to the last exchange.

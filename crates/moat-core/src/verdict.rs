@@ -57,6 +57,10 @@ pub struct AccountVerdict {
     /// interval, where it is in a campaign whose traffic stands apart enough to tell.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub campaign_share: Option<crate::share::CampaignShare>,
+    /// For an account that carries a blocked campaign's traffic among its customers': what
+    /// tells the campaign's requests from theirs; not part of `accounts.csv`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carried: Option<crate::requests::CarriedRequests>,
     /// The partners whose indicators of a campaign the account's first exchanges carried
     /// (the provenance of `partner_intel`); not part of `accounts.csv`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

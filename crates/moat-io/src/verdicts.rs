@@ -155,6 +155,7 @@ pub fn read_accounts_csv(path: &Path) -> Result<Vec<AccountVerdict>, String> {
                     })
                 }
             },
+            carried: None,
         });
     }
     Ok(out)
@@ -185,6 +186,7 @@ mod tests {
                     low: 0.25,
                     high: 0.25,
                 }),
+                carried: None,
             },
             AccountVerdict {
                 account_id: "b".into(),

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use arc_swap::ArcSwap;
 use dashmap::DashMap;
 use moat_core::config::KindTable;
+use moat_core::requests::CarriedRequests;
 use moat_core::{AccountVerdict, Blocklist, DetectConfig, Verdict};
 
 use crate::store::{BlockedKeys, Override};
@@ -24,6 +25,9 @@ pub struct Published {
     pub campaign: Option<Arc<str>>,
     /// The signals behind the verdict.
     pub signals: Arc<[String]>,
+    /// For an account that carries a campaign among its customers: what tells the
+    /// campaign's requests from theirs.
+    pub carried: Option<Arc<CarriedRequests>>,
 }
 
 /// The keys of blocked campaigns, as the last round left them.
@@ -106,6 +110,7 @@ impl Board {
                     score: v.score,
                     campaign: v.campaign_id.map(Arc::from),
                     signals: v.signals.into(),
+                    carried: v.carried.map(Arc::new),
                 },
             );
         }

@@ -84,6 +84,11 @@ pub struct ServeConfig {
     pub retire_behind_snapshots: bool,
     /// What to answer for an account whose verdict is `watch`.
     pub on_watch: Action,
+    /// What to answer for a request that counts as a carried campaign's, on an account that
+    /// carries the campaign's traffic among its customers' (a reseller or relay); its other
+    /// requests are allowed, whatever `on_watch` says. To stop the whole account instead,
+    /// block it by hand (the admin API).
+    pub on_carried: Action,
     /// Answers to gateways (`/v1/check`, the guardrail API, ext_authz denials) name the
     /// campaign, the score and the signals behind a decision. Off (the default), they say
     /// only the action and an opaque reference: they reach the people being refused, and
@@ -134,6 +139,7 @@ impl Default for ServeConfig {
             snapshot_every_exchanges: 1_000_000,
             retire_behind_snapshots: true,
             on_watch: Action::Challenge,
+            on_carried: Action::Block,
             explain_decisions: false,
             budget: Budget::default(),
             authz: AuthzConfig::default(),

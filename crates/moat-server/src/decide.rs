@@ -14,8 +14,11 @@ use dashmap::DashMap;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use moat_core::blocklist::ExchangeKeys;
+use moat_core::config::Limits;
+use moat_core::requests::CarriedRequests;
 use moat_core::{
-    AccountInfo, Blocklist, Client, CompactString, EventTime, Exchange, Request, Verdict, analyse,
+    AccountInfo, Blocklist, Client, CompactString, EventTime, Exchange, Request, RequestKinds,
+    Verdict, analyse,
 };
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
@@ -97,6 +100,9 @@ impl Decision {
 pub struct Decider {
     board: Arc<Board>,
     on_watch: Action,
+    on_carried: Action,
+    /// What a request's kinds are read with ([`RequestKinds`]).
+    limits: Limits,
     accounts: Option<DefaultKeyedRateLimiter<u64>>,
     campaigns: Option<DefaultKeyedRateLimiter<u64>>,
     /// Accounts (by key) whose forwarded exchanges spent their budget, until when.
@@ -117,8 +123,9 @@ fn limiter(per_minute: u32, burst: u32) -> Option<DefaultKeyedRateLimiter<u64>> 
 }
 
 impl Decider {
-    /// A decider over `board` with the budgets and actions of `config`.
-    pub fn new(board: Arc<Board>, config: &ServeConfig) -> Self {
+    /// A decider over `board` with the budgets and actions of `config`, reading requests
+    /// with the engine's `limits`.
+    pub fn new(board: Arc<Board>, config: &ServeConfig, limits: &Limits) -> Self {
         let Budget {
             account_per_minute,
             account_burst,
@@ -128,6 +135,8 @@ impl Decider {
         Self {
             board,
             on_watch: config.on_watch,
+            on_carried: config.on_carried,
+            limits: limits.clone(),
             accounts: limiter(account_per_minute, account_burst),
             campaigns: limiter(campaign_per_minute, campaign_burst),
             spent_accounts: DashMap::new(),
@@ -223,9 +232,17 @@ impl Decider {
                 .as_ref()
                 .map_or(Vec::new(), |p| p.signals.to_vec())
         };
-        match published.as_ref().map(|p| p.verdict) {
-            Some(Verdict::Block) => return decision(Action::Block, signals()),
-            Some(Verdict::Watch) if self.on_watch != Action::Allow => {
+        let carried = published.as_ref().and_then(|p| p.carried.clone());
+        match (published.as_ref().map(|p| p.verdict), carried.as_deref()) {
+            (Some(Verdict::Block), _) => return decision(Action::Block, signals()),
+            // A carrier's customers go through (the last arm); its campaign's requests do not.
+            (Some(Verdict::Watch), Some(carried)) if self.is_campaigns(carried, &request) => {
+                return decision(
+                    self.on_carried,
+                    vec!["the request counts as its carried campaign's".into()],
+                );
+            }
+            (Some(Verdict::Watch), None) if self.on_watch != Action::Allow => {
                 return decision(self.on_watch, signals());
             }
             _ => {}
@@ -251,6 +268,13 @@ impl Decider {
         decision(Action::Allow, signals())
     }
 
+    /// Whether `request` counts as the carried campaign's that `carried` tells apart.
+    fn is_campaigns(&self, carried: &CarriedRequests, request: &CheckRequest) -> bool {
+        let exchange = request.clone().into_exchange();
+        let content = analyse(&exchange.request);
+        carried.is_campaigns(&RequestKinds::of(&exchange, &content, &self.limits))
+    }
+
     /// The blocked campaign whose keys the request carries, worth a full link.
     fn blocked_campaign_of(&self, request: CheckRequest) -> Option<Arc<str>> {
         let blocked = self.board.blocked();
@@ -264,5 +288,64 @@ impl Decider {
         Blocklist::exchange_keys(&exchange, &content, &mut keys);
         let root = blocked.blocklist.matching(&keys, strength)?;
         blocked.ids.get(&root).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use moat_core::likeness::DIMS;
+    use moat_core::{AccountVerdict, Message, Role};
+
+    use super::*;
+
+    fn request(account: &str, prompt: &str, tools: Option<u32>) -> CheckRequest {
+        CheckRequest {
+            account_id: account.into(),
+            request: Request {
+                messages: vec![Message {
+                    role: Role::User,
+                    content: prompt.into(),
+                }],
+                tools,
+                ..Request::default()
+            },
+            ..CheckRequest::default()
+        }
+    }
+
+    #[test]
+    fn a_carriers_campaign_requests_are_stopped_and_its_customers_pass() {
+        // The campaign asks for reasoning in 90 % of its requests and offers tools in 80 %;
+        // it is 30 % of the reseller's traffic, whose customers do either in 5 %.
+        let (mut campaign, mut customers) = ([0.0; DIMS], [0.0; DIMS]);
+        (campaign[0], campaign[5]) = (0.9, 0.8);
+        (customers[0], customers[5]) = (0.05, 0.05);
+        let reseller: [f32; DIMS] = std::array::from_fn(|d| 0.3 * campaign[d] + 0.7 * customers[d]);
+        let carried = moat_core::requests::CarriedRequests::new(&campaign, &reseller, 0.3, 0.5);
+        let board = Arc::new(Board::new());
+        board.publish(vec![
+            AccountVerdict {
+                account_id: "reseller".into(),
+                verdict: Verdict::Watch,
+                campaign_id: Some("campaign-1".into()),
+                carried: Some(carried),
+                ..AccountVerdict::default()
+            },
+            AccountVerdict {
+                account_id: "watched".into(),
+                verdict: Verdict::Watch,
+                ..AccountVerdict::default()
+            },
+        ]);
+        let config = ServeConfig::default();
+        let decider = Decider::new(board, &config, &Limits::default());
+        let harvest = "Solve this and show your reasoning step by step: 3x + 7 = 22.";
+        let ordinary = "Write a short thank-you note to my neighbour for the flowers.";
+        let action =
+            |account, prompt, tools| decider.decide(request(account, prompt, tools)).action;
+        assert_eq!(action("reseller", harvest, Some(4)), config.on_carried);
+        assert_eq!(action("reseller", ordinary, None), Action::Allow);
+        // An account on watch that carries no campaign is answered as `on_watch` says.
+        assert_eq!(action("watched", ordinary, None), config.on_watch);
     }
 }

@@ -98,6 +98,7 @@ impl Server {
         let board = Arc::new(Board::new());
         let (commands, receiver) = mpsc::channel(4096);
         let engine_board = board.clone();
+        let limits = detect.limits.clone();
         let data_dir = config.data_dir.clone();
         let snapshots = SnapshotPolicy {
             every: config.snapshot_every_exchanges,
@@ -127,7 +128,7 @@ impl Server {
             std::time::Duration::from_secs(config.auth_failure_window_seconds),
         );
         let state = Arc::new(AppState {
-            decider: Decider::new(board.clone(), &config),
+            decider: Decider::new(board.clone(), &config, &limits),
             config,
             board,
             metrics: Metrics::default(),

@@ -1164,8 +1164,7 @@ mod tests {
             flagged_at: None,
             exchanges: 3,
             signals: Vec::new(),
-            partners: Vec::new(),
-            campaign_share: None,
+            ..AccountVerdict::default()
         }
     }
 

@@ -36,6 +36,17 @@ pub struct Scored {
     pub carried: Option<Carried>,
 }
 
+/// One exchange of a reseller carrying a campaign.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Origin {
+    /// When it came.
+    pub at: EventTime,
+    /// Whether it was the campaign's.
+    pub campaign: bool,
+    /// Whether a decision on its request alone stopped it, the account not blocked.
+    pub stopped: bool,
+}
+
 /// A reseller's exchanges after the first day of a campaign's traffic on it, by origin.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Default)]
 pub struct Carried {
@@ -50,24 +61,25 @@ pub struct Carried {
 }
 
 impl Carried {
-    /// Counts a reseller's exchanges — when each came, and whether it was the campaign's —
-    /// after the first day of the campaign's traffic on it, and which of them a block at
-    /// `blocked_at` stopped (those at or after it).
-    pub fn count(origins: &[(EventTime, bool)], blocked_at: Option<EventTime>) -> Self {
+    /// Counts a reseller's exchanges after the first day of the campaign's traffic on it,
+    /// and which of them were stopped: on their own, or by a block at `blocked_at` (those
+    /// at or after it).
+    pub fn count(origins: &[Origin], blocked_at: Option<EventTime>) -> Self {
         const DAY: i64 = 86_400_000_000;
         let mut c = Carried::default();
-        let Some(first) = origins
-            .iter()
-            .find(|(_, campaign)| *campaign)
-            .map(|(t, _)| *t)
-        else {
+        let Some(first) = origins.iter().find(|o| o.campaign).map(|o| o.at) else {
             return c;
         };
-        for &(t, campaign) in origins {
+        for &Origin {
+            at: t,
+            campaign,
+            stopped,
+        } in origins
+        {
             if t.as_unix_micros() < first.as_unix_micros() + DAY {
                 continue;
             }
-            let stopped = u64::from(blocked_at.is_some_and(|b| t >= b));
+            let stopped = u64::from(stopped || blocked_at.is_some_and(|b| t >= b));
             if campaign {
                 c.campaign += 1;
                 c.campaign_stopped += stopped;
@@ -527,6 +539,38 @@ mod tests {
 
     fn at(hours: i64) -> Option<EventTime> {
         EventTime::from_unix_micros(hours * 3_600_000_000)
+    }
+
+    #[test]
+    fn a_resellers_exchanges_count_from_the_campaigns_first_day() {
+        let origin = |hours, campaign, stopped| Origin {
+            at: at(hours).unwrap(),
+            campaign,
+            stopped,
+        };
+        let origins = [
+            origin(0, false, false),
+            origin(1, true, false),
+            // Within the campaign's first day: not counted.
+            origin(20, true, true),
+            origin(30, true, false),
+            origin(31, true, true),
+            origin(32, false, true),
+            origin(40, false, false),
+            // Blocked from hour 50 on: stopped whatever the request.
+            origin(50, true, false),
+            origin(51, false, false),
+        ];
+        assert_eq!(
+            Carried::count(&origins, at(50)),
+            Carried {
+                campaign: 3,
+                campaign_stopped: 2,
+                customers: 3,
+                customers_stopped: 2,
+            }
+        );
+        assert_eq!(Carried::count(&origins[..1], None), Carried::default());
     }
 
     #[test]

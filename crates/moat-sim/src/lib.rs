@@ -15,7 +15,7 @@ mod sim;
 pub mod text;
 mod world;
 
-pub use eval::{Carried, Evaluation, MixedResult, Scored};
+pub use eval::{Carried, Evaluation, MixedResult, Origin, Scored};
 pub use peer::PeerInputs;
 pub use scenario::{
     BUILT_IN, CampaignSpec, Evasion, Mix, Models, Population, Scenario, ScenarioError,

@@ -10,7 +10,8 @@ use moat_core::{Engine, EventTime, Record, Verdict};
 use moat_io::{ReadOptions, RecordStream, expand_inputs, read_accounts_csv};
 use moat_sim::text::Corpus;
 use moat_sim::{
-    BUILT_IN, Carried, Evaluation, PeerInputs, Scenario, Scored, SimOptions, Simulation, TruthRow,
+    BUILT_IN, Carried, Evaluation, Origin, PeerInputs, Scenario, Scored, SimOptions, Simulation,
+    TruthRow,
 };
 
 use crate::config::Config;
@@ -119,9 +120,9 @@ pub fn simulate_and_scan(scenario: &Scenario, options: &SimOptions, config: &Con
     let mut engine = Engine::new(config.detect.clone());
     let mut first_seen: HashMap<String, EventTime> = HashMap::new();
     let mut peers = PeerInputs::default();
-    // Resellers carrying a campaign: when each of their exchanges came, and whether it was
-    // the campaign's.
-    let mut origins: HashMap<String, Vec<(EventTime, bool)>> = sim
+    // Resellers carrying a campaign: when each of their exchanges came, whether it was the
+    // campaign's, and whether a decision on its request alone stopped it.
+    let mut origins: HashMap<String, Vec<Origin>> = sim
         .truth()
         .iter()
         .filter(|r| r.label == "mixed")
@@ -131,10 +132,14 @@ pub fn simulate_and_scan(scenario: &Scenario, options: &SimOptions, config: &Con
         first_seen
             .entry(exchange.account_id.to_string())
             .or_insert(exchange.ts);
-        if let Some(o) = origins.get_mut(exchange.account_id.as_str()) {
-            o.push((exchange.ts, sim.from_campaign()));
-        }
         let content = moat_core::content::analyse(&exchange.request);
+        if let Some(o) = origins.get_mut(exchange.account_id.as_str()) {
+            o.push(Origin {
+                at: exchange.ts,
+                campaign: sim.from_campaign(),
+                stopped: engine.carried_request(&exchange, &content) == Some(true),
+            });
+        }
         peers.count(&exchange, &content);
         engine.observe_analysed(&exchange, &content);
     }

@@ -288,16 +288,38 @@ fn a_reseller_row_says_what_is_its_own() {
 
 /// Resellers carrying a covert campaign beside their customers share no key with it: some
 /// are put on watch with it by what they carry, none is blocked for it, and no customer is.
+/// On those found, the campaign's requests are stopped one by one, far more often than the
+/// resellers' own customers' (at most 5 % of theirs).
 #[test]
 fn resellers_carrying_a_covert_campaign_are_watched_never_blocked() {
     let mut flagged = 0;
+    let (mut campaign, mut campaign_stopped, mut customers, mut customers_stopped) = (0, 0, 0, 0);
     for seed in HELD_OUT_SEEDS {
         for result in evaluate(&["resold-3m"], seed, &[]) {
             let e = &result["evaluation"];
             assert_eq!(e["benign"]["blocked"], 0, "{e}");
             assert_eq!(e["mixed"]["blocked"], 0, "{e}");
             flagged += e["mixed"]["flagged"].as_u64().unwrap();
+            let carried = &e["mixed"]["carried"];
+            let count = |k: &str| carried[k].as_u64().unwrap();
+            campaign += count("campaign");
+            campaign_stopped += count("campaign_stopped");
+            customers += count("customers");
+            customers_stopped += count("customers_stopped");
         }
     }
     assert!(flagged >= 1, "no reseller found with its campaign");
+    let stopped = |n: u64, of: u64| n as f64 / of.max(1) as f64;
+    let (campaign, customers) = (
+        stopped(campaign_stopped, campaign),
+        stopped(customers_stopped, customers),
+    );
+    assert!(
+        customers <= 0.05,
+        "{customers:.4} of customers' exchanges stopped"
+    );
+    assert!(
+        campaign >= 5.0 * customers && campaign > 0.0,
+        "{campaign:.4} of the campaign's exchanges stopped, {customers:.4} of customers'"
+    );
 }
