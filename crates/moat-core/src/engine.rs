@@ -964,13 +964,16 @@ impl Engine {
             accounts.push(self.account_verdict(i));
             before_block.push(u64::from(self.accounts[i as usize].decision.before_block));
         }
-        self.estimate_shares(&members, &mut accounts);
         let mut campaigns: Vec<CampaignReport> = members
             .into_iter()
             .map(|(root, members)| {
-                let mut report = self.report_campaign(root, &members);
-                report.carriers = carriers(&members, &accounts);
-                report
+                let shares = self.member_shares(&members);
+                for (&m, &share) in members.iter().zip(&shares) {
+                    accounts[m as usize].campaign_share = share;
+                }
+                let verdicts: Vec<&AccountVerdict> =
+                    members.iter().map(|&m| &accounts[m as usize]).collect();
+                self.report_campaign(root, &members, &verdicts)
             })
             .collect();
         campaigns.sort_by(|a, b| {
@@ -1015,10 +1018,23 @@ impl Engine {
                 by_root.entry(root).or_default().push(i);
             }
         }
-        let members: HashMap<String, Vec<u32>> = by_root
+        let mut members: HashMap<String, Vec<u32>> = by_root
             .into_iter()
             .map(|(root, m)| (self.campaign_id(root), m))
             .collect();
+        // The charts draw the campaign's own accounts: a carrier's traffic is mostly its
+        // customers'. A campaign of carriers alone is drawn from them.
+        for c in &report.campaigns {
+            if let Some(m) = members.get_mut(&c.id) {
+                let carrier = |i: &u32| {
+                    let name = &*self.names[*i as usize];
+                    c.carriers.iter().any(|k| k.account_id == name)
+                };
+                if !m.iter().all(carrier) {
+                    m.retain(|i| !carrier(i));
+                }
+            }
+        }
         let ordered: Vec<(&str, &[u32])> = report
             .campaigns
             .iter()
@@ -1090,8 +1106,16 @@ impl Engine {
         let root = self.accounts[*members.first()? as usize]
             .decision
             .campaign?;
-        let report = self.report_campaign(root, &members);
-        let verdicts = members.iter().map(|&i| self.account_verdict(i)).collect();
+        let shares = self.member_shares(&members);
+        let verdicts: Vec<AccountVerdict> = members
+            .iter()
+            .zip(shares)
+            .map(|(&i, campaign_share)| AccountVerdict {
+                campaign_share,
+                ..self.account_verdict(i)
+            })
+            .collect();
+        let report = self.report_campaign(root, &members, &verdicts.iter().collect::<Vec<_>>());
         Some((report, verdicts))
     }
 
@@ -1216,20 +1240,19 @@ impl Engine {
         }
     }
 
-    /// Each campaign member's share of its traffic that is its campaign's
+    /// Each of a campaign's `members`' share of its traffic that is the campaign's
     /// ([`share`](crate::share)), in the population's units (none before they are read).
-    fn estimate_shares(&self, members: &HashMap<u32, Vec<u32>>, accounts: &mut [AccountVerdict]) {
-        let Some((_, population)) = &self.population else {
-            return;
-        };
-        for list in members.values() {
-            let Some(centre) = self.campaign_centre(population, list) else {
-                continue;
-            };
-            for &i in list {
-                accounts[i as usize].campaign_share = self.share_of(population, i, &centre);
-            }
-        }
+    fn member_shares(&self, members: &[u32]) -> Vec<Option<share::CampaignShare>> {
+        let centre = self.population.as_ref().and_then(|(_, population)| {
+            Some((population, self.campaign_centre(population, members)?))
+        });
+        members
+            .iter()
+            .map(|&i| {
+                let (population, centre) = centre.as_ref()?;
+                self.share_of(population, i, centre)
+            })
+            .collect()
     }
 
     /// The measures of the campaign of `members` ([`share::campaign_centre`]), in the
@@ -1272,27 +1295,42 @@ impl Engine {
             .or_else(|| self.blocked_campaigns.get(&root))
     }
 
-    fn report_campaign(&self, root: u32, members: &[u32]) -> CampaignReport {
-        let mut exchanges = 0u64;
-        let mut first = i64::MAX;
-        let mut last = i64::MIN;
+    /// The report of the campaign rooted at `root` whose `members` have the `verdicts`
+    /// (in the same order, their campaign shares estimated). A carrier's exchanges count
+    /// at its campaign share, and its span only for a campaign of carriers alone: its
+    /// customers' traffic is not the campaign's.
+    fn report_campaign(
+        &self,
+        root: u32,
+        members: &[u32],
+        verdicts: &[&AccountVerdict],
+    ) -> CampaignReport {
+        let mut exchanges = 0.0f64;
+        let (mut own, mut carried) = ((i64::MAX, i64::MIN), (i64::MAX, i64::MIN));
         // The partners of the evidence: those the campaign's members carried when it was
         // assessed, and those its members carry now.
         let mut partners = self.assessed(root).map_or(0, |c| c.partners);
-        for &m in members {
+        for (&m, v) in members.iter().zip(verdicts) {
             let a = &self.accounts[m as usize];
             partners |= a.partners();
-            exchanges += u64::from(a.exchange_count());
+            let carrier = v.campaign_share.filter(|s| s.high < CARRIER_SHARE);
+            let count = f64::from(a.exchange_count());
+            exchanges += carrier.map_or(count, |s| count * s.estimate);
+            let span = if carrier.is_some() {
+                &mut carried
+            } else {
+                &mut own
+            };
             if let Some((f, l)) = a.span() {
-                first = first.min(f);
-                last = last.max(l);
+                *span = (span.0.min(f), span.1.max(l));
             }
         }
+        let (first, last) = if own.0 <= own.1 { own } else { carried };
         let findings = self.campaign_findings(root).unwrap_or_default();
         CampaignReport {
             id: self.campaign_id(root),
             accounts: members.len() as u64,
-            exchanges,
+            exchanges: exchanges.round() as u64,
             first_seen: EventTime::from_unix_micros(first).unwrap_or_default(),
             last_seen: EventTime::from_unix_micros(last).unwrap_or_default(),
             score: reported(findings.score()),
@@ -1301,7 +1339,7 @@ impl Engine {
                 .into_iter()
                 .map(|(signal, weight, value)| self.evidence(signal, weight, value, root, partners))
                 .collect(),
-            carriers: Vec::new(),
+            carriers: carriers(verdicts),
         }
     }
 
@@ -1405,12 +1443,11 @@ fn prefetch<T>(value: &T) {
     let _ = value;
 }
 
-/// The `members` (of one campaign) that carry other traffic beside the campaign's, by
-/// their verdicts in `accounts`, those with the most exchanges first.
-fn carriers(members: &[u32], accounts: &[AccountVerdict]) -> Vec<Carrier> {
+/// The `members` (verdicts of one campaign's accounts) that carry other traffic beside the
+/// campaign's, those with the most exchanges first.
+fn carriers(members: &[&AccountVerdict]) -> Vec<Carrier> {
     let mut carriers: Vec<Carrier> = members
         .iter()
-        .map(|&m| &accounts[m as usize])
         .filter_map(|a| {
             let share = a.campaign_share.filter(|s| s.high < CARRIER_SHARE)?;
             Some(Carrier {

@@ -2,6 +2,7 @@
 //! with seeds the engine was never tuned on (tuning used seed 1).
 
 use std::io::Write;
+use std::str::FromStr;
 
 use assert_cmd::Command;
 use serde_json::Value;
@@ -216,7 +217,9 @@ fn campaigns_built_from_real_corpora_are_stopped() {
 
 /// A reseller carrying a campaign beside its customers: its row in `accounts.csv` gives its
 /// own facts (an old, verified, self-serve account), never its campaign's, and the share of
-/// its traffic that is the campaign's; the report lists it among the campaign's carriers.
+/// its traffic that is the campaign's; the report lists it among the campaign's carriers,
+/// counts the campaign's exchanges (the reseller's at its share) within 5 % of the truth, and
+/// dates the campaign from its own first exchange, not the reseller's older traffic.
 #[test]
 fn a_reseller_row_says_what_is_its_own() {
     let dir = tempfile::tempdir().unwrap();
@@ -284,6 +287,51 @@ fn a_reseller_row_says_what_is_its_own() {
         .collect();
     assert_eq!(carriers.len(), 1, "{carriers:?}");
     assert_eq!(carriers[0]["account_id"], reseller["account_id"].as_str());
+
+    // The campaign's own exchanges, from the events: its accounts' and the reseller's at
+    // its true share.
+    let campaign = reseller["group"].split_once(':').unwrap().1;
+    let own: std::collections::HashSet<&str> = truth
+        .iter()
+        .filter(|t| t["label"] == "hydra" && t["group"].ends_with(&format!(":{campaign}")))
+        .map(|t| t["account_id"].as_str())
+        .collect();
+    #[derive(serde::Deserialize)]
+    struct Event {
+        ts: String,
+        account_id: String,
+    }
+    let (mut own_exchanges, mut reseller_exchanges, mut first) = (0u64, 0u64, None::<String>);
+    let events = std::fs::read_to_string(sim.join("events.jsonl")).unwrap();
+    for line in events.lines() {
+        let e: Event = serde_json::from_str(line).unwrap();
+        if own.contains(e.account_id.as_str()) {
+            own_exchanges += 1;
+            if first.as_ref().is_none_or(|f| e.ts < *f) {
+                first = Some(e.ts);
+            }
+        } else if e.account_id == reseller["account_id"] {
+            reseller_exchanges += 1;
+        }
+    }
+    let truly = own_exchanges as f64 + true_share * reseller_exchanges as f64;
+    let reported = report["campaigns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"].as_str() == Some(row["campaign_id"].as_str()))
+        .unwrap();
+    let counted = reported["exchanges"].as_f64().unwrap();
+    assert!(
+        (counted - truly).abs() <= 0.05 * truly,
+        "{counted} exchanges reported, {truly:.0} truly the campaign's"
+    );
+    let first_seen = jiff::Timestamp::from_str(reported["first_seen"].as_str().unwrap()).unwrap();
+    let first = jiff::Timestamp::from_str(&first.unwrap()).unwrap();
+    assert!(
+        first_seen >= first,
+        "first seen {first_seen}, first exchange {first}"
+    );
 }
 
 /// Resellers carrying a covert campaign beside their customers share no key with it: some
