@@ -10,10 +10,8 @@ use crate::intel::IntelMatch;
 use crate::keys::{self, Carried, Key, TEMPLATE_BANDS};
 use crate::profile::{Profile, RequestKinds};
 use crate::sketch::Top;
-use crate::time::EventTime;
+use crate::time::{EventTime, MICROS_PER_DAY};
 use crate::verdict::Verdict;
-
-const MICROS_PER_DAY: f64 = 86_400e6;
 
 /// What the engine knows of one account.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
@@ -108,7 +106,7 @@ impl AccountState {
         limits: &Limits,
     ) {
         self.update_info_with_keys(&e.account, carried.account);
-        self.count_day(e.ts.as_unix_micros().div_euclid(MICROS_PER_DAY as i64));
+        self.count_day(e.ts.as_unix_micros().div_euclid(MICROS_PER_DAY));
         let p = &mut self.exchanges;
         p.count_exchange(e.ts);
         p.count_kinds(&RequestKinds::of(e, content, limits));
@@ -177,7 +175,7 @@ impl AccountState {
         let Some((first, _)) = self.exchanges.span else {
             return (0, 0);
         };
-        let first_day = first.div_euclid(MICROS_PER_DAY as i64);
+        let first_day = first.div_euclid(MICROS_PER_DAY);
         let alive = (self.last_day - first_day + 1).clamp(1, 64) as u32;
         (alive, self.active_days.count_ones())
     }
@@ -202,7 +200,7 @@ impl AccountState {
         let mut p = self.exchanges;
         p.accounts = 1;
         if let (Some(created), Some((first, _))) = (self.created_at, p.span) {
-            let age_days = (first - created.as_unix_micros()) as f64 / MICROS_PER_DAY;
+            let age_days = (first - created.as_unix_micros()) as f64 / MICROS_PER_DAY as f64;
             p.young = u32::from(age_days < limits.young_days);
             p.new_accounts = u32::from(age_days < limits.new_account_days);
         }
@@ -271,7 +269,10 @@ mod tests {
     fn active_days_count_each_day_once_and_slide() {
         let mut a = AccountState::default();
         let e = |day: i64, hour: i64| Exchange {
-            ts: EventTime::from_unix_micros(day * 86_400_000_000 + hour * 3_600_000_000).unwrap(),
+            ts: EventTime::from_unix_micros(
+                day * MICROS_PER_DAY + hour * crate::time::MICROS_PER_HOUR,
+            )
+            .unwrap(),
             ..Exchange::default()
         };
         let content = crate::content::analyse(&Default::default());
@@ -297,7 +298,7 @@ mod tests {
         };
         let content = crate::content::analyse(&request);
         let e = |k: u64| Exchange {
-            ts: EventTime::from_unix_micros(k as i64 * 60_000_000).unwrap(),
+            ts: EventTime::from_unix_micros(k as i64 * crate::time::MICROS_PER_MINUTE).unwrap(),
             request: request.clone(),
             ..Exchange::default()
         };

@@ -63,7 +63,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const DAY: i64 = 86_400_000_000;
+    const DAY: i64 = crate::time::MICROS_PER_DAY;
 
     #[test]
     fn a_group_that_came_in_after_everyone_lags_by_all_of_it() {

@@ -12,8 +12,8 @@ use crate::profile::Profile;
 use crate::rates::SignalRates;
 use crate::signal::{Findings, SIGNALS, Scope, Signal, profile_findings};
 use crate::sketch::Moments;
+use crate::time::MICROS_PER_DAY;
 
-const MICROS_PER_DAY: i64 = 86_400_000_000;
 /// Weight from which a signal of alike accounts is corroborated by their number.
 const STRONG_SIGNAL: f32 = 0.15;
 

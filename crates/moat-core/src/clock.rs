@@ -18,7 +18,7 @@
 
 use serde::{Deserialize, Serialize};
 
-const MICROS_PER_MINUTE: i64 = 60_000_000;
+use crate::time::MICROS_PER_MINUTE;
 
 /// How the engine's clock treats timestamps far from the stream's time (`[detect.clock]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -148,7 +148,7 @@ impl StreamClock {
 mod tests {
     use super::*;
 
-    const HOUR: i64 = 60 * MICROS_PER_MINUTE;
+    const HOUR: i64 = crate::time::MICROS_PER_HOUR;
 
     fn clock() -> StreamClock {
         StreamClock::new(&ClockConfig::default())

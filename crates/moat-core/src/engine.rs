@@ -27,14 +27,12 @@ use crate::share;
 use crate::signal::{Findings, Scope, Signal, profile_findings};
 use crate::snapshot::{self, SnapshotError};
 use crate::story::{self, AccountActivity, Story};
-use crate::time::EventTime;
+use crate::time::{EventTime, MICROS_PER_DAY, MICROS_PER_MINUTE};
 use crate::verdict::{
     AccountVerdict, CARRIER_SHARE, CampaignReport, Carrier, Evidence, Report, ScanSummary, Verdict,
     reported,
 };
 
-const MICROS_PER_MINUTE: i64 = 60_000_000;
-const MICROS_PER_DAY: i64 = 86_400_000_000;
 /// Rounds between two readings of the population's units for the likeness search.
 const POPULATION_EVERY_ROUNDS: u64 = 24;
 /// How many accounts ahead of its turn an account's state is fetched.

@@ -303,7 +303,7 @@ pub fn account_keys(info: &AccountInfo) -> [Option<Key>; 3] {
         .then(|| Key::new(KeyKind::EmailDomain, lowered(d.trim()).as_bytes()))
     });
     let signup = info.created_at.map(|t| {
-        let hour = t.as_unix_micros().div_euclid(3_600_000_000);
+        let hour = t.as_unix_micros().div_euclid(crate::time::MICROS_PER_HOUR);
         let mut bytes = SmallVec::<[u8; 64]>::from_slice(&hour.to_le_bytes());
         bytes.extend_from_slice(info.signup_channel.as_deref().unwrap_or("").as_bytes());
         Key::new(KeyKind::SignupHour, &bytes)

@@ -5,10 +5,7 @@ use crate::config::Limits;
 use crate::content::{ContentSignals, TOPIC_BUCKETS};
 use crate::exchange::Exchange;
 use crate::sketch::Moments;
-use crate::time::EventTime;
-
-const MICROS_PER_HOUR: i64 = 3_600_000_000;
-const MICROS_PER_DAY: i64 = 24 * MICROS_PER_HOUR;
+use crate::time::{EventTime, MICROS_PER_DAY, MICROS_PER_HOUR};
 
 /// What one request shows of the kinds a [`Profile`] counts: those read off the request
 /// alone, before it is answered.

@@ -16,11 +16,8 @@ use crate::account::AccountState;
 use crate::config::Limits;
 use crate::content::{Capabilities, ContentSignals};
 use crate::keys::Key;
-use crate::time::EventTime;
+use crate::time::{EventTime, MICROS_PER_DAY, MICROS_PER_HOUR};
 use crate::verdict::Verdict;
-
-const MICROS_PER_HOUR: i64 = 3_600_000_000;
-const MICROS_PER_DAY: i64 = 24 * MICROS_PER_HOUR;
 
 /// At most this many buckets in a timeline: longer logs are drawn in wider buckets.
 pub const MAX_BUCKETS: usize = 2_000;

@@ -84,7 +84,12 @@ impl fmt::Display for EventTime {
 /// The longest RFC 3339 text an [`EventTime`] prints: `9999-12-31T23:59:59.999999Z`.
 const RFC3339_MAX: usize = 27;
 
-const MICROS_PER_DAY: i64 = 86_400_000_000;
+/// Microseconds in a minute, the unit of event times ([`EventTime::as_unix_micros`]).
+pub const MICROS_PER_MINUTE: i64 = 60_000_000;
+/// Microseconds in an hour.
+pub const MICROS_PER_HOUR: i64 = 60 * MICROS_PER_MINUTE;
+/// Microseconds in a day (UTC days: no leap seconds in Unix time).
+pub const MICROS_PER_DAY: i64 = 24 * MICROS_PER_HOUR;
 
 impl EventTime {
     /// This time as RFC 3339 in UTC, written into `buf` without allocating (every log

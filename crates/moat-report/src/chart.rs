@@ -106,7 +106,8 @@ fn time_ticks(t: &Timeline, n: usize) -> Vec<(usize, String)> {
     };
     let hours = n as i64 * i64::from(t.bucket_hours);
     let label = |k: usize| {
-        let at = start.as_unix_micros() + k as i64 * i64::from(t.bucket_hours) * 3_600_000_000;
+        let at = start.as_unix_micros()
+            + k as i64 * i64::from(t.bucket_hours) * moat_core::time::MICROS_PER_HOUR;
         if hours <= 72 { hour(at) } else { day(at) }
     };
     [0, n / 4, n / 2, 3 * n / 4]

@@ -356,7 +356,7 @@ fn created(s: &CampaignStory) -> Markup {
 /// that spans more than half a year), labelled by each bar's first day; and the days a
 /// bar spans.
 fn per_day(days: &[(EventTime, u64)]) -> (Vec<(String, u64)>, i64) {
-    const DAY: i64 = 86_400_000_000;
+    const DAY: i64 = moat_core::time::MICROS_PER_DAY;
     let (Some(first), Some(last)) = (days.first(), days.last()) else {
         return (Vec::new(), 1);
     };
@@ -410,8 +410,10 @@ fn member_table(id: &str, members: &[&AccountVerdict], mode: Mode) -> Markup {
                 },
                 (a.score * 1e4).round() / 1e4,
                 a.exchanges,
-                a.flagged_at
-                    .map_or(0, |t| t.as_unix_micros().div_euclid(60_000_000)),
+                a.flagged_at.map_or(0, |t| {
+                    t.as_unix_micros()
+                        .div_euclid(moat_core::time::MICROS_PER_MINUTE)
+                }),
                 a.signals
                     .iter()
                     .map(|s| signal_bit(s))

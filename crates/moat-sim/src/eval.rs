@@ -65,7 +65,7 @@ impl Carried {
     /// and which of them were stopped: on their own, or by a block at `blocked_at` (those
     /// at or after it).
     pub fn count(origins: &[Origin], blocked_at: Option<EventTime>) -> Self {
-        const DAY: i64 = 86_400_000_000;
+        const DAY: i64 = moat_core::time::MICROS_PER_DAY;
         let mut c = Carried::default();
         let Some(first) = origins.iter().find(|o| o.campaign).map(|o| o.at) else {
             return c;

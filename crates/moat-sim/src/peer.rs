@@ -9,10 +9,8 @@ use std::collections::HashMap;
 
 use moat_core::Exchange;
 use moat_core::content::ContentSignals;
+use moat_core::time::{MICROS_PER_DAY, MICROS_PER_HOUR};
 use scry_learn::anomaly::IsolationForest;
-
-const MICROS_PER_HOUR: i64 = 3_600_000_000;
-const MICROS_PER_DAY: i64 = 24 * MICROS_PER_HOUR;
 
 /// How many per-account features the Isolation Forest reads.
 pub const FEATURES: usize = 14;

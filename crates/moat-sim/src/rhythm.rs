@@ -3,10 +3,9 @@
 use rand::Rng;
 use rand_distr::{Distribution, Exp};
 
-/// Microseconds in an hour and a day.
-pub const HOUR: i64 = 3_600_000_000;
-/// Microseconds in a day.
-pub const DAY: i64 = 24 * HOUR;
+pub use moat_core::time::{
+    MICROS_PER_DAY as DAY, MICROS_PER_HOUR as HOUR, MICROS_PER_MINUTE as MINUTE,
+};
 
 /// A daily and weekly activity profile, in the sender's local time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,7 +15,7 @@ use crate::identity::{
     CLIENTS, CLOUD_ASNS, COUNTRIES, WEBMAIL, bulk_domain, card, company_domain, country, mix,
     opaque_id, public_ipv4, university_domain,
 };
-use crate::rhythm::{DAY, HOUR, Rhythm};
+use crate::rhythm::{DAY, HOUR, MINUTE, Rhythm};
 use crate::scenario::{CampaignSpec, Models, Scenario};
 use crate::text::{self, COMMON_SYSTEM_PROMPTS, Corpus, Focus, Topic};
 
@@ -166,7 +166,7 @@ impl World {
             if state.slow_signups {
                 now - rng.random_range(DAY..20 * DAY)
             } else {
-                now - rng.random_range(5 * 60_000_000..6 * HOUR)
+                now - rng.random_range(5 * MINUTE..6 * HOUR)
             }
         } else if state.slow_signups {
             state.start - rng.random_range(3 * DAY..60 * DAY)
@@ -658,7 +658,7 @@ fn populate(
             k,
             id,
             Behaviour::Automation {
-                period: minutes * 60_000_000,
+                period: minutes * MINUTE,
                 job: 0,
             },
         ));
