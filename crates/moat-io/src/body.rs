@@ -9,11 +9,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use moat_core::Record;
 
-use crate::decode::{Batch, DEFAULT_MAX_RECORD_BYTES};
+use crate::decode::{Batch, decode_job};
 use crate::format::Format;
+use crate::pipeline::DEFAULT_MAX_RECORD_BYTES;
 use crate::reject::{Location, Reject};
 use crate::source::{Opened, open_bytes};
-use crate::split::{Job, JobSink, SplitOptions, Stopped, decode_job, split};
+use crate::split::{Job, JobSink, SplitOptions, Stopped, split};
 
 /// How much one body may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

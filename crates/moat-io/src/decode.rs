@@ -1,63 +1,15 @@
-//! The reading pipeline: one thread frames the inputs into chunks, worker threads decode
-//! the chunks in parallel, and the caller receives the records in input order.
-//!
-//! Memory stays bounded whatever the size of the input: at most a few chunks per worker are
-//! in flight, and a record longer than the limit is skipped, not buffered.
+//! Decoding: the jobs an input is split into become records and rejects, on any thread.
 
-use std::io::{self, IsTerminal};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 
-use crossbeam_channel::{Receiver, Sender, bounded};
-use indicatif::{ProgressBar, ProgressStyle};
+use memchr::memchr_iter;
 use moat_core::{Prepared, Record};
 
 use crate::format::Format;
-use crate::format::parquet::ColumnMap;
-use crate::reject::{ErrorPolicy, Location, Reject};
-use crate::source::{Source, open};
-use crate::split::{Job, JobSink, SplitOptions, Stopped, decode_job, split};
-
-/// How to read inputs.
-#[derive(Debug, Clone)]
-pub struct ReadOptions {
-    /// The format of every input, or [`Format::Auto`] to tell each one's own.
-    pub format: Format,
-    /// Decoding threads (besides the one that reads the files).
-    pub threads: usize,
-    /// About how many bytes a chunk of work holds.
-    pub chunk_bytes: usize,
-    /// Records longer than this are rejected and skipped, never buffered whole.
-    pub max_record_bytes: usize,
-    /// How many rejected records to tolerate.
-    pub errors: ErrorPolicy,
-    /// Draw a progress bar on standard error, if it is a terminal.
-    pub progress: bool,
-    /// Prepare each exchange on the decoding threads (its content signals and link keys,
-    /// in [`Batch::prepared`]) and drop its text there: the reading thread never sees
-    /// prompts.
-    pub prepare: bool,
-    /// Which Parquet column holds which field, where a file names them otherwise.
-    pub columns: ColumnMap,
-}
-
-/// The default limit on one record's size: 64 MiB.
-pub const DEFAULT_MAX_RECORD_BYTES: usize = 64 << 20;
-
-impl Default for ReadOptions {
-    fn default() -> Self {
-        Self {
-            format: Format::Auto,
-            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
-            chunk_bytes: 1 << 20,
-            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
-            errors: ErrorPolicy::default(),
-            progress: true,
-            prepare: false,
-            columns: ColumnMap::default(),
-        }
-    }
-}
+use crate::format::parquet::decode_batch;
+use crate::framing::is_blank;
+use crate::reject::{Location, Reject};
+use crate::split::Job;
 
 /// Records read from one stretch of an input, in input order, with the records of it that
 /// were rejected.
@@ -72,14 +24,14 @@ pub struct Batch {
     /// The input it was read from, and the format it was read as (told from the input
     /// itself with [`Format::Auto`]); `None` for a batch of rejects alone.
     pub read_as: Option<(Arc<str>, Format)>,
-    /// With [`ReadOptions::prepare`], each record prepared for the engine (`None`
+    /// With [`ReadOptions::prepare`](crate::ReadOptions::prepare), each record prepared for the engine (`None`
     /// for account records), in the same order; empty otherwise.
     pub prepared: Vec<Option<Prepared>>,
 }
 
 impl Batch {
     /// Prepares every exchange and drops its text.
-    fn prepare(&mut self) {
+    pub(crate) fn prepare(&mut self) {
         self.prepared.clear();
         self.prepared
             .extend(self.records.iter_mut().map(|record| match record {
@@ -93,7 +45,7 @@ impl Batch {
     }
 
     /// Empties the batch, keeping the room its vectors have.
-    fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.records.clear();
         self.rejects.clear();
         self.prepared.clear();
@@ -102,264 +54,158 @@ impl Batch {
     }
 }
 
-/// Counts of what a reading saw.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ReadStats {
-    /// Bytes read (after decompression).
-    pub bytes: u64,
-    /// Exchanges read.
-    pub exchanges: u64,
-    /// Account records read.
-    pub accounts: u64,
-    /// Records rejected.
-    pub rejected: u64,
+/// Why a record of `bytes` is skipped, over the limit of `max` bytes.
+fn too_long(bytes: usize, max: usize) -> String {
+    format!(
+        "record of {bytes} bytes is longer than the limit of {max} bytes; skipped (raise \
+         --max-record-bytes to read it)"
+    )
 }
 
-/// Why a reading stopped before the end.
-#[derive(Debug, thiserror::Error)]
-pub enum ReadError {
-    /// More records were rejected than the error policy tolerates.
-    #[error(
-        "stopped after {rejected} rejected records ({policy}); fix the input, name its format with --format, or raise --max-errors"
-    )]
-    TooManyRejects {
-        /// How many were rejected.
-        rejected: u64,
-        /// The policy, in words.
-        policy: String,
-    },
-    /// A reading thread stopped unexpectedly: a bug in moat, not in the input.
-    #[error(
-        "a reading thread crashed (a bug in moat: please report it with the input that caused it)"
-    )]
-    Crashed,
-}
-
-/// One piece of work for a decoding thread.
-struct Work {
-    source: Arc<str>,
-    job: Job,
-    reply: Sender<Batch>,
-}
-
-/// A stream of [`Batch`]es read from many inputs, in order. Reading runs on background
-/// threads; dropping the stream stops them. A reader that is done with a batch hands it
-/// back with [`RecordStream::recycle`], so that reading does not allocate anew for every
-/// chunk.
-pub struct RecordStream {
-    ordered: Option<Receiver<Receiver<Batch>>>,
-    spent: Sender<Batch>,
-    threads: Vec<JoinHandle<()>>,
-    stats: ReadStats,
-    errors: ErrorPolicy,
-    pending_error: Option<ReadError>,
-    progress: Option<ProgressBar>,
-}
-
-impl RecordStream {
-    /// Starts reading `sources` with `options`.
-    pub fn open(sources: Vec<Source>, options: &ReadOptions) -> Self {
-        let threads = options.threads.max(1);
-        let (work_tx, work_rx) = bounded::<Work>(threads * 2);
-        let (ordered_tx, ordered_rx) = bounded::<Receiver<Batch>>(threads * 4);
-        let (spent_tx, spent_rx) = bounded::<Batch>(threads * 4);
-        let progress =
-            (options.progress && io::stderr().is_terminal()).then(|| progress_bar(&sources));
-
-        let mut handles = Vec::with_capacity(threads + 1);
-        for _ in 0..threads {
-            let (work_rx, spent_rx) = (work_rx.clone(), spent_rx.clone());
-            let prepare = options.prepare;
-            handles.push(std::thread::spawn(move || {
-                for work in work_rx {
-                    let mut batch = spent_rx.try_recv().unwrap_or_default();
-                    decode_job(&work.source, work.job, &mut batch);
-                    if prepare {
-                        batch.prepare();
+/// Decodes one job, adding its records and rejects to `batch`.
+pub(crate) fn decode_job(source: &Arc<str>, job: Job, batch: &mut Batch) {
+    let mut rejects = Vec::new();
+    let format = match &job {
+        Job::Lines { format, .. } | Job::Values { format, .. } => format.format(),
+        Job::Rows(_) => Format::Parquet,
+    };
+    batch.read_as = Some((source.clone(), format));
+    match job {
+        Job::Lines {
+            format,
+            bytes,
+            first_line,
+            max_record,
+        } => {
+            batch.bytes += bytes.len() as u64;
+            let mut start = 0;
+            let ends = memchr_iter(b'\n', &bytes).chain(std::iter::once(bytes.len()));
+            for (line, end) in (first_line..).zip(ends) {
+                let text = &bytes[start..end];
+                if start < bytes.len() && !is_blank(text) {
+                    if text.len() > max_record {
+                        let reason = too_long(text.len(), max_record);
+                        batch
+                            .rejects
+                            .push(Reject::new(source, Location::Line(line), reason));
+                    } else {
+                        format.decode(text, &mut batch.records, &mut rejects);
+                        push_rejects(&mut batch.rejects, source, &mut rejects, line);
                     }
-                    let _ = work.reply.send(batch);
                 }
-            }));
-        }
-        let framer = Framer {
-            work_tx,
-            ordered_tx,
-            options: options.clone(),
-            progress: progress.clone(),
-        };
-        handles.push(std::thread::spawn(move || framer.run(sources)));
-        Self {
-            ordered: Some(ordered_rx),
-            spent: spent_tx,
-            threads: handles,
-            stats: ReadStats::default(),
-            errors: options.errors,
-            pending_error: None,
-            progress,
-        }
-    }
-
-    /// What was read so far.
-    pub fn stats(&self) -> ReadStats {
-        self.stats
-    }
-
-    /// Hands a batch whose records are used back to the decoding threads, which fill it
-    /// again: vectors that keep their room spare the allocator fresh pages, which the
-    /// kernel would otherwise clear for every chunk read.
-    pub fn recycle(&self, mut batch: Batch) {
-        batch.clear();
-        let _ = self.spent.try_send(batch);
-    }
-
-    /// Stops the reading threads; true if one of them had crashed.
-    fn shut_down(&mut self) -> bool {
-        self.ordered = None;
-        let mut crashed = false;
-        for handle in self.threads.drain(..) {
-            crashed |= handle.join().is_err();
-        }
-        if let Some(p) = self.progress.take() {
-            p.finish_and_clear();
-        }
-        crashed
-    }
-}
-
-impl Iterator for RecordStream {
-    type Item = Result<Batch, ReadError>;
-
-    /// The next batch. When the error policy is exceeded, the batch that exceeded it comes
-    /// first (its rejects cut at the limit), then the error, then the end.
-    fn next(&mut self) -> Option<Self::Item> {
-        if let Some(error) = self.pending_error.take() {
-            return Some(Err(error));
-        }
-        let reply = match self.ordered.as_ref()?.recv() {
-            Ok(reply) => reply,
-            Err(_) => {
-                let crashed = self.shut_down();
-                return crashed.then_some(Err(ReadError::Crashed));
-            }
-        };
-        let Ok(mut batch) = reply.recv() else {
-            self.shut_down();
-            return Some(Err(ReadError::Crashed));
-        };
-        self.stats.bytes += batch.bytes;
-        for r in &batch.records {
-            match r {
-                Record::Exchange(_) => self.stats.exchanges += 1,
-                Record::Account(_) => self.stats.accounts += 1,
+                start = end + 1;
             }
         }
-        let before = self.stats.rejected;
-        self.stats.rejected += batch.rejects.len() as u64;
-        if let Some(limit) = self
-            .errors
-            .limit()
-            .filter(|limit| self.stats.rejected > *limit)
-        {
-            batch.rejects.truncate((limit + 1 - before) as usize);
-            self.stats.rejected = limit + 1;
-            self.shut_down();
-            self.pending_error = Some(ReadError::TooManyRejects {
-                rejected: self.stats.rejected,
-                policy: self.errors.to_string(),
-            });
+        Job::Values {
+            format,
+            bytes,
+            spans,
+            max_record,
+        } => {
+            batch.bytes += bytes.len() as u64;
+            for span in spans {
+                let text = &bytes[span.start..span.end];
+                if text.len() > max_record {
+                    let reason = too_long(text.len(), max_record);
+                    let at = Location::Line(span.line);
+                    batch.rejects.push(Reject::new(source, at, reason));
+                } else {
+                    format.decode(text, &mut batch.records, &mut rejects);
+                    push_rejects(&mut batch.rejects, source, &mut rejects, span.line);
+                }
+            }
         }
-        Some(Ok(batch))
-    }
-}
-
-impl Drop for RecordStream {
-    fn drop(&mut self) {
-        self.shut_down();
-    }
-}
-
-fn progress_bar(sources: &[Source]) -> ProgressBar {
-    let total: Option<u64> = sources.iter().map(Source::size).sum();
-    match total {
-        Some(total) => {
-            let bar = ProgressBar::new(total);
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} reading [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-                )
-                .expect("the template is valid")
-                .progress_chars("=> "),
+        Job::Rows(rows) => {
+            let mut row_rejects = Vec::new();
+            decode_batch(
+                &rows.batch,
+                &rows.columns,
+                &mut batch.records,
+                &mut row_rejects,
             );
-            bar
-        }
-        None => {
-            let bar = ProgressBar::new_spinner();
-            bar.set_style(
-                ProgressStyle::with_template("{spinner} reading {bytes} {bytes_per_sec}")
-                    .expect("the template is valid"),
-            );
-            bar
+            batch
+                .rejects
+                .extend(row_rejects.into_iter().map(|(row, reason)| {
+                    let location = Location::Row {
+                        group: rows.group,
+                        row: rows.first_row + row,
+                    };
+                    Reject::new(source, location, reason)
+                }));
         }
     }
 }
 
-/// The reading thread: opens each source and splits it into work, in order.
-struct Framer {
-    work_tx: Sender<Work>,
-    ordered_tx: Sender<Receiver<Batch>>,
-    options: ReadOptions,
-    progress: Option<ProgressBar>,
-}
-
-/// The framer's [`JobSink`] for one source.
-struct SourceSink<'a> {
-    framer: &'a Framer,
-    source: Arc<str>,
-}
-
-impl JobSink for SourceSink<'_> {
-    fn job(&mut self, job: Job) -> Result<(), Stopped> {
-        let (reply_tx, reply_rx) = bounded(1);
-        self.framer.ordered_tx.send(reply_rx).map_err(|_| Stopped)?;
-        let work = Work {
-            source: Arc::clone(&self.source),
-            job,
-            reply: reply_tx,
+/// Turns the rejects of the record that starts at `line` into [`Reject`]s.
+fn push_rejects(
+    out: &mut Vec<Reject>,
+    source: &Arc<str>,
+    rejects: &mut Vec<(Option<u64>, String)>,
+    line: u64,
+) {
+    for (item, reason) in rejects.drain(..) {
+        let location = match item {
+            Some(index) => Location::Item { line, index },
+            None => Location::Line(line),
         };
-        self.framer.work_tx.send(work).map_err(|_| Stopped)
-    }
-
-    fn reject(&mut self, location: Location, reason: String) -> Result<(), Stopped> {
-        let (reply_tx, reply_rx) = bounded(1);
-        let batch = Batch {
-            rejects: vec![Reject::new(&self.source, location, reason)],
-            ..Batch::default()
-        };
-        let _ = reply_tx.send(batch);
-        self.framer.ordered_tx.send(reply_rx).map_err(|_| Stopped)
+        out.push(Reject::new(source, location, relocate(&reason, line)));
     }
 }
 
-impl Framer {
-    fn run(self, sources: Vec<Source>) {
-        let options = SplitOptions {
-            format: self.options.format,
-            chunk_bytes: self.options.chunk_bytes,
-            max_record_bytes: self.options.max_record_bytes,
-            columns: Arc::new(self.options.columns.clone()),
-        };
-        for source in sources {
-            let mut sink = SourceSink {
-                framer: &self,
-                source: source.name(),
-            };
-            let result = match open(&source, self.progress.clone()) {
-                Ok(opened) => split(opened, options.clone(), &mut sink),
-                Err(e) => sink.reject(Location::Input, format!("cannot read: {e}")),
-            };
-            if let Err(Stopped) = result {
-                return;
-            }
+/// Parser messages count lines and columns from the start of the record; this makes the
+/// line absolute (and drops it when the record is one line).
+fn relocate(reason: &str, record_line: u64) -> String {
+    let Some(at) = reason.rfind(" at line ") else {
+        return reason.to_owned();
+    };
+    let rest = &reason[at + " at line ".len()..];
+    let Some((line, column)) = rest.split_once(" column ") else {
+        return reason.to_owned();
+    };
+    match (line.parse::<u64>(), column.parse::<u64>()) {
+        (Ok(1), Ok(column)) => format!("{} at column {column}", &reason[..at]),
+        (Ok(line), Ok(column)) => {
+            format!(
+                "{} at line {} column {column}",
+                &reason[..at],
+                record_line + line - 1
+            )
         }
+        _ => reason.to_owned(),
+    }
+}
+
+/// Reads an input held in memory (a request body, say) on the calling thread: the same
+/// formats, framing and rejects as a [`RecordStream`](crate::RecordStream), with
+/// [`Format::Auto`] telling the format from the first records.
+pub fn decode_bytes(bytes: &[u8], format: Format, source: &str) -> (Vec<Record>, Vec<Reject>) {
+    match crate::body::decode_body(bytes, format, source, crate::body::BodyLimits::NONE) {
+        Ok(body) => (body.records, body.rejects),
+        Err(e) => (
+            Vec::new(),
+            vec![Reject::new(
+                &Arc::from(source),
+                Location::Input,
+                e.to_string(),
+            )],
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relocates_parser_positions() {
+        assert_eq!(
+            relocate("invalid JSON: x at line 1 column 9", 40),
+            "invalid JSON: x at column 9"
+        );
+        assert_eq!(
+            relocate("invalid JSON: x at line 3 column 2", 40),
+            "invalid JSON: x at line 42 column 2"
+        );
+        assert_eq!(relocate("no account id", 40), "no account id");
     }
 }

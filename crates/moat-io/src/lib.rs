@@ -16,6 +16,7 @@ mod exchanges;
 mod format;
 mod framing;
 mod merge;
+mod pipeline;
 mod reject;
 mod source;
 mod split;
@@ -23,15 +24,13 @@ pub mod stix;
 mod verdicts;
 
 pub use body::{BodyLimits, BodyTooLarge, DecodedBody, decode_body};
-pub use decode::{
-    Batch, DEFAULT_MAX_RECORD_BYTES, ReadError, ReadOptions, ReadStats, RecordStream,
-};
+pub use decode::{Batch, decode_bytes};
 pub use exchanges::JsonLinesWriter;
 pub use format::Format;
 pub use format::litellm::account_of as litellm_account;
 pub use format::parquet::ColumnMap;
 pub use merge::{Inputs, MergedStream};
+pub use pipeline::{DEFAULT_MAX_RECORD_BYTES, ReadError, ReadOptions, ReadStats, RecordStream};
 pub use reject::{DEFAULT_MAX_ERRORS, ErrorPolicy, Location, Reject};
 pub use source::{InputError, LOG_EXTENSIONS, Source, expand_inputs};
-pub use split::decode_bytes;
 pub use verdicts::{read_accounts_csv, read_scan_json, write_story, write_verdicts};

@@ -14,7 +14,8 @@ use std::sync::Arc;
 
 use moat_core::{Prepared, Record};
 
-use crate::decode::{Batch, ReadError, ReadOptions, ReadStats, RecordStream};
+use crate::decode::Batch;
+use crate::pipeline::{ReadError, ReadOptions, ReadStats, RecordStream};
 use crate::reject::ErrorPolicy;
 use crate::source::Source;
 
