@@ -18,9 +18,9 @@ use moat_core::{Client, Message, Request};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::app::AppState;
 use crate::config::{Action, AuthzConfig};
 use crate::decide::{CheckRequest, Decision};
-use crate::http::AppState;
 
 /// The gRPC service.
 pub struct Authz {

@@ -4,7 +4,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
@@ -12,66 +11,13 @@ use axum::extract::{ConnectInfo, Form, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use dashmap::DashMap;
 use moat_report::{ManualDecision, ReportData};
 use serde::Deserialize;
 
-use crate::http::{ApiError, AppState, ask, too_many_failures};
+use crate::app::{ApiError, AppState, Shared, ask, too_many_failures};
 use crate::live::{Command, View};
+use crate::sessions::{COOKIE, SESSION_LIFETIME};
 use crate::store::OverrideAction;
-
-/// The session cookie's name.
-pub const COOKIE: &str = "moat_session";
-/// How long a session lasts.
-const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 3600);
-
-/// Open dashboard sessions: random ids, each with its expiry and the operator who signed
-/// in. Kept in memory: a restart signs everyone out.
-#[derive(Default)]
-pub struct Sessions(DashMap<String, (Instant, Arc<str>)>);
-
-impl Sessions {
-    fn open(&self, operator: &str) -> String {
-        let bytes: [u8; 32] = rand::random();
-        let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        self.0.retain(|_, (expires, _)| *expires > Instant::now());
-        self.0.insert(
-            id.clone(),
-            (Instant::now() + SESSION_LIFETIME, Arc::from(operator)),
-        );
-        id
-    }
-
-    /// The operator whose live session cookie the request carries, if any.
-    pub fn operator(&self, headers: &HeaderMap) -> Option<Arc<str>> {
-        let id = session_id(headers)?;
-        let session = self.0.get(id)?;
-        let (expires, operator) = session.value();
-        (*expires > Instant::now()).then(|| operator.clone())
-    }
-
-    /// Whether the request carries a live session cookie.
-    pub fn admits(&self, headers: &HeaderMap) -> bool {
-        self.operator(headers).is_some()
-    }
-
-    fn close(&self, headers: &HeaderMap) {
-        if let Some(id) = session_id(headers) {
-            self.0.remove(id);
-        }
-    }
-}
-
-fn session_id(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|pair| pair.trim().strip_prefix(COOKIE)?.strip_prefix('='))
-}
-
-type Shared = Arc<AppState>;
 
 /// The dashboard's routes.
 pub fn routes() -> Router<Shared> {

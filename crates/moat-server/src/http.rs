@@ -19,144 +19,17 @@ use moat_io::{BodyLimits, Format, decode_body};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use subtle::ConstantTimeEq;
-use tokio::sync::{mpsc, oneshot};
 
-use crate::auth::Failures;
-use crate::board::Board;
-use crate::config::ServeConfig;
-use crate::dashboard::{self, Sessions};
-use crate::decide::{CheckRequest, Decider};
+use crate::app::{ApiError, AppState, Shared, ask, too_many_failures};
+use crate::dashboard;
+use crate::decide::CheckRequest;
 use crate::guardrail;
 use crate::listen::BodyLimit;
 use crate::live::{Command, Ingested};
-use crate::metrics::Metrics;
 use crate::store::{AuditEntry, Override, OverrideAction, StoredExchange, StoredRecord};
 
 /// How many rejected records an ingest error lists.
 const MAX_LISTED_REJECTS: usize = 100;
-
-/// What every handler shares.
-pub struct AppState {
-    /// The `[serve]` section.
-    pub config: ServeConfig,
-    /// What decisions read.
-    pub board: Arc<Board>,
-    /// Takes decisions.
-    pub decider: Decider,
-    /// The metrics.
-    pub metrics: Metrics,
-    /// The engine thread.
-    pub engine: mpsc::Sender<Command>,
-    /// The dashboard's sessions.
-    pub sessions: Sessions,
-    /// Turns to decode an ingest body: at most `max_concurrent_decodes` at once.
-    pub decodes: tokio::sync::Semaphore,
-    /// Turns to read a guardrail body larger than a `/v1/check` body may be: at most
-    /// `max_concurrent_decodes` at once.
-    pub guardrail_reads: tokio::sync::Semaphore,
-    /// Failed authentications, per address.
-    pub failures: Failures,
-}
-
-type Shared = Arc<AppState>;
-
-/// An error answer: a status and a JSON body, and when to try again if it is worth it.
-#[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    body: serde_json::Value,
-    retry_after: Option<u64>,
-}
-
-/// Seconds a caller is told to wait while the engine replays the store.
-const REPLAY_RETRY_SECONDS: u64 = 5;
-
-impl ApiError {
-    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            body: json!({ "error": message.into() }),
-            retry_after: None,
-        }
-    }
-
-    /// The engine is still replaying the store: nothing is taken in or changed until it
-    /// is done, so a caller's retry is never applied twice.
-    pub(crate) fn replaying() -> Self {
-        Self {
-            retry_after: Some(REPLAY_RETRY_SECONDS),
-            ..Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "replaying the store; try again shortly",
-            )
-        }
-    }
-
-    /// A body over its limit, the setting named `setting`.
-    pub(crate) fn body_too_large(setting: &str, limit: usize) -> Self {
-        Self::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("the body is over {setting} ({limit} bytes)"),
-        )
-    }
-
-    /// A request head over `max_head_bytes`: `what` (its target, or its headers) is.
-    pub(crate) fn head_too_large(status: StatusCode, what: &str, limit: usize) -> Self {
-        Self::new(
-            status,
-            format!("{what} over max_head_bytes ({limit} bytes)"),
-        )
-    }
-
-    /// A body that did not arrive within `body_timeout_seconds`.
-    pub(crate) fn slow_body(timeout: std::time::Duration) -> Self {
-        Self::new(
-            StatusCode::REQUEST_TIMEOUT,
-            format!("the body did not arrive within {} s", timeout.as_secs()),
-        )
-    }
-
-    /// A body the client stopped sending.
-    pub(crate) fn unreadable_body() -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "the body could not be read")
-    }
-
-    fn unavailable() -> Self {
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the engine is stopping; try again",
-        )
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut r = (self.status, Json(self.body)).into_response();
-        if let Some(seconds) = self.retry_after {
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
-        }
-        r
-    }
-}
-
-impl From<JsonRejection> for ApiError {
-    fn from(r: JsonRejection) -> Self {
-        Self::new(r.status(), r.body_text())
-    }
-}
-
-impl From<QueryRejection> for ApiError {
-    fn from(r: QueryRejection) -> Self {
-        Self::new(r.status(), r.body_text())
-    }
-}
-
-impl From<BytesRejection> for ApiError {
-    fn from(r: BytesRejection) -> Self {
-        Self::new(r.status(), r.body_text())
-    }
-}
 
 /// The router, with `state`'s limits and access rules.
 pub fn router(state: Shared) -> Router {
@@ -241,19 +114,6 @@ fn unauthorized() -> Response {
     .into_response();
     r.headers_mut()
         .insert(header::WWW_AUTHENTICATE, "Bearer".parse().expect("valid"));
-    r
-}
-
-/// The answer to an address that failed to authenticate too often: 429, and when to try
-/// again.
-pub(crate) fn too_many_failures(retry_after: u64) -> Response {
-    let mut r = ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        format!("too many failed authentications from this address; try again in {retry_after} s"),
-    )
-    .into_response();
-    r.headers_mut()
-        .insert(header::RETRY_AFTER, header::HeaderValue::from(retry_after));
     r
 }
 
@@ -384,11 +244,9 @@ async fn ready_for_decisions(State(s): State<Shared>) -> Response {
     if s.board.decisions_ready() {
         Json(json!({ "status": "ready", "replayed": s.board.is_ready() })).into_response()
     } else {
-        ApiError {
-            retry_after: Some(1),
-            ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "opening the store")
-        }
-        .into_response()
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "opening the store")
+            .retry_after(1)
+            .into_response()
     }
 }
 
@@ -411,22 +269,6 @@ async fn metrics(State(s): State<Shared>, ConnectInfo(peer): ConnectInfo<SocketA
         s.metrics.render(&s.board),
     )
         .into_response()
-}
-
-/// Sends `command` to the engine thread and waits for its answer.
-pub(crate) async fn ask<T>(
-    s: &AppState,
-    command: impl FnOnce(oneshot::Sender<T>) -> Command,
-) -> Result<T, ApiError> {
-    if !s.board.is_ready() {
-        return Err(ApiError::replaying());
-    }
-    let (tx, rx) = oneshot::channel();
-    s.engine
-        .send(command(tx))
-        .await
-        .map_err(|_| ApiError::unavailable())?;
-    rx.await.map_err(|_| ApiError::unavailable())
 }
 
 #[derive(Serialize)]
@@ -595,18 +437,15 @@ async fn decode(s: &AppState, body: Bytes, format: Format) -> Result<Vec<StoredR
             json!({ "location": r.location.to_string(), "reason": reason })
         })
         .collect();
-    Err(ApiError {
-        status: StatusCode::BAD_REQUEST,
-        body: json!({
-            "error": format!(
-                "{}{} record(s) could not be read; nothing was ingested",
-                if cut { "at least " } else { "" },
-                rejects.len()
-            ),
-            "rejects": listed,
-        }),
-        retry_after: None,
-    })
+    Err(ApiError::with_rejects(
+        StatusCode::BAD_REQUEST,
+        format!(
+            "{}{} record(s) could not be read; nothing was ingested",
+            if cut { "at least " } else { "" },
+            rejects.len()
+        ),
+        listed,
+    ))
 }
 
 /// Refuses a body holding an exchange stamped further ahead of the server's clock than
@@ -641,17 +480,14 @@ fn refuse_future(s: &AppState, records: Vec<StoredRecord>) -> Result<Vec<StoredR
         .take(MAX_LISTED_REJECTS)
         .map(|n| json!({ "location": format!("record {}", n + 1), "reason": reason }))
         .collect();
-    Err(ApiError {
-        status: StatusCode::UNPROCESSABLE_ENTITY,
-        body: json!({
-            "error": format!(
-                "{} exchange(s) are dated in the future (check the sender's clock); nothing was ingested",
-                future.len()
-            ),
-            "rejects": listed,
-        }),
-        retry_after: None,
-    })
+    Err(ApiError::with_rejects(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        format!(
+            "{} exchange(s) are dated in the future (check the sender's clock); nothing was ingested",
+            future.len()
+        ),
+        listed,
+    ))
 }
 
 /// Hands records to the engine thread and waits until they are durable (or found to be a

@@ -10,6 +10,7 @@
 //! - [`decide`]: the decision itself, with GCRA rate budgets;
 //! - [`store`]: the embedded store that makes every acknowledged record survive a crash.
 
+pub mod app;
 pub mod auth;
 pub mod authz;
 pub mod board;
@@ -21,6 +22,7 @@ pub mod http;
 pub mod listen;
 pub mod live;
 pub mod metrics;
+pub mod sessions;
 pub mod slots;
 pub mod store;
 
@@ -35,9 +37,9 @@ use tokio::sync::{mpsc, watch};
 
 pub use config::ServeConfig;
 
+use crate::app::AppState;
 use crate::board::Board;
 use crate::decide::Decider;
-use crate::http::AppState;
 use crate::live::{Live, SnapshotPolicy};
 use crate::metrics::Metrics;
 use crate::store::Store;

@@ -33,7 +33,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tower::Service;
 
-use crate::http::{ApiError, AppState};
+use crate::app::{ApiError, AppState};
 use crate::slots::{Slot, Slots};
 
 /// How long open connections may take to finish once the server is told to stop.
