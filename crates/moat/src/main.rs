@@ -1,10 +1,6 @@
 //! `moat`: find and stop distillation campaigns against model APIs.
 
 mod bench;
-mod bench_link;
-mod bench_report;
-mod bench_scan;
-mod bench_serve;
 mod config;
 mod convert;
 mod eval;

@@ -133,12 +133,12 @@ pub fn run(args: Args, config: &Config, out: Output) -> anyhow::Result<ExitCode>
     };
     let file_bytes = std::fs::metadata(&path)?.len();
 
-    let read = crate::bench::time_read_only(&path)?;
+    let read = super::measure::time_read_only(&path)?;
     let (parse, parsed) = time_parse(&path, threads)?;
     let (parse_one_thread, _) = time_parse(&path, 1)?;
-    let (decode, _) = crate::bench::time_reading(&path, &options(false))?;
+    let (decode, _) = super::measure::time_reading(&path, &options(false))?;
     reset_peak_memory();
-    let (decode_signals, exchanges) = crate::bench::time_reading(&path, &options(true))?;
+    let (decode_signals, exchanges) = super::measure::time_reading(&path, &options(true))?;
     let reading_peak_mb = peak_memory_mb();
     anyhow::ensure!(
         parsed == exchanges,
@@ -372,5 +372,5 @@ fn reset_peak_memory() {
 
 /// The process's peak resident memory since the last reset, in MB (Linux; 0 elsewhere).
 fn peak_memory_mb() -> f64 {
-    crate::bench::status_kib("VmHWM") * 1024.0 / MB
+    super::measure::status_kib("VmHWM") * 1024.0 / MB
 }

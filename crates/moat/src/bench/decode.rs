@@ -1,70 +1,26 @@
-//! `moat bench`: how fast this machine reads logs, in figures to compare and keep.
+//! `moat bench decode`: decode throughput of the parallel reader on generated exchange v1
+//! JSON Lines, against the time to merely read the file.
 
 use std::fs::File;
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use moat_core::{Client, EventTime, Exchange, Request, Usage, format_compact};
-use moat_io::{ErrorPolicy, ReadOptions, RecordStream, Source};
+use moat_io::{ErrorPolicy, ReadOptions};
 use rand::rngs::SmallRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
-use crate::config::Config;
 use crate::input::Output;
 
-#[derive(Debug, clap::Subcommand)]
-pub enum Command {
-    /// Decode throughput: exchange v1 JSON Lines with ~1 KB prompts, through the full
-    /// parallel reader, against the time to merely read the file.
-    Decode(DecodeArgs),
-    /// Simulator throughput: making traffic alone, and making and writing it (to nowhere).
-    Simulate(SimulateArgs),
-    /// Live service: decisions per second and their latency over loopback, from the HTTP
-    /// check API and the Envoy ext_authz gRPC API, while exchanges are ingested.
-    Serve(crate::bench_serve::Args),
-    /// Report: how long a scan's report takes to draw, and to open in headless Chromium.
-    Report(crate::bench_report::Args),
-    /// Scanning: a scan end to end and by stage against the floor of reading and parsing
-    /// the same file (made by the simulator), with its peak memory and memory per account.
-    Scan(crate::bench_scan::Args),
-    /// Linking: the round that links and scores a whole population at once, as the
-    /// population grows (10 k, 100 k, 1 M accounts with one 25,000-account campaign).
-    Link(crate::bench_link::Args),
-}
+use super::measure::{MIB, time_read_only, time_reading};
 
 #[derive(Debug, clap::Args)]
-pub struct SimulateArgs {
-    /// The scenario to run.
-    #[arg(long, default_value = "hydra-29m", value_name = "NAME|FILE")]
-    scenario: String,
-
-    /// Its scale.
-    #[arg(long, default_value_t = 0.01)]
-    scale: f64,
-
-    /// Print the figures as JSON.
-    #[arg(long)]
-    json: bool,
-}
-
-#[derive(Debug, Serialize)]
-struct SimulateFigures {
-    scenario: String,
-    scale: f64,
-    exchanges: u64,
-    accounts: usize,
-    make_exchanges_s: f64,
-    make_and_write_exchanges_s: f64,
-    written_mb_s: f64,
-}
-
-#[derive(Debug, clap::Args)]
-pub struct DecodeArgs {
+pub struct Args {
     /// Size of the generated file, in MiB.
     #[arg(long, default_value_t = 1024, value_name = "MIB")]
     size_mb: u64,
@@ -101,86 +57,7 @@ struct DecodeFigures {
     cores: usize,
 }
 
-pub fn run(command: Command, config: &Config, out: Output) -> anyhow::Result<ExitCode> {
-    match command {
-        Command::Decode(args) => decode(args, out),
-        Command::Simulate(args) => simulate(args),
-        Command::Serve(args) => crate::bench_serve::run(args, config),
-        Command::Report(args) => crate::bench_report::run(args, config, out),
-        Command::Link(args) => crate::bench_link::run(args, config),
-        Command::Scan(args) => crate::bench_scan::run(args, config, out),
-    }
-}
-
-fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
-    let scenario = moat_sim::Scenario::load(&args.scenario)?;
-    let options = moat_sim::SimOptions {
-        scale: args.scale,
-        seed: 1,
-        corpus: None,
-        operator_seed: None,
-    };
-    let start = Instant::now();
-    let mut sim = moat_sim::Simulation::new(&scenario, &options);
-    let exchanges = sim.by_ref().count() as u64;
-    let make = start.elapsed();
-    let accounts = sim.truth().len();
-
-    let start = Instant::now();
-    let mut sim = moat_sim::Simulation::new(&scenario, &options);
-    let counter = CountingSink::default();
-    let written = counter.0.clone();
-    crate::simulate::write_events(&mut sim, Box::new(counter))?;
-    let both = start.elapsed();
-    let bytes = written.load(std::sync::atomic::Ordering::Relaxed);
-
-    let f = SimulateFigures {
-        scenario: scenario.name,
-        scale: args.scale,
-        exchanges,
-        accounts,
-        make_exchanges_s: exchanges as f64 / make.as_secs_f64(),
-        make_and_write_exchanges_s: exchanges as f64 / both.as_secs_f64(),
-        written_mb_s: bytes as f64 / MIB as f64 / both.as_secs_f64(),
-    };
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&f)?);
-    } else {
-        println!(
-            "simulate: {} at scale {}, {} exchanges of {} accounts",
-            f.scenario, f.scale, f.exchanges, f.accounts
-        );
-        println!(
-            "  make only          {:>11.0} exchanges/s",
-            f.make_exchanges_s
-        );
-        println!(
-            "  make and write     {:>11.0} exchanges/s  {:>7.1} MiB/s of JSON Lines",
-            f.make_and_write_exchanges_s, f.written_mb_s
-        );
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// A writer that keeps nothing and counts the bytes.
-#[derive(Default)]
-struct CountingSink(std::sync::Arc<std::sync::atomic::AtomicU64>);
-
-impl Write for CountingSink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .fetch_add(buf.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-const MIB: u64 = 1 << 20;
-
-fn decode(args: DecodeArgs, out: Output) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args, out: Output) -> anyhow::Result<ExitCode> {
     let tmp;
     let path = match &args.file {
         Some(path) => path.clone(),
@@ -253,47 +130,6 @@ fn decode(args: DecodeArgs, out: Output) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// A figure in KiB from this process's `/proc/self/status` (`VmRSS`, `VmHWM`; Linux, 0
-/// elsewhere).
-pub(crate) fn status_kib(field: &str) -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            let line = s
-                .lines()
-                .find(|l| l.strip_prefix(field).is_some_and(|r| r.starts_with(':')))?;
-            line.split_whitespace().nth(1)?.parse::<f64>().ok()
-        })
-        .unwrap_or(0.0)
-}
-
-/// The time for moat's reader to read the file, and the records it read; a record it
-/// rejects is an error.
-pub(crate) fn time_reading(path: &Path, options: &ReadOptions) -> anyhow::Result<(Duration, u64)> {
-    let start = Instant::now();
-    let mut stream = RecordStream::open(vec![Source::File(path.to_owned())], options);
-    let mut records = 0u64;
-    while let Some(batch) = stream.next() {
-        let batch = batch?;
-        records += batch.records.len() as u64;
-        stream.recycle(batch);
-    }
-    anyhow::ensure!(
-        stream.stats().rejected == 0,
-        "the benchmark file has rejected records"
-    );
-    Ok((start.elapsed(), records))
-}
-
-/// The time to read the file into memory and throw it away.
-pub(crate) fn time_read_only(path: &Path) -> anyhow::Result<Duration> {
-    let mut file = File::open(path)?;
-    let mut buf = vec![0u8; 1 << 20];
-    let start = Instant::now();
-    while file.read(&mut buf)? > 0 {}
-    Ok(start.elapsed())
 }
 
 const WORDS: [&str; 48] = [

@@ -136,7 +136,7 @@ pub fn run(args: Args, config: &Config) -> anyhow::Result<ExitCode> {
 
 /// The process's resident memory now, in MiB (Linux; 0 elsewhere).
 fn resident_mb() -> f64 {
-    crate::bench::status_kib("VmRSS") / 1024.0
+    super::measure::status_kib("VmRSS") / 1024.0
 }
 
 const TOPICS: [&str; 12] = [
