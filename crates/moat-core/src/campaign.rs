@@ -5,12 +5,13 @@ use foldhash::{HashMap, HashSet};
 
 use crate::account::AccountState;
 use crate::config::DetectConfig;
+use crate::firing::{Scope, profile_findings};
 use crate::keys::KeyKind;
 use crate::likeness::Population;
 use crate::linker::Links;
 use crate::profile::Profile;
 use crate::rates::SignalRates;
-use crate::signal::{Findings, SIGNALS, Scope, Signal, profile_findings};
+use crate::signal::{Findings, SIGNALS, Signal};
 use crate::sketch::Moments;
 use crate::time::MICROS_PER_DAY;
 

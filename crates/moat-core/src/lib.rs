@@ -20,6 +20,7 @@ pub mod config;
 pub mod content;
 pub mod engine;
 pub mod exchange;
+pub mod firing;
 pub mod follow_ups;
 pub mod intel;
 pub mod keys;
