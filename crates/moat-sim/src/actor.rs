@@ -3,38 +3,16 @@
 use std::net::IpAddr;
 
 use compact_str::CompactString;
-use moat_core::{
-    AccountInfo, Client, EventTime, Exchange, Message, Request, Response, Role, Usage,
-};
+use moat_core::{Client, EventTime, Exchange, Message, Request, Response, Role, Usage};
 use rand::rngs::SmallRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, LogNormal};
 
-use crate::identity::{hex_id, hex_id_into, mix, pool_address};
+use crate::identity::{Identity, hex_id, hex_id_into, mix, pool_address};
 use crate::rhythm::{DAY, Rhythm, next_arrival, pause};
 use crate::text::{self, COMMON_SYSTEM_PROMPTS, Focus, Topic, Wording};
 use crate::world::{CampaignState, World, lognormal_with_mean};
-
-/// What every exchange of an account carries. Held inline (short strings need no
-/// allocation of their own), so that a step finds it in the actor's own memory.
-#[derive(Debug, Clone)]
-pub(crate) struct Identity {
-    pub account_id: CompactString,
-    /// The key the account sends with.
-    pub api_key_id: CompactString,
-    pub org_id: Option<CompactString>,
-    pub account: AccountInfo,
-    pub ip: IpAddr,
-    /// How many addresses of the pool starting at the /24 of `ip` it sends from (1: always
-    /// `ip`).
-    pub hosts: u16,
-    pub asn: u32,
-    pub country: &'static str,
-    pub utc_offset: f64,
-    pub user_agent: &'static str,
-    pub tls: &'static str,
-}
 
 /// Sets `slot` to `value`, into the string already there if there is one.
 fn put(slot: &mut Option<CompactString>, value: &str) {

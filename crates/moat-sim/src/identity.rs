@@ -4,6 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use compact_str::CompactString;
+use moat_core::AccountInfo;
 use rand::Rng;
 use rand::seq::IndexedRandom;
 
@@ -265,6 +266,26 @@ pub fn bulk_domain<R: Rng>(rng: &mut R) -> String {
         .copied()
         .unwrap_or("gmail.com")
         .to_owned()
+}
+
+/// What every exchange of an account carries. Held inline (short strings need no
+/// allocation of their own), so that a step finds it in the actor's own memory.
+#[derive(Debug, Clone)]
+pub(crate) struct Identity {
+    pub account_id: CompactString,
+    /// The key the account sends with.
+    pub api_key_id: CompactString,
+    pub org_id: Option<CompactString>,
+    pub account: AccountInfo,
+    pub ip: IpAddr,
+    /// How many addresses of the pool starting at the /24 of `ip` it sends from (1: always
+    /// `ip`).
+    pub hosts: u16,
+    pub asn: u32,
+    pub country: &'static str,
+    pub utc_offset: f64,
+    pub user_agent: &'static str,
+    pub tls: &'static str,
 }
 
 #[cfg(test)]

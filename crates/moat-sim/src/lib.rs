@@ -6,6 +6,7 @@
 //! event-time order, and its [`truth`](Simulation::truth) says which account is what.
 
 mod actor;
+mod build;
 pub mod eval;
 mod identity;
 pub mod peer;

@@ -7,9 +7,10 @@ use moat_core::Exchange;
 use radix_heap::RadixHeapMap;
 
 use crate::actor::Actor;
+use crate::build::{Build, build};
 use crate::scenario::Scenario;
 use crate::text::Corpus;
-use crate::world::{Build, TruthRow, World, build};
+use crate::world::{TruthRow, World};
 
 /// How to run a scenario.
 #[derive(Debug, Clone)]
