@@ -96,7 +96,7 @@ fn clause_features(clause: &str) -> Option<Vec<usize>> {
     let mut f = Vec::new();
     let mut words = 0;
     let mut previous = None;
-    crate::content::words(clause, |w| {
+    crate::words::words(clause, |w| {
         // Numbers (hashed as 0) say nothing of an ask, and fill lists of data.
         if w == 0 {
             return;

@@ -36,6 +36,7 @@ pub mod snapshot;
 pub mod story;
 pub mod time;
 pub mod verdict;
+mod words;
 
 pub use account::AccountState;
 pub use blocklist::Blocklist;

@@ -178,6 +178,23 @@ impl Read for Limited {
     }
 }
 
+/// Reads an input held in memory (a request body, say) on the calling thread: the same
+/// formats, framing and rejects as a [`RecordStream`](crate::RecordStream), with
+/// [`Format::Auto`] telling the format from the first records.
+pub fn decode_bytes(bytes: &[u8], format: Format, source: &str) -> (Vec<Record>, Vec<Reject>) {
+    match decode_body(bytes, format, source, BodyLimits::NONE) {
+        Ok(body) => (body.records, body.rejects),
+        Err(e) => (
+            Vec::new(),
+            vec![Reject::new(
+                &Arc::from(source),
+                Location::Input,
+                e.to_string(),
+            )],
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,8 +23,8 @@ mod split;
 pub mod stix;
 mod verdicts;
 
-pub use body::{BodyLimits, BodyTooLarge, DecodedBody, decode_body};
-pub use decode::{Batch, decode_bytes};
+pub use body::{BodyLimits, BodyTooLarge, DecodedBody, decode_body, decode_bytes};
+pub use decode::Batch;
 pub use exchanges::JsonLinesWriter;
 pub use format::Format;
 pub use format::litellm::account_of as litellm_account;
