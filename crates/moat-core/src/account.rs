@@ -7,7 +7,7 @@ use crate::config::Limits;
 use crate::content::{ContentSignals, Signature};
 use crate::exchange::{AccountInfo, Exchange};
 use crate::intel::IntelMatch;
-use crate::keys::{self, Carried, Key, TEMPLATE_BANDS};
+use crate::keys::{self, AccountKeys, Carried, Key, TEMPLATE_BANDS};
 use crate::profile::{Profile, RequestKinds};
 use crate::sketch::Top;
 use crate::time::{EventTime, MICROS_PER_DAY};
@@ -28,7 +28,7 @@ pub struct AccountState {
     /// The partners whose indicators they matched, as bits.
     partners: u32,
     /// Payment, e-mail domain and sign-up hour keys.
-    own_keys: [Option<Key>; 3],
+    own_keys: AccountKeys,
     ips: Top<2>,
     prefixes: Top<2>,
     clients: Top<2>,
@@ -74,7 +74,7 @@ impl AccountState {
     }
 
     /// [`AccountState::update_info`] with the facts' keys worked out already.
-    fn update_info_with_keys(&mut self, info: &AccountInfo, own_keys: [Option<Key>; 3]) {
+    fn update_info_with_keys(&mut self, info: &AccountInfo, own_keys: AccountKeys) {
         if info.is_empty() {
             return;
         }
@@ -89,11 +89,7 @@ impl AccountState {
         if info.verified.is_some() {
             self.verified = info.verified;
         }
-        for (slot, key) in self.own_keys.iter_mut().zip(own_keys) {
-            if key.is_some() {
-                *slot = key;
-            }
-        }
+        self.own_keys.update(own_keys);
     }
 
     /// Reads one exchange of the account.
@@ -244,7 +240,7 @@ impl AccountState {
     /// used addresses, networks, clients and system prompts, and the template bands it
     /// repeats.
     pub fn keys(&self, mut each: impl FnMut(Key)) {
-        self.own_keys.iter().flatten().for_each(|&k| each(k));
+        self.own_keys.iter().for_each(&mut each);
         for top in [&self.ips, &self.prefixes, &self.clients, &self.systems] {
             top.frequent(1).for_each(|(k, _)| each(Key::from_raw(k)));
         }

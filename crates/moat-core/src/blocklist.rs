@@ -51,7 +51,7 @@ impl Blocklist {
     pub fn exchange_keys(e: &Exchange, content: &ContentSignals, out: &mut ExchangeKeys) {
         let carried = Carried::of(e, content);
         out.extend(carried.keys());
-        out.extend(carried.account.into_iter().flatten());
+        out.extend(carried.account.iter());
     }
 
     /// The blocked campaign (its root account) whose keys among `found` are worth a full

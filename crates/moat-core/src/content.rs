@@ -189,6 +189,11 @@ impl std::ops::BitOr for Capabilities {
 /// How many bins the template signature has.
 pub const SIGNATURE_BINS: usize = 16;
 
+/// The seed a signature's shingles are hashed with. Frozen: partners' STIX bundles and
+/// stored template bands hold signatures made with it, and signatures made with another
+/// seed would match none of them.
+const SHINGLE_SEED: u64 = 0x6d6f6174;
+
 /// A one-permutation MinHash of a text's word shingles: two texts agree on a bin about as
 /// often as their shingle sets overlap (Jaccard similarity), so texts cut from one template
 /// collide however their slots are filled.
@@ -524,7 +529,7 @@ fn signature_and(text: &str, mut also: impl FnMut(u64)) -> Option<Signature> {
             for (chunk, word) in shingle.chunks_exact_mut(8).zip(window) {
                 chunk.copy_from_slice(&word.to_le_bytes());
             }
-            let h = xxh3_64_with_seed(&shingle, 0x6d6f6174);
+            let h = xxh3_64_with_seed(&shingle, SHINGLE_SEED);
             let bin = (h % SIGNATURE_BINS as u64) as usize;
             bins[bin] = bins[bin].min((h >> 32) as u32);
         }
@@ -595,7 +600,7 @@ mod tests {
             for (chunk, word) in shingle.chunks_exact_mut(8).zip(window) {
                 chunk.copy_from_slice(&word.to_le_bytes());
             }
-            let h = xxh3_64_with_seed(&shingle, 0x6d6f6174);
+            let h = xxh3_64_with_seed(&shingle, SHINGLE_SEED);
             let bin = (h % SIGNATURE_BINS as u64) as usize;
             bins[bin] = bins[bin].min((h >> 32) as u32);
         }

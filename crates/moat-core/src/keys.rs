@@ -71,10 +71,15 @@ impl KeyKind {
 )]
 pub struct Key(u64);
 
+/// The seed keys are hashed with (plus the kind's tag). Frozen: stored verdicts, snapshots
+/// and partners' STIX bundles hold keys made with it, and a key made with another seed
+/// would match none of them.
+const KEY_SEED: u64 = 0x6b65_7973;
+
 impl Key {
     /// The key of `bytes` as a value of `kind`.
     pub fn new(kind: KeyKind, bytes: &[u8]) -> Self {
-        let h = xxh3_64_with_seed(bytes, 0x6b65_7973 + kind.tag());
+        let h = xxh3_64_with_seed(bytes, KEY_SEED + kind.tag());
         Key((h & !0xf) | kind.tag())
     }
 
@@ -183,7 +188,7 @@ pub struct Carried {
     pub templates: [Option<Key>; TEMPLATE_BANDS],
     /// The keys of the account facts the exchange holds ([`account_keys`]): the account's
     /// own, not among [`Carried::keys`].
-    pub account: [Option<Key>; 3],
+    pub account: AccountKeys,
 }
 
 impl Carried {
@@ -288,8 +293,35 @@ fn lowered(text: &str) -> CompactString {
     lowered
 }
 
+/// The keys an account's own record gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct AccountKeys {
+    /// Its payment fingerprint.
+    pub payment: Option<Key>,
+    /// Its e-mail domain, when not a personal mail provider's.
+    pub email_domain: Option<Key>,
+    /// The hour it was opened in, with its sign-up channel.
+    pub signup_hour: Option<Key>,
+}
+
+impl AccountKeys {
+    /// The keys given.
+    pub fn iter(&self) -> impl Iterator<Item = Key> {
+        [self.payment, self.email_domain, self.signup_hour]
+            .into_iter()
+            .flatten()
+    }
+
+    /// Takes the keys `newer` gives, keeping these where it gives none.
+    pub fn update(&mut self, newer: AccountKeys) {
+        self.payment = newer.payment.or(self.payment);
+        self.email_domain = newer.email_domain.or(self.email_domain);
+        self.signup_hour = newer.signup_hour.or(self.signup_hour);
+    }
+}
+
 /// The keys an account's own record gives: payment, non-personal e-mail domain, sign-up hour.
-pub fn account_keys(info: &AccountInfo) -> [Option<Key>; 3] {
+pub fn account_keys(info: &AccountInfo) -> AccountKeys {
     let payment = info
         .payment_fingerprint
         .as_deref()
@@ -308,7 +340,11 @@ pub fn account_keys(info: &AccountInfo) -> [Option<Key>; 3] {
         bytes.extend_from_slice(info.signup_channel.as_deref().unwrap_or("").as_bytes());
         Key::new(KeyKind::SignupHour, &bytes)
     });
-    [payment, email, signup]
+    AccountKeys {
+        payment,
+        email_domain: email,
+        signup_hour: signup,
+    }
 }
 
 #[cfg(test)]
@@ -378,7 +414,7 @@ mod tests {
             email_domain: Some("gmail.com".into()),
             ..AccountInfo::default()
         };
-        assert_eq!(account_keys(&personal)[1], None);
+        assert_eq!(account_keys(&personal).email_domain, None);
     }
 
     #[test]

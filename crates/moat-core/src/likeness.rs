@@ -644,6 +644,8 @@ struct Projections {
 
 impl Projections {
     fn new(count: usize, width: f32) -> Self {
+        // Fixed: the same fingerprints hash into the same buckets in every run and after
+        // every restart.
         let mut state = 0x6d6f_6174_6c69_6b65u64;
         let mut uniform = move || {
             state ^= state << 13;

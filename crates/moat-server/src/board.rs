@@ -14,6 +14,48 @@ use moat_core::{AccountVerdict, Blocklist, DetectConfig, Verdict};
 
 use crate::store::{BlockedKeys, Override};
 
+/// What a manual decision is about: an account or a campaign, by id. Stored and listed as
+/// `account:<id>` or `campaign:<id>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target<'a> {
+    /// The account of this id.
+    Account(&'a str),
+    /// The campaign of this id.
+    Campaign(&'a str),
+}
+
+impl Target<'_> {
+    /// The kind (`account` or `campaign`) and the id of a stored target, if it is one.
+    pub fn parse(stored: &str) -> Option<Target<'_>> {
+        match stored.split_once(':')? {
+            ("account", id) => Some(Target::Account(id)),
+            ("campaign", id) => Some(Target::Campaign(id)),
+            _ => None,
+        }
+    }
+
+    /// `account` or `campaign`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Target::Account(_) => "account",
+            Target::Campaign(_) => "campaign",
+        }
+    }
+
+    /// The account's or campaign's id.
+    pub fn id(&self) -> &str {
+        match self {
+            Target::Account(id) | Target::Campaign(id) => id,
+        }
+    }
+}
+
+impl std::fmt::Display for Target<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.kind(), self.id())
+    }
+}
+
 /// An account's verdict as published for decisions.
 #[derive(Debug, Clone)]
 pub struct Published {
@@ -165,12 +207,12 @@ impl Board {
         all
     }
 
-    /// The manual decision on the account or campaign (`kind`) named `id`.
-    pub fn override_for(&self, kind: &str, id: &str) -> Option<Override> {
+    /// The manual decision on `target`, if any.
+    pub fn override_for(&self, target: Target) -> Option<Override> {
         if self.overrides.is_empty() {
             return None;
         }
-        self.override_of(&format!("{kind}:{id}"))
+        self.override_of(&target.to_string())
     }
 
     /// Marks the stored verdicts and manual decisions published: decisions are right.
@@ -257,4 +299,20 @@ pub struct Counts {
     pub campaigns: u64,
     /// Event time of the latest exchange read, in microseconds since the epoch.
     pub latest_micros: Option<i64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_target_is_stored_as_kind_and_id_and_read_back() {
+        for target in [Target::Account("acct:1"), Target::Campaign("campaign-9")] {
+            let stored = target.to_string();
+            assert_eq!(Target::parse(&stored), Some(target));
+        }
+        assert_eq!(Target::Account("a").to_string(), "account:a");
+        assert_eq!(Target::parse("team:x"), None);
+        assert_eq!(Target::parse("account"), None);
+    }
 }

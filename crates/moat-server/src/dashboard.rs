@@ -15,6 +15,7 @@ use moat_report::{ManualDecision, ReportData};
 use serde::Deserialize;
 
 use crate::app::{ApiError, AppState, Shared, ask, too_many_failures};
+use crate::board::Target;
 use crate::live::{Command, View};
 use crate::sessions::{COOKIE, SESSION_LIFETIME};
 use crate::store::OverrideAction;
@@ -98,11 +99,11 @@ fn manual(s: &AppState) -> Vec<ManualDecision> {
     s.board
         .overrides()
         .into_iter()
-        .map(|(target, d)| {
-            let (kind, id) = target.split_once(':').unwrap_or(("account", &target));
-            ManualDecision {
-                kind: kind.to_owned(),
-                id: id.to_owned(),
+        .filter_map(|(stored, d)| {
+            let target = Target::parse(&stored)?;
+            Some(ManualDecision {
+                kind: target.kind().to_owned(),
+                id: target.id().to_owned(),
                 action: match d.action {
                     OverrideAction::Block => "block",
                     OverrideAction::Allow => "allow",
@@ -111,7 +112,7 @@ fn manual(s: &AppState) -> Vec<ManualDecision> {
                 reason: d.reason,
                 actor: d.actor,
                 at: d.at,
-            }
+            })
         })
         .collect()
 }

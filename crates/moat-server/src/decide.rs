@@ -23,7 +23,7 @@ use moat_core::{
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 
-use crate::board::Board;
+use crate::board::{Board, Target};
 use crate::config::{Action, Budget, ServeConfig};
 use crate::store::OverrideAction;
 
@@ -214,11 +214,11 @@ impl Decider {
         };
         let manual = self
             .board
-            .override_for("account", &request.account_id)
+            .override_for(Target::Account(&request.account_id))
             .or_else(|| {
                 campaign
                     .as_deref()
-                    .and_then(|c| self.board.override_for("campaign", c))
+                    .and_then(|c| self.board.override_for(Target::Campaign(c)))
             });
         if let Some(m) = manual {
             let action = match m.action {

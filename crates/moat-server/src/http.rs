@@ -21,6 +21,7 @@ use serde_json::json;
 use subtle::ConstantTimeEq;
 
 use crate::app::{ApiError, AppState, Shared, ask, too_many_failures};
+use crate::board::Target;
 use crate::dashboard;
 use crate::decide::CheckRequest;
 use crate::guardrail;
@@ -614,7 +615,7 @@ async fn account(
     State(s): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<AccountAnswer>, ApiError> {
-    let manual = s.board.override_of(&format!("account:{id}"));
+    let manual = s.board.override_for(Target::Account(&id));
     let reference = s.decider.reference(&id);
     let verdict = ask(&s, |reply| Command::Account { id, reply })
         .await?
@@ -659,7 +660,7 @@ async fn campaign(
     page: Result<Query<Page>, QueryRejection>,
 ) -> Result<Json<CampaignAnswer>, ApiError> {
     let Query(page) = page?;
-    let manual = s.board.override_of(&format!("campaign:{id}"));
+    let manual = s.board.override_for(Target::Campaign(&id));
     let (campaign, members) = ask(&s, |reply| Command::Campaign { id, reply })
         .await?
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "no such campaign"))?;
@@ -701,7 +702,7 @@ async fn admin_account(
     Path(id): Path<String>,
     body: Result<Json<AdminAction>, JsonRejection>,
 ) -> Result<Json<AuditEntry>, ApiError> {
-    take_action(&s, &operator, format!("account:{id}"), body?.0).await
+    take_action(&s, &operator, Target::Account(&id), body?.0).await
 }
 
 async fn admin_campaign(
@@ -710,7 +711,7 @@ async fn admin_campaign(
     Path(id): Path<String>,
     body: Result<Json<AdminAction>, JsonRejection>,
 ) -> Result<Json<AuditEntry>, ApiError> {
-    take_action(&s, &operator, format!("campaign:{id}"), body?.0).await
+    take_action(&s, &operator, Target::Campaign(&id), body?.0).await
 }
 
 /// The longest reason an admin action may give, in characters: it is kept in the audit
@@ -722,7 +723,7 @@ const MAX_NOTE_CHARS: usize = 100;
 async fn take_action(
     s: &AppState,
     operator: &Operator,
-    target: String,
+    target: Target<'_>,
     action: AdminAction,
 ) -> Result<Json<AuditEntry>, ApiError> {
     let reason = action.reason.trim().to_owned();
@@ -768,11 +769,11 @@ async fn take_action(
         actor,
         note,
         action: action.action,
-        target: target.clone(),
+        target: target.to_string(),
         reason,
     };
     let logged = ask(s, |reply| Command::Override {
-        target,
+        target: target.to_string(),
         decision,
         entry,
         reply,
