@@ -2,19 +2,16 @@
 //! providers: network indicators as they are, everything else as keyed hashes, never a
 //! prompt, an e-mail address or a payment value.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use moat_core::{CampaignReport, EventTime, Record, Report};
-use moat_io::stix::{self, BundleInput, CampaignIntel, Indicator, IndicatorKind};
+use moat_core::{EventTime, Record, Report};
+use moat_io::stix::{self, BundleInput, IndicatorChoice, IndicatorKind};
 
 use crate::config::Config;
 use crate::input::{InputArgs, Output};
-
-/// Most indicators of one kind per campaign.
-const MAX_PER_KIND: usize = 500;
 
 /// `moat intel` commands.
 #[derive(Debug, clap::Subcommand)]
@@ -90,16 +87,12 @@ pub fn run(command: Command, config: &Config, out: Output) -> anyhow::Result<Exi
     }
 }
 
-/// What is known of one value: who used it, how often, when.
-#[derive(Default)]
-struct Seen {
-    /// Accounts of each campaign that used it (by campaign number).
-    members: HashMap<u32, HashSet<u32>>,
-    /// Some account outside every campaign used it.
-    outsider: bool,
-    exchanges: u64,
-    first: i64,
-    last: i64,
+/// The time now, as bundles stamp it.
+fn now() -> EventTime {
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+    EventTime::from_unix_micros(micros).unwrap_or_default()
 }
 
 fn read_key(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
@@ -134,7 +127,7 @@ fn export(args: ExportArgs, config: &Config, out: Output) -> anyhow::Result<Exit
         );
     }
 
-    let mut seen: HashMap<(IndicatorKind, String), Seen> = HashMap::new();
+    let mut choice = IndicatorChoice::default();
     let (_, stopped) = args.input.read(config, out, |record| {
         let Record::Exchange(e) = record else {
             return Ok(());
@@ -142,23 +135,7 @@ fn export(args: ExportArgs, config: &Config, out: Output) -> anyhow::Result<Exit
         let account = account_numbers.get(e.account_id.as_str()).copied();
         let campaign = account.and_then(|a| campaign_of[a as usize]);
         let content = moat_core::analyse(&e.request);
-        for (kind, value) in stix::values(&e, &content, &key) {
-            let s = seen.entry((kind, value)).or_insert_with(|| Seen {
-                first: i64::MAX,
-                last: i64::MIN,
-                ..Seen::default()
-            });
-            match (campaign, account) {
-                (Some(c), Some(a)) => {
-                    s.members.entry(c).or_default().insert(a);
-                }
-                _ => s.outsider = true,
-            }
-            s.exchanges += 1;
-            let ts = e.ts.as_unix_micros();
-            s.first = s.first.min(ts);
-            s.last = s.last.max(ts);
-        }
+        choice.count(stix::values(&e, &content, &key), account, campaign, e.ts);
         Ok(())
     })?;
     if let Some(e) = stopped {
@@ -167,62 +144,13 @@ fn export(args: ExportArgs, config: &Config, out: Output) -> anyhow::Result<Exit
         return Ok(ExitCode::from(1));
     }
 
-    let mut campaigns: Vec<CampaignIntel> = report
-        .campaigns
-        .iter()
-        .map(|c: &CampaignReport| CampaignIntel {
-            report: c.clone(),
-            indicators: Vec::new(),
-        })
-        .collect();
-    for ((kind, value), s) in seen {
-        // An indicator is a value one campaign's accounts shared and nobody else used.
-        if s.outsider || s.members.len() != 1 {
-            continue;
-        }
-        let (&campaign, accounts) = s.members.iter().next().expect("one campaign");
-        // A template band is shared by chance by a few accounts of a large campaign; keep
-        // the ones a real share of it used.
-        let members = report.campaigns[campaign as usize].accounts;
-        let least = match kind {
-            IndicatorKind::Template => (members / 20).max(3),
-            _ => 2,
-        };
-        if (accounts.len() as u64) < least {
-            continue;
-        }
-        let at = |t| EventTime::from_unix_micros(t).unwrap_or_default();
-        campaigns[campaign as usize].indicators.push(Indicator {
-            kind,
-            value,
-            accounts: accounts.len() as u64,
-            exchanges: s.exchanges,
-            first_seen: at(s.first),
-            last_seen: at(s.last),
-        });
-    }
-    for c in &mut campaigns {
-        c.indicators.sort_by(|a, b| {
-            (a.kind, std::cmp::Reverse(a.accounts), &a.value).cmp(&(
-                b.kind,
-                std::cmp::Reverse(b.accounts),
-                &b.value,
-            ))
-        });
-        // At most MAX_PER_KIND indicators of each kind, the most used first.
-        let mut kept: HashMap<IndicatorKind, usize> = HashMap::new();
-        c.indicators.retain(|i| {
-            let n = kept.entry(i.kind).or_default();
-            *n += 1;
-            *n <= MAX_PER_KIND
-        });
-    }
+    let campaigns = choice.choose(&report.campaigns);
     let indicators: usize = campaigns.iter().map(|c| c.indicators.len()).sum();
     let bundle = stix::bundle(&BundleInput {
         producer: args.producer,
         tlp: args.tlp,
         key_id: args.key_id,
-        created: moat_server::wall_clock(),
+        created: now(),
         campaigns,
     })
     .map_err(anyhow::Error::msg)?;

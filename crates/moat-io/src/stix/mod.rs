@@ -9,9 +9,10 @@
 //! traffic, and nobody else can read or test values against the bundle.
 
 //!
-//! The indicators and the partners' key are here; `write.rs` makes bundles ([`bundle`]),
-//! `read.rs` reads their indicators back ([`read_indicators`]), and `matcher.rs` checks
-//! exchanges against partners' bundles ([`BundleIntel`]).
+//! The indicators and the partners' key are here; `choose.rs` picks a campaign's
+//! indicators from what its accounts used ([`IndicatorChoice`]), `write.rs` makes bundles
+//! ([`bundle`]), `read.rs` reads their indicators back ([`read_indicators`]), and
+//! `matcher.rs` checks exchanges against partners' bundles ([`BundleIntel`]).
 
 use std::path::Path;
 
@@ -20,10 +21,12 @@ use sha2::Sha256;
 
 use moat_core::EventTime;
 
+mod choose;
 mod matcher;
 mod read;
 mod write;
 
+pub use choose::{IndicatorChoice, MAX_PER_KIND};
 pub use matcher::{BundleIntel, values};
 pub use read::{ReadIndicator, read_indicators};
 pub use write::{BundleInput, CampaignIntel, bundle};
