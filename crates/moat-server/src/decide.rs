@@ -6,6 +6,7 @@
 //! token), never by asking for a decision: whoever may ask about an account cannot spend
 //! its budget and have a customer throttled.
 
+use std::cell::OnceCell;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,8 +18,8 @@ use moat_core::blocklist::ExchangeKeys;
 use moat_core::config::Limits;
 use moat_core::requests::CarriedRequests;
 use moat_core::{
-    AccountInfo, Blocklist, Client, CompactString, EventTime, Exchange, Request, RequestKinds,
-    Verdict, analyse,
+    AccountInfo, Blocklist, Client, CompactString, ContentSignals, EventTime, Exchange, Request,
+    RequestKinds, Verdict, analyse,
 };
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
@@ -201,10 +202,13 @@ impl Decider {
 
     /// Decides on one request.
     pub fn decide(&self, request: CheckRequest) -> Decision {
-        let published = self.board.account(&request.account_id);
+        let exchange = request.into_exchange();
+        // What the request's text says, read once, and only if a step needs it.
+        let content = OnceCell::new();
+        let published = self.board.account(&exchange.account_id);
         let score = published.as_ref().map_or(0.0, |p| p.score);
         let campaign = published.as_ref().and_then(|p| p.campaign.clone());
-        let reference = self.reference(&request.account_id);
+        let reference = self.reference(&exchange.account_id);
         let decision = |action, reasons: Vec<String>| Decision {
             action,
             score,
@@ -214,7 +218,7 @@ impl Decider {
         };
         let manual = self
             .board
-            .override_for(Target::Account(&request.account_id))
+            .override_for(Target::Account(&exchange.account_id))
             .or_else(|| {
                 campaign
                     .as_deref()
@@ -236,7 +240,9 @@ impl Decider {
         match (published.as_ref().map(|p| p.verdict), carried.as_deref()) {
             (Some(Verdict::Block), _) => return decision(Action::Block, signals()),
             // A carrier's customers go through (the last arm); its campaign's requests do not.
-            (Some(Verdict::Watch), Some(carried)) if self.is_campaigns(carried, &request) => {
+            (Some(Verdict::Watch), Some(carried))
+                if self.is_campaigns(carried, &exchange, &content) =>
+            {
                 return decision(
                     self.on_carried,
                     vec!["the request counts as its carried campaign's".into()],
@@ -247,8 +253,8 @@ impl Decider {
             }
             _ => {}
         }
-        let account_key = xxh3_64(request.account_id.as_bytes());
-        if let Some(id) = self.blocked_campaign_of(request) {
+        let account_key = xxh3_64(exchange.account_id.as_bytes());
+        if let Some(id) = self.blocked_campaign_of(&exchange, &content) {
             return Decision {
                 action: Action::Block,
                 score: 1.0,
@@ -268,24 +274,33 @@ impl Decider {
         decision(Action::Allow, signals())
     }
 
-    /// Whether `request` counts as the carried campaign's that `carried` tells apart.
-    fn is_campaigns(&self, carried: &CarriedRequests, request: &CheckRequest) -> bool {
-        let exchange = request.clone().into_exchange();
-        let content = analyse(&exchange.request);
-        carried.is_campaigns(&RequestKinds::of(&exchange, &content, &self.limits))
+    /// Whether the request of `exchange` (its text read into `content` if not yet) counts
+    /// as the carried campaign's that `carried` tells apart.
+    fn is_campaigns(
+        &self,
+        carried: &CarriedRequests,
+        exchange: &Exchange,
+        content: &OnceCell<ContentSignals>,
+    ) -> bool {
+        let content = content.get_or_init(|| analyse(&exchange.request));
+        carried.is_campaigns(&RequestKinds::of(exchange, content, &self.limits))
     }
 
-    /// The blocked campaign whose keys the request carries, worth a full link.
-    fn blocked_campaign_of(&self, request: CheckRequest) -> Option<Arc<str>> {
+    /// The blocked campaign whose keys the request of `exchange` carries (its text read
+    /// into `content` if not yet), worth a full link.
+    fn blocked_campaign_of(
+        &self,
+        exchange: &Exchange,
+        content: &OnceCell<ContentSignals>,
+    ) -> Option<Arc<str>> {
         let blocked = self.board.blocked();
         let strength = blocked.strength.as_ref()?;
         if blocked.blocklist.is_empty() {
             return None;
         }
-        let exchange = request.into_exchange();
-        let content = analyse(&exchange.request);
+        let content = content.get_or_init(|| analyse(&exchange.request));
         let mut keys = ExchangeKeys::new();
-        Blocklist::exchange_keys(&exchange, &content, &mut keys);
+        Blocklist::exchange_keys(exchange, content, &mut keys);
         let root = blocked.blocklist.matching(&keys, strength)?;
         blocked.ids.get(&root).cloned()
     }
@@ -321,7 +336,7 @@ mod tests {
         (campaign[0], campaign[5]) = (0.9, 0.8);
         (customers[0], customers[5]) = (0.05, 0.05);
         let reseller: [f32; DIMS] = std::array::from_fn(|d| 0.3 * campaign[d] + 0.7 * customers[d]);
-        let carried = moat_core::requests::CarriedRequests::new(&campaign, &reseller, 0.3, 0.5);
+        let carried = CarriedRequests::new(&campaign, &reseller, 0.3, 0.5);
         let board = Arc::new(Board::new());
         board.publish(vec![
             AccountVerdict {
