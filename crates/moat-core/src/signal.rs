@@ -1,5 +1,6 @@
-//! The signals: named pieces of evidence, each with a weight, read off a [`Profile`] (one
-//! account's, or a cluster's merged) and off a cluster's structure.
+//! The signals: named pieces of evidence, each with a weight, read off a
+//! [`Profile`](crate::profile::Profile) (one account's, or a cluster's merged) and off a
+//! cluster's structure.
 //!
 //! Scores combine as a noisy-OR: `score = 1 - Π (1 - weight)` over the signals that fired,
 //! so every signal's share of a verdict is its weight and no single weak signal can block.

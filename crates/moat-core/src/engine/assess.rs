@@ -1,0 +1,263 @@
+//! The round's assessment: the evidence of each cluster of linked accounts and each group
+//! of alike accounts, who joins which campaign, and which accounts carry a blocked
+//! campaign's traffic among their customers'.
+
+use foldhash::{HashMap, HashSet};
+
+use crate::account::AccountState;
+use crate::arrivals::Arrivals;
+use crate::campaign::{self, Campaign};
+use crate::follow_ups::{self, FollowUps};
+use crate::likeness;
+use crate::linker;
+
+use super::Engine;
+use super::round::Assessment;
+
+/// Rounds between two readings of the population's units for the likeness search.
+const POPULATION_EVERY_ROUNDS: u64 = 24;
+
+impl Engine {
+    /// Reads the evidence of every cluster of linked accounts and every group of alike
+    /// accounts large enough to count, again where its members or their states changed,
+    /// and which accounts join which campaign's evidence. Alike groups are as `searched`
+    /// this round, or kept from the last search.
+    pub(super) fn assess(&mut self, links: &mut linker::Links, searched: bool) -> Assessment {
+        let holders = campaign::template_holders(links);
+        let min = (self.config.limits.min_cluster as usize).max(2);
+        let mut out = Assessment::default();
+        // The campaign rooted at `root` as the last round assessed it when `unchanged`,
+        // else assessed again (and counted as reassessed).
+        let (last, accounts, config, rates) =
+            (&self.campaigns, &self.accounts, &self.config, &self.rates);
+        let reassessed = &mut out.reassessed;
+        let mut kept_or_assessed = |root, members: &[u32], route, unchanged: bool| match last
+            .get(&root)
+            .filter(|_| unchanged)
+        {
+            Some(c) => *c,
+            None => {
+                reassessed.insert(root);
+                campaign::assess(root, members, accounts, route, config, rates)
+            }
+        };
+        for (root, members) in std::mem::take(&mut links.clusters) {
+            if members.len() < min {
+                continue;
+            }
+            let holding = holders.get(&root).copied().unwrap_or(0);
+            let unchanged = self.clusters.get(&root).is_some_and(|(before, held)| {
+                *held == holding
+                    && *before == members
+                    && members.iter().all(|&m| !self.is_dirty[m as usize])
+            });
+            let c = kept_or_assessed(root, &members, campaign::Route::Keys(&holders), unchanged);
+            out.campaigns.insert(root, c);
+            out.clusters.insert(root, (members, holding));
+        }
+        out.joined = links
+            .root
+            .iter()
+            .filter(|&(i, root)| out.campaigns.contains_key(root) && links.fit[i] >= 1.0)
+            .map(|(&i, &root)| (i, root))
+            .collect();
+        let mut alike_roots = HashSet::default();
+        // Alike groups are found only in the population's units.
+        let alike = match &self.population {
+            Some((_, population)) => self.alike.iter().map(|g| (g, population)).collect(),
+            None => Vec::new(),
+        };
+        for (group, population) in alike {
+            let Some(root) = alike_root(
+                &self.accounts,
+                &self.alike_roots,
+                &group.members,
+                &out.campaigns,
+            ) else {
+                continue;
+            };
+            alike_roots.insert(root);
+            // Between two searches a group keeps its members: while none of them changed,
+            // its evidence has not either.
+            let unchanged = !searched && group.members.iter().all(|&m| !self.is_dirty[m as usize]);
+            let c = kept_or_assessed(
+                root,
+                &group.members,
+                campaign::Route::Likeness(population),
+                unchanged,
+            );
+            out.campaigns.insert(root, c);
+            for &m in &group.members {
+                out.joined.entry(m).or_insert(root);
+            }
+        }
+        self.alike_roots = alike_roots;
+        (out.carriers, out.carried_campaigns) = if searched {
+            self.find_carriers(&out)
+        } else {
+            (self.carriers.clone(), self.carried_campaigns.clone())
+        };
+        out
+    }
+
+    /// The accounts that carry many senders' traffic ([`AccountState::carries_many`]),
+    /// outside every campaign, of which a blocked campaign's requests make up at least
+    /// `carrier_min_share` ([`share`]), with the campaign they carry most of; and the
+    /// measures of each campaign carried, as read (its median member's).
+    fn find_carriers(
+        &self,
+        out: &Assessment,
+    ) -> (
+        HashMap<u32, (u32, f32)>,
+        HashMap<u32, likeness::Fingerprint>,
+    ) {
+        let mut found = HashMap::default();
+        let mut models = HashMap::default();
+        let Some((_, population)) = &self.population else {
+            return (found, models);
+        };
+        let limits = &self.config.limits;
+        let candidates: Vec<u32> = (0..self.accounts.len() as u32)
+            .filter(|i| {
+                let a = &self.accounts[*i as usize];
+                a.exchange_count() >= limits.carrier_min_exchanges
+                    && !out.joined.contains_key(i)
+                    && a.carries_many()
+            })
+            .collect();
+        if candidates.is_empty() {
+            return (found, models);
+        }
+        let mut members: HashMap<u32, Vec<u32>> = HashMap::default();
+        for (&i, &root) in &out.joined {
+            if out
+                .campaigns
+                .get(&root)
+                .is_some_and(|c| c.findings.score() >= self.config.block)
+            {
+                members.entry(root).or_default().push(i);
+            }
+        }
+        let mut roots: Vec<u32> = members.keys().copied().collect();
+        roots.sort_unstable();
+        for root in roots {
+            let Some(centre) = self.campaign_centre(population, &members[&root]) else {
+                continue;
+            };
+            for &i in &candidates {
+                let Some(s) = self.share_of(population, i, &centre) else {
+                    continue;
+                };
+                let best = found.get(&i).map_or(0.0, |&(_, e): &(u32, f32)| e);
+                if s.low >= limits.carrier_min_share && s.estimate as f32 > best {
+                    found.insert(i, (root, s.estimate as f32));
+                }
+            }
+            models.insert(root, population.raw(&centre));
+        }
+        models.retain(|root, _| found.values().any(|(r, _)| r == root));
+        (found, models)
+    }
+
+    /// The groups of accounts that behave and ask alike, among those whose own evidence
+    /// makes them worth comparing ([`likeness`]). The population's units are read again
+    /// every [`POPULATION_EVERY_ROUNDS`] rounds: they move slowly.
+    pub(super) fn alike_groups(&mut self) -> Vec<likeness::AlikeGroup> {
+        let stale = self
+            .population
+            .as_ref()
+            .is_none_or(|(at, _)| self.rounds >= at + POPULATION_EVERY_ROUNDS);
+        if stale {
+            self.population = self.read_population().map(|p| (self.rounds, p));
+        }
+        let Some((_, population)) = &self.population else {
+            return Vec::new();
+        };
+        let config = &self.config.likeness;
+        let seasoned = |i: usize| self.accounts[i].exchange_count() >= config.min_exchanges;
+        let n = self.accounts.len();
+        let candidate = |i: usize| {
+            let exchanges = self.accounts[i].exchange_count();
+            likeness::Candidate {
+                account: i as u32,
+                exchanges,
+                z: population.standard(&self.fingerprints[i]),
+            }
+        };
+        let founder = |i: usize| seasoned(i) && f64::from(self.own_scores[i]) >= config.min_score;
+        let candidates: Vec<likeness::Candidate> =
+            (0..n).filter(|&i| founder(i)).map(candidate).collect();
+        let min = (config.min_members as usize).max(2);
+        if candidates.len() < min {
+            return Vec::new();
+        }
+        // Accounts an operation dilutes with filler, or seen a few times only, still carry
+        // its fingerprint: they may join a group its other accounts found.
+        let joiners: Vec<likeness::Candidate> = (0..n)
+            .filter(|&i| {
+                self.accounts[i].exchange_count() >= config.join_min_exchanges && !founder(i)
+            })
+            .map(candidate)
+            .collect();
+        likeness::groups(&candidates, &joiners, population, config, min)
+    }
+
+    /// The population's units, read off a sample of the accounts seen enough.
+    fn read_population(&self) -> Option<likeness::Population> {
+        let config = &self.config.likeness;
+        let n = self.accounts.len();
+        let stride = (n / likeness::SAMPLE).max(1);
+        let sampled: Vec<usize> = (0..n)
+            .step_by(stride)
+            .filter(|&i| self.accounts[i].exchange_count() >= config.min_exchanges)
+            .collect();
+        let sample: Vec<likeness::Fingerprint> =
+            sampled.iter().map(|&i| self.fingerprints[i]).collect();
+        let (mut known, mut new) = (0u32, 0u32);
+        let mut first_uses = Vec::with_capacity(sampled.len());
+        let mut follow_ups = Vec::with_capacity(sampled.len());
+        for &i in &sampled {
+            let account = &self.accounts[i];
+            let profile = account.profile(&self.config.limits);
+            if account.created_at().is_some() {
+                known += 1;
+                new += profile.new_accounts;
+            }
+            first_uses.extend(profile.span.map(|(first, _)| first));
+            follow_ups.push(follow_ups::Sampled {
+                account: i as u32,
+                signals: self.rates.signals(i as u32),
+                one_shot: profile.earlier_turns == 0,
+            });
+        }
+        let new_accounts = f64::from(new) / f64::from(known.max(1));
+        let arrivals = Arrivals::new(first_uses);
+        let follow_ups = FollowUps::new(follow_ups);
+        likeness::Population::of(&sample, new_accounts, arrivals, follow_ups, config)
+    }
+}
+
+/// The root a group of alike accounts goes by: the root of the last round's group most
+/// of its members were in, if that is free, else its first member not already a
+/// campaign's root.
+fn alike_root(
+    accounts: &[AccountState],
+    previous: &HashSet<u32>,
+    members: &[u32],
+    taken: &HashMap<u32, Campaign>,
+) -> Option<u32> {
+    let mut before: HashMap<u32, u32> = HashMap::default();
+    for &m in members {
+        if let Some(root) = accounts[m as usize].decision.campaign
+            && previous.contains(&root)
+        {
+            *before.entry(root).or_default() += 1;
+        }
+    }
+    let kept = before
+        .into_iter()
+        .filter(|(root, _)| !taken.contains_key(root))
+        .max_by_key(|&(root, count)| (count, std::cmp::Reverse(root)))
+        .map(|(root, _)| root);
+    kept.or_else(|| members.iter().copied().find(|m| !taken.contains_key(m)))
+}
