@@ -14,37 +14,58 @@ use std::path::Path;
 use moat_core::{AccountRecord, AccountVerdict, Blocklist, ContentSignals, Exchange, Verdict};
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
-use xxhash_rust::xxh3::xxh3_64;
+
+mod check;
+mod seal;
+mod upgrade;
+
+pub use check::{Salvaged, TableCheck};
+use seal::{batch_lines, damaged, sealed, unsealed};
+use upgrade::{keep_deciding_verdicts, keys_as_bytes, seal_values};
 
 const BATCHES: TableDefinition<u64, &[u8]> = TableDefinition::new("batches");
+
 /// The verdicts that decide something ([`decides`]): an account not in it is allowed.
 const VERDICTS: TableDefinition<&str, &[u8]> = TableDefinition::new("verdicts");
+
 /// The blocked campaigns' keys, under [`BLOCKED_KEY`]: a new account carrying them is
 /// blocked from the first request after a restart, before the engine is restored.
 const BLOCKED: TableDefinition<&str, &[u8]> = TableDefinition::new("blocked_campaigns");
+
 const BLOCKED_KEY: &str = "latest";
+
 const OVERRIDES: TableDefinition<&str, &[u8]> = TableDefinition::new("overrides");
+
 const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
+
 /// The idempotency keys of the last ingests, each with its place in `INGEST_ORDER`...
 const INGEST_KEYS: TableDefinition<&[u8], u64> = TableDefinition::new("idempotency_keys");
+
 /// ...and in the order they came, so that the oldest are forgotten first. Stored as bytes:
 /// a damaged key is told by the two tables disagreeing, never by a failure to read it.
 const INGEST_ORDER: TableDefinition<u64, &[u8]> = TableDefinition::new("idempotency_order");
+
 /// The same, as stores before format 3 held them (as text).
 const TEXT_INGEST_KEYS: TableDefinition<&str, u64> = TableDefinition::new("ingest_keys");
+
 const TEXT_INGEST_ORDER: TableDefinition<u64, &str> = TableDefinition::new("ingest_order");
+
 /// The engine's latest snapshots, under the number of batches each covers
 /// ([`KEPT_SNAPSHOTS`] rows at most).
 const SNAPSHOT: TableDefinition<u64, &[u8]> = TableDefinition::new("snapshot");
+
 /// Snapshots of the engine kept: the latest, and the one before it.
 const KEPT_SNAPSHOTS: usize = 2;
 
 /// A snapshot of the engine as stored: the batches it covers, and its bytes (or why they
 /// cannot be read).
 pub type KeptSnapshot = (u64, Result<Vec<u8>, StoreError>);
+
 /// What the file holds: its format version, under `FORMAT_KEY`.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+
 const FORMAT_KEY: &str = "format";
+
 /// Values carry a checksum (from format 2; a store without a format holds values without
 /// one), idempotency keys are stored as bytes (format 3), and only the verdicts that
 /// decide something are kept, beside the blocked campaigns' keys (format 4).
@@ -81,6 +102,7 @@ macro_rules! db_errors {
         }
     )*};
 }
+
 db_errors!(
     redb::DatabaseError,
     redb::TransactionError,
@@ -509,214 +531,6 @@ impl Store {
     }
 }
 
-/// What [`Store::check`] found in one table.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct TableCheck {
-    /// The table.
-    pub table: &'static str,
-    /// Values read.
-    pub values: u64,
-    /// The keys of the damaged ones (the first hundred)...
-    pub damaged_keys: Vec<String>,
-    /// ...and how many there are.
-    pub damaged: u64,
-}
-
-/// What [`Store::salvage`] copied, per table: values kept and values left behind.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Salvaged {
-    /// The table.
-    pub table: &'static str,
-    /// Values copied to the new store.
-    pub kept: u64,
-    /// Damaged values left behind.
-    pub dropped: u64,
-}
-
-/// The tables whose values are checked, in the order they are read.
-const CHECKED: [&str; 6] = [
-    "batches",
-    "verdicts",
-    "blocked_campaigns",
-    "overrides",
-    "audit",
-    "ingest_keys",
-];
-
-/// How many damaged keys a check lists.
-const LISTED_DAMAGED: usize = 100;
-
-impl Store {
-    /// Reads every value of the store and says, per table, which are damaged (a checksum
-    /// that does not match, a batch that does not decompress, a value that does not parse).
-    pub fn check(&self) -> Result<Vec<TableCheck>, StoreError> {
-        let mut out: Vec<TableCheck> = CHECKED
-            .iter()
-            .map(|&table| TableCheck {
-                table,
-                ..TableCheck::default()
-            })
-            .collect();
-        self.each_value(|table, key, good| {
-            let c = out
-                .iter_mut()
-                .find(|c| c.table == table)
-                .expect("every table is listed");
-            c.values += 1;
-            if good.is_none() {
-                c.damaged += 1;
-                if c.damaged_keys.len() < LISTED_DAMAGED {
-                    c.damaged_keys.push(key);
-                }
-            }
-            Ok(())
-        })?;
-        Ok(out)
-    }
-
-    /// Copies every value that is not damaged to a new store in `dir` (which must not hold
-    /// one), batches under their numbers; the damaged ones are left behind.
-    pub fn salvage(&self, dir: &Path) -> Result<Vec<Salvaged>, StoreError> {
-        if dir.join("moat.redb").exists() {
-            return Err(StoreError::Db(format!(
-                "{} already holds a store: salvage into a new folder",
-                dir.display()
-            )));
-        }
-        let new = Store::open(dir)?;
-        let txn = begin_write(&new.db)?;
-        let mut out: Vec<Salvaged> = CHECKED
-            .iter()
-            .map(|&table| Salvaged {
-                table,
-                ..Salvaged::default()
-            })
-            .collect();
-        {
-            let mut batches = txn.open_table(BATCHES)?;
-            let mut verdicts = txn.open_table(VERDICTS)?;
-            let mut blocked = txn.open_table(BLOCKED)?;
-            let mut overrides = txn.open_table(OVERRIDES)?;
-            let mut audit = txn.open_table(AUDIT)?;
-            let mut keys = txn.open_table(INGEST_KEYS)?;
-            let mut order = txn.open_table(INGEST_ORDER)?;
-            self.each_value(|table, key, good| {
-                let s = out
-                    .iter_mut()
-                    .find(|s| s.table == table)
-                    .expect("every table is listed");
-                let Some(value) = good else {
-                    s.dropped += 1;
-                    return Ok(());
-                };
-                s.kept += 1;
-                match table {
-                    // Batches keep their numbers: those retired behind a snapshot stay
-                    // told apart from those never stored.
-                    "batches" => {
-                        let seq: u64 = key.parse().expect("batch keys are numbers");
-                        batches.insert(seq, value)?;
-                    }
-                    "verdicts" => {
-                        verdicts.insert(key.as_str(), value)?;
-                    }
-                    "blocked_campaigns" => {
-                        blocked.insert(key.as_str(), value)?;
-                    }
-                    "overrides" => {
-                        overrides.insert(key.as_str(), value)?;
-                    }
-                    "audit" => {
-                        let seq: u64 = key.parse().expect("audit keys are numbers");
-                        audit.insert(seq, value)?;
-                    }
-                    _ => {
-                        let seq: u64 = key.parse().expect("ingest places are numbers");
-                        keys.insert(value, seq)?;
-                        order.insert(seq, value)?;
-                    }
-                }
-                Ok(())
-            })?;
-        }
-        txn.commit()?;
-        drop(new);
-        Ok(out)
-    }
-
-    /// Calls `each` with every value of the batches, verdicts, blocked campaigns' keys,
-    /// overrides and audit tables
-    /// and every idempotency key (table by table, in key order): its table, its key, and
-    /// the value as stored when it is whole, `None` when it is damaged.
-    fn each_value(
-        &self,
-        mut each: impl FnMut(&'static str, String, Option<&[u8]>) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError> {
-        let read = self.db.begin_read()?;
-        for item in read.open_table(BATCHES)?.iter()? {
-            let (key, value) = item?;
-            let whole = batch_lines(key.value(), value.value()).is_ok_and(|lines| {
-                lines
-                    .split(|&b| b == b'\n')
-                    .filter(|l| !l.is_empty())
-                    .all(|l| serde_json::from_slice::<StoredRecord>(l).is_ok())
-            });
-            each(
-                "batches",
-                key.value().to_string(),
-                whole.then_some(value.value()),
-            )?;
-        }
-        for (name, table) in [
-            ("verdicts", VERDICTS),
-            ("blocked_campaigns", BLOCKED),
-            ("overrides", OVERRIDES),
-        ] {
-            for item in read.open_table(table)?.iter()? {
-                let (key, value) = item?;
-                let whole = unsealed(name, key.value(), value.value())
-                    .is_ok_and(|p| serde_json::from_slice::<serde_json::Value>(p).is_ok());
-                each(name, key.value().to_owned(), whole.then_some(value.value()))?;
-            }
-        }
-        for item in read.open_table(AUDIT)?.iter()? {
-            let (key, value) = item?;
-            let whole = unsealed("audit", key.value(), value.value())
-                .is_ok_and(|p| serde_json::from_slice::<AuditEntry>(p).is_ok());
-            each(
-                "audit",
-                key.value().to_string(),
-                whole.then_some(value.value()),
-            )?;
-        }
-        // An idempotency key is stored twice, under its place and at it: whole when the
-        // two agree. Listed by place (the keys are the senders' own).
-        let keys = read.open_table(INGEST_KEYS)?;
-        let order = read.open_table(INGEST_ORDER)?;
-        for item in order.iter()? {
-            let (seq, key) = item?;
-            let whole = keys
-                .get(key.value())?
-                .is_some_and(|at| at.value() == seq.value());
-            each(
-                "ingest_keys",
-                seq.value().to_string(),
-                whole.then_some(key.value()),
-            )?;
-        }
-        for item in keys.iter()? {
-            let (key, seq) = item?;
-            let placed = order
-                .get(seq.value())?
-                .is_some_and(|k| k.value() == key.value());
-            if !placed {
-                each("ingest_keys", seq.value().to_string(), None)?;
-            }
-        }
-        Ok(())
-    }
-}
-
 /// A write transaction whose commit also saves the file's allocator state, so that
 /// opening the file after a crash takes a moment, not a walk over the whole file (minutes
 /// for a few gigabytes). Every write must use it: one commit without the saved state
@@ -727,129 +541,11 @@ fn begin_write(db: &Database) -> Result<redb::WriteTransaction, StoreError> {
     Ok(txn)
 }
 
-/// `payload` behind its checksum, as it is stored.
-fn sealed(payload: &[u8]) -> Vec<u8> {
-    let mut value = Vec::with_capacity(8 + payload.len());
-    value.extend_from_slice(&xxh3_64(payload).to_le_bytes());
-    value.extend_from_slice(payload);
-    value
-}
-
-/// The payload of the value stored under `key` in `table`, if its checksum holds.
-fn unsealed<'v>(
-    table: &'static str,
-    key: impl ToString,
-    value: &'v [u8],
-) -> Result<&'v [u8], StoreError> {
-    value
-        .split_first_chunk::<8>()
-        .filter(|(sum, payload)| u64::from_le_bytes(**sum) == xxh3_64(payload))
-        .map(|(_, payload)| payload)
-        .ok_or_else(|| StoreError::Damaged {
-            table,
-            key: key.to_string(),
-            reason: "its checksum does not match".into(),
-        })
-}
-
-/// The JSON lines of the batch stored under `key`.
-fn batch_lines(key: u64, value: &[u8]) -> Result<Vec<u8>, StoreError> {
-    let block = unsealed("batches", key, value)?;
-    zstd::decode_all(block).map_err(|e| StoreError::Damaged {
-        table: "batches",
-        key: key.to_string(),
-        reason: e.to_string(),
-    })
-}
-
-/// Moves the idempotency keys of a store written before format 3 from their text tables
-/// to the byte tables, in the opening transaction.
-fn keys_as_bytes(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
-    let stored: Vec<(u64, String)> = txn
-        .open_table(TEXT_INGEST_ORDER)?
-        .iter()?
-        .map(|item| item.map(|(seq, key)| (seq.value(), key.value().to_owned())))
-        .collect::<Result<_, _>>()?;
-    let mut keys = txn.open_table(INGEST_KEYS)?;
-    let mut order = txn.open_table(INGEST_ORDER)?;
-    for (seq, key) in &stored {
-        keys.insert(key.as_bytes(), *seq)?;
-        order.insert(*seq, key.as_bytes())?;
-    }
-    txn.delete_table(TEXT_INGEST_KEYS)?;
-    txn.delete_table(TEXT_INGEST_ORDER)?;
-    Ok(())
-}
-
-/// Puts a checksum before every value of a store written before values carried one, in
-/// the opening transaction. Batches are rewritten a thousand at a time, so that a large
-/// store never sits in memory whole.
-fn seal_values(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
-    for table in [BATCHES, AUDIT] {
-        let mut table = txn.open_table(table)?;
-        let mut from = 0u64;
-        loop {
-            let chunk: Vec<(u64, Vec<u8>)> = table
-                .range(from..)?
-                .take(1000)
-                .map(|item| item.map(|(k, v)| (k.value(), sealed(v.value()))))
-                .collect::<Result<_, _>>()?;
-            let Some(&(last, _)) = chunk.last() else {
-                break;
-            };
-            for (key, value) in chunk {
-                table.insert(key, value.as_slice())?;
-            }
-            from = last + 1;
-        }
-    }
-    for table in [VERDICTS, OVERRIDES] {
-        let mut table = txn.open_table(table)?;
-        let all: Vec<(String, Vec<u8>)> = table
-            .iter()?
-            .map(|item| item.map(|(k, v)| (k.value().to_owned(), sealed(v.value()))))
-            .collect::<Result<_, _>>()?;
-        for (key, value) in all {
-            table.insert(key.as_str(), value.as_slice())?;
-        }
-    }
-    Ok(())
-}
-
-/// Forgets the stored verdicts that decide nothing, as stores before format 4 kept every
-/// account's, in the opening transaction; a verdict that cannot be read stays, for
-/// [`Store::check`] to name.
-fn keep_deciding_verdicts(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
-    let mut table = txn.open_table(VERDICTS)?;
-    let mut allowed = Vec::new();
-    for item in table.iter()? {
-        let (key, value) = item?;
-        let verdict = unsealed("verdicts", key.value(), value.value())
-            .ok()
-            .and_then(|p| serde_json::from_slice::<AccountVerdict>(p).ok());
-        if verdict.is_some_and(|v| !decides(&v)) {
-            allowed.push(key.value().to_owned());
-        }
-    }
-    for key in allowed {
-        table.remove(key.as_str())?;
-    }
-    Ok(())
-}
-
 /// Whether a verdict decides something: a block or a watch, or an account in a campaign
 /// (whose budget it spends). Any other account is allowed whether its verdict is known or
 /// not.
 fn decides(v: &AccountVerdict) -> bool {
     v.verdict != Verdict::Allow || v.campaign_id.is_some()
-}
-
-fn damaged(table: &'static str, key: impl ToString, e: serde_json::Error) -> StoreError {
-    StoreError::Damaged {
-        table,
-        key: key.to_string(),
-        reason: e.to_string(),
-    }
 }
 
 #[cfg(test)]
