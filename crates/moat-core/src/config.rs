@@ -60,6 +60,12 @@ impl DetectConfig {
                 self.limits.carried_min_probability
             ));
         }
+        if !(1..=23).contains(&self.limits.quiet_hours) {
+            return Err(format!(
+                "detect.limits.quiet_hours must be from 1 to 23, got {}",
+                self.limits.quiet_hours
+            ));
+        }
         if self.link_every_minutes == 0 {
             return Err("detect.link_every_minutes must be at least 1".into());
         }
@@ -94,10 +100,21 @@ pub struct Limits {
     pub template_similarity: f64,
     /// Share of one-shot exchanges.
     pub single_turn_share: f64,
-    /// Share of exchanges in the quietest six hours of the day.
+    /// Share of exchanges in the quietest `quiet_hours` hours of the day...
     pub quiet_hours_share: f64,
-    /// Largest coefficient of variation of the intervals that counts as machine-regular.
+    /// ...and how many hours those are.
+    pub quiet_hours: u32,
+    /// Largest coefficient of variation of the intervals that counts as machine-regular...
     pub cadence_variation: f64,
+    /// ...read once this many intervals were seen (or `min_exchanges_for_rhythm`, if
+    /// fewer).
+    pub cadence_min_intervals: u32,
+    /// Share of exchanges that must say their temperature for `constant_temperature` to
+    /// read it.
+    pub temperature_known_share: f64,
+    /// Share of a profile's accounts that must show an account's fact (young, opened
+    /// through a programme, matching partners' indicators) for its signal to fire.
+    pub account_fact_share: f64,
     /// `max_tokens` from which a request counts as asking for a huge answer.
     pub large_max_tokens: u64,
     /// Share of heavy requests (a huge `max_tokens`, or extended thinking on).
@@ -162,7 +179,11 @@ impl Default for Limits {
             template_similarity: 0.35,
             single_turn_share: 0.95,
             quiet_hours_share: 0.12,
+            quiet_hours: 6,
             cadence_variation: 0.5,
+            cadence_min_intervals: 20,
+            temperature_known_share: 0.9,
+            account_fact_share: 0.5,
             large_max_tokens: 8000,
             heavy_requests_share: 0.8,
             output_ratio: 20.0,

@@ -54,7 +54,8 @@ pub fn profile_findings(p: &Profile, scope: Scope, config: &DetectConfig) -> Fin
                 p.similarity.mean(),
             );
         }
-        if p.temperature.n as f64 >= 0.9 * n && p.temperature.std_dev() < 1e-6 {
+        if p.temperature.n as f64 >= l.temperature_known_share * n && p.temperature.std_dev() < 1e-6
+        {
             f.fire(
                 Signal::ConstantTemperature,
                 w.get(Signal::ConstantTemperature),
@@ -71,12 +72,12 @@ pub fn profile_findings(p: &Profile, scope: Scope, config: &DetectConfig) -> Fin
     if scope == Scope::Account {
         let span_days = p.span_days();
         if p.exchanges >= l.min_exchanges_for_rhythm && span_days >= 2.0 {
-            let quiet = p.quietest_hours_share(6);
+            let quiet = p.quietest_hours_share(l.quiet_hours as usize);
             if quiet >= l.quiet_hours_share {
                 f.fire(Signal::NoSleep, w.get(Signal::NoSleep), quiet);
             }
         }
-        if p.gaps.n >= l.min_exchanges_for_rhythm.min(20)
+        if p.gaps.n >= l.min_exchanges_for_rhythm.min(l.cadence_min_intervals)
             && let Some(cv) = p.gaps.variation()
             && cv <= l.cadence_variation
         {
@@ -92,21 +93,21 @@ pub fn profile_findings(p: &Profile, scope: Scope, config: &DetectConfig) -> Fin
                 share(p.early_movers),
             );
         }
-        if share(p.young) >= 0.5 {
+        if share(p.young) >= l.account_fact_share {
             f.fire(
                 Signal::YoungAccount,
                 w.get(Signal::YoungAccount),
                 share(p.young),
             );
         }
-        if share(p.program) >= 0.5 {
+        if share(p.program) >= l.account_fact_share {
             f.fire(
                 Signal::ProgramSignup,
                 w.get(Signal::ProgramSignup),
                 share(p.program),
             );
         }
-        if share(p.partner_matches) >= 0.5 {
+        if share(p.partner_matches) >= l.account_fact_share {
             f.fire(
                 Signal::PartnerIntel,
                 w.get(Signal::PartnerIntel),

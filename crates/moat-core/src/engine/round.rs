@@ -180,7 +180,7 @@ impl Engine {
             if let Some(&(_, share)) = carried {
                 findings.fire(
                     Signal::CarriesCampaign,
-                    self.config.weights.carries_campaign,
+                    self.config.weights.get(Signal::CarriesCampaign),
                     f64::from(share),
                 );
             }

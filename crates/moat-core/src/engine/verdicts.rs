@@ -92,7 +92,7 @@ impl Engine {
         if let Some(&(_, share)) = carried {
             findings.fire(
                 Signal::CarriesCampaign,
-                self.config.weights.carries_campaign,
+                self.config.weights.get(Signal::CarriesCampaign),
                 f64::from(share),
             );
         }
@@ -103,7 +103,7 @@ impl Engine {
         {
             findings.fire(
                 Signal::LinkedToBlockedCampaign,
-                self.config.weights.linked_to_blocked_campaign,
+                self.config.weights.get(Signal::LinkedToBlockedCampaign),
                 1.0,
             );
         }
