@@ -65,6 +65,26 @@ pub enum StartError {
     },
 }
 
+/// Why the engine stopped before the service was asked to stop.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum EngineStopped {
+    /// The store could not be replayed on start.
+    #[error(
+        "cannot replay the store: {reason}; `moat store check {dir}` lists what is damaged, \
+         `moat store salvage {dir} --out NEW_DIR` copies the rest to a new store"
+    )]
+    Replay {
+        /// Why.
+        reason: String,
+        /// The store's folder.
+        dir: String,
+    },
+    /// A commit to the store failed: what the engine holds may not be stored, so it
+    /// stopped (the next start replays what was).
+    #[error("cannot commit to the store, stopped: {0}")]
+    Commit(String),
+}
+
 /// A bound, running service.
 pub struct Server {
     http_addr: SocketAddr,
@@ -72,6 +92,8 @@ pub struct Server {
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     engine: std::thread::JoinHandle<()>,
+    /// Set when the engine stops on its own.
+    engine_stopped: watch::Receiver<Option<EngineStopped>>,
 }
 
 impl Server {
@@ -106,22 +128,22 @@ impl Server {
             every: config.snapshot_every_exchanges,
             retire: config.retire_behind_snapshots,
         };
+        let (stopped_by_engine, engine_stopped) = watch::channel(None);
         let engine = std::thread::Builder::new()
             .name("moat-engine".into())
-            .spawn(
-                move || match Live::start(detect, intel, store, engine_board, snapshots) {
-                    Ok(live) => live.run(receiver),
-                    Err(e) => {
-                        tracing::error!(
-                            "cannot replay the store: {e}; `moat store check {dir}` lists \
-                             what is damaged, `moat store salvage {dir} --out NEW_DIR` copies \
-                             the rest to a new store",
-                            dir = data_dir.display()
-                        );
-                        std::process::exit(70);
-                    }
-                },
-            )
+            .spawn(move || {
+                let failed = match Live::start(detect, intel, store, engine_board, snapshots) {
+                    Ok(live) => live.run(receiver).err().map(EngineStopped::Commit),
+                    Err(e) => Some(EngineStopped::Replay {
+                        reason: e.to_string(),
+                        dir: data_dir.display().to_string(),
+                    }),
+                };
+                if let Some(e) = failed {
+                    tracing::error!("{e}");
+                    let _ = stopped_by_engine.send(Some(e));
+                }
+            })
             .expect("the engine thread starts");
 
         let config_decodes = config.max_concurrent_decodes;
@@ -192,6 +214,7 @@ impl Server {
             stop,
             tasks,
             engine,
+            engine_stopped,
         })
     }
 
@@ -206,15 +229,27 @@ impl Server {
     }
 
     /// Serves until `shutdown` completes, then stops accepting, finishes the requests
-    /// under way and lets the engine commit what was sent to it.
-    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()>) {
-        shutdown.await;
+    /// under way and lets the engine commit what was sent to it. Stops the same way, and
+    /// says why, when the engine stops on its own (the store could not be replayed or
+    /// could not take a commit).
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), EngineStopped> {
+        let mut engine_stopped = self.engine_stopped.clone();
+        let failed = tokio::select! {
+            () = shutdown => None,
+            stopped = engine_stopped.wait_for(Option::is_some) => {
+                stopped.ok().and_then(|s| s.clone())
+            }
+        };
         let _ = self.stop.send(true);
         for task in self.tasks {
             let _ = task.await;
         }
         let engine = self.engine;
         let _ = tokio::task::spawn_blocking(move || engine.join()).await;
+        failed.map_or(Ok(()), Err)
     }
 }
 

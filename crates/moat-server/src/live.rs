@@ -185,8 +185,10 @@ impl Live {
         Ok(live)
     }
 
-    /// Serves commands until every sender is gone.
-    pub fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+    /// Serves commands until every sender is gone; fails, and stops, when the store cannot
+    /// take a commit (the engine then holds records the store does not: the only way back
+    /// to a state the store can reproduce is to stop, and replay on the next start).
+    pub fn run(mut self, mut commands: mpsc::Receiver<Command>) -> Result<(), String> {
         let mut pending = Vec::new();
         while let Some(first) = commands.blocking_recv() {
             let mut next = Some(first);
@@ -202,13 +204,13 @@ impl Live {
                         reply,
                     }),
                     other => {
-                        self.ingest(&mut pending);
+                        self.ingest(&mut pending)?;
                         self.answer(other);
                     }
                 }
                 next = commands.try_recv().ok();
             }
-            self.ingest(&mut pending);
+            self.ingest(&mut pending)?;
             if self.snapshots.every > 0
                 && self.engine.exchanges() - self.snapshot_at >= self.snapshots.every
             {
@@ -218,6 +220,7 @@ impl Live {
         if self.snapshots.every > 0 && self.engine.exchanges() > self.snapshot_at {
             self.keep_snapshot();
         }
+        Ok(())
     }
 
     /// Keeps a snapshot of the engine as it stands, covering every batch stored; one that
@@ -252,9 +255,11 @@ impl Live {
     /// Applies and commits every waiting batch in one transaction, then answers them; a
     /// batch whose idempotency key is stored already (or came earlier in the same group)
     /// is answered as a duplicate and not applied.
-    fn ingest(&mut self, pending: &mut Vec<Pending>) {
+    /// Fails when the store cannot take the commit: the engine then holds records the
+    /// store does not, and must stop.
+    fn ingest(&mut self, pending: &mut Vec<Pending>) -> Result<(), String> {
         if pending.is_empty() {
-            return;
+            return Ok(());
         }
         match self.commit(pending) {
             Ok(duplicates) => {
@@ -267,15 +272,13 @@ impl Live {
                 }
             }
             Err(e) => {
-                // The engine may hold records the store does not: the only way back to a
-                // state the store can reproduce is to stop, and replay on the next start.
-                tracing::error!("cannot commit to the store, stopping: {e}");
                 for p in pending.drain(..) {
                     let _ = p.reply.send(Err(e.clone()));
                 }
-                std::process::exit(70);
+                return Err(e);
             }
         }
+        Ok(())
     }
 
     /// Applies the waiting batches that are not duplicates and commits them; per batch,

@@ -25,7 +25,7 @@ struct Running {
     base: String,
     grpc: SocketAddr,
     stop: oneshot::Sender<()>,
-    done: tokio::task::JoinHandle<()>,
+    done: tokio::task::JoinHandle<Result<(), moat_server::EngineStopped>>,
     http: reqwest::Client,
 }
 
@@ -85,7 +85,7 @@ impl Running {
 
     async fn stop(self) {
         let _ = self.stop.send(());
-        self.done.await.unwrap();
+        self.done.await.unwrap().unwrap();
     }
 
     /// What the server says of each of `paths` (account pages), as an operator.

@@ -86,8 +86,15 @@ pub fn run(args: Args, config: &Config, out: Output) -> anyhow::Result<ExitCode>
             )?;
             stdout.flush()?;
         }
-        server.run_until(shutdown_signal()).await;
-        anyhow::Ok(ExitCode::SUCCESS)
+        match server.run_until(shutdown_signal()).await {
+            Ok(()) => anyhow::Ok(ExitCode::SUCCESS),
+            Err(e) => {
+                eprintln!("moat serve: {e}");
+                // EX_SOFTWARE: what the process holds may not be stored; a supervisor
+                // restarts it, and the start replays what was.
+                anyhow::Ok(ExitCode::from(70))
+            }
+        }
     })
 }
 

@@ -563,6 +563,21 @@ fn a_damaged_store_is_checked_and_salvaged() {
         "{}",
         text(&out.stdout)
     );
+    // `moat serve` will not replay it: it stops, says what to do, and exits 70.
+    let out = moat()
+        .args(["serve", "--listen", "127.0.0.1:0", "--grpc-listen", "off"])
+        .arg("--data-dir")
+        .arg(&data)
+        .env("MOAT_INGEST_TOKEN", "ingest-token-for-cli-test")
+        .env("MOAT_ADMIN_TOKEN", "admin-token-for-cli-test")
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(70), "{stderr}");
+    assert!(
+        stderr.contains("cannot replay the store") && stderr.contains("moat store salvage"),
+        "{stderr}"
+    );
     let out = moat()
         .args(["store", "check", "--json"])
         .arg(&data)

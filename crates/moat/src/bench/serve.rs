@@ -268,7 +268,7 @@ async fn measure(
             ingested_exchanges_s: ingested.load(Ordering::Relaxed) as f64 / elapsed,
         });
     }
-    server.run_until(async {}).await;
+    server.run_until(async {}).await?;
     Ok(figures)
 }
 
