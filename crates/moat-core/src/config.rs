@@ -47,40 +47,54 @@ impl Default for DetectConfig {
 
 impl DetectConfig {
     /// Checks the values are in range; says which one is not.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         if !(0.0 < self.watch && self.watch <= self.block && self.block <= 1.0) {
-            return Err(format!(
+            return Err(ConfigError(format!(
                 "detect: need 0 < watch <= block <= 1, got watch = {} and block = {}",
                 self.watch, self.block
-            ));
+            )));
         }
         if !(0.5..=1.0).contains(&self.limits.carried_min_probability) {
-            return Err(format!(
+            return Err(ConfigError(format!(
                 "detect.limits.carried_min_probability must be in [0.5, 1], got {}",
                 self.limits.carried_min_probability
-            ));
+            )));
         }
         if !(1..=23).contains(&self.limits.quiet_hours) {
-            return Err(format!(
+            return Err(ConfigError(format!(
                 "detect.limits.quiet_hours must be from 1 to 23, got {}",
                 self.limits.quiet_hours
-            ));
+            )));
         }
         if self.link_every_minutes == 0 {
-            return Err("detect.link_every_minutes must be at least 1".into());
+            return Err(ConfigError(
+                "detect.link_every_minutes must be at least 1".into(),
+            ));
         }
         for signal in Signal::ALL {
             let w = self.weights.get(signal);
             if !(0.0..=1.0).contains(&w) {
-                return Err(format!(
+                return Err(ConfigError(format!(
                     "detect.weights.{} must be in [0, 1], got {w}",
                     signal.name()
-                ));
+                )));
             }
         }
         Ok(())
     }
 }
+
+/// Why a detection configuration was refused: the setting and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
 
 /// Where each signal fires.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -372,6 +386,6 @@ mod tests {
             block: 0.5,
             ..DetectConfig::default()
         };
-        assert!(bad.validate().unwrap_err().contains("watch"));
+        assert!(bad.validate().unwrap_err().0.contains("watch"));
     }
 }

@@ -42,7 +42,7 @@ pub use account::AccountState;
 pub use blocklist::Blocklist;
 pub use clock::ClockConfig;
 pub use compact_str::{CompactString, format_compact};
-pub use config::DetectConfig;
+pub use config::{ConfigError, DetectConfig};
 pub use content::{Capabilities, ContentSignals, Signature, analyse};
 pub use engine::{Engine, Outcome, Prepared, RoundCosts};
 pub use exchange::{

@@ -7,6 +7,8 @@ use std::path::Path;
 use moat_core::share::CampaignShare;
 use moat_core::{AccountVerdict, EventTime, Report, Story, Verdict};
 
+use crate::FileError;
+
 /// The columns of `accounts.csv`, in order.
 pub const ACCOUNTS_HEADER: [&str; 8] = [
     "account_id",
@@ -90,24 +92,23 @@ pub fn write_story(dir: &Path, story: &Story) -> io::Result<()> {
 }
 
 /// Reads a JSON file `moat scan` wrote (`report.json`, `story.json`).
-pub fn read_scan_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+pub fn read_scan_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, FileError> {
+    let bytes = std::fs::read(path).map_err(|e| FileError::new(path, e))?;
+    serde_json::from_slice(&bytes).map_err(|e| FileError::new(path, e))
 }
 
 /// Reads an `accounts.csv` back; errors name the line and the column.
-pub fn read_accounts_csv(path: &Path) -> Result<Vec<AccountVerdict>, String> {
-    let name = path.display();
-    let mut reader = csv::Reader::from_path(path).map_err(|e| format!("{name}: {e}"))?;
+pub fn read_accounts_csv(path: &Path) -> Result<Vec<AccountVerdict>, FileError> {
+    let mut reader = csv::Reader::from_path(path).map_err(|e| FileError::new(path, e))?;
     let headers = reader
         .headers()
-        .map_err(|e| format!("{name}: {e}"))?
+        .map_err(|e| FileError::new(path, e))?
         .clone();
     let column = |wanted: &str| {
         headers
             .iter()
             .position(|h| h == wanted)
-            .ok_or_else(|| format!("{name}: no column {wanted:?}"))
+            .ok_or_else(|| FileError::new(path, format!("no column {wanted:?}")))
     };
     let idx: Vec<usize> = ACCOUNTS_HEADER[..REQUIRED_COLUMNS]
         .iter()
@@ -116,10 +117,10 @@ pub fn read_accounts_csv(path: &Path) -> Result<Vec<AccountVerdict>, String> {
     let share_column = column("campaign_share").ok();
     let mut out = Vec::new();
     for (i, row) in reader.records().enumerate() {
-        let line = i + 2;
-        let row = row.map_err(|e| format!("{name}: line {line}: {e}"))?;
+        let line = i as u64 + 2;
+        let row = row.map_err(|e| FileError::at_line(path, line, e))?;
         let field = |k: usize| row.get(idx[k]).unwrap_or_default();
-        let bad = |what: &str| format!("{name}: line {line}: bad {what}");
+        let bad = |what: &str| FileError::at_line(path, line, format!("bad {what}"));
         out.push(AccountVerdict {
             account_id: field(0).to_owned(),
             verdict: match field(1) {

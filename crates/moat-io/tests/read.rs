@@ -537,7 +537,12 @@ fn parquet_columns_of_other_names_are_read_as_the_fields_the_map_names() {
     assert_eq!(e.client.ip, Some("203.0.113.8".parse().unwrap()));
 
     let unknown = moat_io::ColumnMap::new([("client.address".to_owned(), "x".to_owned())]);
-    assert!(unknown.unwrap_err().contains("not an exchange v1 field"));
+    assert!(
+        unknown
+            .unwrap_err()
+            .to_string()
+            .contains("not an exchange v1 field")
+    );
 }
 
 #[test]

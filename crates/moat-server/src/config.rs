@@ -147,10 +147,19 @@ impl Default for ServeConfig {
     }
 }
 
+/// Why a `[serve]` section was refused: the setting and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ServeConfigError(pub String);
+
 impl ServeConfig {
     /// Fills the tokens from the environment where the file left them out, and checks the
     /// whole: the service does not start without its tokens.
-    pub fn resolve(mut self) -> Result<Self, String> {
+    pub fn resolve(self) -> Result<Self, ServeConfigError> {
+        self.resolved().map_err(ServeConfigError)
+    }
+
+    fn resolved(mut self) -> Result<Self, String> {
         let from_env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         self.ingest_token = self.ingest_token.or_else(|| from_env("MOAT_INGEST_TOKEN"));
         self.admin_token = self.admin_token.or_else(|| from_env("MOAT_ADMIN_TOKEN"));
@@ -515,7 +524,7 @@ mod tests {
             admin_token: Some("a".repeat(20)),
             ..bare.clone()
         };
-        assert!(short.resolve().unwrap_err().contains("shorter"));
+        assert!(short.resolve().unwrap_err().0.contains("shorter"));
         let plain = ServeConfig {
             ingest_token: Some("i".repeat(20)),
             admin_token: Some("a".repeat(20)),
@@ -525,6 +534,7 @@ mod tests {
             plain
                 .resolve()
                 .unwrap_err()
+                .0
                 .contains("different characters")
         );
         let same = ServeConfig {
@@ -535,6 +545,7 @@ mod tests {
         assert!(
             same.resolve()
                 .unwrap_err()
+                .0
                 .contains("the same as serve.ingest_token")
         );
         let guard_as_admin = ServeConfig {
@@ -574,10 +585,10 @@ mod tests {
         assert_eq!(c.operator_for(b""), None);
         for bad in ["admin", "", "jo smith", "jo\n"] {
             let e = with(bad, "0123456789abcdef-jo").unwrap_err();
-            assert!(e.contains("operator's name"), "{bad:?}: {e}");
+            assert!(e.0.contains("operator's name"), "{bad:?}: {e}");
         }
         let e = with("jo", "0123456789abcdef-a").unwrap_err();
-        assert!(e.contains("own token"), "{e}");
+        assert!(e.0.contains("own token"), "{e}");
         assert!(with("jo", "short").is_err());
     }
 }

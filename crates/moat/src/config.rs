@@ -50,8 +50,7 @@ impl IntelConfig {
         if bundles.is_empty() {
             return Ok(None);
         }
-        let intel =
-            moat_io::stix::BundleIntel::load(bundles, key_file).map_err(anyhow::Error::msg)?;
+        let intel = moat_io::stix::BundleIntel::load(bundles, key_file)?;
         Ok(Some(Box::new(intel)))
     }
 }
@@ -89,7 +88,6 @@ impl Config {
         config
             .detect
             .validate()
-            .map_err(anyhow::Error::msg)
             .with_context(|| format!("config {}", path.display()))?;
         Ok(config)
     }

@@ -178,7 +178,7 @@ fn from_files(
     out: Output,
 ) -> anyhow::Result<Evaluation> {
     let rows = read_truth(truth)?;
-    let verdicts = read_accounts_csv(&scan.join("accounts.csv")).map_err(anyhow::Error::msg)?;
+    let verdicts = read_accounts_csv(&scan.join("accounts.csv"))?;
     let scanned: std::collections::HashSet<&str> =
         verdicts.iter().map(|a| a.account_id.as_str()).collect();
     let matched = rows

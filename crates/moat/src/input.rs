@@ -88,10 +88,7 @@ impl InputArgs {
         let c = &config.input;
         let defaults = ReadOptions::default();
         let format = match self.format.as_deref().or(c.format.as_deref()) {
-            Some(name) => name
-                .parse::<Format>()
-                .map_err(anyhow::Error::msg)
-                .context("[input] format")?,
+            Some(name) => name.parse::<Format>().context("[input] format")?,
             None => Format::Auto,
         };
         let errors = if self.strict || (self.max_errors.is_none() && c.strict == Some(true)) {
@@ -121,7 +118,6 @@ impl InputArgs {
                     .map(|(f, col)| (f.clone(), col.clone()))
                     .chain(self.parquet_columns.iter().cloned()),
             )
-            .map_err(anyhow::Error::msg)
             .context("Parquet columns")?,
             ..defaults
         })

@@ -96,7 +96,7 @@ fn now() -> EventTime {
 }
 
 fn read_key(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
-    stix::read_key(path).map_err(anyhow::Error::msg)
+    Ok(stix::read_key(path)?)
 }
 
 fn export(args: ExportArgs, config: &Config, out: Output) -> anyhow::Result<ExitCode> {
@@ -107,8 +107,7 @@ fn export(args: ExportArgs, config: &Config, out: Output) -> anyhow::Result<Exit
             .with_context(|| format!("cannot read {}", report_path.display()))?,
     )
     .with_context(|| format!("{} is not a moat report", report_path.display()))?;
-    let verdicts =
-        moat_io::read_accounts_csv(&args.scan.join("accounts.csv")).map_err(anyhow::Error::msg)?;
+    let verdicts = moat_io::read_accounts_csv(&args.scan.join("accounts.csv"))?;
     let campaign_number: HashMap<&str, u32> = report
         .campaigns
         .iter()
@@ -152,8 +151,7 @@ fn export(args: ExportArgs, config: &Config, out: Output) -> anyhow::Result<Exit
         key_id: args.key_id,
         created: now(),
         campaigns,
-    })
-    .map_err(anyhow::Error::msg)?;
+    })?;
     std::fs::write(&args.out, serde_json::to_vec_pretty(&bundle)?)
         .with_context(|| format!("cannot write {}", args.out.display()))?;
     if !out.quiet {

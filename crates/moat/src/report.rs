@@ -49,9 +49,8 @@ pub fn run(args: Args, config: &Config, _out: Output) -> anyhow::Result<ExitCode
 /// Reads what `moat scan` wrote into `dir`: the report, the verdicts and the story.
 pub fn read_scan(dir: &Path) -> anyhow::Result<(Report, Vec<AccountVerdict>, Story)> {
     let read = |name: &str| dir.join(name);
-    let report: Report =
-        moat_io::read_scan_json(&read("report.json")).map_err(anyhow::Error::msg)?;
-    let accounts = moat_io::read_accounts_csv(&read("accounts.csv")).map_err(anyhow::Error::msg)?;
+    let report: Report = moat_io::read_scan_json(&read("report.json"))?;
+    let accounts = moat_io::read_accounts_csv(&read("accounts.csv"))?;
     let story_path = read("story.json");
     if !story_path.exists() {
         anyhow::bail!(

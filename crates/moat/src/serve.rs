@@ -61,7 +61,7 @@ pub fn run(args: Args, config: &Config, out: Output) -> anyhow::Result<ExitCode>
     if let Some(dir) = args.data_dir {
         serve.data_dir = dir;
     }
-    let serve = serve.resolve().map_err(anyhow::Error::msg)?;
+    let serve = serve.resolve()?;
     let detect = config.detect.clone();
     let intel = config.intel.load(&[], None)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -55,8 +55,13 @@ impl fmt::Display for Format {
     }
 }
 
+/// A format name moat does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown format {0:?}; expected one of: {names}", names = Format::NAMES.join(", "))]
+pub struct UnknownFormat(pub String);
+
 impl FromStr for Format {
-    type Err = String;
+    type Err = UnknownFormat;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Ok(match s {
@@ -66,12 +71,7 @@ impl FromStr for Format {
             "litellm" => Format::LiteLlm,
             "otlp" => Format::Otlp,
             "parquet" => Format::Parquet,
-            other => {
-                return Err(format!(
-                    "unknown format {other:?}; expected one of: {}",
-                    Format::NAMES.join(", ")
-                ));
-            }
+            other => return Err(UnknownFormat(other.to_owned())),
         })
     }
 }
@@ -240,6 +240,7 @@ mod tests {
             "csv"
                 .parse::<Format>()
                 .unwrap_err()
+                .to_string()
                 .contains("expected one of")
         );
     }

@@ -11,6 +11,7 @@ use moat_core::keys::{self, EmailKind};
 use moat_core::{ContentSignals, Exchange, IntelMatch, PartnerIntel};
 
 use super::{IndicatorKind, fingerprint, read_indicators, read_key};
+use crate::FileError;
 
 /// The values an exchange carries that can become indicators: network values as text,
 /// the others as keyed hashes (personal e-mail domains are never values: strangers share
@@ -77,16 +78,14 @@ pub struct BundleIntel {
 
 impl BundleIntel {
     /// Reads the indicators of `bundles`; fingerprints can match only with a `key`.
-    pub fn load(bundles: &[PathBuf], key: Option<&Path>) -> Result<Self, String> {
+    pub fn load(bundles: &[PathBuf], key: Option<&Path>) -> Result<Self, FileError> {
         let mut wanted: HashMap<(IndicatorKind, String), u32> = HashMap::new();
         let mut partners: Vec<String> = Vec::new();
         for path in bundles {
-            let text =
-                std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let text = std::fs::read(path).map_err(|e| FileError::new(path, e))?;
             let bundle: Value = serde_json::from_slice(&text)
-                .map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
-            let indicators =
-                read_indicators(&bundle).map_err(|e| format!("{}: {e}", path.display()))?;
+                .map_err(|e| FileError::new(path, format!("not JSON: {e}")))?;
+            let indicators = read_indicators(&bundle).map_err(|e| FileError::new(path, e))?;
             for i in indicators {
                 let n = match partners.iter().position(|p| *p == i.producer) {
                     Some(n) => n,

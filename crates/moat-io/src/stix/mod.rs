@@ -21,6 +21,8 @@ use sha2::Sha256;
 
 use moat_core::EventTime;
 
+use crate::FileError;
+
 mod choose;
 mod matcher;
 mod read;
@@ -29,7 +31,7 @@ mod write;
 pub use choose::{IndicatorChoice, MAX_PER_KIND};
 pub use matcher::{BundleIntel, values};
 pub use read::{ReadIndicator, read_indicators};
-pub use write::{BundleInput, CampaignIntel, bundle};
+pub use write::{BundleInput, CampaignIntel, UnknownTlp, bundle};
 
 /// moat's extension definition (fixed, so every bundle names the same extension).
 pub const EXTENSION_ID: &str = "extension-definition--0b1f3c52-7e4d-4a9e-9c61-5d2f8a3e7b10";
@@ -113,12 +115,12 @@ pub struct Indicator {
 pub const MIN_KEY_BYTES: usize = 32;
 
 /// Reads the partners' key from `path`.
-pub fn read_key(path: &Path) -> Result<Vec<u8>, String> {
-    let key = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+pub fn read_key(path: &Path) -> Result<Vec<u8>, FileError> {
+    let key = std::fs::read(path).map_err(|e| FileError::new(path, e))?;
     if key.len() < MIN_KEY_BYTES {
-        return Err(format!(
-            "{}: the key must be at least {MIN_KEY_BYTES} bytes",
-            path.display()
+        return Err(FileError::new(
+            path,
+            format!("the key must be at least {MIN_KEY_BYTES} bytes"),
         ));
     }
     Ok(key)

@@ -100,14 +100,15 @@ fn pattern(i: &Indicator, key_id: &str) -> (String, &'static str) {
     }
 }
 
+/// A TLP marking STIX does not define.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("TLP {0:?} is not clear, white, green, amber or red")]
+pub struct UnknownTlp(pub String);
+
 /// Builds the bundle.
-pub fn bundle(input: &BundleInput) -> Result<Value, String> {
-    let (tlp_id, tlp_name) = tlp_marking(&input.tlp).ok_or_else(|| {
-        format!(
-            "TLP {:?} is not clear, white, green, amber or red",
-            input.tlp
-        )
-    })?;
+pub fn bundle(input: &BundleInput) -> Result<Value, UnknownTlp> {
+    let (tlp_id, tlp_name) =
+        tlp_marking(&input.tlp).ok_or_else(|| UnknownTlp(input.tlp.clone()))?;
     let created = stamp(input.created);
     let producer = id("identity");
     let markings = json!([tlp_id]);

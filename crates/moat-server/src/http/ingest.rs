@@ -81,7 +81,7 @@ pub(super) async fn ingest(
         }
         Some(name) => name
             .parse::<Format>()
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e))?,
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?,
     };
     let body = body?;
     if body.iter().all(u8::is_ascii_whitespace) {

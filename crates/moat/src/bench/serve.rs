@@ -124,8 +124,7 @@ async fn measure(
         admin_token: Some(format!("bench-admin-{:016x}", rand::random::<u64>())),
         ..ServeConfig::default()
     }
-    .resolve()
-    .map_err(anyhow::Error::msg)?;
+    .resolve()?;
     let server = Server::start(serve, config.detect.clone(), None).await?;
     let base = format!("http://{}", server.http_addr());
     let grpc = format!("http://{}", server.grpc_addr().context("no gRPC listener")?);

@@ -114,6 +114,17 @@ impl Kind {
     }
 }
 
+/// Why a map of fields to Parquet columns was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ColumnMapError {
+    /// A field exchange v1 does not have.
+    #[error("{0:?} is not an exchange v1 field (one of: {fields})", fields = FIELD_PATHS.join(", "))]
+    NotAField(String),
+    /// A field mapped to an empty column name.
+    #[error("the column for {0} is empty")]
+    EmptyColumn(String),
+}
+
 /// Which column holds which exchange v1 field, where a file names its columns otherwise:
 /// field path (`client.ip`) → column (`src_ip`, or `meta.src_ip` inside a struct column).
 /// A field not named is looked for under its own path.
@@ -124,17 +135,14 @@ pub struct ColumnMap {
 
 impl ColumnMap {
     /// The map of `pairs` (field, column); fails on a field that exchange v1 does not have.
-    pub fn new(pairs: impl IntoIterator<Item = (String, String)>) -> Result<Self, String> {
+    pub fn new(pairs: impl IntoIterator<Item = (String, String)>) -> Result<Self, ColumnMapError> {
         let mut columns = BTreeMap::new();
         for (field, column) in pairs {
             if !FIELD_PATHS.contains(&field.as_str()) {
-                return Err(format!(
-                    "{field:?} is not an exchange v1 field (one of: {})",
-                    FIELD_PATHS.join(", ")
-                ));
+                return Err(ColumnMapError::NotAField(field));
             }
             if column.trim().is_empty() {
-                return Err(format!("the column for {field} is empty"));
+                return Err(ColumnMapError::EmptyColumn(field));
             }
             columns.insert(field, column);
         }
