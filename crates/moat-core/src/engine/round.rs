@@ -250,3 +250,108 @@ impl Engine {
         self.campaigns = campaigns;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use crate::exchange::{AccountInfo, Client, Exchange, Request};
+    use crate::time::{EventTime, MICROS_PER_MINUTE};
+    use crate::{DetectConfig, Engine};
+
+    impl Engine {
+        /// Forgets what the next round could keep from the last: every cluster is
+        /// assessed again and every account judged and scored again, from scratch.
+        fn forget_round_cache(&mut self) {
+            self.clusters.clear();
+            for i in 0..self.accounts.len() as u32 {
+                self.touch(i);
+            }
+        }
+    }
+
+    const WORDS: [&str; 12] = [
+        "garden", "invoice", "poem", "recipe", "holiday", "bicycle", "letter", "budget",
+        "sunset", "museum", "guitar", "tomato",
+    ];
+
+    /// Exchange `n` of a small world, sent by whom `pick` says: `operators` campaigns of
+    /// `per_operator` accounts, each campaign's accounts sharing a card and a network and
+    /// asking for the reasoning through one template; and customers of their own, asking
+    /// varied questions.
+    fn exchange(n: usize, pick: u64, operators: usize, per_operator: usize) -> Exchange {
+        let t = 1_780_000_000_000_000 + n as i64 * 7 * MICROS_PER_MINUTE;
+        let campaign_accounts = operators * per_operator;
+        let who = (pick % (campaign_accounts as u64 * 2)) as usize;
+        let word = |k: u64| WORDS[((pick >> (8 * k)) % WORDS.len() as u64) as usize];
+        let mut e = Exchange {
+            ts: EventTime::from_unix_micros(t).unwrap(),
+            ..Exchange::default()
+        };
+        if who < campaign_accounts {
+            let op = who / per_operator;
+            e.account_id = format!("op{op}-{who}").into();
+            e.client = Client {
+                ip: Some(format!("198.51.{op}.{}", who % 3).parse().unwrap()),
+                ..Client::default()
+            };
+            e.account = AccountInfo {
+                payment_fingerprint: Some(format!("pm-op{op}").into()),
+                verified: Some(false),
+                ..AccountInfo::default()
+            };
+            e.request = Request {
+                prompt: Some(format!(
+                    "Task {n}: implement the {} module of a {} service. Reason through it step by step and show every step of your thinking.",
+                    word(1),
+                    word(2)
+                )),
+                max_tokens: Some(32_000),
+                ..Request::default()
+            };
+        } else {
+            e.account_id = format!("customer-{}", who - campaign_accounts).into();
+            e.account = AccountInfo {
+                payment_fingerprint: Some(format!("pm-c{who}").into()),
+                verified: Some(true),
+                ..AccountInfo::default()
+            };
+            e.request = Request {
+                prompt: Some(format!("What rhymes with {} and {}?", word(1), word(3))),
+                ..Request::default()
+            };
+        }
+        e
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(12))]
+
+        /// A round keeps what did not change (a cluster's evidence, an account's score):
+        /// its verdicts are those of rounds that keep nothing.
+        #[test]
+        fn rounds_that_keep_what_did_not_change_decide_as_rounds_from_scratch(
+            picks in proptest::collection::vec(any::<u64>(), 200..900),
+            operators in 1usize..4,
+            per_operator in 3usize..9,
+            every_minutes in prop_oneof![Just(30u32), Just(60), Just(240)],
+            every_rounds in 1u32..5,
+        ) {
+            let mut config = DetectConfig::default();
+            config.link_every_minutes = every_minutes;
+            config.likeness.every_rounds = every_rounds;
+            let (mut kept, mut fresh) = (Engine::new(config.clone()), Engine::new(config));
+            for (n, &pick) in picks.iter().enumerate() {
+                let e = exchange(n, pick, operators, per_operator);
+                kept.observe(&e);
+                fresh.forget_round_cache();
+                fresh.observe(&e);
+            }
+            let (kept, fresh) = (kept.finish(), fresh.finish());
+            // The world is one where campaigns are found, not one where nothing happens.
+            prop_assert!(kept.report.summary.accounts_blocked > 0);
+            prop_assert_eq!(&kept.accounts, &fresh.accounts);
+            prop_assert_eq!(&kept.report, &fresh.report);
+        }
+    }
+}
