@@ -89,3 +89,70 @@ impl Blocklist {
             .map(|(root, _)| root)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Linking;
+
+    fn key(kind: KeyKind, what: &str) -> Key {
+        Key::new(kind, what.as_bytes())
+    }
+
+    #[test]
+    fn keys_worth_a_full_link_match_templates_alone_never() {
+        let strength = Linking::default().strength;
+        let mut list = Blocklist::default();
+        assert_eq!(
+            list.matching(&[key(KeyKind::Payment, "pm")], &strength),
+            None
+        );
+        list.insert(key(KeyKind::Payment, "pm"), 7);
+        list.insert(key(KeyKind::Template, "band-1"), 7);
+        list.insert(key(KeyKind::Template, "band-2"), 7);
+        list.insert(key(KeyKind::SystemPrompt, "sys"), 9);
+        list.insert(key(KeyKind::EmailDomain, "corp.example"), 9);
+        // A card is a full link.
+        assert_eq!(
+            list.matching(&[key(KeyKind::Payment, "pm")], &strength),
+            Some(7)
+        );
+        // Two template bands are one kind, counted once: never enough.
+        let bands = [
+            key(KeyKind::Template, "band-1"),
+            key(KeyKind::Template, "band-2"),
+        ];
+        assert_eq!(list.matching(&bands, &strength), None);
+        // Kinds add up: a system prompt and an e-mail domain make a full link.
+        let both = [
+            key(KeyKind::SystemPrompt, "sys"),
+            key(KeyKind::EmailDomain, "corp.example"),
+        ];
+        assert_eq!(list.matching(&both, &strength), Some(9));
+        // Keys of no blocked campaign match nothing.
+        assert_eq!(
+            list.matching(&[key(KeyKind::Payment, "other")], &strength),
+            None
+        );
+        assert_eq!(list.roots(), vec![7, 9]);
+        list.clear();
+        assert!(list.is_empty());
+    }
+
+    #[test]
+    fn of_two_campaigns_the_better_fit_wins_and_a_tie_goes_to_the_lowest_root() {
+        let strength = Linking::default().strength;
+        let mut list = Blocklist::default();
+        list.insert(key(KeyKind::Payment, "pm-a"), 3);
+        list.insert(key(KeyKind::Ip, "ip-a"), 3);
+        list.insert(key(KeyKind::Payment, "pm-b"), 2);
+        let found = [
+            key(KeyKind::Payment, "pm-b"),
+            key(KeyKind::Payment, "pm-a"),
+            key(KeyKind::Ip, "ip-a"),
+        ];
+        assert_eq!(list.matching(&found, &strength), Some(3));
+        let tie = [key(KeyKind::Payment, "pm-a"), key(KeyKind::Payment, "pm-b")];
+        assert_eq!(list.matching(&tie, &strength), Some(2));
+    }
+}

@@ -312,3 +312,65 @@ impl Findings {
         fired
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_score_is_the_noisy_or_of_the_strongest_weight_per_signal() {
+        let mut f = Findings::default();
+        assert_eq!(f.score(), 0.0);
+        f.fire(Signal::ReasoningAsks, 0.5, 0.9);
+        f.fire(Signal::SingleTurn, 0.5, 1.0);
+        assert!((f.score() - 0.75).abs() < 1e-6);
+        // A weaker firing of the same signal changes nothing, a stronger one replaces it.
+        f.fire(Signal::ReasoningAsks, 0.2, 0.1);
+        assert_eq!(f.weight(Signal::ReasoningAsks), 0.5);
+        f.fire(Signal::ReasoningAsks, 0.6, 0.8);
+        assert!((f.weight(Signal::ReasoningAsks) - 0.6).abs() < 1e-6);
+        assert!((f.score() - 0.8).abs() < 1e-6);
+        let fired = f.fired();
+        assert_eq!(fired[0].0, Signal::ReasoningAsks, "strongest first");
+        assert!((fired[0].2 - 0.8).abs() < 1e-6, "with its value");
+    }
+
+    #[test]
+    fn relations_merge_without_the_accounts_own_signals() {
+        let mut campaign = Findings::default();
+        campaign.fire(Signal::Unverified, 0.4, 1.0);
+        campaign.fire(Signal::SharedTemplate, 0.3, 0.9);
+        let mut account = Findings::default();
+        account.merge_relations(&campaign);
+        assert_eq!(account.weight(Signal::Unverified), 0.0);
+        assert!(account.weight(Signal::SharedTemplate) > 0.0);
+        account.merge(&campaign);
+        assert!(account.weight(Signal::Unverified) > 0.0);
+    }
+
+    #[test]
+    fn corroboration_counts_strong_signals_as_seen_again() {
+        let mut f = Findings::default();
+        f.fire(Signal::ReasoningAsks, 0.5, 1.0);
+        f.fire(Signal::NoSleep, 0.1, 0.2);
+        f.corroborate_strong(2, 0.3);
+        assert!((f.weight(Signal::ReasoningAsks) - 0.75).abs() < 1e-6);
+        assert!(
+            (f.weight(Signal::NoSleep) - 0.1).abs() < 1e-6,
+            "weak stays weak"
+        );
+        f.corroborate(2);
+        assert!((f.weight(Signal::NoSleep) - 0.19).abs() < 1e-6);
+    }
+
+    #[test]
+    fn the_table_names_each_signal_once_with_a_weight_in_range() {
+        let names: std::collections::HashSet<&str> = Signal::ALL.iter().map(|s| s.name()).collect();
+        assert_eq!(names.len(), Signal::ALL.len());
+        let w = Weights::default();
+        for s in Signal::ALL {
+            assert!((0.0..=1.0).contains(&w.get(s)), "{}", s.name());
+            assert!(!s.describe(0.5).is_empty(), "{}", s.name());
+        }
+    }
+}

@@ -271,8 +271,8 @@ mod tests {
     }
 
     const WORDS: [&str; 12] = [
-        "garden", "invoice", "poem", "recipe", "holiday", "bicycle", "letter", "budget",
-        "sunset", "museum", "guitar", "tomato",
+        "garden", "invoice", "poem", "recipe", "holiday", "bicycle", "letter", "budget", "sunset",
+        "museum", "guitar", "tomato",
     ];
 
     /// Exchange `n` of a small world, sent by whom `pick` says: `operators` campaigns of
@@ -331,14 +331,16 @@ mod tests {
         /// its verdicts are those of rounds that keep nothing.
         #[test]
         fn rounds_that_keep_what_did_not_change_decide_as_rounds_from_scratch(
-            picks in proptest::collection::vec(any::<u64>(), 200..900),
-            operators in 1usize..4,
-            per_operator in 3usize..9,
+            picks in proptest::collection::vec(any::<u64>(), 600..1200),
+            operators in 1usize..3,
+            per_operator in 5usize..9,
             every_minutes in prop_oneof![Just(30u32), Just(60), Just(240)],
             every_rounds in 1u32..5,
         ) {
-            let mut config = DetectConfig::default();
-            config.link_every_minutes = every_minutes;
+            let mut config = DetectConfig {
+                link_every_minutes: every_minutes,
+                ..DetectConfig::default()
+            };
             config.likeness.every_rounds = every_rounds;
             let (mut kept, mut fresh) = (Engine::new(config.clone()), Engine::new(config));
             for (n, &pick) in picks.iter().enumerate() {
