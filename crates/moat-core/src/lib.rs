@@ -11,6 +11,7 @@
 //! is scored from its own [`signal`]s and its campaign's.
 
 pub mod account;
+pub mod analysed;
 pub mod arrivals;
 pub mod asks;
 pub mod blocklist;
@@ -39,12 +40,13 @@ pub mod verdict;
 mod words;
 
 pub use account::AccountState;
+pub use analysed::{Analysed, AnalysedRecord};
 pub use blocklist::Blocklist;
 pub use clock::ClockConfig;
 pub use compact_str::{CompactString, format_compact};
 pub use config::{ConfigError, DetectConfig};
 pub use content::{Capabilities, ContentSignals, Signature, analyse};
-pub use engine::{Engine, Outcome, Prepared, RoundCosts};
+pub use engine::{Engine, Outcome, RoundCosts};
 pub use exchange::{
     AccountInfo, AccountRecord, Client, Exchange, Message, Record, Request, Response, Role, Usage,
 };

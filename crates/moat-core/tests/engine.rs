@@ -1,8 +1,8 @@
 //! The engine on hand-built traffic: a small campaign among ordinary customers.
 
 use moat_core::{
-    AccountInfo, Client, DetectConfig, Engine, EventTime, Exchange, Prepared, Record, Request,
-    Verdict, format_compact,
+    AccountInfo, Analysed, AnalysedRecord, Client, DetectConfig, Engine, EventTime, Exchange,
+    Request, Verdict, format_compact,
 };
 
 const HOUR: i64 = 3_600_000_000;
@@ -14,6 +14,11 @@ const WORDS: [&str; 24] = [
     "museum", "guitar", "tomato", "harbour", "winter", "ladder", "pillow", "meadow", "violin",
     "candle", "orchard", "glacier", "bakery", "lantern", "compass",
 ];
+
+/// `e` with its text read.
+fn read(e: &Exchange) -> Analysed {
+    Analysed::of(e.clone())
+}
 
 fn at(micros: i64) -> EventTime {
     EventTime::from_unix_micros(micros).unwrap()
@@ -110,7 +115,7 @@ fn traffic() -> Vec<Exchange> {
 fn scan(traffic: &[Exchange]) -> moat_core::Outcome {
     let mut engine = Engine::new(DetectConfig::default());
     for e in traffic {
-        engine.observe(e);
+        engine.observe(&read(e));
     }
     engine.finish()
 }
@@ -188,31 +193,28 @@ fn customers_alone_are_left_alone_and_nothing_is_no_campaign() {
 }
 
 #[test]
-fn records_read_in_batches_prepared_or_not_give_the_same_verdicts() {
+fn records_read_in_batches_with_their_text_or_without_give_the_same_verdicts() {
     let traffic = traffic();
     let one_at_a_time = scan(&traffic);
-    let records: Vec<Record> = traffic.into_iter().map(Record::Exchange).collect();
-    for prepare in [false, true] {
+    for drop_text in [false, true] {
         let mut engine = Engine::new(DetectConfig::default());
-        for batch in records.chunks(37) {
-            let mut batch = batch.to_vec();
-            let prepared: Vec<Option<Prepared>> = batch
-                .iter_mut()
-                .map(|r| match r {
-                    Record::Exchange(e) if prepare => {
-                        let p = Prepared::of(e);
-                        e.drop_text();
-                        Some(p)
+        for batch in traffic.chunks(37) {
+            let records: Vec<AnalysedRecord> = batch
+                .iter()
+                .map(|e| {
+                    let mut a = read(e);
+                    if drop_text {
+                        a.drop_text();
                     }
-                    _ => None,
+                    AnalysedRecord::Exchange(a)
                 })
                 .collect();
-            engine.observe_records(&batch, &prepared);
+            engine.observe_records(&records);
         }
         let outcome = engine.finish();
         assert_eq!(
             outcome.accounts, one_at_a_time.accounts,
-            "prepared: {prepare}"
+            "text dropped: {drop_text}"
         );
         assert_eq!(outcome.before_block, one_at_a_time.before_block);
         assert_eq!(outcome.report, one_at_a_time.report);
@@ -273,17 +275,17 @@ fn an_engine_restored_from_a_snapshot_goes_on_as_if_never_stopped() {
     let traffic = traffic();
     let whole = {
         let mut engine = Engine::new(DetectConfig::default()).with_story();
-        traffic.iter().for_each(|e| engine.observe(e));
+        traffic.iter().for_each(|e| engine.observe(&read(e)));
         said(&engine.finish())
     };
     for cut in [1, traffic.len() / 3, traffic.len() / 2, traffic.len() - 1] {
         let mut engine = Engine::new(DetectConfig::default()).with_story();
-        traffic[..cut].iter().for_each(|e| engine.observe(e));
+        traffic[..cut].iter().for_each(|e| engine.observe(&read(e)));
         let snapshot = engine.save().expect("a snapshot");
         drop(engine);
         let mut engine =
             Engine::restore(DetectConfig::default(), &[], &snapshot).expect("restored");
-        traffic[cut..].iter().for_each(|e| engine.observe(e));
+        traffic[cut..].iter().for_each(|e| engine.observe(&read(e)));
         assert_eq!(said(&engine.finish()), whole, "cut after {cut} exchanges");
     }
 }
@@ -291,7 +293,10 @@ fn an_engine_restored_from_a_snapshot_goes_on_as_if_never_stopped() {
 #[test]
 fn a_snapshot_is_refused_under_another_configuration_or_when_damaged() {
     let mut engine = Engine::new(DetectConfig::default());
-    traffic().iter().take(500).for_each(|e| engine.observe(e));
+    traffic()
+        .iter()
+        .take(500)
+        .for_each(|e| engine.observe(&read(e)));
     let snapshot = engine.save().expect("a snapshot");
     let other = DetectConfig {
         block: 0.9,

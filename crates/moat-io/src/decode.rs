@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use memchr::memchr_iter;
-use moat_core::{Prepared, Record};
+use moat_core::{AnalysedRecord, Record};
 
 use crate::format::Format;
 use crate::format::parquet::decode_batch;
@@ -24,31 +24,48 @@ pub struct Batch {
     /// The input it was read from, and the format it was read as (told from the input
     /// itself with [`Format::Auto`]); `None` for a batch of rejects alone.
     pub read_as: Option<(Arc<str>, Format)>,
-    /// With [`ReadOptions::prepare`](crate::ReadOptions::prepare), each record prepared for the engine (`None`
-    /// for account records), in the same order; empty otherwise.
-    pub prepared: Vec<Option<Prepared>>,
+    /// With [`ReadOptions::analyse`](crate::ReadOptions::analyse), the records with their
+    /// exchanges analysed and their text dropped, in input order (and `records` empty).
+    pub analysed: Vec<AnalysedRecord>,
 }
 
 impl Batch {
-    /// Prepares every exchange and drops its text.
-    pub(crate) fn prepare(&mut self) {
-        self.prepared.clear();
-        self.prepared
-            .extend(self.records.iter_mut().map(|record| match record {
-                Record::Exchange(e) => {
-                    let prepared = Prepared::of(e);
-                    e.drop_text();
-                    Some(prepared)
-                }
-                Record::Account(_) => None,
-            }));
+    /// Analyses every exchange and drops its text: the records move to `analysed`.
+    pub(crate) fn analyse(&mut self) {
+        self.analysed.extend(self.records.drain(..).map(|record| {
+            let mut analysed = AnalysedRecord::of(record);
+            if let AnalysedRecord::Exchange(a) = &mut analysed {
+                a.drop_text();
+            }
+            analysed
+        }));
+    }
+
+    /// How many records it holds, analysed or not.
+    pub fn len(&self) -> usize {
+        self.records.len() + self.analysed.len()
+    }
+
+    /// How many of its records are exchanges.
+    pub fn exchanges(&self) -> u64 {
+        let read = self.records.iter();
+        let analysed = self.analysed.iter();
+        (read.filter(|r| matches!(r, Record::Exchange(_))).count()
+            + analysed
+                .filter(|r| matches!(r, AnalysedRecord::Exchange(_)))
+                .count()) as u64
+    }
+
+    /// Whether it holds no record (it may hold rejects).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Empties the batch, keeping the room its vectors have.
     pub(crate) fn clear(&mut self) {
         self.records.clear();
         self.rejects.clear();
-        self.prepared.clear();
+        self.analysed.clear();
         self.bytes = 0;
         self.read_as = None;
     }

@@ -12,7 +12,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Arc;
 
-use moat_core::{Prepared, Record};
+use moat_core::{AnalysedRecord, Record};
 
 use crate::decode::Batch;
 use crate::pipeline::{ReadError, ReadOptions, ReadStats, RecordStream};
@@ -29,9 +29,9 @@ const OUT_OF_ORDER_MICROS: i64 = 60_000_000;
 struct Open {
     name: Arc<str>,
     stream: RecordStream,
-    /// Its current batch, records (and prepared records) in reverse, so the next is last.
+    /// Its current batch's records (as read, or analysed) in reverse, so the next is last.
     records: Vec<Record>,
-    prepared: Vec<Option<Prepared>>,
+    analysed: Vec<AnalysedRecord>,
     /// The event time of the last exchange taken from it (its first, before any).
     last: i64,
     /// Its exchanges dated well before the exchange taken before them.
@@ -42,9 +42,37 @@ impl Open {
     /// The time its next record is merged at: an exchange's own, an account record's that
     /// of the exchange before it.
     fn next_time(&self) -> i64 {
-        match self.records.last() {
-            Some(Record::Exchange(e)) => e.ts.as_unix_micros(),
+        match (self.records.last(), self.analysed.last()) {
+            (Some(Record::Exchange(e)), _) => e.ts.as_unix_micros(),
+            (_, Some(AnalysedRecord::Exchange(a))) => a.exchange().ts.as_unix_micros(),
             _ => self.last,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.records.is_empty() && self.analysed.is_empty()
+    }
+
+    /// Moves its next record to `out`; the event time of the exchange it is, if it is one.
+    fn take_next(&mut self, out: &mut Batch) -> Option<i64> {
+        if let Some(record) = self.records.pop() {
+            let ts = match &record {
+                Record::Exchange(e) => Some(e.ts.as_unix_micros()),
+                Record::Account(_) => None,
+            };
+            out.records.push(record);
+            ts
+        } else {
+            let record = self
+                .analysed
+                .pop()
+                .expect("an input with a head has a record");
+            let ts = match &record {
+                AnalysedRecord::Exchange(a) => Some(a.exchange().ts.as_unix_micros()),
+                AnalysedRecord::Account(_) => None,
+            };
+            out.analysed.push(record);
+            ts
         }
     }
 }
@@ -118,7 +146,7 @@ impl MergedStream {
                 name: source.name(),
                 stream: RecordStream::open(vec![source], &self.options),
                 records: Vec::new(),
-                prepared: Vec::new(),
+                analysed: Vec::new(),
                 last: first,
                 late: 0,
             };
@@ -137,7 +165,7 @@ impl MergedStream {
         let Some(open) = self.open[index].as_mut() else {
             return;
         };
-        while open.records.is_empty() {
+        while open.is_empty() {
             match open.stream.next() {
                 Some(Ok(mut batch)) => {
                     self.stats.bytes += batch.bytes;
@@ -145,7 +173,7 @@ impl MergedStream {
                     self.stats.rejected += batch.rejects.len() as u64;
                     out.rejects.append(&mut batch.rejects);
                     open.records.extend(batch.records.drain(..).rev());
-                    open.prepared.extend(batch.prepared.drain(..).rev());
+                    open.analysed.extend(batch.analysed.drain(..).rev());
                     open.stream.recycle(batch);
                     if let Some(limit) = self.errors.limit()
                         && self.stats.rejected > limit
@@ -198,7 +226,7 @@ impl Iterator for MergedStream {
             return Some(Err(error));
         }
         let mut out = Batch::default();
-        while out.records.len() < BATCH_RECORDS && !self.stopped {
+        while out.len() < BATCH_RECORDS && !self.stopped {
             self.open_due(&mut out);
             let Some(Reverse((_, index))) = self.heads.pop() else {
                 break;
@@ -206,33 +234,24 @@ impl Iterator for MergedStream {
             let open = self.open[index]
                 .as_mut()
                 .expect("a head is of an open input");
-            let record = open.records.pop().expect("a head has a record");
-            if let Some(prepared) = open.prepared.pop() {
-                out.prepared.push(prepared);
-            }
-            match &record {
-                Record::Exchange(e) => {
-                    let ts = e.ts.as_unix_micros();
+            match open.take_next(&mut out) {
+                Some(ts) => {
                     if ts < open.last - OUT_OF_ORDER_MICROS {
                         open.late += 1;
                     }
                     open.last = open.last.max(ts);
                     self.stats.exchanges += 1;
                 }
-                Record::Account(_) => self.stats.accounts += 1,
+                None => self.stats.accounts += 1,
             }
-            out.records.push(record);
-            if open.records.is_empty() {
+            if open.is_empty() {
                 self.refill(index, &mut out);
             } else {
                 self.heads.push(Reverse((open.next_time(), index)));
             }
         }
-        if out.records.is_empty() && out.rejects.is_empty() {
+        if out.is_empty() && out.rejects.is_empty() {
             return self.pending_error.take().map(Err);
-        }
-        if !self.options.prepare {
-            out.prepared.clear();
         }
         Some(Ok(out))
     }
@@ -243,7 +262,7 @@ impl Iterator for MergedStream {
 fn first_exchange_time(source: &Source, options: &ReadOptions) -> i64 {
     let peek = ReadOptions {
         threads: 1,
-        prepare: false,
+        analyse: false,
         ..options.clone()
     };
     let stream = RecordStream::open(vec![source.clone()], &peek);

@@ -10,7 +10,6 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 use indicatif::{ProgressBar, ProgressStyle};
-use moat_core::Record;
 
 use crate::decode::{Batch, decode_job};
 use crate::format::Format;
@@ -34,10 +33,10 @@ pub struct ReadOptions {
     pub errors: ErrorPolicy,
     /// Draw a progress bar on standard error, if it is a terminal.
     pub progress: bool,
-    /// Prepare each exchange on the decoding threads (its content signals and link keys,
-    /// in [`Batch::prepared`]) and drop its text there: the reading thread never sees
-    /// prompts.
-    pub prepare: bool,
+    /// Analyse each exchange on the decoding threads (its content signals and link keys,
+    /// records in [`Batch::analysed`]) and drop its text there: the reading thread never
+    /// sees prompts.
+    pub analyse: bool,
     /// Which Parquet column holds which field, where a file names them otherwise.
     pub columns: ColumnMap,
 }
@@ -54,7 +53,7 @@ impl Default for ReadOptions {
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
             errors: ErrorPolicy::default(),
             progress: true,
-            prepare: false,
+            analyse: false,
             columns: ColumnMap::default(),
         }
     }
@@ -127,13 +126,13 @@ impl RecordStream {
         let mut handles = Vec::with_capacity(threads + 1);
         for _ in 0..threads {
             let (work_rx, spent_rx) = (work_rx.clone(), spent_rx.clone());
-            let prepare = options.prepare;
+            let analyse = options.analyse;
             handles.push(std::thread::spawn(move || {
                 for work in work_rx {
                     let mut batch = spent_rx.try_recv().unwrap_or_default();
                     decode_job(&work.source, work.job, &mut batch);
-                    if prepare {
-                        batch.prepare();
+                    if analyse {
+                        batch.analyse();
                     }
                     let _ = work.reply.send(batch);
                 }
@@ -205,12 +204,9 @@ impl Iterator for RecordStream {
             return Some(Err(ReadError::Crashed));
         };
         self.stats.bytes += batch.bytes;
-        for r in &batch.records {
-            match r {
-                Record::Exchange(_) => self.stats.exchanges += 1,
-                Record::Account(_) => self.stats.accounts += 1,
-            }
-        }
+        let exchanges = batch.exchanges();
+        self.stats.exchanges += exchanges;
+        self.stats.accounts += batch.len() as u64 - exchanges;
         let before = self.stats.rejected;
         self.stats.rejected += batch.rejects.len() as u64;
         if let Some(limit) = self

@@ -99,7 +99,7 @@ fn batches_handed_back_are_filled_afresh() {
     let opts = ReadOptions {
         threads: 2,
         chunk_bytes: 2048,
-        prepare: true,
+        analyse: true,
         ..options()
     };
     let fresh: Vec<_> = RecordStream::open(vec![Source::File(path.clone())], &opts)
@@ -110,7 +110,11 @@ fn batches_handed_back_are_filled_afresh() {
         let batch = stream.next().unwrap().unwrap();
         assert_eq!(batch.records, expected.records);
         assert_eq!(batch.rejects, expected.rejects);
-        assert_eq!(batch.prepared, expected.prepared);
+        assert_eq!(batch.analysed, expected.analysed);
+        assert!(
+            batch.records.is_empty(),
+            "analysed records are in `analysed`"
+        );
         assert_eq!(batch.bytes, expected.bytes);
         stream.recycle(batch);
     }

@@ -9,12 +9,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use moat_core::{
-    AccountVerdict, CampaignReport, DetectConfig, Engine, PartnerIntel, Report, Story, Verdict,
+    AccountVerdict, AnalysedRecord, CampaignReport, DetectConfig, Engine, PartnerIntel, Report,
+    Story, Verdict,
 };
 use tokio::sync::{mpsc, oneshot};
 
 use crate::board::{BlockedCampaigns, Board, Counts};
-use crate::store::{AuditEntry, BlockedKeys, Override, Store, StoreError, StoredRecord};
+use crate::store::{AuditEntry, BlockedKeys, Override, Store, StoreError};
 
 /// Where the answer to an ingest goes: what became of it, or why its records are not in.
 pub type IngestReply = oneshot::Sender<Result<Ingested, String>>;
@@ -31,7 +32,7 @@ pub struct Ingested {
 
 /// An ingest waiting for the next commit.
 struct Pending {
-    records: Vec<StoredRecord>,
+    records: Vec<AnalysedRecord>,
     key: Option<String>,
     reply: IngestReply,
 }
@@ -42,7 +43,7 @@ pub enum Command {
     /// Read records and store them; answer once they are durable.
     Ingest {
         /// The records, in order.
-        records: Vec<StoredRecord>,
+        records: Vec<AnalysedRecord>,
         /// The caller's idempotency key: a retry with the same key is not taken in twice.
         key: Option<String>,
         /// Where the answer goes.
@@ -310,7 +311,7 @@ impl Live {
             }
         }
         let verdicts = self.engine.take_changes();
-        let records: Vec<&StoredRecord> = fresh.iter().flat_map(|p| &p.records).collect();
+        let records: Vec<&AnalysedRecord> = fresh.iter().flat_map(|p| &p.records).collect();
         let keys: Vec<&str> = fresh.iter().filter_map(|p| p.key.as_deref()).collect();
         // The blocked campaigns' keys are stored with the verdicts they came with, when a
         // round changed them.
@@ -499,9 +500,9 @@ pub struct SnapshotPolicy {
     pub retire: bool,
 }
 
-fn apply(engine: &mut Engine, record: &StoredRecord) {
+fn apply(engine: &mut Engine, record: &AnalysedRecord) {
     match record {
-        StoredRecord::Exchange(e) => engine.observe_analysed(&e.exchange, &e.content),
-        StoredRecord::Account(a) => engine.observe_account(a),
+        AnalysedRecord::Exchange(e) => engine.observe(e),
+        AnalysedRecord::Account(a) => engine.observe_account(a),
     }
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use moat_core::{Engine, EventTime, Record, Verdict};
+use moat_core::{Analysed, Engine, EventTime, Record, Verdict};
 use moat_io::{ReadOptions, RecordStream, expand_inputs, read_accounts_csv};
 use moat_sim::text::Corpus;
 use moat_sim::{
@@ -141,7 +141,7 @@ pub fn simulate_and_scan(scenario: &Scenario, options: &SimOptions, config: &Con
             });
         }
         peers.count(&exchange, &content);
-        engine.observe_analysed(&exchange, &content);
+        engine.observe(&Analysed::with_content(exchange, content));
     }
     let outcome = engine.finish();
     let anomaly = peers.anomaly_scores(options.seed);

@@ -17,9 +17,9 @@ use crate::config::Config;
 pub enum Reading {
     /// Records, several inputs merged in event-time order.
     Records,
-    /// Records prepared for the engine on the decoding threads, their text dropped there
-    /// (see [`moat_io::Batch::prepared`]), merged in event-time order.
-    Prepared,
+    /// Records analysed for the engine on the decoding threads, their text dropped there
+    /// (see [`moat_io::Batch::analysed`]), merged in event-time order.
+    Analysed,
     /// Each input whole, one after the other, each batch saying which input it is of and
     /// the format it was read as: for a census, where time order does not matter.
     EachInput,
@@ -146,7 +146,7 @@ impl InputArgs {
         mut each: impl FnMut(&mut Batch) -> anyhow::Result<()>,
     ) -> anyhow::Result<(ReadStats, Option<moat_io::ReadError>)> {
         let options = ReadOptions {
-            prepare: reading == Reading::Prepared,
+            analyse: reading == Reading::Analysed,
             ..self.options(config, out)?
         };
         let sources = expand_inputs(&self.inputs)?;

@@ -41,8 +41,8 @@ pub fn run(args: Args, config: &Config, out: Output) -> anyhow::Result<ExitCode>
     }
     let (stats, stopped) = args
         .input
-        .read_batches(config, out, Reading::Prepared, |batch| {
-            engine.observe_records(&batch.records, &batch.prepared);
+        .read_batches(config, out, Reading::Analysed, |batch| {
+            engine.observe_records(&batch.analysed);
             Ok(())
         })?;
     if let Some(e) = stopped {

@@ -524,13 +524,14 @@ fn a_port_in_use_is_said_once_without_colour_codes() {
 #[test]
 fn a_damaged_store_is_checked_and_salvaged() {
     use moat_core::AccountRecord;
-    use moat_server::store::{Store, StoredRecord};
+    use moat_core::AnalysedRecord;
+    use moat_server::store::Store;
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     {
         let mut store = Store::open(&data).unwrap();
         for i in 0..4 {
-            let record = StoredRecord::Account(AccountRecord {
+            let record = AnalysedRecord::Account(AccountRecord {
                 account_id: format!("a{i}").into(),
                 account: Default::default(),
             });

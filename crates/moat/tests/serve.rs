@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use moat_core::{DetectConfig, Engine, Exchange, Verdict};
+use moat_core::{Analysed, DetectConfig, Engine, Exchange, Verdict};
 use moat_sim::{Scenario, SimOptions, Simulation};
 use serde_json::{Value, json};
 
@@ -165,7 +165,7 @@ fn killed_and_restarted(snapshots: bool) {
     // Every verdict is what an engine that read the same exchanges gives.
     let mut engine = Engine::new(DetectConfig::default());
     for e in &exchanges[..restored] {
-        engine.observe(e);
+        engine.observe(&Analysed::of(e.clone()));
     }
     let expected = engine.snapshot().accounts;
     for v in expected.iter().step_by(7) {

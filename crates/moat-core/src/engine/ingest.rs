@@ -2,9 +2,9 @@
 //! account's state, and checked against the keys of blocked campaigns.
 
 use crate::account::ModelNews;
+use crate::analysed::{Analysed, AnalysedRecord};
 use crate::blocklist::ExchangeKeys;
-use crate::content;
-use crate::exchange::{AccountRecord, Exchange, Record};
+use crate::exchange::{AccountRecord, Exchange};
 use crate::keys::Carried;
 use crate::time::{EventTime, MICROS_PER_DAY};
 use crate::verdict::Verdict;
@@ -14,26 +14,6 @@ use super::Engine;
 /// How many accounts ahead of its turn an account's state is fetched.
 const PREFETCH_AHEAD: usize = 8;
 
-/// What the engine takes of an exchange besides the exchange itself: its content signals
-/// and the link keys it carries. A scan works them out on its decoding threads, where the
-/// text is read and dropped, so that the engine's thread does not.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Prepared {
-    /// The content signals of the exchange's text.
-    pub content: content::ContentSignals,
-    /// The link keys it carries.
-    pub carried: Carried,
-}
-
-impl Prepared {
-    /// Analyses `e`'s text and works out its keys.
-    pub fn of(e: &Exchange) -> Self {
-        let content = content::analyse(&e.request);
-        let carried = Carried::of(e, &content);
-        Self { content, carried }
-    }
-}
-
 impl Engine {
     /// Reads what an account record says of an account.
     pub fn observe_account(&mut self, record: &AccountRecord) {
@@ -42,17 +22,16 @@ impl Engine {
         self.touch(i);
     }
 
-    /// Reads records in order, each exchange with what it was prepared into, if it was
-    /// ([`Prepared::of`] it, at the same index of `prepared`). Faster than one record at a
-    /// time: each exchange's account is looked up a few records before its turn, and its
-    /// state fetched into the cache meanwhile.
-    pub fn observe_records(&mut self, records: &[Record], prepared: &[Option<Prepared>]) {
+    /// Reads records in order. Faster than one record at a time: each exchange's account
+    /// is looked up a few records before its turn, and its state fetched into the cache
+    /// meanwhile.
+    pub fn observe_records(&mut self, records: &[AnalysedRecord]) {
         // The account of record `n`, if known when it was looked up ahead, at
         // `n % PREFETCH_AHEAD`.
         let mut ahead = [None; PREFETCH_AHEAD];
         let look_up = |engine: &Self, n: usize| match records.get(n) {
-            Some(Record::Exchange(e)) => {
-                let known = engine.ids.get(e.account_id.as_str()).copied();
+            Some(AnalysedRecord::Exchange(a)) => {
+                let known = engine.ids.get(a.exchange().account_id.as_str()).copied();
                 if let Some(i) = known {
                     engine.prefetch_account(i);
                 }
@@ -68,37 +47,21 @@ impl Engine {
                 &mut ahead[n % PREFETCH_AHEAD],
                 look_up(self, n + PREFETCH_AHEAD),
             );
-            match (record, prepared.get(n).and_then(Option::as_ref)) {
-                (Record::Exchange(e), Some(p)) => self.take_in(known, e, &p.content, &p.carried),
-                (Record::Exchange(e), None) => {
-                    let p = Prepared::of(e);
-                    self.take_in(known, e, &p.content, &p.carried);
-                }
-                (Record::Account(a), _) => self.observe_account(a),
+            match record {
+                AnalysedRecord::Exchange(a) => self.take_in(known, a),
+                AnalysedRecord::Account(r) => self.observe_account(r),
             }
         }
     }
 
     /// Reads one exchange.
-    pub fn observe(&mut self, e: &Exchange) {
-        let p = Prepared::of(e);
-        self.take_in(None, e, &p.content, &p.carried);
-    }
-
-    /// Reads one exchange whose text was already analysed (and perhaps dropped): `content`
-    /// must be [`analyse`](content::analyse) of its request.
-    pub fn observe_analysed(&mut self, e: &Exchange, content: &content::ContentSignals) {
-        self.take_in(None, e, content, &Carried::of(e, content));
+    pub fn observe(&mut self, analysed: &Analysed) {
+        self.take_in(None, analysed);
     }
 
     /// Takes an exchange in; `known` is its account's index, if looked up already.
-    fn take_in(
-        &mut self,
-        known: Option<u32>,
-        e: &Exchange,
-        content: &content::ContentSignals,
-        carried: &Carried,
-    ) {
+    fn take_in(&mut self, known: Option<u32>, analysed: &Analysed) {
+        let (e, content, carried) = (analysed.exchange(), analysed.content(), analysed.carried());
         let placed = self.advance(e.ts.as_unix_micros());
         let at_clock;
         let e = if placed.clamped {

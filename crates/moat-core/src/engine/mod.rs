@@ -24,7 +24,6 @@ mod report;
 mod round;
 mod verdicts;
 
-pub use ingest::Prepared;
 pub use round::RoundCosts;
 
 /// The detection engine. Deterministic: the same records in the same order give the same

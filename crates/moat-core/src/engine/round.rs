@@ -257,7 +257,7 @@ mod tests {
 
     use crate::exchange::{AccountInfo, Client, Exchange, Request};
     use crate::time::{EventTime, MICROS_PER_MINUTE};
-    use crate::{DetectConfig, Engine};
+    use crate::{Analysed, DetectConfig, Engine};
 
     impl Engine {
         /// Forgets what the next round could keep from the last: every cluster is
@@ -345,6 +345,7 @@ mod tests {
             let (mut kept, mut fresh) = (Engine::new(config.clone()), Engine::new(config));
             for (n, &pick) in picks.iter().enumerate() {
                 let e = exchange(n, pick, operators, per_operator);
+                let e = Analysed::of(e);
                 kept.observe(&e);
                 fresh.forget_round_cache();
                 fresh.observe(&e);

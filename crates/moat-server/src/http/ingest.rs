@@ -6,14 +6,13 @@ use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use bytes::Bytes;
-use moat_core::{CompactString, Record, analyse};
+use moat_core::{AnalysedRecord, CompactString};
 use moat_io::{BodyLimits, Format, decode_body};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::app::{ApiError, AppState, Shared, ask};
 use crate::live::{Command, Ingested};
-use crate::store::{StoredExchange, StoredRecord};
 
 use super::decisions::is_json;
 
@@ -131,7 +130,7 @@ pub(super) async fn decode(
     s: &AppState,
     body: Bytes,
     format: Format,
-) -> Result<Vec<StoredRecord>, ApiError> {
+) -> Result<Vec<AnalysedRecord>, ApiError> {
     let keep_text = s.config.store_prompts;
     let limits = BodyLimits {
         max_bytes: s.config.max_decoded_bytes,
@@ -146,18 +145,17 @@ pub(super) async fn decode(
     let decoded = tokio::task::spawn_blocking(move || {
         let decoded = decode_body(&body, format, "body", limits)?;
         let rejects = decoded.rejects;
-        let records: Vec<StoredRecord> = decoded
+        let records: Vec<AnalysedRecord> = decoded
             .records
             .into_iter()
-            .map(|record| match record {
-                Record::Exchange(mut exchange) => {
-                    let content = analyse(&exchange.request);
-                    if !keep_text {
-                        exchange.drop_text();
-                    }
-                    StoredRecord::Exchange(StoredExchange { exchange, content })
+            .map(|record| {
+                let mut record = AnalysedRecord::of(record);
+                if let AnalysedRecord::Exchange(a) = &mut record
+                    && !keep_text
+                {
+                    a.drop_text();
                 }
-                Record::Account(account) => StoredRecord::Account(account),
+                record
             })
             .collect();
         Ok((records, rejects, decoded.rejects_cut))
@@ -205,8 +203,8 @@ pub(super) async fn decode(
 /// `max_clock_skew_seconds`: a logger whose clock is wrong must not move the engine's time.
 pub(super) fn refuse_future(
     s: &AppState,
-    records: Vec<StoredRecord>,
-) -> Result<Vec<StoredRecord>, ApiError> {
+    records: Vec<AnalysedRecord>,
+) -> Result<Vec<AnalysedRecord>, ApiError> {
     let skew = s.config.max_clock_skew_seconds;
     let limit = crate::wall_clock().as_unix_micros().saturating_add(
         i64::try_from(skew)
@@ -217,7 +215,7 @@ pub(super) fn refuse_future(
         .iter()
         .enumerate()
         .filter(|(_, r)| {
-            matches!(r, StoredRecord::Exchange(x) if x.exchange.ts.as_unix_micros() > limit)
+            matches!(r, AnalysedRecord::Exchange(x) if x.exchange().ts.as_unix_micros() > limit)
         })
         .map(|(n, _)| n)
         .collect();
@@ -250,15 +248,15 @@ pub(super) fn refuse_future(
 /// retry of an ingest stored under the same idempotency `key`).
 pub(super) async fn commit(
     s: &AppState,
-    records: Vec<StoredRecord>,
+    records: Vec<AnalysedRecord>,
     key: Option<String>,
 ) -> Result<Ingested, ApiError> {
     let ingested = records.len() as u64;
     let accounts: Vec<CompactString> = records
         .iter()
         .filter_map(|r| match r {
-            StoredRecord::Exchange(e) => Some(e.exchange.account_id.clone()),
-            StoredRecord::Account(_) => None,
+            AnalysedRecord::Exchange(e) => Some(e.exchange().account_id.clone()),
+            AnalysedRecord::Account(_) => None,
         })
         .collect();
     let done = ask(s, |reply| Command::Ingest {

@@ -5,10 +5,12 @@ use std::path::Path;
 use redb::ReadableTable;
 use serde::Serialize;
 
+use moat_core::AnalysedRecord;
+
 use super::seal::{batch_lines, unsealed};
 use super::{
     AUDIT, AuditEntry, BATCHES, BLOCKED, INGEST_KEYS, INGEST_ORDER, OVERRIDES, Store, StoreError,
-    StoredRecord, VERDICTS, begin_write,
+    VERDICTS, begin_write,
 };
 
 /// What [`Store::check`] found in one table.
@@ -161,7 +163,7 @@ impl Store {
                 lines
                     .split(|&b| b == b'\n')
                     .filter(|l| !l.is_empty())
-                    .all(|l| serde_json::from_slice::<StoredRecord>(l).is_ok())
+                    .all(|l| serde_json::from_slice::<AnalysedRecord>(l).is_ok())
             });
             each(
                 "batches",

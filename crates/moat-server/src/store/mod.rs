@@ -11,7 +11,7 @@
 
 use std::path::Path;
 
-use moat_core::{AccountRecord, AccountVerdict, Blocklist, ContentSignals, Exchange, Verdict};
+use moat_core::{AccountVerdict, AnalysedRecord, Blocklist, Verdict};
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 
@@ -111,16 +111,6 @@ db_errors!(
     redb::CommitError
 );
 
-/// An exchange as stored: without its text unless the operator asked to keep it, with
-/// what the signals read of the text.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StoredExchange {
-    /// The exchange.
-    pub exchange: Exchange,
-    /// Its content signals.
-    pub content: ContentSignals,
-}
-
 /// The blocked campaigns' keys as stored: the keys, each with its campaign's root
 /// account, and the campaign id of each root.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -129,17 +119,6 @@ pub struct BlockedKeys {
     pub blocklist: Blocklist,
     /// Campaign ids by root account.
     pub campaigns: Vec<(u32, String)>,
-}
-
-/// A record as stored and replayed: an exchange, or facts about an account.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-#[allow(clippy::large_enum_variant)] // nearly every record is an exchange
-pub enum StoredRecord {
-    /// An exchange, its text dropped unless the operator keeps prompts.
-    Exchange(StoredExchange),
-    /// Facts about an account.
-    Account(AccountRecord),
 }
 
 /// A manual decision on an account or a campaign, taken by a person.
@@ -287,7 +266,7 @@ impl Store {
     pub fn replay(
         &self,
         first: u64,
-        mut each: impl FnMut(StoredRecord) -> Result<(), StoreError>,
+        mut each: impl FnMut(AnalysedRecord) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let read = self.db.begin_read()?;
         let table = read.open_table(BATCHES)?;
@@ -389,7 +368,7 @@ impl Store {
     /// are.
     pub fn append(
         &mut self,
-        records: &[&StoredRecord],
+        records: &[&AnalysedRecord],
         keys: &[&str],
         verdicts: &[AccountVerdict],
         blocked: Option<&BlockedKeys>,
@@ -551,9 +530,10 @@ fn decides(v: &AccountVerdict) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use moat_core::AccountRecord;
 
-    fn record(id: &str) -> StoredRecord {
-        StoredRecord::Account(AccountRecord {
+    fn record(id: &str) -> AnalysedRecord {
+        AnalysedRecord::Account(AccountRecord {
             account_id: id.into(),
             account: Default::default(),
         })
@@ -716,7 +696,7 @@ mod tests {
     fn replayed(store: &Store) -> Result<Vec<String>, StoreError> {
         let mut ids = Vec::new();
         store.replay(0, |r| {
-            if let StoredRecord::Account(a) = r {
+            if let AnalysedRecord::Account(a) = r {
                 ids.push(a.account_id.to_string());
             }
             Ok(())

@@ -8,7 +8,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use moat_core::{
-    AccountInfo, Client, Engine, EventTime, Exchange, Request, RoundCosts, Verdict, format_compact,
+    AccountInfo, Analysed, Client, Engine, EventTime, Exchange, Request, RoundCosts, Verdict,
+    format_compact,
 };
 use rand::rngs::SmallRng;
 use rand::seq::IndexedRandom;
@@ -68,7 +69,7 @@ pub fn run(args: Args, config: &Config) -> anyhow::Result<ExitCode> {
         // links the whole population at once.
         for round in 0..args.exchanges {
             for account in 0..n {
-                engine.observe(&population.exchange(account, round));
+                engine.observe(&Analysed::of(population.exchange(account, round)));
                 exchanges += 1;
             }
         }

@@ -32,7 +32,7 @@ pub(super) fn time_reading(path: &Path, options: &ReadOptions) -> anyhow::Result
     let mut records = 0u64;
     while let Some(batch) = stream.next() {
         let batch = batch?;
-        records += batch.records.len() as u64;
+        records += batch.len() as u64;
         stream.recycle(batch);
     }
     anyhow::ensure!(

@@ -124,11 +124,11 @@ pub fn run(args: Args, config: &Config, out: Output) -> anyhow::Result<ExitCode>
         .threads
         .unwrap_or(ReadOptions::default().threads)
         .max(1);
-    let options = |prepare| ReadOptions {
+    let options = |analyse| ReadOptions {
         threads,
         errors: ErrorPolicy::Strict,
         progress: false,
-        prepare,
+        analyse,
         ..ReadOptions::default()
     };
     let file_bytes = std::fs::metadata(&path)?.len();
@@ -331,7 +331,7 @@ fn time_scan(
     while let Some(batch) = stream.next() {
         let batch = batch?;
         let t = Instant::now();
-        engine.observe_records(&batch.records, &batch.prepared);
+        engine.observe_records(&batch.analysed);
         observing += t.elapsed();
         stream.recycle(batch);
     }
