@@ -143,7 +143,7 @@ impl Bounded {
 
 impl JobSink for Bounded {
     fn job(&mut self, job: Job) -> Result<(), Stopped> {
-        decode_job(&self.source, job, &mut self.batch);
+        decode_job(&self.source, job, &mut self.batch, false);
         self.check()
     }
 

@@ -80,7 +80,9 @@ fn too_long(bytes: usize, max: usize) -> String {
 }
 
 /// Decodes one job, adding its records and rejects to `batch`.
-pub(crate) fn decode_job(source: &Arc<str>, job: Job, batch: &mut Batch) {
+/// With `analyse`, each record is analysed as soon as it is decoded, so that the records
+/// as read never pile up beside the analysed ones.
+pub(crate) fn decode_job(source: &Arc<str>, job: Job, batch: &mut Batch, analyse: bool) {
     let mut rejects = Vec::new();
     let format = match &job {
         Job::Lines { format, .. } | Job::Values { format, .. } => format.format(),
@@ -107,6 +109,9 @@ pub(crate) fn decode_job(source: &Arc<str>, job: Job, batch: &mut Batch) {
                             .push(Reject::new(source, Location::Line(line), reason));
                     } else {
                         format.decode(text, &mut batch.records, &mut rejects);
+                        if analyse {
+                            batch.analyse();
+                        }
                         push_rejects(&mut batch.rejects, source, &mut rejects, line);
                     }
                 }
@@ -128,6 +133,9 @@ pub(crate) fn decode_job(source: &Arc<str>, job: Job, batch: &mut Batch) {
                     batch.rejects.push(Reject::new(source, at, reason));
                 } else {
                     format.decode(text, &mut batch.records, &mut rejects);
+                    if analyse {
+                        batch.analyse();
+                    }
                     push_rejects(&mut batch.rejects, source, &mut rejects, span.line);
                 }
             }
@@ -149,6 +157,9 @@ pub(crate) fn decode_job(source: &Arc<str>, job: Job, batch: &mut Batch) {
                     };
                     Reject::new(source, location, reason)
                 }));
+            if analyse {
+                batch.analyse();
+            }
         }
     }
 }

@@ -130,10 +130,7 @@ impl RecordStream {
             handles.push(std::thread::spawn(move || {
                 for work in work_rx {
                     let mut batch = spent_rx.try_recv().unwrap_or_default();
-                    decode_job(&work.source, work.job, &mut batch);
-                    if analyse {
-                        batch.analyse();
-                    }
+                    decode_job(&work.source, work.job, &mut batch, analyse);
                     let _ = work.reply.send(batch);
                 }
             }));
