@@ -5,8 +5,8 @@ use std::sync::Arc;
 use memchr::memchr_iter;
 use moat_core::{AnalysedRecord, Record};
 
-use crate::format::Format;
 use crate::format::parquet::decode_batch;
+use crate::format::{Format, Reason};
 use crate::framing::is_blank;
 use crate::reject::{Location, Reject};
 use crate::split::Job;
@@ -168,7 +168,7 @@ pub(crate) fn decode_job(source: &Arc<str>, job: Job, batch: &mut Batch, analyse
 fn push_rejects(
     out: &mut Vec<Reject>,
     source: &Arc<str>,
-    rejects: &mut Vec<(Option<u64>, String)>,
+    rejects: &mut Vec<(Option<u64>, Reason)>,
     line: u64,
 ) {
     for (item, reason) in rejects.drain(..) {
@@ -176,47 +176,6 @@ fn push_rejects(
             Some(index) => Location::Item { line, index },
             None => Location::Line(line),
         };
-        out.push(Reject::new(source, location, relocate(&reason, line)));
-    }
-}
-
-/// Parser messages count lines and columns from the start of the record; this makes the
-/// line absolute (and drops it when the record is one line).
-fn relocate(reason: &str, record_line: u64) -> String {
-    let Some(at) = reason.rfind(" at line ") else {
-        return reason.to_owned();
-    };
-    let rest = &reason[at + " at line ".len()..];
-    let Some((line, column)) = rest.split_once(" column ") else {
-        return reason.to_owned();
-    };
-    match (line.parse::<u64>(), column.parse::<u64>()) {
-        (Ok(1), Ok(column)) => format!("{} at column {column}", &reason[..at]),
-        (Ok(line), Ok(column)) => {
-            format!(
-                "{} at line {} column {column}",
-                &reason[..at],
-                record_line + line - 1
-            )
-        }
-        _ => reason.to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn relocates_parser_positions() {
-        assert_eq!(
-            relocate("invalid JSON: x at line 1 column 9", 40),
-            "invalid JSON: x at column 9"
-        );
-        assert_eq!(
-            relocate("invalid JSON: x at line 3 column 2", 40),
-            "invalid JSON: x at line 42 column 2"
-        );
-        assert_eq!(relocate("no account id", 40), "no account id");
+        out.push(Reject::new(source, location, reason.placed(line)));
     }
 }

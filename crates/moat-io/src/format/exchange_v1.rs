@@ -4,7 +4,7 @@ use moat_core::{AccountInfo, AccountRecord, Exchange, Record};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
-use super::{parse, require_account};
+use super::{Reason, parse, require_account};
 
 /// A record with account facts only: `{"account_id": ..., "account": {...}}`, no `ts`.
 #[derive(Deserialize)]
@@ -15,11 +15,11 @@ struct AccountOnly {
     account: AccountInfo,
 }
 
-pub(super) fn decode(bytes: &[u8]) -> Result<Record, String> {
+pub(super) fn decode(bytes: &[u8]) -> Result<Record, Reason> {
     match parse::<Exchange>(bytes) {
         Ok(exchange) => {
             if exchange.account_id.trim().is_empty() {
-                return Err("empty account_id".to_owned());
+                return Err("empty account_id".into());
             }
             Ok(Record::Exchange(exchange))
         }
@@ -121,7 +121,7 @@ mod tests {
             (r#"[1,2]"#, "invalid type"),
         ];
         for (line, expected) in cases {
-            let err = decode(line.as_bytes()).unwrap_err();
+            let err = decode(line.as_bytes()).unwrap_err().to_string();
             assert!(err.contains(expected), "{line}: {err}");
         }
     }

@@ -9,7 +9,7 @@ use serde::de::IgnoredAny;
 use serde_json::Value;
 
 use super::loose::{LooseTime, messages_of, text_of, uint_of};
-use super::{parse, require_account};
+use super::{Reason, parse, require_account};
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
@@ -92,7 +92,7 @@ pub fn account_of<'a>(candidates: impl IntoIterator<Item = Option<&'a str>>) -> 
         .find(|id| !id.trim().is_empty() && !MASTER_KEY_NAMES.contains(id))
 }
 
-pub(super) fn decode(bytes: &[u8]) -> Result<Record, String> {
+pub(super) fn decode(bytes: &[u8]) -> Result<Record, Reason> {
     let p: Payload = parse(bytes)?;
     let ts = p.start_time.ok_or("no startTime")?;
     let meta = p.metadata.unwrap_or_default();
@@ -215,8 +215,13 @@ mod tests {
         let p = r#"{"startTime":1714000000,"model":"m","metadata":{},"end_user":"eu"}"#;
         assert_eq!(decode(p.as_bytes()).unwrap().account_id(), "eu");
         let p = r#"{"startTime":1714000000,"model":"m","messages":"just text"}"#;
-        assert!(decode(p.as_bytes()).unwrap_err().contains("no account id"));
+        assert!(
+            decode(p.as_bytes())
+                .unwrap_err()
+                .text
+                .contains("no account id")
+        );
         let p = r#"{"model":"m","metadata":{"user_api_key_user_id":"u"}}"#;
-        assert!(decode(p.as_bytes()).unwrap_err().contains("startTime"));
+        assert!(decode(p.as_bytes()).unwrap_err().text.contains("startTime"));
     }
 }

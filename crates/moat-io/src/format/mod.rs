@@ -12,6 +12,9 @@ pub(crate) mod loose;
 mod openai;
 mod otlp;
 pub mod parquet;
+mod reason;
+
+pub(crate) use reason::Reason;
 
 /// An input format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -142,7 +145,7 @@ impl JsonFormat {
         self,
         bytes: &[u8],
         out: &mut Vec<Record>,
-        rejects: &mut Vec<(Option<u64>, String)>,
+        rejects: &mut Vec<(Option<u64>, Reason)>,
     ) {
         let single = match self {
             JsonFormat::ExchangeV1 => exchange_v1::decode(bytes),
@@ -160,7 +163,7 @@ impl JsonFormat {
 /// Parses JSON with the fast parser; on failure, asks serde_json again, whose error
 /// messages name the field (its path, `request.max_tokens`), the column and the expected
 /// type. Either one's success is taken.
-pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Reason> {
     match sonic_rs::from_slice(bytes) {
         Ok(value) => Ok(value),
         Err(_) => {
@@ -173,8 +176,9 @@ pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
     }
 }
 
-/// A reject's reason: what went wrong, and in which field when it was one's value.
-fn describe_json_error(path: &str, e: &serde_json::Error) -> String {
+/// A reject's reason: what went wrong, in which field when it was one's value, and where
+/// the parser stopped.
+fn describe_json_error(path: &str, e: &serde_json::Error) -> Reason {
     let what = match e.classify() {
         serde_json::error::Category::Io => "I/O error",
         serde_json::error::Category::Syntax => "invalid JSON",
@@ -185,7 +189,19 @@ fn describe_json_error(path: &str, e: &serde_json::Error) -> String {
         serde_json::error::Category::Data if path != "." => format!(" in `{path}`"),
         _ => String::new(),
     };
-    format!("{what}{field}: {}", redact_strings(&e.to_string()))
+    // serde_json's message ends with the position it also gives apart, when it has one.
+    let message = e.to_string();
+    let at = (e.line() > 0).then(|| (e.line() as u64, e.column() as u64));
+    let message = match at {
+        Some((line, column)) => message
+            .strip_suffix(&format!(" at line {line} column {column}"))
+            .unwrap_or(&message),
+        None => &message,
+    };
+    Reason {
+        text: format!("{what}{field}: {}", redact_strings(message)),
+        at,
+    }
 }
 
 /// Drops the string values serde quotes in its messages (`invalid type: string "..."`), so
@@ -283,7 +299,9 @@ mod tests {
         struct Wire {
             n: u32,
         }
-        let err = parse::<Wire>(br#"{"n": "my \"secret\" prompt"}"#).unwrap_err();
+        let err = parse::<Wire>(br#"{"n": "my \"secret\" prompt"}"#)
+            .unwrap_err()
+            .to_string();
         assert!(!err.contains("secret"), "{err}");
         assert!(err.contains("invalid type: string, expected u32"), "{err}");
         assert_eq!(redact_strings("no strings here"), "no strings here");
@@ -292,7 +310,12 @@ mod tests {
     #[test]
     fn parse_errors_name_the_place() {
         let err = parse::<serde_json::Value>(b"{\"a\": tru}").unwrap_err();
-        assert!(err.starts_with("invalid JSON"), "{err}");
-        assert!(err.contains("column"), "{err}");
+        assert!(err.text.starts_with("invalid JSON"), "{err}");
+        assert!(
+            !err.text.contains("column"),
+            "the position is given apart: {err}"
+        );
+        assert_eq!(err.at, Some((1, 10)), "{err}");
+        assert!(err.to_string().ends_with("at column 10"), "{err}");
     }
 }

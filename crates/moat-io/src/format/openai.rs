@@ -9,7 +9,7 @@ use serde::de::IgnoredAny;
 use serde_json::Value;
 
 use super::loose::{LooseTime, messages_of, text_of};
-use super::{parse, require_account};
+use super::{Reason, parse, require_account};
 
 /// One log object. The same shape serves the flat form and the nested bodies: a field is
 /// taken from the top level first, then from `request`/`body`, then from `response`.
@@ -76,7 +76,7 @@ fn first<'a, T>(layers: &[&'a Log], get: impl Fn(&'a Log) -> Option<T>) -> Optio
     layers.iter().find_map(|l| get(l))
 }
 
-pub(super) fn decode(bytes: &[u8]) -> Result<Record, String> {
+pub(super) fn decode(bytes: &[u8]) -> Result<Record, Reason> {
     let log: Log = parse(bytes)?;
     let mut layers: Vec<&Log> = vec![&log];
     layers.extend(log.request.as_deref().or(log.body.as_deref()));
@@ -201,10 +201,16 @@ mod tests {
         assert!(
             decode(no_user.as_bytes())
                 .unwrap_err()
+                .text
                 .contains("no account id")
         );
         let no_time = r#"{"user":"u","messages":[]}"#;
-        assert!(decode(no_time.as_bytes()).unwrap_err().contains("no time"));
+        assert!(
+            decode(no_time.as_bytes())
+                .unwrap_err()
+                .text
+                .contains("no time")
+        );
         let bad_time = r#"{"user":"u","created":"later","messages":[]}"#;
         assert!(decode(bad_time.as_bytes()).is_err());
     }

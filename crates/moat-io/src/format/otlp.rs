@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::loose::{messages_of, text_of};
-use super::parse;
+use super::{Reason, parse};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -283,12 +283,12 @@ fn exchange_of(resource: &[KeyValue], span: &Span) -> Result<Option<Exchange>, S
 pub(super) fn decode(
     bytes: &[u8],
     out: &mut Vec<Record>,
-    rejects: &mut Vec<(Option<u64>, String)>,
+    rejects: &mut Vec<(Option<u64>, Reason)>,
 ) {
     let not_otlp = || {
         (
             None,
-            "not an OTLP/JSON export (an object with resourceSpans)".to_owned(),
+            Reason::from("not an OTLP/JSON export (an object with resourceSpans)"),
         )
     };
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
@@ -319,7 +319,7 @@ pub(super) fn decode(
             match exchange_of(resource, span) {
                 Ok(Some(exchange)) => out.push(Record::Exchange(exchange)),
                 Ok(None) => {}
-                Err(reason) => rejects.push((Some(index), format!("span: {reason}"))),
+                Err(reason) => rejects.push((Some(index), format!("span: {reason}").into())),
             }
             index += 1;
         }
@@ -341,7 +341,7 @@ mod tests {
             assert!(out.is_empty());
             assert_eq!(rejects.len(), 1, "{text}");
             assert!(
-                rejects[0].1.contains("not an OTLP/JSON export"),
+                rejects[0].1.text.contains("not an OTLP/JSON export"),
                 "{rejects:?}"
             );
         }
@@ -406,7 +406,7 @@ mod tests {
             rejects,
             vec![(
                 Some(3),
-                "span: no account id (account.id, user.id or enduser.id attribute)".to_owned()
+                "span: no account id (account.id, user.id or enduser.id attribute)".into()
             )]
         );
     }
