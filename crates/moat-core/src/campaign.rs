@@ -82,7 +82,7 @@ pub fn assess(
     } as usize;
     if members.len() >= least {
         if let Route::Keys(_) = route {
-            findings.fire(Signal::LinkedAccounts, w.linked_accounts, size);
+            findings.fire(Signal::LinkedAccounts, w.get(Signal::LinkedAccounts), size);
         }
         // Keyed clusters have the sign-up wave for this; alike accounts share no sign-up.
         // New accounts are common among customers too: a group counts as opened for the
@@ -97,7 +97,7 @@ pub fn assess(
                 population.new_accounts,
             ) <= l.new_accounts_chance
         {
-            findings.fire(Signal::NewAccounts, w.new_accounts, new);
+            findings.fire(Signal::NewAccounts, w.get(Signal::NewAccounts), new);
         }
         // Accounts aged or bought beforehand do not look new, but they are put to work
         // when the job starts: later than the population's accounts, and together.
@@ -109,7 +109,7 @@ pub fn assess(
             if let Some(late) = population.arrivals.late_start(&first_uses)
                 && late.chance <= l.late_start_chance
             {
-                findings.fire(Signal::LateStart, w.late_start, late.lag);
+                findings.fire(Signal::LateStart, w.get(Signal::LateStart), late.lag);
             }
         }
 
@@ -133,7 +133,7 @@ pub fn assess(
             });
             let share = f64::from(never) / f64::from(seen.max(1));
             if seen as usize >= least && share >= l.no_follow_ups_share {
-                findings.fire(Signal::NoFollowUps, w.no_follow_ups, share);
+                findings.fire(Signal::NoFollowUps, w.get(Signal::NoFollowUps), share);
             }
         }
 
@@ -156,7 +156,11 @@ pub fn assess(
                 own.corroborate(2);
                 findings.corroborate(2);
             }
-            findings.fire(Signal::CoordinatedActivity, w.coordinated_activity, steady);
+            findings.fire(
+                Signal::CoordinatedActivity,
+                w.get(Signal::CoordinatedActivity),
+                steady,
+            );
         }
 
         let mut created: Vec<i64> = members
@@ -178,7 +182,7 @@ pub fn assess(
         // on one day may be chance, so their wave must be a cluster's size on its own.
         let wave_counts = matches!(route, Route::Keys(_)) || densest >= l.min_cluster as usize;
         if created.len() * 2 >= members.len() && wave >= l.signup_wave_share && wave_counts {
-            findings.fire(Signal::SignupWave, w.signup_wave, wave);
+            findings.fire(Signal::SignupWave, w.get(Signal::SignupWave), wave);
         }
 
         let holders = match route {
@@ -186,7 +190,11 @@ pub fn assess(
             Route::Likeness(_) => 0.0,
         };
         if holders / size >= l.shared_template_share {
-            findings.fire(Signal::SharedTemplate, w.shared_template, holders / size);
+            findings.fire(
+                Signal::SharedTemplate,
+                w.get(Signal::SharedTemplate),
+                holders / size,
+            );
         }
 
         let mut rates = Moments::default();
@@ -200,14 +208,14 @@ pub fn assess(
             && let Some(cv) = rates.variation()
             && cv <= l.load_balance_variation
         {
-            findings.fire(Signal::LoadBalanced, w.load_balanced, cv);
+            findings.fire(Signal::LoadBalanced, w.get(Signal::LoadBalanced), cv);
         }
 
         let movers = profile.early_movers as f64 / size;
         if movers >= l.model_move_share {
             findings.fire(
                 Signal::SynchronisedModelMove,
-                w.synchronised_model_move,
+                w.get(Signal::SynchronisedModelMove),
                 movers,
             );
         }
@@ -219,7 +227,7 @@ pub fn assess(
     {
         // Customers are alike too: being alike is evidence only of a group that also
         // shows an operation's trait, and a signal strong enough to matter alone.
-        findings.fire(Signal::AlikeAccounts, w.alike_accounts, size);
+        findings.fire(Signal::AlikeAccounts, w.get(Signal::AlikeAccounts), size);
         // Each member shows its signals on its own, sharing nothing with the others: the
         // more of them show one profile, the less it can be chance. But customers alike
         // in what they ask (power users who want the steps, tutors) are alike too: only a
@@ -308,7 +316,67 @@ pub fn template_holders(links: &Links) -> HashMap<u32, u32> {
 
 #[cfg(test)]
 mod tests {
-    use super::at_least_by_chance;
+    use super::*;
+    use crate::account::ModelNews;
+    use crate::analysed::Analysed;
+    use crate::exchange::{AccountInfo, Exchange, Request};
+    use crate::time::EventTime;
+
+    /// `n` accounts of a dozen exchanges each, the `k`-th opened `opened(k)` µs into 2026.
+    fn accounts(n: usize, opened: impl Fn(usize) -> i64) -> Vec<AccountState> {
+        let start = 1_767_225_600_000_000; // 2026-01-01
+        let limits = DetectConfig::default().limits;
+        (0..n)
+            .map(|k| {
+                let mut state = AccountState::default();
+                for x in 0..12 {
+                    let e = Analysed::of(Exchange {
+                        ts: EventTime::from_unix_micros(
+                            start + 40 * MICROS_PER_DAY + x * 60_000_000,
+                        )
+                        .unwrap(),
+                        account_id: format!("a{k}").into(),
+                        account: AccountInfo {
+                            created_at: EventTime::from_unix_micros(start + opened(k)),
+                            ..AccountInfo::default()
+                        },
+                        request: Request {
+                            prompt: Some(format!("Question {x} of account {k}")),
+                            ..Request::default()
+                        },
+                        ..Exchange::default()
+                    });
+                    let news = ModelNews { early_move: false };
+                    state.observe(e.exchange(), e.content(), e.carried(), news, &limits);
+                }
+                state
+            })
+            .collect()
+    }
+
+    #[test]
+    fn accounts_opened_within_a_day_are_a_wave_and_spread_ones_are_not() {
+        let config = DetectConfig::default();
+        let (rates, holders) = (SignalRates::default(), HashMap::default());
+        let members: Vec<u32> = (0..6).collect();
+        let assess = |accounts: &[AccountState]| {
+            assess(
+                0,
+                &members,
+                accounts,
+                Route::Keys(&holders),
+                &config,
+                &rates,
+            )
+        };
+        let wave = assess(&accounts(6, |k| k as i64 * 3_600_000_000));
+        assert!(wave.findings.weight(Signal::SignupWave) > 0.0);
+        assert!(wave.findings.weight(Signal::LinkedAccounts) > 0.0);
+        assert_eq!(wave.members, 6);
+        let spread = assess(&accounts(6, |k| k as i64 * 5 * MICROS_PER_DAY));
+        assert_eq!(spread.findings.weight(Signal::SignupWave), 0.0);
+        assert!(spread.findings.score() < wave.findings.score());
+    }
 
     #[test]
     fn the_chance_of_so_many_new_accounts_is_the_binomial_tail() {

@@ -627,6 +627,11 @@ async fn bad_requests_get_json_errors_and_lose_nothing() {
         )
         .await;
     assert_eq!(status, 422, "{answer}");
+    let said = answer["error"].as_str().unwrap();
+    assert!(
+        said.contains("`block`") && said.contains("`clear`"),
+        "{answer}"
+    );
     // A reason is kept and shown with every decision on the account: it is bounded.
     let long = json!({"action": "block", "reason": "x".repeat(1001)});
     let (status, answer) = server

@@ -24,14 +24,46 @@ pub(crate) struct Operator(pub(crate) Arc<str>);
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct AdminAction {
-    /// `block`, `allow`, or `clear` (back to the engine's verdict).
-    action: String,
+    /// What to do.
+    action: Verb,
     /// Why: required, it goes to the audit log.
     reason: String,
     /// A note of the caller's own, kept beside the operator who authenticated (a ticket,
     /// the tool that sent it). `actor` is taken as a note too.
     #[serde(default, alias = "actor")]
     note: Option<String>,
+}
+
+/// What an admin action does to its target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Verb {
+    /// Always block it.
+    Block,
+    /// Always allow it, whatever the engine says.
+    Allow,
+    /// Back to the engine's verdict.
+    Clear,
+}
+
+impl Verb {
+    /// The manual decision it leaves on the target, if any.
+    fn decision(self) -> Option<OverrideAction> {
+        match self {
+            Self::Block => Some(OverrideAction::Block),
+            Self::Allow => Some(OverrideAction::Allow),
+            Self::Clear => None,
+        }
+    }
+
+    /// Its name, as the audit log gives it.
+    fn name(self) -> &'static str {
+        match self {
+            Self::Block => "block",
+            Self::Allow => "allow",
+            Self::Clear => "clear",
+        }
+    }
 }
 
 pub(super) async fn admin_account(
@@ -83,17 +115,7 @@ pub(super) async fn take_action(
             format!("reason may have at most {MAX_REASON_CHARS} characters, note {MAX_NOTE_CHARS}"),
         ));
     }
-    let kind = match action.action.as_str() {
-        "block" => Some(OverrideAction::Block),
-        "allow" => Some(OverrideAction::Allow),
-        "clear" => None,
-        other => {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                format!("action {other:?} is not block, allow or clear"),
-            ));
-        }
-    };
+    let kind = action.action.decision();
     let actor = operator.0.to_string();
     let at = crate::wall_clock().to_string();
     let decision = kind.map(|action| Override {
@@ -107,7 +129,7 @@ pub(super) async fn take_action(
         at,
         actor,
         note,
-        action: action.action,
+        action: action.action.name().to_owned(),
         target: target.to_string(),
         reason,
     };
