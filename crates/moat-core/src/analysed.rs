@@ -78,11 +78,6 @@ impl Analysed {
     pub fn carried(&self) -> &Carried {
         &self.carried
     }
-
-    /// The exchange itself.
-    pub fn into_exchange(self) -> Exchange {
-        self.exchange
-    }
 }
 
 /// A record with its exchange analysed: what the engine reads and the store keeps.
@@ -102,14 +97,6 @@ impl AnalysedRecord {
         match record {
             Record::Exchange(e) => Self::Exchange(Analysed::of(e)),
             Record::Account(a) => Self::Account(a),
-        }
-    }
-
-    /// The account the record is about.
-    pub fn account_id(&self) -> &str {
-        match self {
-            Self::Exchange(a) => &a.exchange.account_id,
-            Self::Account(a) => &a.account_id,
         }
     }
 }

@@ -95,12 +95,8 @@ fn now() -> EventTime {
     EventTime::from_unix_micros(micros).unwrap_or_default()
 }
 
-fn read_key(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
-    Ok(stix::read_key(path)?)
-}
-
 fn export(args: ExportArgs, config: &Config, out: Output) -> anyhow::Result<ExitCode> {
-    let key = read_key(&args.key_file)?;
+    let key = stix::read_key(&args.key_file)?;
     let report_path = args.scan.join("report.json");
     let report: Report = serde_json::from_slice(
         &std::fs::read(&report_path)
@@ -183,7 +179,7 @@ fn match_bundle(args: MatchArgs, config: &Config, out: Output) -> anyhow::Result
         .with_context(|| format!("{} is not JSON", args.bundle.display()))?;
     let indicators = stix::read_indicators(&bundle)
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.bundle.display()))?;
-    let key = args.key_file.as_deref().map(read_key).transpose()?;
+    let key = args.key_file.as_deref().map(stix::read_key).transpose()?;
     let fingerprints = indicators
         .iter()
         .filter(|i| i.kind.is_fingerprint())
