@@ -111,7 +111,44 @@ fn clause_features(clause: &str) -> Option<Vec<usize>> {
             previous = Some(w);
         }
     });
-    (1..=MAX_CLAUSE_WORDS).contains(&words).then_some(f)
+    if !(1..=MAX_CLAUSE_WORDS).contains(&words) {
+        return None;
+    }
+    stems(clause, |stem| f.push(stem));
+    Some(f)
+}
+
+/// Letters of a word's beginning that stand for the word's family ("derive", "derivation";
+/// "justify", "justified"), so that a form the labelled set lacks still reads as its kin.
+const STEM_CHARS: usize = 5;
+
+/// The features of the stems of a clause's words of at least [`STEM_CHARS`] letters.
+fn stems(clause: &str, mut each: impl FnMut(usize)) {
+    let mut stem = |bytes: &[u8]| {
+        each((xxh3_64_with_seed(bytes, 3) >> 49) as usize % BUCKETS);
+    };
+    if clause.is_ascii() {
+        for word in clause.as_bytes().split(|b| !b.is_ascii_alphanumeric()) {
+            if word.len() >= STEM_CHARS && !word.iter().all(u8::is_ascii_digit) {
+                let mut bytes = [0u8; STEM_CHARS];
+                bytes.copy_from_slice(&word[..STEM_CHARS]);
+                bytes.make_ascii_lowercase();
+                stem(&bytes);
+            }
+        }
+        return;
+    }
+    for word in clause.split(|c: char| !c.is_alphanumeric()) {
+        if word.chars().nth(STEM_CHARS - 1).is_none() || word.chars().all(char::is_numeric) {
+            continue;
+        }
+        let mut bytes = [0u8; 4 * STEM_CHARS];
+        let mut len = 0;
+        for c in word.chars().flat_map(char::to_lowercase).take(STEM_CHARS) {
+            len += c.encode_utf8(&mut bytes[len..]).len();
+        }
+        stem(&bytes[..len]);
+    }
 }
 
 /// Reasoning asks in scripts written without spaces between words (Chinese, Japanese),
