@@ -301,7 +301,8 @@ pub struct LikenessConfig {
     pub projections: u32,
     /// Members of a bucket each account is compared with.
     pub peers: u32,
-    /// Rounds between two searches (the groups found are judged again every round).
+    /// Rounds between two searches (the groups found are judged again, and accounts that
+    /// fit them join them, every round).
     pub every_rounds: u32,
     /// An island (accounts that stand apart from all others) is sought among accounts
     /// linked within this multiple of the alike distance...

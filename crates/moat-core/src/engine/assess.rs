@@ -174,32 +174,83 @@ impl Engine {
             return Vec::new();
         };
         let config = &self.config.likeness;
-        let seasoned = |i: usize| self.accounts[i].exchange_count() >= config.min_exchanges;
         let n = self.accounts.len();
-        let candidate = |i: usize| {
-            let exchanges = self.accounts[i].exchange_count();
-            likeness::Candidate {
-                account: i as u32,
-                exchanges,
-                z: population.standard(&self.fingerprints[i]),
-            }
-        };
-        let founder = |i: usize| seasoned(i) && f64::from(self.own_scores[i]) >= config.min_score;
-        let candidates: Vec<likeness::Candidate> =
-            (0..n).filter(|&i| founder(i)).map(candidate).collect();
+        let candidates: Vec<likeness::Candidate> = (0..n as u32)
+            .filter(|&i| self.founds(i))
+            .map(|i| self.candidate(i, population))
+            .collect();
         let min = (config.min_members as usize).max(2);
         if candidates.len() < min {
             return Vec::new();
         }
         // Accounts an operation dilutes with filler, or seen a few times only, still carry
         // its fingerprint: they may join a group its other accounts found.
-        let joiners: Vec<likeness::Candidate> = (0..n)
+        let joiners: Vec<likeness::Candidate> = (0..n as u32)
             .filter(|&i| {
-                self.accounts[i].exchange_count() >= config.join_min_exchanges && !founder(i)
+                self.accounts[i as usize].exchange_count() >= config.join_min_exchanges
+                    && !self.founds(i)
             })
-            .map(candidate)
+            .map(|i| self.candidate(i, population))
             .collect();
         likeness::groups(&candidates, &joiners, population, config, min)
+    }
+
+    /// Between two searches, gives the accounts of `judged` outside every alike group to the
+    /// group they fit, as the search would: an account that comes in while its campaign is
+    /// known joins it within the round, not at the next search.
+    pub(super) fn join_alike_groups(&mut self, judged: &[u32]) {
+        let Some((_, population)) = &self.population else {
+            return;
+        };
+        if self.alike.is_empty() {
+            return;
+        }
+        let grouped: HashSet<u32> = self
+            .alike
+            .iter()
+            .flat_map(|g| &g.members)
+            .copied()
+            .collect();
+        let min_exchanges = self.config.likeness.join_min_exchanges;
+        let joiners: Vec<likeness::Candidate> = judged
+            .iter()
+            .filter(|&&i| {
+                !grouped.contains(&i) && self.accounts[i as usize].exchange_count() >= min_exchanges
+            })
+            .map(|&i| self.candidate(i, population))
+            .collect();
+        if joiners.is_empty() {
+            return;
+        }
+        let founders: Vec<Vec<likeness::Candidate>> = self
+            .alike
+            .iter()
+            .map(|g| {
+                g.members
+                    .iter()
+                    .filter(|&&m| self.founds(m))
+                    .map(|&m| self.candidate(m, population))
+                    .collect()
+            })
+            .collect();
+        likeness::join(&mut self.alike, &founders, &joiners, population);
+    }
+
+    /// Whether account `i` is seen enough, and suspicious enough on its own, to found a
+    /// group of alike accounts.
+    fn founds(&self, i: u32) -> bool {
+        let config = &self.config.likeness;
+        self.accounts[i as usize].exchange_count() >= config.min_exchanges
+            && f64::from(self.own_scores[i as usize]) >= config.min_score
+    }
+
+    /// Account `i` as the likeness search compares it, in `population`'s units.
+    fn candidate(&self, i: u32, population: &likeness::Population) -> likeness::Candidate {
+        likeness::Candidate {
+            account: i,
+            exchanges: self.accounts[i as usize].exchange_count(),
+            z: population.standard(&self.fingerprints[i as usize]),
+        }
     }
 
     /// The population's units, read off a sample of the accounts seen enough.

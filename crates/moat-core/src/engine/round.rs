@@ -105,6 +105,8 @@ impl Engine {
         let searched = self.rounds % every == 1 % every;
         if searched {
             self.alike = self.alike_groups();
+        } else {
+            self.join_alike_groups(&dirty);
         }
         (dirty, searched)
     }

@@ -236,25 +236,56 @@ pub(super) fn join_nearest_of(
     grouped: &[bool],
     population: &Population,
 ) {
-    let reach: Vec<Reach> = groups
+    let reach: Vec<Option<Reach>> = groups
         .iter()
-        .map(|(_, at)| Reach::of(candidates, at, population))
+        .map(|(_, at)| Some(Reach::of(candidates, at, population)))
         .collect();
     for (k, c) in joining.iter().enumerate() {
         if grouped[k] {
             continue;
         }
-        let best = reach
-            .iter()
-            .enumerate()
-            .map(|(g, r)| (g, r.fit_ratio(c)))
-            .min_by(|a, b| a.1.total_cmp(&b.1));
-        if let Some((g, ratio)) = best
-            && ratio <= 1.0
-        {
+        if let Some(g) = best_fit(&reach, c) {
             groups[g].0.members.push(c.account);
         }
     }
+}
+
+/// Gives each of `joiners` to the group it fits best, as a search does, between two
+/// searches: the reach of `groups[g]` is read off `founders[g]`, its members that could
+/// found a group (a group without them takes no one).
+pub fn join(
+    groups: &mut [AlikeGroup],
+    founders: &[Vec<Candidate>],
+    joiners: &[Candidate],
+    population: &Population,
+) {
+    let reach: Vec<Option<Reach>> = founders
+        .iter()
+        .map(|f| {
+            let at: Vec<usize> = (0..f.len()).collect();
+            (!f.is_empty()).then(|| Reach::of(f, &at, population))
+        })
+        .collect();
+    for c in joiners {
+        if let Some(g) = best_fit(&reach, c) {
+            let members = &mut groups[g].members;
+            if let Err(at) = members.binary_search(&c.account) {
+                members.insert(at, c.account);
+            }
+        }
+    }
+}
+
+/// The group whose reach `c` fits best, if it fits one ([`Reach::fit_ratio`] of 1 or
+/// less).
+fn best_fit(reach: &[Option<Reach>], c: &Candidate) -> Option<usize> {
+    reach
+        .iter()
+        .enumerate()
+        .filter_map(|(g, r)| Some((g, r.as_ref()?.fit_ratio(c))))
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .filter(|&(_, ratio)| ratio <= 1.0)
+        .map(|(g, _)| g)
 }
 
 /// Where a group's accounts lie (in the population's units), read two ways; an account

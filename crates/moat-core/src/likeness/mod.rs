@@ -19,7 +19,7 @@ use crate::profile::{Profile, RequestKinds};
 mod groups;
 mod lsh;
 
-pub use groups::{AlikeGroup, Candidate, groups};
+pub use groups::{AlikeGroup, Candidate, groups, join};
 
 /// Behavioural measures in a fingerprint.
 const BEHAVIOUR: usize = 13;
@@ -425,6 +425,22 @@ mod tests {
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(found[0].members.contains(&100), "{:?}", found[0].members);
         assert!(!found[0].members.contains(&101), "{:?}", found[0].members);
+        // Between two searches, the same accounts coming in join the group found, or not,
+        // as the search would have them; one already a member is not added twice.
+        let mut kept = vec![AlikeGroup {
+            members: (0..30).collect(),
+            distance: found[0].distance,
+        }];
+        let with_member = [joiners[0], joiners[1], members[3]];
+        join(&mut kept, &[members.clone()], &with_member, &population);
+        assert_eq!(kept[0].members, found[0].members);
+        // A group without founders takes no one.
+        let mut founderless = vec![AlikeGroup {
+            members: (0..30).collect(),
+            distance: 0.0,
+        }];
+        join(&mut founderless, &[Vec::new()], &joiners, &population);
+        assert_eq!(founderless[0].members.len(), 30);
     }
 
     #[test]
