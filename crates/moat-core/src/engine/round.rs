@@ -195,7 +195,11 @@ impl Engine {
             let before = (d.verdict, d.campaign, d.score);
             if d.verdict == Verdict::Block {
                 d.score = d.score.max(score as f32);
-                d.campaign = joined.or(d.campaign);
+                // A blocked account follows its campaign to a new root, but not into a
+                // cluster or group that would not block it: that is no campaign of its.
+                if score >= self.config.block {
+                    d.campaign = joined.or(d.campaign);
+                }
             } else {
                 d.score = score as f32;
                 d.campaign = joined;
