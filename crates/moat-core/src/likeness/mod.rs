@@ -432,7 +432,12 @@ mod tests {
             distance: found[0].distance,
         }];
         let with_member = [joiners[0], joiners[1], members[3]];
-        join(&mut kept, &[members.clone()], &with_member, &population);
+        join(
+            &mut kept,
+            std::slice::from_ref(&members),
+            &with_member,
+            &population,
+        );
         assert_eq!(kept[0].members, found[0].members);
         // A group without founders takes no one.
         let mut founderless = vec![AlikeGroup {
