@@ -1,5 +1,5 @@
 //! Reasoning and grading asks recognised by meaning, not by a list: a compact linear model
-//! over hashed words and word pairs, trained when first used on the labelled set moat ships
+//! over hashed words, word pairs and word stems, trained when first used on the labelled set moat ships
 //! (`data/asks/`: asks in many phrasings and languages, and ordinary requests, hard ones
 //! included, that mention reasoning, steps, scores or grades without asking for them).
 //!
@@ -16,7 +16,7 @@ use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 /// Words a clause may have for the model to score it.
 pub const MAX_CLAUSE_WORDS: usize = 24;
-/// Hashed features (words and word pairs) the model has weights for.
+/// Hashed features (words, word pairs and stems) the model has weights for.
 const BUCKETS: usize = 1 << 15;
 /// How the two kinds of ask are numbered in the model's outputs.
 const REASONING: usize = 0;
@@ -90,8 +90,8 @@ fn clauses(text: &str) -> impl Iterator<Item = &str> {
     text.split(['.', '?', '!', ';', ':', '\n', '。', '？', '！'])
 }
 
-/// The features of a clause's words (each word, and each pair of neighbours), if it has
-/// one to [`MAX_CLAUSE_WORDS`] words.
+/// The features of a clause's words (each word, each pair of neighbours, and each word's
+/// stem), if it has one to [`MAX_CLAUSE_WORDS`] words.
 fn clause_features(clause: &str) -> Option<Vec<usize>> {
     let mut f = Vec::new();
     let mut words = 0;
