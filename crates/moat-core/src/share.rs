@@ -69,7 +69,7 @@ pub fn estimate(
     campaign: &Fingerprint,
     noise: &Fingerprint,
 ) -> Option<CampaignShare> {
-    let dims = (0..DIMS).filter(|&d| likeness::mixes(d));
+    let dims = (0..DIMS).filter(|&d| likeness::mixes_by_sender(d));
     let (mut along, mut norm, mut k) = (0.0f64, 0.0f64, 0usize);
     for d in dims.clone() {
         along += f64::from(account[d]) * f64::from(campaign[d]);

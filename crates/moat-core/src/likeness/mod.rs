@@ -56,6 +56,19 @@ pub fn mixes(d: usize) -> bool {
     d < SHARES || (BEHAVIOUR..DIMS).contains(&d)
 }
 
+/// The measures of how a request is sent (one-shot, with a system prompt, with earlier
+/// turns) rather than what it asks: on an account that carries many senders, its client
+/// sets them for every sender alike.
+const HOW_SENT: [usize; 3] = [3, 7, 8];
+
+/// Whether measure `d` mixes ([`mixes`]) and says what a request asks, whoever sent it:
+/// the measures a share of traffic is read from on an account that carries many senders,
+/// whose customers' requests all go out one way (one-shot, with a system prompt) however
+/// unlike the campaign's they are.
+pub fn mixes_by_sender(d: usize) -> bool {
+    mixes(d) && !HOW_SENT.contains(&d)
+}
+
 /// What an account's traffic looks like, as numbers of about 0 to 1.
 pub type Fingerprint = [f32; DIMS];
 
