@@ -12,7 +12,7 @@
 //! sits at about 1, its filler included, since its campaign's median member carries the
 //! same filler.
 
-use crate::likeness::{self, DIMS, Fingerprint};
+use crate::likeness::{DIMS, Fingerprint};
 
 /// Half-width of the interval in standard errors (a two-sided 90 % interval).
 const Z_90: f64 = 1.645;
@@ -59,17 +59,20 @@ pub fn campaign_centre(members: &[Fingerprint]) -> Option<Fingerprint> {
 }
 
 /// The share of an account's traffic (`account`, standardised) that is its campaign's
-/// (`campaign`, from [`campaign_centre`]), read from the measures that mix linearly (shares
-/// of exchanges); `noise` is how much chance moves each of the account's measures
-/// ([`Population::sampling_variance`](likeness::Population::sampling_variance)), which widens
+/// (`campaign`, from [`campaign_centre`]), read from the `measures` that mix linearly (shares
+/// of exchanges: [`mixes`](crate::likeness::mixes), or
+/// [`mixes_by_sender`](crate::likeness::mixes_by_sender) for an account found
+/// only by what it carries); `noise` is how much chance moves each of the account's measures
+/// ([`Population::sampling_variance`](crate::likeness::Population::sampling_variance)), which widens
 /// the interval of an account seen a few times. `None` where the campaign's measures stand
 /// too close to the population's centre to tell.
 pub fn estimate(
     account: &Fingerprint,
     campaign: &Fingerprint,
     noise: &Fingerprint,
+    measures: fn(usize) -> bool,
 ) -> Option<CampaignShare> {
-    let dims = (0..DIMS).filter(|&d| likeness::mixes_by_sender(d));
+    let dims = (0..DIMS).filter(|&d| measures(d));
     let (mut along, mut norm, mut k) = (0.0f64, 0.0f64, 0usize);
     for d in dims.clone() {
         along += f64::from(account[d]) * f64::from(campaign[d]);
@@ -101,6 +104,7 @@ pub fn estimate(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::likeness;
     use proptest::prelude::*;
 
     fn campaign() -> Fingerprint {
@@ -126,14 +130,14 @@ mod tests {
     #[test]
     fn a_campaign_like_the_population_gives_no_share() {
         let flat = [0.01; DIMS];
-        assert!(estimate(&flat, &flat, &[0.0; DIMS]).is_none());
+        assert!(estimate(&flat, &flat, &[0.0; DIMS], likeness::mixes).is_none());
     }
 
     #[test]
     fn an_account_seen_a_few_times_gets_a_wider_interval() {
         let c = campaign();
-        let exact = estimate(&c, &c, &[0.0; DIMS]).unwrap();
-        let few = estimate(&c, &c, &[0.2; DIMS]).unwrap();
+        let exact = estimate(&c, &c, &[0.0; DIMS], likeness::mixes).unwrap();
+        let few = estimate(&c, &c, &[0.2; DIMS], likeness::mixes).unwrap();
         assert_eq!(exact.estimate, few.estimate);
         assert!(few.low < exact.low);
     }
@@ -145,7 +149,7 @@ mod tests {
         fn a_mixture_is_read_back(share in 0.0f64..=1.0) {
             let c = campaign();
             let account = c.map(|x| x * share as f32);
-            let s = estimate(&account, &c, &[0.0; DIMS]).unwrap();
+            let s = estimate(&account, &c, &[0.0; DIMS], likeness::mixes).unwrap();
             prop_assert!((s.estimate - share).abs() < 1e-4);
             prop_assert!(s.low <= s.estimate && s.estimate <= s.high);
         }
@@ -157,7 +161,7 @@ mod tests {
         ) {
             let c = campaign();
             let account: Fingerprint = std::array::from_fn(|d| c[d] * 0.5 + noise[d]);
-            let s = estimate(&account, &c, &[0.0; DIMS]).unwrap();
+            let s = estimate(&account, &c, &[0.0; DIMS], likeness::mixes).unwrap();
             prop_assert!((0.0..=1.0).contains(&s.low));
             prop_assert!(s.low <= s.estimate && s.estimate <= s.high && s.high <= 1.0);
         }

@@ -145,7 +145,10 @@ impl Engine {
                 continue;
             };
             for &i in &candidates {
-                let Some(s) = self.share_of(population, i, &centre) else {
+                // Its client sends every sender's requests one way: only what they ask
+                // tells the campaign's from its customers'.
+                let Some(s) = self.share_of(population, i, &centre, likeness::mixes_by_sender)
+                else {
                     continue;
                 };
                 let best = found.get(&i).map_or(0.0, |&(_, e): &(u32, f32)| e);

@@ -172,7 +172,14 @@ impl Engine {
             .iter()
             .map(|&i| {
                 let (population, centre) = centre.as_ref()?;
-                self.share_of(population, i, centre)
+                // A carrier is in the campaign only by what it carries: its share is read
+                // as it was found, from what its requests ask.
+                let measures = if self.carriers.contains_key(&i) {
+                    likeness::mixes_by_sender
+                } else {
+                    likeness::mixes
+                };
+                self.share_of(population, i, centre, measures)
             })
             .collect()
     }
@@ -192,16 +199,17 @@ impl Engine {
     }
 
     /// The share of account `i`'s traffic that is the campaign's whose measures are
-    /// `centre` ([`share::estimate`]).
+    /// `centre` ([`share::estimate`]), read from `measures`.
     pub(super) fn share_of(
         &self,
         population: &likeness::Population,
         i: u32,
         centre: &likeness::Fingerprint,
+        measures: fn(usize) -> bool,
     ) -> Option<share::CampaignShare> {
         let print = &self.fingerprints[i as usize];
         let noise = population.sampling_variance(print, self.accounts[i as usize].exchange_count());
-        share::estimate(&population.standard(print), centre, &noise)
+        share::estimate(&population.standard(print), centre, &noise, measures)
     }
 
     /// The report of the campaign rooted at `root` whose `members` have the `verdicts`
