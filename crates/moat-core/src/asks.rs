@@ -1,7 +1,8 @@
 //! Reasoning and grading asks recognised by meaning, not by a list: a compact linear model
-//! over hashed words, word pairs and word stems, trained when first used on the labelled set moat ships
-//! (`data/asks/`: asks in many phrasings and languages, and ordinary requests, hard ones
-//! included, that mention reasoning, steps, scores or grades without asking for them).
+//! over hashed words, word pairs and word stems, trained when first used on the labelled set
+//! moat ships (`data/asks/`: asks in many phrasings and languages, and ordinary requests,
+//! hard ones included, that mention reasoning, steps, scores or grades without asking for
+//! them).
 //!
 //! A text is cut into clauses (at sentence and clause punctuation and line breaks); the
 //! model scores every clause of at most [`MAX_CLAUSE_WORDS`] words, as the words

@@ -142,6 +142,22 @@ mod tests {
         assert!(few.low < exact.low);
     }
 
+    #[test]
+    fn a_carriers_share_is_read_from_what_its_requests_ask() {
+        // A reseller carrying a fifth of a campaign's traffic, whose customers send every
+        // request as the campaign does (one-shot, with a system prompt): read on every
+        // mixing measure, its customers count as the campaign; read on what requests ask,
+        // they do not.
+        let c = campaign();
+        let how_sent = |d: usize| likeness::mixes(d) && !likeness::mixes_by_sender(d);
+        let account: Fingerprint =
+            std::array::from_fn(|d| if how_sent(d) { c[d] } else { c[d] * 0.2 });
+        let every = estimate(&account, &c, &[0.0; DIMS], likeness::mixes).unwrap();
+        let asked = estimate(&account, &c, &[0.0; DIMS], likeness::mixes_by_sender).unwrap();
+        assert!((asked.estimate - 0.2).abs() < 1e-4, "{asked:?}");
+        assert!(every.estimate > 0.25, "{every:?}");
+    }
+
     proptest! {
         /// An exact mixture of the campaign and the population's centre is read back, and
         /// its interval holds it.
