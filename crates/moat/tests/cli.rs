@@ -216,6 +216,28 @@ fn bench_decode_prints_figures() {
     assert!(file.exists());
 }
 
+/// The engine's state stays within 2 KiB an account, story included, as a snapshot holds it.
+#[test]
+fn bench_scan_prints_figures_and_state_stays_small() {
+    let out = moat()
+        .args([
+            "bench",
+            "scan",
+            "--scenario",
+            "hydra-150k",
+            "--scale",
+            "0.002",
+        ])
+        .args(["--seed", "5", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let figures: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(figures["exchanges"].as_u64().unwrap() > 1000);
+    let state = figures["snapshot_bytes_per_account"].as_f64().unwrap();
+    assert!(state > 0.0 && state <= 2048.0, "{state} bytes an account");
+}
+
 #[test]
 fn simulate_writes_events_moat_reads_back_and_the_truth() {
     let dir = tempfile::tempdir().unwrap();
