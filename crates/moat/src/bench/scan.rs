@@ -151,7 +151,7 @@ pub fn run(args: Args, config: &Config, out: Output) -> anyhow::Result<ExitCode>
 
     reset_peak_memory();
     let scan = time_scan(&path, &options(true), config, tmp.path())?;
-    let scan_peak_mb = peak_memory_mb();
+    let scan_peak_mb = scan.peak_mb;
 
     let secs = |d: Duration| d.as_secs_f64();
     let f = Figures {
@@ -318,6 +318,8 @@ fn time_parse(path: &Path, threads: usize) -> anyhow::Result<(Duration, u64)> {
 
 struct Scan {
     wall: Duration,
+    /// Peak resident memory of the scan, less the snapshot taken to measure its state.
+    peak_mb: f64,
     accounts: u64,
     snapshot_bytes: usize,
     engine: EngineFigures,
@@ -342,10 +344,12 @@ fn time_scan(
         stream.recycle(batch);
     }
     let rounds = engine.round_costs();
-    // Not part of a scan: taken apart from its time.
+    // Not part of a scan: taken apart from its time and its peak memory.
+    let peak_before_saving = peak_memory_mb();
     let t = Instant::now();
     let snapshot_bytes = engine.save().map_or(0, |bytes| bytes.len());
     let saving = t.elapsed();
+    reset_peak_memory();
     let t = Instant::now();
     let mut outcome = engine.finish();
     let finish = t.elapsed();
@@ -361,6 +365,7 @@ fn time_scan(
     let in_rounds = rounds.judge + rounds.link + rounds.assess + rounds.score;
     Ok(Scan {
         wall,
+        peak_mb: peak_before_saving.max(peak_memory_mb()),
         accounts: outcome.report.summary.accounts,
         snapshot_bytes,
         engine: EngineFigures {
