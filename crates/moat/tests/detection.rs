@@ -36,6 +36,32 @@ fn evaluate(scenarios: &[&str], seed: &str, extra: &[&str]) -> Vec<Value> {
     json.as_array().unwrap().clone()
 }
 
+/// Simulates `scenario` at `scale` with `seed` and scans it: the folder holding both (kept
+/// while it lives), the simulation's and the scan's.
+fn simulate_and_scan(
+    scenario: &str,
+    scale: &str,
+    seed: &str,
+) -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, scan) = (dir.path().join("sim"), dir.path().join("scan"));
+    let moat = || Command::cargo_bin("moat").unwrap();
+    moat()
+        .args(["simulate", "-q", "--scenario", scenario, "--scale", scale])
+        .args(["--seed", seed, "--out"])
+        .arg(&sim)
+        .assert()
+        .success();
+    moat()
+        .args(["scan", "-q"])
+        .arg(sim.join("events.jsonl"))
+        .arg("--out")
+        .arg(&scan)
+        .assert()
+        .success();
+    (dir, sim, scan)
+}
+
 fn share(a: &Value, b: &Value) -> f64 {
     let b = b.as_f64().unwrap();
     if b == 0.0 {
@@ -222,30 +248,7 @@ fn campaigns_built_from_real_corpora_are_stopped() {
 /// dates the campaign from its own first exchange, not the reseller's older traffic.
 #[test]
 fn a_reseller_row_says_what_is_its_own() {
-    let dir = tempfile::tempdir().unwrap();
-    let sim = dir.path().join("sim");
-    let scan = dir.path().join("scan");
-    let moat = || Command::cargo_bin("moat").unwrap();
-    moat()
-        .args([
-            "simulate",
-            "-q",
-            "--scenario",
-            "hydra-29m",
-            "--scale",
-            "0.002",
-        ])
-        .args(["--seed", HELD_OUT_SEEDS[0], "--out"])
-        .arg(&sim)
-        .assert()
-        .success();
-    moat()
-        .args(["scan", "-q"])
-        .arg(sim.join("events.jsonl"))
-        .arg("--out")
-        .arg(&scan)
-        .assert()
-        .success();
+    let (_dir, sim, scan) = simulate_and_scan("hydra-29m", "0.002", HELD_OUT_SEEDS[0]);
     let read = |path: std::path::PathBuf| {
         let mut rows = csv::Reader::from_path(path).unwrap();
         let headers = rows.headers().unwrap().clone();
@@ -377,29 +380,7 @@ fn resellers_carrying_a_covert_campaign_are_watched_never_blocked() {
 /// a university account, on the covert campaign's seed where that was seen).
 #[test]
 fn every_campaign_named_has_its_evidence() {
-    let dir = tempfile::tempdir().unwrap();
-    let (sim, scan) = (dir.path().join("sim"), dir.path().join("scan"));
-    let moat = || Command::cargo_bin("moat").unwrap();
-    moat()
-        .args([
-            "simulate",
-            "-q",
-            "--scenario",
-            "covert-29m",
-            "--scale",
-            "0.01",
-        ])
-        .args(["--seed", "2", "--out"])
-        .arg(&sim)
-        .assert()
-        .success();
-    moat()
-        .args(["scan", "-q"])
-        .arg(sim.join("events.jsonl"))
-        .arg("--out")
-        .arg(&scan)
-        .assert()
-        .success();
+    let (_dir, _sim, scan) = simulate_and_scan("covert-29m", "0.01", "2");
     let report: Value =
         serde_json::from_slice(&std::fs::read(scan.join("report.json")).unwrap()).unwrap();
     let campaigns = report["campaigns"].as_array().unwrap();
