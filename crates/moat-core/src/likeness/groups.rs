@@ -122,6 +122,7 @@ pub fn groups(
     let shape = IslandShape {
         min_members,
         margin: config.island_margin as f32,
+        reach: island_cut,
     };
     for (g, at) in islands(candidates, joiners, wide, &grouped, &shape) {
         at.iter().for_each(|&k| grouped[k] = true);
@@ -152,6 +153,8 @@ pub(super) struct IslandShape {
     /// No other account may lie within this multiple of its longest link of any of its
     /// members.
     margin: f32,
+    /// The longest link within an island.
+    reach: f32,
 }
 
 /// The islands among the candidates left out of every group: at least `min_members` of
@@ -188,33 +191,89 @@ pub(super) fn islands(
     for k in (0..n).filter(|&k| !grouped[k]) {
         members.entry(root[k]).or_default().push(k);
     }
+    let compared = (candidates.len() + joiners.len()) as f32;
     let mut found: Vec<(AlikeGroup, Vec<usize>)> = members
         .into_iter()
         .filter(|(_, at)| {
-            let compared = (candidates.len() + joiners.len()) as f32;
             at.len() >= shape.min_members && at.len() as f32 <= ISLAND_MAX_SHARE * compared
         })
-        .filter(|(island, at)| {
-            let near = shape.margin * tied[*island].0;
-            let mut outsiders = candidates
+        .filter_map(|(island, at)| {
+            let others = candidates
                 .iter()
                 .enumerate()
-                .filter(|(k, _)| root[*k] != *island)
-                .map(|(_, c)| c)
-                .chain(joiners);
-            outsiders.all(|o| at.iter().all(|&k| distance(&o.z, &candidates[k].z) > near))
-        })
-        .map(|(island, at)| {
+                .filter(|(k, _)| root[*k] != island)
+                .map(|(_, c)| c);
+            let absorbed = stands_apart(candidates, &at, tied[island].0, others, joiners, shape)?;
             let (_, sum, count) = tied[island];
+            let mut members: Vec<u32> = at.iter().map(|&k| candidates[k].account).collect();
+            members.extend(absorbed);
             let group = AlikeGroup {
-                members: at.iter().map(|&k| candidates[k].account).collect(),
+                members,
                 distance: sum / count.max(1) as f32,
             };
-            (group, at)
+            Some((group, at))
         })
         .collect();
     found.sort_by_key(|(g, _)| g.members[0]);
     found
+}
+
+/// Whether the island of `candidates[at]`, whose longest link is `longest`, stands apart
+/// from the `founders` outside it and the `joiners`: no one lies within the shape's margin
+/// times its longest link of any of its members. A few joiners that do (at most half as
+/// many as its members, each within the island's reach) are taken in when the island so
+/// grown stands apart in turn, by its new longest link: an operation's accounts not yet
+/// suspicious enough to found a group lie near its island, and nobody else does, where a
+/// crowd of customers who look alike has more of them around it. Returns the accounts taken
+/// in, `None` where it does not stand apart.
+fn stands_apart<'a>(
+    candidates: &[Candidate],
+    at: &[usize],
+    longest: f32,
+    founders: impl Iterator<Item = &'a Candidate> + Clone,
+    joiners: &[Candidate],
+    shape: &IslandShape,
+) -> Option<Vec<u32>> {
+    let nearest = |o: &Candidate| {
+        at.iter()
+            .map(|&k| distance(&o.z, &candidates[k].z))
+            .fold(f32::INFINITY, f32::min)
+    };
+    // Joiners taken in, with their distance from the island as it stood.
+    let mut close: Vec<(usize, f32)> = Vec::new();
+    let mut longest = longest;
+    loop {
+        let near = shape.margin * longest;
+        let within = |o: &Candidate, close: &[(usize, f32)]| {
+            nearest(o) <= near
+                || close
+                    .iter()
+                    .any(|&(j, _)| distance(&o.z, &joiners[j].z) <= near)
+        };
+        if founders.clone().any(|o| within(o, &close)) {
+            return None;
+        }
+        let mut grew = false;
+        for (j, o) in joiners.iter().enumerate() {
+            if close.iter().any(|&(c, _)| c == j) || !within(o, &close) {
+                continue;
+            }
+            let d = close
+                .iter()
+                .map(|&(c, _)| distance(&o.z, &joiners[c].z))
+                .fold(nearest(o), f32::min);
+            if d > shape.reach || 2 * (close.len() + 1) > at.len() {
+                return None;
+            }
+            close.push((j, d));
+            grew = true;
+        }
+        if !grew {
+            break;
+        }
+        longest = close.iter().fold(longest, |l, &(_, d)| l.max(d));
+    }
+    Some(close.iter().map(|&(j, _)| joiners[j].account).collect())
 }
 
 /// Gives each candidate left out of every group to the group it fits best, if it fits

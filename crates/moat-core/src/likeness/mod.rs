@@ -389,6 +389,56 @@ mod tests {
     }
 
     #[test]
+    fn an_island_takes_in_the_few_accounts_near_it_but_not_a_crowd() {
+        let config = config();
+        let strangers: Vec<Fingerprint> = (0..2000).map(|i| noisy(&[0.5; DIMS], i, 1.0)).collect();
+        let population = Population::of(
+            &strangers,
+            0.1,
+            Arrivals::default(),
+            FollowUps::default(),
+            &config,
+        )
+        .unwrap();
+        let cut = population.cut;
+        let at = |account: u32, z: Fingerprint| Candidate {
+            account,
+            exchanges: 100,
+            z,
+        };
+        // Eight accounts far from everyone, each 1.13 cuts from every other.
+        let far = [10.0 * cut; DIMS];
+        let spread = |i: u32| {
+            let mut z = far;
+            z[i as usize] += 0.8 * cut;
+            z
+        };
+        let island: Vec<Candidate> = (0..8).map(|i| at(i, spread(i))).collect();
+        // Accounts of the operation too little suspicious to found a group: each lies
+        // 1.3 cuts from one member, within 1.2 times the island's longest link.
+        let beside = |account: u32, member: u32, measure: usize| {
+            let mut z = spread(member);
+            z[measure] += 1.3 * cut;
+            at(account, z)
+        };
+        let strangers: Vec<Candidate> = strangers[..300]
+            .iter()
+            .enumerate()
+            .map(|(i, f)| at(1000 + i as u32, population.standard(f)))
+            .collect();
+        let mut joiners = vec![beside(100, 0, 20), beside(101, 3, 21)];
+        joiners.extend(strangers.iter().copied());
+        let found = groups(&island, &joiners, &population, &config, 5);
+        assert_eq!(found.len(), 1, "{found:?}");
+        let mut taken: Vec<u32> = (0..8).collect();
+        taken.extend([100, 101]);
+        assert_eq!(found[0].members, taken);
+        // Five such accounts are a crowd the island stands among, not an island.
+        joiners.extend((0..3).map(|k| beside(102 + k, 5, 22 + k as usize)));
+        assert!(groups(&island, &joiners, &population, &config, 5).is_empty());
+    }
+
+    #[test]
     fn an_account_seen_a_few_times_joins_when_its_exchanges_are_in_the_group_proportions() {
         let config = config();
         // Strangers seldom do what the operation does (shares near 0.1).
