@@ -216,7 +216,7 @@ impl Default for Limits {
             coordinated_activity_share: 0.6,
             min_cluster: 5,
             carrier_min_exchanges: 200,
-            carrier_min_share: 0.1,
+            carrier_min_share: 0.05,
             carried_min_probability: 0.5,
         }
     }

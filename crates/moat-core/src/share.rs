@@ -32,6 +32,52 @@ pub struct CampaignShare {
     pub high: f64,
 }
 
+/// Fewest accounts that carry many senders from which their customers' measures are read
+/// ([`carriers_customers`]).
+pub const MIN_CARRIERS: usize = 8;
+
+/// The measures of the customers of accounts that carry many senders (resellers, relays;
+/// `carriers`, standardised, at least [`MIN_CARRIERS`] of them): per measure, the median
+/// over the quarter of them least like the `campaign`. A reseller's customers are
+/// developers and apps more than the population's average customer is: read from the
+/// population's centre, a reseller carrying none of a campaign that asks for code looks
+/// like one carrying a fifth of it. Its peers that carry least of the campaign show where
+/// such customers lie. Where every carrier carries some of it, shares are read above the
+/// least of them (too low, never too high).
+pub fn carriers_customers(
+    carriers: &[Fingerprint],
+    campaign: &Fingerprint,
+    measures: fn(usize) -> bool,
+) -> Fingerprint {
+    let mut customers = [0.0; DIMS];
+    let along = |a: &Fingerprint| -> f64 {
+        (0..DIMS)
+            .filter(|&d| measures(d))
+            .map(|d| f64::from(a[d]) * f64::from(campaign[d]))
+            .sum()
+    };
+    let mut least: Vec<(f64, &Fingerprint)> = carriers.iter().map(|a| (along(a), a)).collect();
+    least.sort_by(|x, y| x.0.total_cmp(&y.0));
+    least.truncate((carriers.len() / 4).max(1));
+    let mut column = Vec::with_capacity(least.len());
+    for (d, c) in customers
+        .iter_mut()
+        .enumerate()
+        .filter(|(d, _)| measures(*d))
+    {
+        column.clear();
+        column.extend(least.iter().map(|(_, a)| a[d]));
+        column.sort_by(f32::total_cmp);
+        *c = column[column.len() / 2];
+    }
+    customers
+}
+
+/// `a - b`, measure by measure.
+pub fn difference(a: &Fingerprint, b: &Fingerprint) -> Fingerprint {
+    std::array::from_fn(|d| a[d] - b[d])
+}
+
 /// Members a campaign needs for its median to stand for it: with fewer, an account would
 /// largely be measured against itself.
 pub const MIN_MEMBERS: usize = 3;
@@ -156,6 +202,39 @@ mod tests {
         let asked = estimate(&account, &c, &[0.0; DIMS], likeness::mixes_by_sender).unwrap();
         assert!((asked.estimate - 0.2).abs() < 1e-4, "{asked:?}");
         assert!(every.estimate > 0.25, "{every:?}");
+    }
+
+    #[test]
+    fn resellers_shares_are_read_against_their_peers_customers() {
+        // Twelve resellers whose customers all lean towards what the campaign asks (a
+        // third of the way from the population's centre), four carrying none of it.
+        let c = campaign();
+        let customers: Fingerprint = std::array::from_fn(|d| c[d] / 3.0 + 0.1 * (d % 2) as f32);
+        let truth = [
+            0.0, 0.0, 0.0, 0.0, 0.05, 0.1, 0.12, 0.15, 0.2, 0.3, 0.45, 0.7,
+        ];
+        let carriers: Vec<Fingerprint> = truth
+            .iter()
+            .map(|&s| std::array::from_fn(|d| (1.0 - s) * customers[d] + s * c[d]))
+            .collect();
+        let measures = likeness::mixes_by_sender;
+        let found = carriers_customers(&carriers, &c, measures);
+        for (&s, a) in truth.iter().zip(&carriers) {
+            let read = estimate(
+                &difference(a, &found),
+                &difference(&c, &found),
+                &[0.0; DIMS],
+                measures,
+            )
+            .unwrap();
+            assert!((read.estimate - f64::from(s)).abs() < 0.01, "{s}: {read:?}");
+            // Read from the population's centre, a reseller carrying none of it looks like
+            // one carrying a third.
+            let naive = estimate(a, &c, &[0.0; DIMS], measures).unwrap();
+            if s < 0.5 {
+                assert!(naive.estimate - f64::from(s) > 0.15, "{s}: {naive:?}");
+            }
+        }
     }
 
     proptest! {

@@ -14,7 +14,7 @@ use xxhash_rust::xxh3::xxh3_64;
 use crate::config::DetectConfig;
 
 /// The snapshot format this build writes and reads.
-pub const FORMAT: u32 = 4;
+pub const FORMAT: u32 = 5;
 
 /// What a snapshot was written by and under, and the checksum of the state after it.
 #[derive(Serialize, Deserialize)]

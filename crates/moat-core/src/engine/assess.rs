@@ -10,9 +10,11 @@ use crate::campaign::{self, Campaign};
 use crate::follow_ups::{self, FollowUps};
 use crate::likeness;
 use crate::linker;
+use crate::share;
 
-use super::Engine;
+use super::report::ORIGIN;
 use super::round::Assessment;
+use super::{CarriedCampaign, Engine};
 
 /// Rounds between two readings of the population's units for the likeness search.
 const POPULATION_EVERY_ROUNDS: u64 = 24;
@@ -107,10 +109,7 @@ impl Engine {
     fn find_carriers(
         &self,
         out: &Assessment,
-    ) -> (
-        HashMap<u32, (u32, f32)>,
-        HashMap<u32, likeness::Fingerprint>,
-    ) {
+    ) -> (HashMap<u32, (u32, f32)>, HashMap<u32, CarriedCampaign>) {
         let mut found = HashMap::default();
         let mut models = HashMap::default();
         let Some((_, population)) = &self.population else {
@@ -120,14 +119,21 @@ impl Engine {
         let candidates: Vec<u32> = (0..self.accounts.len() as u32)
             .filter(|i| {
                 let a = &self.accounts[*i as usize];
+                // A carrier stays one when its campaign's requests come to outnumber its
+                // customers' so far that its traffic looks like one sender's.
                 a.exchange_count() >= limits.carrier_min_exchanges
                     && !out.joined.contains_key(i)
-                    && a.carries_many()
+                    && (a.carries_many() || self.carriers.contains_key(i))
             })
             .collect();
         if candidates.is_empty() {
             return (found, models);
         }
+        // With peers, a carrier's customers are read from theirs; without, from the
+        // population's average customer, which a reseller's are not, and its share must
+        // clear twice the bar.
+        let peers = candidates.len() >= share::MIN_CARRIERS;
+        let min_share = limits.carrier_min_share * if peers { 1.0 } else { 2.0 };
         let mut members: HashMap<u32, Vec<u32>> = HashMap::default();
         for (&i, &root) in &out.joined {
             if out
@@ -144,19 +150,35 @@ impl Engine {
             let Some(centre) = self.campaign_centre(population, &members[&root]) else {
                 continue;
             };
+            // Its client sends every sender's requests one way: only what they ask tells
+            // the campaign's from its customers'.
+            let measures = likeness::mixes_by_sender;
+            let customers = if peers {
+                let prints: Vec<likeness::Fingerprint> = candidates
+                    .iter()
+                    .map(|&i| population.standard(&self.fingerprints[i as usize]))
+                    .collect();
+                share::carriers_customers(&prints, &centre, measures)
+            } else {
+                ORIGIN
+            };
             for &i in &candidates {
-                // Its client sends every sender's requests one way: only what they ask
-                // tells the campaign's from its customers'.
-                let Some(s) = self.share_of(population, i, &centre, likeness::mixes_by_sender)
-                else {
+                let Some(s) = self.share_of(population, i, &centre, &customers, measures) else {
                     continue;
                 };
                 let best = found.get(&i).map_or(0.0, |&(_, e): &(u32, f32)| e);
-                if s.low >= limits.carrier_min_share && s.estimate as f32 > best {
+                if s.low >= min_share && s.estimate as f32 > best {
                     found.insert(i, (root, s.estimate as f32));
                 }
             }
-            models.insert(root, population.raw(&centre));
+            let (measures, customers) = (population.raw(&centre), customers);
+            models.insert(
+                root,
+                CarriedCampaign {
+                    measures,
+                    customers,
+                },
+            );
         }
         models.retain(|root, _| found.values().any(|(r, _)| r == root));
         (found, models)

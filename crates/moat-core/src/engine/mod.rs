@@ -71,9 +71,8 @@ pub struct Engine {
     /// Accounts carrying many senders' traffic of which a blocked campaign's makes up a
     /// clear part, as of the last search: the campaign's root, and its estimated share.
     carriers: HashMap<u32, (u32, f32)>,
-    /// The measures of each campaign carried by an account (its median member's, as
-    /// read), by the campaign's root, as of the last search.
-    carried_campaigns: HashMap<u32, likeness::Fingerprint>,
+    /// Each campaign carried by an account, by the campaign's root, as of the last search.
+    carried_campaigns: HashMap<u32, CarriedCampaign>,
     /// The roots of the last round's groups of alike accounts: a group found again keeps
     /// its root, so a campaign keeps its id as its accounts come and go.
     alike_roots: HashSet<u32>,
@@ -104,6 +103,16 @@ pub struct Engine {
     /// Time spent in linking rounds, by stage.
     #[serde(skip)]
     costs: RoundCosts,
+}
+
+/// A campaign carried by accounts that carry many senders' traffic.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+struct CarriedCampaign {
+    /// Its measures (its median member's), as read.
+    measures: likeness::Fingerprint,
+    /// The measures of such accounts' customers, in the population's units
+    /// ([`share::carriers_customers`](crate::share::carriers_customers)).
+    customers: likeness::Fingerprint,
 }
 
 /// Accounts whose decision may have changed, each once.

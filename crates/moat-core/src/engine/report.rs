@@ -18,6 +18,9 @@ use crate::verdict::{
 
 use super::{Engine, Outcome};
 
+/// The population's centre, in its own units.
+pub(super) const ORIGIN: likeness::Fingerprint = [0.0; likeness::DIMS];
+
 impl Engine {
     /// Ends the input: a last round at the last event time, then the verdicts and report.
     pub fn finish(mut self) -> Outcome {
@@ -173,13 +176,16 @@ impl Engine {
             .map(|&i| {
                 let (population, centre) = centre.as_ref()?;
                 // A carrier is in the campaign only by what it carries: its share is read
-                // as it was found, from what its requests ask.
-                let measures = if self.carriers.contains_key(&i) {
-                    likeness::mixes_by_sender
-                } else {
-                    likeness::mixes
+                // as it was found, from what its requests ask, against its peers'
+                // customers.
+                let Some(&(root, _)) = self.carriers.get(&i) else {
+                    return self.share_of(population, i, centre, &ORIGIN, likeness::mixes);
                 };
-                self.share_of(population, i, centre, measures)
+                let customers = self
+                    .carried_campaigns
+                    .get(&root)
+                    .map_or(ORIGIN, |c| c.customers);
+                self.share_of(population, i, centre, &customers, likeness::mixes_by_sender)
             })
             .collect()
     }
@@ -199,17 +205,26 @@ impl Engine {
     }
 
     /// The share of account `i`'s traffic that is the campaign's whose measures are
-    /// `centre` ([`share::estimate`]), read from `measures`.
+    /// `centre` ([`share::estimate`]), the rest being customers' whose measures are
+    /// `customers` (the population's centre, [`ORIGIN`], for an account's own), read from
+    /// `measures`.
     pub(super) fn share_of(
         &self,
         population: &likeness::Population,
         i: u32,
         centre: &likeness::Fingerprint,
+        customers: &likeness::Fingerprint,
         measures: fn(usize) -> bool,
     ) -> Option<share::CampaignShare> {
         let print = &self.fingerprints[i as usize];
         let noise = population.sampling_variance(print, self.accounts[i as usize].exchange_count());
-        share::estimate(&population.standard(print), centre, &noise, measures)
+        let account = share::difference(&population.standard(print), customers);
+        share::estimate(
+            &account,
+            &share::difference(centre, customers),
+            &noise,
+            measures,
+        )
     }
 
     /// The report of the campaign rooted at `root` whose `members` have the `verdicts`

@@ -13,7 +13,7 @@ use crate::signal::Signal;
 use crate::time::EventTime;
 use crate::verdict::Verdict;
 
-use super::Engine;
+use super::{CarriedCampaign, Engine};
 
 /// Time the engine spent in its linking rounds, by stage (wall clock; the verdicts never
 /// depend on it).
@@ -43,7 +43,7 @@ pub(super) struct Assessment {
     /// campaign's root and share.
     pub(super) carriers: HashMap<u32, (u32, f32)>,
     /// The measures of each campaign carried (its median member's, as read), by root.
-    pub(super) carried_campaigns: HashMap<u32, likeness::Fingerprint>,
+    pub(super) carried_campaigns: HashMap<u32, CarriedCampaign>,
     /// The campaigns assessed again this round (the others kept their evidence).
     pub(super) reassessed: HashSet<u32>,
 }

@@ -29,7 +29,7 @@ impl Engine {
     fn carried_requests(&self, i: u32) -> Option<CarriedRequests> {
         let &(root, share) = self.carriers.get(&i)?;
         Some(CarriedRequests::new(
-            self.carried_campaigns.get(&root)?,
+            &self.carried_campaigns.get(&root)?.measures,
             &self.fingerprints[i as usize],
             f64::from(share),
             self.config.limits.carried_min_probability,
