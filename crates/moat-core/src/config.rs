@@ -174,7 +174,8 @@ pub struct Limits {
     /// with the blocked campaigns (`carries_campaign`)...
     pub carrier_min_exchanges: u32,
     /// ...and the share of its traffic a campaign must make up, at the lower end of the
-    /// estimate's 90 % interval, for the account to be put on watch with it.
+    /// estimate's 90 % interval, for the account to be put on watch with it (twice this
+    /// where too few such accounts are seen to read their customers from).
     pub carrier_min_share: f64,
     /// On such an account, the probability from which a request counts as its campaign's
     /// ([`requests`](crate::requests)): stopped by `moat serve` while the account's other
