@@ -171,14 +171,11 @@ impl Engine {
                     found.insert(i, (root, s.estimate as f32));
                 }
             }
-            let (measures, customers) = (population.raw(&centre), customers);
-            models.insert(
-                root,
-                CarriedCampaign {
-                    measures,
-                    customers,
-                },
-            );
+            let carried = CarriedCampaign {
+                measures: population.raw(&centre),
+                customers,
+            };
+            models.insert(root, carried);
         }
         models.retain(|root, _| found.values().any(|(r, _)| r == root));
         (found, models)

@@ -42,7 +42,7 @@ pub(super) struct Assessment {
     /// The accounts that carry a blocked campaign's traffic among other senders', with the
     /// campaign's root and share.
     pub(super) carriers: HashMap<u32, (u32, f32)>,
-    /// The measures of each campaign carried (its median member's, as read), by root.
+    /// Each campaign carried, by root.
     pub(super) carried_campaigns: HashMap<u32, CarriedCampaign>,
     /// The campaigns assessed again this round (the others kept their evidence).
     pub(super) reassessed: HashSet<u32>,
