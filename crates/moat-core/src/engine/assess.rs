@@ -134,6 +134,11 @@ impl Engine {
         // clear twice the bar.
         let peers = candidates.len() >= share::MIN_CARRIERS;
         let min_share = limits.carrier_min_share * if peers { 1.0 } else { 2.0 };
+        let prints: Vec<likeness::Fingerprint> = candidates
+            .iter()
+            .filter(|_| peers)
+            .map(|&i| population.standard(&self.fingerprints[i as usize]))
+            .collect();
         let mut members: HashMap<u32, Vec<u32>> = HashMap::default();
         for (&i, &root) in &out.joined {
             if out
@@ -154,10 +159,6 @@ impl Engine {
             // the campaign's from its customers'.
             let measures = likeness::mixes_by_sender;
             let customers = if peers {
-                let prints: Vec<likeness::Fingerprint> = candidates
-                    .iter()
-                    .map(|&i| population.standard(&self.fingerprints[i as usize]))
-                    .collect();
                 share::carriers_customers(&prints, &centre, measures)
             } else {
                 ORIGIN

@@ -305,19 +305,24 @@ mod tests {
         }
     }
 
-    #[test]
-    fn alike_accounts_group_and_strangers_do_not() {
-        let config = config();
-        // A population of strangers spread over every measure.
+    /// Two thousand strangers spread over every measure, and the population they make.
+    fn strangers(config: &LikenessConfig) -> (Vec<Fingerprint>, Population) {
         let strangers: Vec<Fingerprint> = (0..2000).map(|i| noisy(&[0.5; DIMS], i, 1.0)).collect();
         let population = Population::of(
             &strangers,
             0.1,
             Arrivals::default(),
             FollowUps::default(),
-            &config,
+            config,
         )
         .unwrap();
+        (strangers, population)
+    }
+
+    #[test]
+    fn alike_accounts_group_and_strangers_do_not() {
+        let config = config();
+        let (strangers, population) = strangers(&config);
         assert!(
             population.cut < population.strangers / 2.0,
             "{population:?}"
@@ -348,15 +353,7 @@ mod tests {
     #[test]
     fn accounts_spread_too_wide_to_be_alike_are_a_group_when_no_one_else_is_near_them() {
         let config = config();
-        let strangers: Vec<Fingerprint> = (0..2000).map(|i| noisy(&[0.5; DIMS], i, 1.0)).collect();
-        let population = Population::of(
-            &strangers,
-            0.1,
-            Arrivals::default(),
-            FollowUps::default(),
-            &config,
-        )
-        .unwrap();
+        let (strangers, population) = strangers(&config);
         let cut = population.cut;
         // Eight accounts, each `cut` times 1.13 from every other (too far to be alike),
         // once far from every stranger and once among them.
@@ -391,15 +388,7 @@ mod tests {
     #[test]
     fn an_island_takes_in_the_few_accounts_near_it_but_not_a_crowd() {
         let config = config();
-        let strangers: Vec<Fingerprint> = (0..2000).map(|i| noisy(&[0.5; DIMS], i, 1.0)).collect();
-        let population = Population::of(
-            &strangers,
-            0.1,
-            Arrivals::default(),
-            FollowUps::default(),
-            &config,
-        )
-        .unwrap();
+        let (strangers, population) = strangers(&config);
         let cut = population.cut;
         let at = |account: u32, z: Fingerprint| Candidate {
             account,
